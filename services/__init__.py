@@ -1,0 +1,1 @@
+"""Homeward's services: intake, referral and follow-up."""

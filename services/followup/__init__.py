@@ -1,0 +1,1 @@
+"""Follow-up: watching a child's reintegration for years after return."""

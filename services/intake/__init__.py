@@ -1,0 +1,1 @@
+"""Intake: a released child's journey from release to reunification, as events."""

@@ -1,0 +1,1 @@
+"""Referral: partners receive consented referrals and answer them."""

@@ -1,0 +1,7 @@
+"""The referral application; its use cases come with its own issue."""
+
+from shared.persistence import ServiceApplication
+
+
+class ReferralApplication(ServiceApplication):
+    name = "referral"

@@ -1,0 +1,30 @@
+"""The referral service's composition root. For now it follows the intake topic and says what
+it saw; partners, referrals and consent come with its own issue."""
+
+from fastapi import FastAPI
+
+from services.referral.app import ReferralApplication
+from shared.api import create_service_api
+from shared.kafka import event_topic
+from shared.persistence import Clock, utc_now
+from shared.publishing import EventCatalogue
+from shared.runtime import ServiceRuntime, Subscription, build_service_runtime, log_what_was_seen
+from shared.settings import Settings
+
+
+def build_runtime(
+    settings: Settings, env: dict[str, str] | None = None, clock: Clock = utc_now
+) -> ServiceRuntime:
+    intake = Subscription([event_topic("intake")], log_what_was_seen("referral"))
+    return build_service_runtime(
+        "referral", ReferralApplication, EventCatalogue("referral"), settings, [intake], env, clock
+    )
+
+
+def create_app(runtime: ServiceRuntime) -> FastAPI:
+    return create_service_api(
+        runtime,
+        title="Homeward referral",
+        description="Sends consented referrals to partner agencies over Kafka.",
+        routers=[],
+    )

@@ -1,0 +1,1 @@
+"""Homeward's shared kernel: what every service uses the same way."""

@@ -1,0 +1,115 @@
+"""What every service's HTTP API has in common: start-up, health, limits and clear errors."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import APIRouter, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.publishing import load_schema
+from shared.runtime import ServiceRuntime
+
+
+class BodySizeLimit:
+    """Refuse bodies over a limit with 413 before they are read into memory."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
+            await self._refuse(send)
+            return
+        received = 0
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.max_bytes:
+                raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, counting_receive, send)
+        except _BodyTooLarge:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        response = JSONResponse(
+            status_code=413,
+            content={"detail": f"The request body is larger than {self.max_bytes} bytes."},
+        )
+        await response({"type": "http"}, _no_body, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _no_body() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+def _field_path(location: tuple[Any, ...]) -> str:
+    return ".".join(str(part) for part in location if part != "body") or "body"
+
+
+async def explain_validation_error(_request: Request, error: Exception) -> JSONResponse:
+    """422 with one readable line per problem; the values sent are not echoed back,
+    since they may be personal data."""
+    assert isinstance(error, RequestValidationError)
+    problems = [
+        {"field": _field_path(problem["loc"]), "problem": problem["msg"]}
+        for problem in error.errors()
+    ]
+    summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+    return JSONResponse(
+        status_code=422, content={"detail": f"Fix these fields: {summary}", "errors": problems}
+    )
+
+
+def create_service_api(
+    runtime: ServiceRuntime, *, title: str, description: str, routers: list[APIRouter]
+) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        runtime.start()
+        try:
+            yield
+        finally:
+            runtime.stop()
+
+    app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_request_bytes)
+    app.add_exception_handler(RequestValidationError, explain_validation_error)
+
+    @app.get("/healthz", tags=["operations"], summary="Database and Kafka reachable")
+    def healthz() -> JSONResponse:
+        report = runtime.health()
+        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+
+    @app.get("/schemas", tags=["schemas"], summary="The CloudEvent types this service publishes")
+    def list_schemas() -> list[str]:
+        return runtime.catalogue.types
+
+    @app.get("/schemas/{event_type}", tags=["schemas"], summary="One published JSON Schema")
+    def get_schema(event_type: str) -> dict[str, Any]:
+        prefix = f"org.homeward.{runtime.service}."
+        name, _, version = event_type.removeprefix(prefix).rpartition(".v")
+        if event_type not in runtime.catalogue.types:
+            raise HTTPException(404, f"{event_type} is not published by {runtime.service}")
+        return load_schema(runtime.service, name, int(version))
+
+    for router in routers:
+        app.include_router(router)
+    return app

@@ -1,0 +1,127 @@
+"""The ``homeward`` command: run the platform, one service, or the local Kafka broker."""
+
+import argparse
+import importlib
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from types import FrameType
+
+from shared.kafka import SERVICES, ensure_topics, platform_topics
+from shared.localkafka import BrokerError, LocalBroker, fetch_jars
+from shared.settings import Settings
+
+
+def local_broker(settings: Settings) -> LocalBroker:
+    return LocalBroker(settings.data_dir / "kafka", port=settings.local_broker_port)
+
+
+def broker_command(action: str) -> int:
+    settings = Settings()
+    broker = local_broker(settings)
+    if action == "fetch":
+        print(f"Kafka jars in {fetch_jars()}")
+    elif action == "start":
+        broker.start()
+        created = ensure_topics(broker.bootstrap, platform_topics())
+        print(f"Kafka broker {broker.status()}; topics created: {created or 'none (all exist)'}")
+    elif action == "stop":
+        broker.stop()
+        print(f"Kafka broker {broker.status()}")
+    else:
+        print(f"Kafka broker {broker.status()}")
+        return 0 if broker.pid() is not None else 3
+    return 0
+
+
+def serve(service: str, port: int | None) -> int:
+    """Run one service (its API, relay and consumers) in this process."""
+    import uvicorn
+
+    settings = Settings()
+    module = importlib.import_module(f"services.{service}.service")
+    app = module.create_app(module.build_runtime(settings))
+    uvicorn.run(app, host=settings.host, port=port or settings.service_port(service))
+    return 0
+
+
+def up() -> int:
+    """Run the whole platform on this machine until Ctrl-C."""
+    settings = Settings()
+    broker = None
+    bootstrap = settings.kafka_bootstrap
+    if not bootstrap:
+        broker = local_broker(settings)
+        print(f"Starting a local Kafka broker in {broker.home} ...", flush=True)
+        broker.start()
+        bootstrap = broker.bootstrap
+    ensure_topics(bootstrap, platform_topics())
+    env = {**os.environ, "HOMEWARD_KAFKA_BOOTSTRAP": bootstrap}
+    processes = {
+        service: subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", service], env=env)
+        for service in SERVICES
+    }
+    stopping = False
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    print(f"Kafka: {bootstrap}")
+    for service in SERVICES:
+        url = f"http://{settings.host}:{settings.service_port(service)}"
+        print(f"{service:9} {url}  (docs {url}/docs, health {url}/healthz)")
+    print("Ctrl-C stops everything.", flush=True)
+    exit_code = 0
+    while not stopping:
+        exited = [name for name, process in processes.items() if process.poll() is not None]
+        if exited:
+            print(f"{', '.join(exited)} stopped unexpectedly; stopping the platform.")
+            exit_code = 1
+            break
+        time.sleep(0.5)
+    for process in processes.values():
+        if process.poll() is None:
+            process.terminate()
+    for process in processes.values():
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    if broker is not None:
+        broker.stop()
+    print("Homeward stopped.")
+    return exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="homeward", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("up", help="run the broker (unless HOMEWARD_KAFKA_BOOTSTRAP is set) "
+                        "and the three services until Ctrl-C")
+    serve_parser = commands.add_parser("serve", help="run one service")
+    serve_parser.add_argument("service", choices=SERVICES)
+    serve_parser.add_argument("--port", type=int)
+    broker_parser = commands.add_parser("broker", help="the local Kafka broker")
+    broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        if args.command == "up":
+            return up()
+        if args.command == "serve":
+            return serve(args.service, args.port)
+        return broker_command(args.action)
+    except BrokerError as error:
+        print(f"homeward: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""The consumer base: every Kafka consumer of the platform reads through this.
+
+- Offsets are committed only after a message was processed (never automatically).
+- De-duplication: the CloudEvent ``id`` goes into the consumer's inbox table in the same
+  transaction as the handler's effect, so a message delivered twice is applied once.
+- A message that cannot be read goes to ``<topic>.dlq`` with the reason in a header, and the
+  consumer goes on; a handler that keeps failing does the same after a few attempts, so one bad
+  message never becomes a crash loop.
+"""
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
+from kafka.errors import CommitFailedError, KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from shared.database import Database, Transaction
+from shared.envelope import CloudEvent, MalformedMessage
+from shared.kafka import dead_letter_topic, ensure_topics, reliable_producer
+
+log = logging.getLogger("homeward.consumer")
+
+Handler = Callable[[CloudEvent, Transaction], None]
+
+INBOX_DDL = """
+CREATE TABLE IF NOT EXISTS homeward_inbox (
+    consumer TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    topic TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    PRIMARY KEY (consumer, event_id)
+)"""
+
+
+class EventConsumer:
+    """One consumer group member that applies messages from some topics to its own database."""
+
+    def __init__(  # noqa: PLR0913
+        self,
+        name: str,
+        topics: list[str],
+        bootstrap: str,
+        database: Database,
+        handler: Handler,
+        *,
+        max_attempts: int = 3,
+        retry_seconds: float = 0.5,
+        kafka_timeout_seconds: float = 10.0,
+    ) -> None:
+        self.name = name
+        self.topics = topics
+        self.bootstrap = bootstrap
+        self.database = database
+        self.handler = handler
+        self.max_attempts = max_attempts
+        self.retry_seconds = retry_seconds
+        self.kafka_timeout_seconds = kafka_timeout_seconds
+        self._consumer: KafkaConsumer | None = None
+        self._dead_letters: Any = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.last_error: str | None = None
+        with database.transaction() as tx:
+            tx.execute(INBOX_DDL)
+
+    def _connect(self) -> KafkaConsumer:
+        if self._consumer is None:
+            ensure_topics(self.bootstrap, [dead_letter_topic(t) for t in self.topics])
+            self._consumer = KafkaConsumer(
+                *self.topics,
+                bootstrap_servers=self.bootstrap,
+                group_id=self.name,
+                client_id=self.name,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                max_poll_records=100,
+            )
+        return self._consumer
+
+    def poll_once(self, timeout_ms: int = 500) -> int:
+        """Fetch and process one batch; return how many messages were taken off the topics."""
+        consumer = self._connect()
+        batches = consumer.poll(timeout_ms=timeout_ms)
+        taken = 0
+        for partition, records in batches.items():
+            for record in records:
+                self._process(record)
+                taken += 1
+            self._commit(consumer, partition, records[-1].offset + 1)
+        return taken
+
+    def _commit(self, consumer: KafkaConsumer, partition: TopicPartition, offset: int) -> None:
+        try:
+            consumer.commit({partition: OffsetAndMetadata(offset, "", -1)})
+        except CommitFailedError:
+            # The group rebalanced: another member re-reads these messages and the inbox
+            # makes sure none is applied twice.
+            log.warning("consumer %s lost %s before committing", self.name, partition)
+
+    def _process(self, record: ConsumerRecord) -> None:
+        try:
+            message = CloudEvent.from_bytes(record.value)
+        except MalformedMessage as error:
+            self._dead_letter(record, str(error))
+            return
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                self._apply_once(message, record.topic)
+                return
+            except Exception as error:
+                reason = f"handler failed: {type(error).__name__}"
+                log.warning("consumer %s: event %s attempt %d/%d: %s",
+                            self.name, message.id, attempt, self.max_attempts, reason)
+                if attempt == self.max_attempts:
+                    self._dead_letter(record, reason)
+                    return
+                time.sleep(self.retry_seconds * attempt)
+
+    def _apply_once(self, message: CloudEvent, topic: str) -> None:
+        with self.database.transaction() as tx:
+            inserted = tx.execute(
+                "INSERT INTO homeward_inbox (consumer, event_id, topic, received_at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (self.name, message.id, topic, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+            )
+            if inserted:
+                self.handler(message, tx)
+            else:
+                log.debug("consumer %s: event %s already applied", self.name, message.id)
+
+    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+        """Park a message with its reason; wait for the broker's ack before moving on."""
+        if self._dead_letters is None:
+            self._dead_letters = reliable_producer(
+                self.bootstrap, f"{self.name}-dlq", self.kafka_timeout_seconds
+            )
+        headers = [
+            ("dlq.reason", reason.encode()),
+            ("dlq.topic", record.topic.encode()),
+            ("dlq.partition", str(record.partition).encode()),
+            ("dlq.offset", str(record.offset).encode()),
+            ("dlq.consumer", self.name.encode()),
+        ]
+        self._dead_letters.send(
+            dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+        ).get(timeout=self.kafka_timeout_seconds)
+        log.warning("consumer %s: %s[%d]@%d sent to the dead-letter topic: %s",
+                    self.name, record.topic, record.partition, record.offset, reason)
+
+    def run(self) -> None:
+        backoff = 0.5
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+                self.last_error = None
+                backoff = 0.5
+            except Exception as error:  # a broker or database outage: keep trying
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.warning("consumer %s: %s; retrying in %.1f s", self.name, self.last_error,
+                            backoff)
+                # Reconnecting rewinds to the last committed offsets, so the messages of the
+                # failed batch are read again (the inbox skips those already applied).
+                self.close()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 5.0)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.close()
+
+    def close(self) -> None:
+        try:
+            if self._consumer is not None:
+                self._consumer.close(autocommit=False)
+            if self._dead_letters is not None:
+                self._dead_letters.close(timeout=2)
+        except KafkaError:
+            log.debug("consumer %s: closing its clients failed", self.name, exc_info=True)
+        self._consumer = None
+        self._dead_letters = None
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()

@@ -1,0 +1,49 @@
+"""A service's own SQL tables (inbox, projections) beside its event store, in the same database.
+
+It reuses the event store's datastore (the eventsourcing library's SQLite or PostgreSQL
+connection handling), so one setting decides where everything of a service lives, and a
+consumer's effect and its de-duplication record commit in one transaction.
+"""
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from eventsourcing.application import Application
+from eventsourcing.sqlite import SQLiteDatastore
+
+
+class Transaction:
+    """A cursor inside an open transaction; SQL is written with ``?`` placeholders."""
+
+    def __init__(self, cursor: Any, placeholder: str) -> None:
+        # The library wraps sqlite3's cursor without its rowcount; use the cursor itself.
+        self._cursor = getattr(cursor, "sqlite_cursor", cursor)
+        self._placeholder = placeholder
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        """Run one statement; return the number of rows it changed."""
+        self._cursor.execute(sql.replace("?", self._placeholder), tuple(params))
+        return int(self._cursor.rowcount)
+
+    def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        self.execute(sql, params)
+        return [tuple(row.values()) if isinstance(row, dict) else tuple(row)
+                for row in self._cursor.fetchall()]
+
+
+class Database:
+    def __init__(self, application: Application[Any]) -> None:
+        self._datastore = application.factory.datastore  # type: ignore[attr-defined]
+        self.is_sqlite = isinstance(self._datastore, SQLiteDatastore)
+        self._placeholder = "?" if self.is_sqlite else "%s"
+
+    @contextmanager
+    def transaction(self) -> Iterator[Transaction]:
+        """Commit on success, roll back on any exception."""
+        with self._datastore.transaction(commit=True) as cursor:
+            yield Transaction(cursor, self._placeholder)
+
+    def ping(self) -> None:
+        with self.transaction() as tx:
+            tx.fetchall("SELECT 1")

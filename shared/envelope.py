@@ -1,0 +1,105 @@
+"""The message envelope on Kafka: CloudEvents 1.0 in structured JSON mode.
+
+A message's ``id`` is derived from the stored event's identity ``(originator_id, version)``, so
+it is the same however many times the outbox relay publishes it: consumers de-duplicate on it.
+``sequence`` (CloudEvents extension, a lexicographically ordered string) is the aggregate
+version, zero-padded; ``partitionkey`` is the case id, also the Kafka record key.
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid5
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+EVENT_ID_NAMESPACE = UUID("6c1d0bb4-5f0e-4a35-9d7e-2f3a8f1a7c11")
+CONTENT_TYPE = "application/cloudevents+json; charset=UTF-8"
+SEQUENCE_DIGITS = 20
+
+
+def event_id(originator_id: UUID, originator_version: int) -> UUID:
+    return uuid5(EVENT_ID_NAMESPACE, f"{originator_id}/{originator_version}")
+
+
+def event_type(service: str, name: str, version: int) -> str:
+    return f"org.homeward.{service}.{name}.v{version}"
+
+
+def schema_uri(service: str, name: str, version: int) -> str:
+    """The schema's ``$id``; the file is ``shared/schemas/<service>.<name>.v<version>.json``."""
+    return f"urn:homeward:schema:{service}.{name}.v{version}"
+
+
+def format_sequence(version: int) -> str:
+    return str(version).zfill(SEQUENCE_DIGITS)
+
+
+class MalformedMessage(ValueError):
+    """A message is not a CloudEvent this platform can read; the text says what is wrong."""
+
+
+class CloudEvent(BaseModel):
+    """One CloudEvent as Homeward publishes and reads it."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    specversion: str = Field(pattern=r"^1\.0$")
+    id: str = Field(min_length=1)
+    source: str = Field(min_length=1)
+    type: str = Field(min_length=1)
+    subject: str | None = None
+    time: AwareDatetime | None = None
+    datacontenttype: str = "application/json"
+    dataschema: str | None = None
+    sequence: str | None = Field(default=None, pattern=r"^[0-9]+$")
+    partitionkey: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def published(  # noqa: PLR0913 (every argument is a CloudEvents attribute)
+        cls,
+        *,
+        service: str,
+        name: str,
+        version: int,
+        case_id: UUID,
+        originator_id: UUID,
+        originator_version: int,
+        occurred_at: datetime,
+        data: dict[str, Any],
+    ) -> "CloudEvent":
+        return cls(
+            specversion="1.0",
+            id=str(event_id(originator_id, originator_version)),
+            source=f"/homeward/{service}",
+            type=event_type(service, name, version),
+            subject=str(case_id),
+            time=occurred_at,
+            dataschema=schema_uri(service, name, version),
+            sequence=format_sequence(originator_version),
+            partitionkey=str(case_id),
+            data=data,
+        )
+
+    def to_bytes(self) -> bytes:
+        return self.model_dump_json(exclude_none=True).encode()
+
+    @classmethod
+    def from_bytes(cls, raw: bytes | None) -> "CloudEvent":
+        if not raw:
+            raise MalformedMessage("empty message: expected a CloudEvent in structured JSON mode")
+        try:
+            document = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise MalformedMessage(f"not JSON: {error}") from None
+        if not isinstance(document, dict):
+            raise MalformedMessage("not a JSON object: expected a CloudEvent")
+        try:
+            return cls.model_validate(document)
+        except ValidationError as error:
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in problem['loc'])}: {problem['msg']}"
+                for problem in error.errors(include_input=False)
+            )
+            raise MalformedMessage(f"not a valid CloudEvent: {problems}") from None

@@ -1,0 +1,71 @@
+"""Kafka names and clients shared by every service.
+
+One event topic per service, keyed by case id so that one child's events keep their order;
+infinite retention because the topics are the platform's audit record.
+"""
+
+from collections.abc import Iterable
+
+from kafka import KafkaAdminClient, KafkaProducer
+
+SERVICES = ("intake", "referral", "followup")
+EVENT_TOPIC_PARTITIONS = 6
+DEAD_LETTER_SUFFIX = ".dlq"
+
+
+def event_topic(service: str) -> str:
+    return f"homeward.{service}.events"
+
+
+def dead_letter_topic(topic: str) -> str:
+    return topic + DEAD_LETTER_SUFFIX
+
+
+def platform_topics() -> list[str]:
+    topics = [event_topic(service) for service in SERVICES]
+    return topics + [dead_letter_topic(topic) for topic in topics]
+
+
+def ensure_topics(
+    bootstrap: str, topics: Iterable[str], partitions: int = EVENT_TOPIC_PARTITIONS
+) -> list[str]:
+    """Create the topics that do not exist yet; return the ones created. Safe to repeat."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="homeward-admin")
+    try:
+        existing = set(admin.list_topics())
+        missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
+        if missing:
+            admin.create_topics(
+                {
+                    topic: {
+                        "num_partitions": partitions,
+                        "replication_factor": 1,
+                        "configs": {"retention.ms": "-1"},
+                    }
+                    for topic in missing
+                },
+                wait_for_metadata=True,
+            )
+        return missing
+    finally:
+        admin.close()
+
+
+def reliable_producer(bootstrap: str, client_id: str, timeout_seconds: float) -> KafkaProducer:
+    """A producer that waits for every in-sync replica and never reorders or duplicates a retry.
+
+    ``max_block_ms`` bounds how long ``send`` waits for metadata, so a broker outage surfaces
+    as an error the caller can retry instead of a hang.
+    """
+    timeout_ms = int(timeout_seconds * 1000)
+    return KafkaProducer(
+        bootstrap_servers=bootstrap,
+        client_id=client_id,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        max_block_ms=timeout_ms,
+        request_timeout_ms=timeout_ms,
+        delivery_timeout_ms=timeout_ms + 5000,
+        reconnect_backoff_max_ms=2000,
+    )

@@ -1,0 +1,215 @@
+"""A real single-node Apache Kafka broker (KRaft) on 127.0.0.1, for development and tests.
+
+The jars come from Maven Central through ``deploy/kafka/pom.xml`` into a git-ignored cache and
+are reused afterwards. Every failure that a newcomer can meet (no Java, no Maven, port taken,
+broker exits) ends with a message that says what to do, never with a hang.
+"""
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from shared.settings import REPO_ROOT
+
+DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
+JAR_CACHE = REPO_ROOT / ".cache" / "kafka-jars"
+READY_TIMEOUT_SECONDS = 90.0
+
+
+class BrokerError(RuntimeError):
+    """The local broker could not be fetched, started or stopped; the message says why."""
+
+
+def _require(tool: str, hint: str) -> str:
+    path = shutil.which(tool)
+    if path is None:
+        raise BrokerError(f"`{tool}` is not on PATH: {hint}")
+    return path
+
+
+def fetch_jars(cache: Path = JAR_CACHE) -> Path:
+    """Download the broker's jars once; later calls reuse the cache."""
+    marker = cache / ".complete"
+    pom = DEPLOY_DIR / "pom.xml"
+    if marker.exists() and marker.stat().st_mtime >= pom.stat().st_mtime:
+        return cache
+    mvn = _require("mvn", "install Maven (Debian package `maven`) to fetch the Kafka jars.")
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    result = subprocess.run(
+        [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
+         f"-DoutputDirectory={cache}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    if result.returncode != 0:
+        shutil.rmtree(cache, ignore_errors=True)
+        tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
+        raise BrokerError(
+            "Maven could not fetch the Kafka jars (is Maven Central reachable?):\n"
+            + "\n".join(tail)
+        )
+    marker.touch()
+    return cache
+
+
+def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+@dataclass
+class LocalBroker:
+    """One KRaft node whose data, config, log and pid file live under ``home``."""
+
+    home: Path
+    port: int = 9092
+
+    @property
+    def controller_port(self) -> int:
+        return self.port + 1
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "broker.log"
+
+    @property
+    def data_dir(self) -> Path:
+        """Where the topics' log segments are stored, as plain files."""
+        return self.home / "data"
+
+    @property
+    def _pid_file(self) -> Path:
+        return self.home / "broker.pid"
+
+    def pid(self) -> int | None:
+        try:
+            pid = int(self._pid_file.read_text())
+        except (FileNotFoundError, ValueError):
+            return None
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        return pid
+
+    def status(self) -> str:
+        pid = self.pid()
+        if pid is None:
+            return f"stopped (home {self.home})"
+        state = "accepting connections" if port_is_open(self.port) else "starting"
+        return f"running, pid {pid}, {state} on {self.bootstrap} (log {self.log_file})"
+
+    def start(self) -> None:
+        """Start the broker and wait until it accepts connections. Idempotent."""
+        if self.pid() is not None:
+            self._wait_ready()
+            return
+        java = _require("java", "install a Java runtime (17 or newer) to run the Kafka broker.")
+        for port in (self.port, self.controller_port):
+            if port_is_open(port):
+                raise BrokerError(
+                    f"port {port} on 127.0.0.1 is already taken by another program; stop it or "
+                    "choose another port (HOMEWARD_LOCAL_BROKER_PORT)."
+                )
+        jars = fetch_jars()
+        self.home.mkdir(parents=True, exist_ok=True)
+        properties = self.home / "server.properties"
+        properties.write_text(
+            (DEPLOY_DIR / "server.properties").read_text().format(
+                port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir
+            )
+        )
+        classpath = f"{jars}/*"
+        if not (self.data_dir / "meta.properties").exists():
+            self._run_storage_tool(java, classpath, properties)
+        jvm_options = [
+            "-Xmx512m",
+            "-Xms256m",
+            f"-Dlog4j2.configurationFile={DEPLOY_DIR / 'log4j2.properties'}",
+            f"-Dhomeward.broker.log={self.log_file}",
+        ]
+        with open(self.home / "broker.out", "ab") as out:
+            process = subprocess.Popen(
+                [java, *jvm_options, "-cp", classpath, "kafka.Kafka", str(properties)],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        self._pid_file.write_text(str(process.pid))
+        self._wait_ready(process)
+
+    def _run_storage_tool(self, java: str, classpath: str, properties: Path) -> None:
+        tool = [java, "-cp", classpath, "kafka.tools.StorageTool"]
+        cluster_id = subprocess.run(
+            [*tool, "random-uuid"], capture_output=True, text=True, check=True, timeout=60
+        ).stdout.strip()
+        result = subprocess.run(
+            [*tool, "format", "-t", cluster_id, "-c", str(properties)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise BrokerError(f"formatting KRaft storage failed: {result.stderr.strip()}")
+
+    def _wait_ready(self, process: subprocess.Popen[bytes] | None = None) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                self._pid_file.unlink(missing_ok=True)
+                raise BrokerError(
+                    f"the Kafka broker exited with code {process.returncode}; "
+                    f"see {self.home / 'broker.out'} and {self.log_file}:\n{self._log_tail()}"
+                )
+            if port_is_open(self.port):
+                return
+            time.sleep(0.25)
+        raise BrokerError(
+            f"the Kafka broker did not accept connections on {self.bootstrap} within "
+            f"{READY_TIMEOUT_SECONDS:.0f} s; see {self.log_file}:\n{self._log_tail()}"
+        )
+
+    def _log_tail(self, lines: int = 15) -> str:
+        for candidate in (self.home / "broker.out", self.log_file):
+            if candidate.exists() and candidate.stat().st_size:
+                return "\n".join(candidate.read_text(errors="replace").splitlines()[-lines:])
+        return "(no log output)"
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Stop the broker gracefully (SIGTERM), killing it if it does not stop in time."""
+        pid = self.pid()
+        if pid is None:
+            self._pid_file.unlink(missing_ok=True)
+            return
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.pid() is not None:
+            _reap(pid)
+            time.sleep(0.2)
+        if self.pid() is not None:
+            os.killpg(pid, signal.SIGKILL)
+            _reap(pid)
+        self._pid_file.unlink(missing_ok=True)
+
+
+def _reap(pid: int) -> None:
+    """Collect the exit status when the broker is our own child, so it does not linger."""
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

@@ -1,0 +1,79 @@
+"""What a service publishes: the mapping from its stored domain events to documented messages.
+
+Stored events are internal (Python topics, the library's encoding). Only the event types a
+service declares here leave it, each as a versioned CloudEvent whose ``data`` has exactly the
+documented fields of its JSON Schema in ``shared/schemas/``.
+"""
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.domain import DomainEventProtocol
+from jsonschema import Draft202012Validator
+
+from shared.envelope import CloudEvent, event_type
+
+
+@dataclass(frozen=True)
+class PublishedEvent:
+    """One published event type: which stored event it comes from and how its data is made."""
+
+    event_class: type
+    name: str
+    version: int
+    to_data: Callable[[Any], dict[str, Any]]
+    case_id: Callable[[Any], UUID] = lambda event: event.originator_id
+
+
+@cache
+def load_schema(service: str, name: str, version: int) -> dict[str, Any]:
+    path = resources.files("shared.schemas") / f"{service}.{name}.v{version}.json"
+    schema: dict[str, Any] = json.loads(path.read_text())
+    Draft202012Validator.check_schema(schema)
+    return schema
+
+
+class EventCatalogue:
+    """The published event types of one service."""
+
+    def __init__(self, service: str, *published: PublishedEvent) -> None:
+        self.service = service
+        self._by_class = {entry.event_class: entry for entry in published}
+        self._by_type = {
+            event_type(service, entry.name, entry.version): entry for entry in published
+        }
+        for entry in published:
+            load_schema(service, entry.name, entry.version)  # a missing schema fails at start
+
+    def to_cloudevent(self, event: DomainEventProtocol[UUID]) -> CloudEvent | None:
+        """The message for a stored event, or None for an event that stays internal."""
+        entry = self._by_class.get(type(event))
+        if entry is None:
+            return None
+        return CloudEvent.published(
+            service=self.service,
+            name=entry.name,
+            version=entry.version,
+            case_id=entry.case_id(event),
+            originator_id=event.originator_id,
+            originator_version=event.originator_version,
+            occurred_at=event.timestamp,
+            data=entry.to_data(event),
+        )
+
+    def validate(self, message: CloudEvent) -> None:
+        """Raise ``jsonschema.ValidationError`` when a message's data breaks its schema."""
+        entry = self._by_type[message.type]
+        schema = load_schema(self.service, entry.name, entry.version)
+        Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(
+            message.data
+        )
+
+    @property
+    def types(self) -> list[str]:
+        return sorted(self._by_type)

@@ -1,0 +1,143 @@
+"""A running service: its application, its own database, its outbox relay and its consumers.
+
+Each service builds one of these in its composition root (``services/<name>/service.py``);
+the FastAPI lifespan starts and stops it, and ``/healthz`` reports on it.
+"""
+
+import logging
+import socket
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.consumer import EventConsumer, Handler
+from shared.database import Database
+from shared.kafka import ensure_topics, event_topic, reliable_producer
+from shared.outbox import OutboxRelay, Producer
+from shared.persistence import Clock, ServiceApplication, event_store_env
+from shared.publishing import EventCatalogue
+from shared.settings import Settings
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A handler for the messages of some topics, run by one consumer group."""
+
+    topics: list[str]
+    handler: Handler
+    name: str = ""
+
+
+def kafka_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                return True
+        except OSError:
+            continue
+    return False
+
+
+@dataclass
+class ServiceRuntime:
+    service: str
+    application: ServiceApplication
+    catalogue: EventCatalogue
+    settings: Settings
+    subscriptions: list[Subscription] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not self.settings.kafka_bootstrap:
+            raise ValueError("HOMEWARD_KAFKA_BOOTSTRAP is not set: a service needs a broker")
+        self.bootstrap: str = self.settings.kafka_bootstrap
+        self.database = Database(self.application)
+        self.topic = event_topic(self.service)
+        self.relay = OutboxRelay(
+            self.application,
+            self.catalogue,
+            self.topic,
+            self._relay_producer,
+            batch_size=self.settings.relay_batch_size,
+            poll_seconds=self.settings.relay_poll_seconds,
+            ack_timeout_seconds=self.settings.kafka_timeout_seconds,
+        )
+        self.consumers = [
+            EventConsumer(
+                subscription.name or f"homeward.{self.service}",
+                subscription.topics,
+                self.bootstrap,
+                self.database,
+                subscription.handler,
+                kafka_timeout_seconds=self.settings.kafka_timeout_seconds,
+            )
+            for subscription in self.subscriptions
+        ]
+
+    def _relay_producer(self) -> Producer:
+        ensure_topics(self.bootstrap, [self.topic])
+        return reliable_producer(
+            self.bootstrap, f"homeward.{self.service}.relay", self.settings.kafka_timeout_seconds
+        )
+
+    def start(self) -> None:
+        self.relay.start()
+        for consumer in self.consumers:
+            consumer.start()
+
+    def stop(self) -> None:
+        for consumer in self.consumers:
+            consumer.stop()
+        self.relay.stop()
+        self.application.close()
+
+    def health(self) -> dict[str, Any]:
+        try:
+            self.database.ping()
+            database = "ok"
+        except Exception as error:  # the report must not fail with what it reports on
+            database = f"unreachable: {type(error).__name__}"
+        kafka = "ok" if kafka_reachable(self.bootstrap) else f"unreachable at {self.bootstrap}"
+        return {
+            "service": self.service,
+            "status": "ok" if database == kafka == "ok" else "degraded",
+            "database": database,
+            "kafka": kafka,
+            "relay": {
+                "running": self.relay.running,
+                "position": self.relay.position,
+                "waiting": self.relay.lag(),
+                "last_error": self.relay.last_error,
+            },
+            "consumers": {
+                consumer.name: {"running": consumer.running, "last_error": consumer.last_error}
+                for consumer in self.consumers
+            },
+        }
+
+
+def log_what_was_seen(service: str) -> Handler:
+    """A handler for services whose own domain is still to come: they say what they saw."""
+    log = logging.getLogger(f"homeward.{service}")
+
+    def handle(message: Any, _tx: Any) -> None:
+        log.info("%s saw %s for case %s (event %s)", service, message.type, message.subject,
+                 message.id)
+
+    return handle
+
+
+def build_service_runtime(  # noqa: PLR0913
+    service: str,
+    application_class: type[ServiceApplication],
+    catalogue: EventCatalogue,
+    settings: Settings,
+    subscriptions: list[Subscription],
+    env: dict[str, str] | None,
+    clock: Clock,
+) -> ServiceRuntime:
+    """A service's runtime; with no ``env``, its event store follows the environment."""
+    if env is None:
+        env = event_store_env(service, settings.data_dir)
+    return ServiceRuntime(
+        service, application_class(env, clock), catalogue, settings, subscriptions
+    )

@@ -1,0 +1,91 @@
+"""Test fixtures: a real Kafka broker and a real PostgreSQL cluster, started by the session.
+
+Ports are apart from the development defaults, so tests run beside `make run`.
+"""
+
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from shared.kafka import ensure_topics, platform_topics
+from shared.localkafka import LocalBroker
+from shared.settings import REPO_ROOT, Settings
+
+TEST_BROKER_PORT = int(os.environ.get("HOMEWARD_TEST_BROKER_PORT", "19092"))
+TEST_POSTGRES_PORT = int(os.environ.get("HOMEWARD_TEST_PG_PORT", "55439"))
+POSTGRES_SCRIPT = REPO_ROOT / "deploy" / "postgres" / "cluster"
+
+
+@pytest.fixture(scope="session")
+def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    broker = LocalBroker(tmp_path_factory.mktemp("kafka"), port=TEST_BROKER_PORT)
+    broker.start()
+    ensure_topics(broker.bootstrap, platform_topics())
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[dict[str, str]]:
+    env = {
+        **os.environ,
+        "HOMEWARD_PG_DIR": str(REPO_ROOT / "var" / "test-postgres"),
+        "HOMEWARD_PG_PORT": str(TEST_POSTGRES_PORT),
+        "HOMEWARD_PG_DATABASES": "postgres",
+    }
+    subprocess.run([str(POSTGRES_SCRIPT), "start"], env=env, check=True, timeout=600)
+    yield {"host": "127.0.0.1", "port": str(TEST_POSTGRES_PORT), "user": "postgres"}
+    subprocess.run([str(POSTGRES_SCRIPT), "stop"], env=env, check=True, timeout=120)
+
+
+def fresh_postgres_database(cluster: dict[str, str]) -> str:
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(
+        host=cluster["host"], port=cluster["port"], user=cluster["user"], dbname="postgres",
+        autocommit=True,
+    ) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    return name
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def event_store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str, str]:
+    """The eventsourcing library's settings for one fresh event store of each kind."""
+    if request.param == "sqlite":
+        return sqlite_store(tmp_path)
+    cluster = request.getfixturevalue("postgres_cluster")
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": fresh_postgres_database(cluster),
+        "POSTGRES_HOST": cluster["host"],
+        "POSTGRES_PORT": cluster["port"],
+        "POSTGRES_USER": cluster["user"],
+        "POSTGRES_PASSWORD": "",
+    }
+
+
+def sqlite_store(folder: Path) -> dict[str, str]:
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(folder / "events.sqlite3"),
+    }
+
+
+@pytest.fixture
+def sqlite_env(tmp_path: Path) -> dict[str, str]:
+    return sqlite_store(tmp_path)
+
+
+@pytest.fixture
+def settings(kafka_broker: LocalBroker, tmp_path: Path) -> Settings:
+    return Settings(
+        kafka_bootstrap=kafka_broker.bootstrap,
+        data_dir=tmp_path,
+        relay_poll_seconds=0.05,
+        kafka_timeout_seconds=5,
+    )

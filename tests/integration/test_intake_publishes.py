@@ -1,0 +1,65 @@
+"""A child registered over HTTP reaches `homeward.intake.events` as a CloudEvent that a partner
+reads with a plain Kafka client; on SQLite and on PostgreSQL."""
+
+import uuid
+
+from fastapi.testclient import TestClient
+
+from services.intake.messages import CATALOGUE
+from services.intake.service import build_runtime, create_app
+from shared.envelope import CloudEvent, event_id
+from tests.partner import as_json, read_messages
+from tests.samples import registration
+
+
+def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env):
+    runtime = build_runtime(settings, event_store_env)
+    with TestClient(create_app(runtime)) as client:
+        response = client.post("/cases", json=registration())
+        assert response.status_code == 201, response.text
+        case = response.json()
+        records = read_messages(
+            settings.kafka_bootstrap, "homeward.intake.events", key=case["case_id"], expect=2
+        )
+        health = client.get("/healthz").json()
+
+    assert [as_json(r)["type"] for r in records] == [
+        "org.homeward.intake.ChildRegistered.v1",
+        "org.homeward.intake.HandedOver.v1",
+    ]
+    registered = as_json(records[0])
+    case_id = uuid.UUID(case["case_id"])
+    assert registered["specversion"] == "1.0"
+    assert registered["id"] == str(event_id(case_id, 1))
+    assert registered["source"] == "/homeward/intake"
+    assert registered["subject"] == case["case_id"]
+    assert registered["partitionkey"] == case["case_id"]
+    assert registered["sequence"] == "00000000000000000001"
+    assert registered["dataschema"] == "urn:homeward:schema:intake.ChildRegistered.v1"
+    assert registered["datacontenttype"] == "application/json"
+    assert registered["time"].endswith("Z") or "+00:00" in registered["time"]
+    assert dict(records[0].headers)["content-type"].startswith(b"application/cloudevents+json")
+    assert registered["data"]["case_number"] == case["case_number"]
+    assert registered["data"]["release_place"] == "Kalehe, near the river crossing"
+    assert registered["data"]["armed_group"] == {
+        "name": "Raia Mutomboki faction", "kind": "non_state_armed_group"
+    }
+    assert registered["data"]["age_band"] == "15-17"
+    # One case's events share a partition and keep their order.
+    assert records[0].partition == records[1].partition
+    assert as_json(records[1])["sequence"] == "00000000000000000002"
+    for record in records:
+        CATALOGUE.validate(CloudEvent.from_bytes(record.value))
+    assert health["status"] == "ok"
+    assert health["relay"]["waiting"] == 0
+
+
+def test_case_numbers_are_unique_per_agency(settings, sqlite_env):
+    runtime = build_runtime(settings, sqlite_env)
+    client = TestClient(create_app(runtime))  # no lifespan: the relay need not run here
+    numbers = [client.post("/cases", json=registration()).json()["case_number"] for _ in range(3)]
+    other = client.post("/cases", json=registration(registering_agency="SS-JUB")).json()
+    assert len(set(numbers)) == 3
+    assert numbers[0].startswith("CD-KIN-") and numbers[0].endswith("-00001")
+    assert other["case_number"].startswith("SS-JUB-") and other["case_number"].endswith("-00001")
+    runtime.application.close()
