@@ -1,0 +1,51 @@
+"""The consumer base parks what it cannot read on the dead-letter topic and keeps going."""
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+from kafka import KafkaProducer
+
+from services.intake.service import build_runtime
+from shared.consumer import EventConsumer
+from shared.envelope import CloudEvent
+from shared.kafka import ensure_topics
+from tests.partner import read_messages
+
+
+def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
+    settings, sqlite_env
+):
+    topic = f"homeward.test.{uuid.uuid4().hex[:8]}"
+    ensure_topics(settings.kafka_bootstrap, [topic], partitions=1)
+    case_id = uuid.uuid4()
+    valid = CloudEvent.published(
+        service="test", name="Probed", version=1, case_id=case_id, originator_id=case_id,
+        originator_version=1, occurred_at=datetime.now(UTC), data={"n": 1},
+    )
+    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    for value in (b"\xff not json", b'{"id": "x", "source": "/s", "type": "t"}', valid.to_bytes()):
+        producer.send(topic, value=value, key=b"k").get(timeout=10)
+    producer.close()
+
+    runtime = build_runtime(settings, sqlite_env)
+    seen: list[str] = []
+    consumer = EventConsumer(
+        "dlq-test", [topic], settings.kafka_bootstrap, runtime.database,
+        lambda message, _tx: seen.append(message.id),
+    )
+    deadline = time.monotonic() + 30
+    try:
+        while not seen and time.monotonic() < deadline:
+            consumer.poll_once(timeout_ms=300)
+    finally:
+        consumer.close()
+
+    assert seen == [valid.id]
+    parked = read_messages(settings.kafka_bootstrap, f"{topic}.dlq", expect=2)
+    reasons = [dict(record.headers)["dlq.reason"].decode() for record in parked]
+    assert [record.value for record in parked][0] == b"\xff not json"
+    assert reasons[0].startswith("not JSON")
+    assert "specversion" in reasons[1]
+    assert dict(parked[1].headers)["dlq.offset"] == b"1"
+    runtime.application.close()

@@ -1,0 +1,158 @@
+"""The outbox relay publishes every recorded event at least once, whatever crashes when; a
+consumer that de-duplicates by event id applies it exactly once."""
+
+import time
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.intake.service import build_runtime, create_app
+from shared.consumer import EventConsumer
+from shared.database import Transaction
+from shared.kafka import reliable_producer
+from shared.localkafka import LocalBroker
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from tests.conftest import sqlite_store
+from tests.partner import as_json, read_messages
+from tests.samples import registration
+
+INTAKE_TOPIC = "homeward.intake.events"
+
+
+class RelayCrashed(Exception):
+    """Stands for the relay's process dying at a chosen point."""
+
+
+class ProducerThatDies:
+    def send(self, *_args, **_kwargs):
+        raise RelayCrashed("the process died before anything reached the broker")
+
+    def close(self, timeout=None):
+        pass
+
+
+def register_without_relay(runtime) -> str:
+    """Register through the API with no lifespan, so no relay publishes in the background."""
+    response = TestClient(create_app(runtime)).post("/cases", json=registration())
+    assert response.status_code == 201, response.text
+    return response.json()["case_id"]
+
+
+def relay_for(runtime, settings: Settings) -> OutboxRelay:
+    """A fresh relay over the same store, as after a restart."""
+    return OutboxRelay(
+        runtime.application,
+        runtime.catalogue,
+        INTAKE_TOPIC,
+        lambda: reliable_producer(settings.kafka_bootstrap, "test-relay", 5),
+    )
+
+
+def counting_consumer(runtime, settings: Settings, name: str) -> EventConsumer:
+    """A de-duplicating consumer whose effect is one row per applied message."""
+    with runtime.database.transaction() as tx:
+        tx.execute("CREATE TABLE applied (event_id TEXT NOT NULL, case_id TEXT NOT NULL)")
+
+    def apply(message, tx: Transaction) -> None:
+        tx.execute("INSERT INTO applied VALUES (?, ?)", (message.id, message.subject))
+
+    return EventConsumer(name, [INTAKE_TOPIC], settings.kafka_bootstrap, runtime.database, apply)
+
+
+def applied_rows(runtime, case_id: str) -> list[tuple]:
+    with runtime.database.transaction() as tx:
+        return tx.fetchall("SELECT event_id FROM applied WHERE case_id = ?", (case_id,))
+
+
+def consume_until_quiet(consumer: EventConsumer, seconds: float = 8) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        consumer.poll_once(timeout_ms=300)
+
+
+def test_crash_after_commit_before_publish_loses_nothing(settings, sqlite_env):
+    runtime = build_runtime(settings, sqlite_env)
+    case_id = register_without_relay(runtime)
+
+    crashed = OutboxRelay(runtime.application, runtime.catalogue, INTAKE_TOPIC, ProducerThatDies)
+    with pytest.raises(RelayCrashed):
+        crashed.publish_pending()
+    assert crashed.position == 0
+    assert read_messages(settings.kafka_bootstrap, INTAKE_TOPIC, key=case_id, timeout=2) == []
+
+    restarted = relay_for(runtime, settings)
+    restarted.publish_pending()
+    assert restarted.lag() == 0
+    records = read_messages(settings.kafka_bootstrap, INTAKE_TOPIC, key=case_id, expect=2)
+    assert [as_json(r)["sequence"][-1] for r in records] == ["1", "2"]
+    runtime.application.close()
+
+
+def test_crash_after_publish_before_recording_publishes_twice_and_applies_once(
+    settings, sqlite_env, monkeypatch
+):
+    runtime = build_runtime(settings, sqlite_env)
+    case_id = register_without_relay(runtime)
+
+    first = relay_for(runtime, settings)
+
+    def die(_notification_id: int) -> None:
+        raise RelayCrashed("the process died after the broker's ack")
+
+    monkeypatch.setattr(first, "record_position", die)
+    with pytest.raises(RelayCrashed):
+        first.publish_pending()
+    assert first.position == 0  # nothing recorded: the restart publishes again
+
+    relay_for(runtime, settings).publish_pending()
+    records = read_messages(settings.kafka_bootstrap, INTAKE_TOPIC, key=case_id, expect=4)
+    ids = [as_json(r)["id"] for r in records]
+    assert len(ids) == 4 and len(set(ids)) == 2  # each event is on the topic twice
+
+    consumer = counting_consumer(runtime, settings, f"dedup-{case_id}")
+    try:
+        consume_until_quiet(consumer)
+    finally:
+        consumer.close()
+    assert sorted(applied_rows(runtime, case_id)) == sorted((i,) for i in set(ids))
+    runtime.application.close()
+
+
+def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
+    broker = LocalBroker(tmp_path / "kafka", port=19192)
+    broker.start()
+    settings = Settings(
+        kafka_bootstrap=broker.bootstrap,
+        data_dir=tmp_path,
+        relay_poll_seconds=0.05,
+        kafka_timeout_seconds=3,
+    )
+    runtime = build_runtime(settings, sqlite_store(tmp_path))
+    try:
+        with TestClient(create_app(runtime)) as client:
+            before = client.post("/cases", json=registration()).json()["case_id"]
+            read_messages(broker.bootstrap, INTAKE_TOPIC, key=before, expect=2)
+
+            broker.stop()
+            started = time.monotonic()
+            response = client.post("/cases", json=registration())
+            assert response.status_code == 201
+            assert time.monotonic() - started < 2, "registering must not wait for Kafka"
+            during = response.json()["case_id"]
+            time.sleep(3)
+            assert runtime.relay.lag() > 0, "the event waits in the store"
+            assert client.get("/healthz").status_code == 503
+
+            broker.start()
+            records = read_messages(broker.bootstrap, INTAKE_TOPIC, key=during, expect=2,
+                                    timeout=60)
+            assert [as_json(r)["type"].split(".")[3] for r in records] == [
+                "ChildRegistered", "HandedOver",
+            ]
+            deadline = time.monotonic() + 30
+            while runtime.relay.lag() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert runtime.relay.lag() == 0
+    finally:
+        broker.stop()
