@@ -102,8 +102,11 @@ def up() -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="homeward", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("up", help="run the broker (unless HOMEWARD_KAFKA_BOOTSTRAP is set) "
-                        "and the three services until Ctrl-C")
+    commands.add_parser(
+        "up",
+        help="run the broker (unless HOMEWARD_KAFKA_BOOTSTRAP is set) "
+        "and the three services until Ctrl-C",
+    )
     serve_parser = commands.add_parser("serve", help="run one service")
     serve_parser.add_argument("service", choices=SERVICES)
     serve_parser.add_argument("--port", type=int)

@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS homeward_inbox (
 class EventConsumer:
     """One consumer group member that applies messages from some topics to its own database."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         name: str,
         topics: list[str],
@@ -114,8 +114,14 @@ class EventConsumer:
                 return
             except Exception as error:
                 reason = f"handler failed: {type(error).__name__}"
-                log.warning("consumer %s: event %s attempt %d/%d: %s",
-                            self.name, message.id, attempt, self.max_attempts, reason)
+                log.warning(
+                    "consumer %s: event %s attempt %d/%d: %s",
+                    self.name,
+                    message.id,
+                    attempt,
+                    self.max_attempts,
+                    reason,
+                )
                 if attempt == self.max_attempts:
                     self._dead_letter(record, reason)
                     return
@@ -149,8 +155,14 @@ class EventConsumer:
         self._dead_letters.send(
             dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
         ).get(timeout=self.kafka_timeout_seconds)
-        log.warning("consumer %s: %s[%d]@%d sent to the dead-letter topic: %s",
-                    self.name, record.topic, record.partition, record.offset, reason)
+        log.warning(
+            "consumer %s: %s[%d]@%d sent to the dead-letter topic: %s",
+            self.name,
+            record.topic,
+            record.partition,
+            record.offset,
+            reason,
+        )
 
     def run(self) -> None:
         backoff = 0.5
@@ -161,8 +173,9 @@ class EventConsumer:
                 backoff = 0.5
             except Exception as error:  # a broker or database outage: keep trying
                 self.last_error = f"{type(error).__name__}: {error}"
-                log.warning("consumer %s: %s; retrying in %.1f s", self.name, self.last_error,
-                            backoff)
+                log.warning(
+                    "consumer %s: %s; retrying in %.1f s", self.name, self.last_error, backoff
+                )
                 # Reconnecting rewinds to the last committed offsets, so the messages of the
                 # failed batch are read again (the inbox skips those already applied).
                 self.close()

@@ -28,8 +28,10 @@ class Transaction:
 
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self.execute(sql, params)
-        return [tuple(row.values()) if isinstance(row, dict) else tuple(row)
-                for row in self._cursor.fetchall()]
+        return [
+            tuple(row.values()) if isinstance(row, dict) else tuple(row)
+            for row in self._cursor.fetchall()
+        ]
 
 
 class Database:

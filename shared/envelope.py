@@ -57,7 +57,7 @@ class CloudEvent(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
-    def published(  # noqa: PLR0913 (every argument is a CloudEvents attribute)
+    def published(
         cls,
         *,
         service: str,

@@ -5,6 +5,7 @@ are reused afterwards. Every failure that a newcomer can meet (no Java, no Maven
 broker exits) ends with a message that says what to do, never with a hang.
 """
 
+import contextlib
 import os
 import shutil
 import signal
@@ -42,8 +43,15 @@ def fetch_jars(cache: Path = JAR_CACHE) -> Path:
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
     result = subprocess.run(
-        [mvn, "-B", "-q", "-f", str(pom), "dependency:copy-dependencies",
-         f"-DoutputDirectory={cache}"],
+        [
+            mvn,
+            "-B",
+            "-q",
+            "-f",
+            str(pom),
+            "dependency:copy-dependencies",
+            f"-DoutputDirectory={cache}",
+        ],
         capture_output=True,
         text=True,
         timeout=600,
@@ -128,9 +136,9 @@ class LocalBroker:
         self.home.mkdir(parents=True, exist_ok=True)
         properties = self.home / "server.properties"
         properties.write_text(
-            (DEPLOY_DIR / "server.properties").read_text().format(
-                port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir
-            )
+            (DEPLOY_DIR / "server.properties")
+            .read_text()
+            .format(port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir)
         )
         classpath = f"{jars}/*"
         if not (self.data_dir / "meta.properties").exists():
@@ -209,7 +217,5 @@ class LocalBroker:
 
 def _reap(pid: int) -> None:
     """Collect the exit status when the broker is our own child, so it does not linger."""
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

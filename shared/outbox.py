@@ -31,7 +31,7 @@ class Producer(Protocol):
 class OutboxRelay:
     """Publishes one application's recorded events to one topic, resuming where it stopped."""
 
-    def __init__(  # noqa: PLR0913
+    def __init__(
         self,
         application: Application[UUID],
         catalogue: EventCatalogue,
@@ -124,8 +124,12 @@ class OutboxRelay:
                 moved = self.publish_pending()
             except Exception as error:  # a broker or database outage: keep trying
                 self.last_error = f"{type(error).__name__}: {error}"
-                log.warning("relay %s cannot publish (%s); retrying in %.1f s",
-                            self.name, self.last_error, backoff)
+                log.warning(
+                    "relay %s cannot publish (%s); retrying in %.1f s",
+                    self.name,
+                    self.last_error,
+                    backoff,
+                )
                 self._drop_producer()
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, 5.0)

@@ -120,13 +120,14 @@ def log_what_was_seen(service: str) -> Handler:
     log = logging.getLogger(f"homeward.{service}")
 
     def handle(message: Any, _tx: Any) -> None:
-        log.info("%s saw %s for case %s (event %s)", service, message.type, message.subject,
-                 message.id)
+        log.info(
+            "%s saw %s for case %s (event %s)", service, message.type, message.subject, message.id
+        )
 
     return handle
 
 
-def build_service_runtime(  # noqa: PLR0913
+def build_service_runtime(
     service: str,
     application_class: type[ServiceApplication],
     catalogue: EventCatalogue,

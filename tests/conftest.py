@@ -46,7 +46,10 @@ def postgres_cluster() -> Iterator[dict[str, str]]:
 def fresh_postgres_database(cluster: dict[str, str]) -> str:
     name = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(
-        host=cluster["host"], port=cluster["port"], user=cluster["user"], dbname="postgres",
+        host=cluster["host"],
+        port=cluster["port"],
+        user=cluster["user"],
+        dbname="postgres",
         autocommit=True,
     ) as connection:
         connection.execute(f'CREATE DATABASE "{name}"')

@@ -4,16 +4,22 @@ import copy
 from typing import Any
 
 GIRL_ESCAPED = {
-    "release": {"date": "2026-10-03", "place": "Kalehe, near the river crossing",
-                "how_left": "escape"},
+    "release": {
+        "date": "2026-10-03",
+        "place": "Kalehe, near the river crossing",
+        "how_left": "escape",
+    },
     "armed_group": {"name": "Raia Mutomboki faction", "kind": "non_state_armed_group"},
     "roles": ["support", "sexual_purposes"],
     "sex": "female",
     "estimated_age": 15,
     "registering_agency": "CD-KIN",
     "caseworker": "cw-0412",
-    "handover": {"from_actor": "FARDC 34th military region", "to_agency": "CD-KIN",
-                 "at": "2026-10-04T09:30:00+02:00"},
+    "handover": {
+        "from_actor": "FARDC 34th military region",
+        "to_agency": "CD-KIN",
+        "at": "2026-10-04T09:30:00+02:00",
+    },
 }
 
 

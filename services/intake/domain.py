@@ -97,7 +97,7 @@ class ChildCase(Aggregate):
         handed_over_at: datetime
 
     @event(ChildRegistered)
-    def __init__(  # noqa: PLR0913 (the registration's facts)
+    def __init__(
         self,
         case_number: str,
         how_left: str,

@@ -20,8 +20,14 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on
     ensure_topics(settings.kafka_bootstrap, [topic], partitions=1)
     case_id = uuid.uuid4()
     valid = CloudEvent.published(
-        service="test", name="Probed", version=1, case_id=case_id, originator_id=case_id,
-        originator_version=1, occurred_at=datetime.now(UTC), data={"n": 1},
+        service="test",
+        name="Probed",
+        version=1,
+        case_id=case_id,
+        originator_id=case_id,
+        originator_version=1,
+        occurred_at=datetime.now(UTC),
+        data={"n": 1},
     )
     producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
     for value in (b"\xff not json", b'{"id": "x", "source": "/s", "type": "t"}', valid.to_bytes()):
@@ -31,7 +37,10 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on
     runtime = build_runtime(settings, sqlite_env)
     seen: list[str] = []
     consumer = EventConsumer(
-        "dlq-test", [topic], settings.kafka_bootstrap, runtime.database,
+        "dlq-test",
+        [topic],
+        settings.kafka_bootstrap,
+        runtime.database,
         lambda message, _tx: seen.append(message.id),
     )
     deadline = time.monotonic() + 30
@@ -44,7 +53,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on
     assert seen == [valid.id]
     parked = read_messages(settings.kafka_bootstrap, f"{topic}.dlq", expect=2)
     reasons = [dict(record.headers)["dlq.reason"].decode() for record in parked]
-    assert [record.value for record in parked][0] == b"\xff not json"
+    assert next(record.value for record in parked) == b"\xff not json"
     assert reasons[0].startswith("not JSON")
     assert "specversion" in reasons[1]
     assert dict(parked[1].headers)["dlq.offset"] == b"1"

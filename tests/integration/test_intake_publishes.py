@@ -42,7 +42,8 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
     assert registered["data"]["case_number"] == case["case_number"]
     assert registered["data"]["release_place"] == "Kalehe, near the river crossing"
     assert registered["data"]["armed_group"] == {
-        "name": "Raia Mutomboki faction", "kind": "non_state_armed_group"
+        "name": "Raia Mutomboki faction",
+        "kind": "non_state_armed_group",
     }
     assert registered["data"]["age_band"] == "15-17"
     # One case's events share a partition and keep their order.
@@ -60,6 +61,8 @@ def test_case_numbers_are_unique_per_agency(settings, sqlite_env):
     numbers = [client.post("/cases", json=registration()).json()["case_number"] for _ in range(3)]
     other = client.post("/cases", json=registration(registering_agency="SS-JUB")).json()
     assert len(set(numbers)) == 3
-    assert numbers[0].startswith("CD-KIN-") and numbers[0].endswith("-00001")
-    assert other["case_number"].startswith("SS-JUB-") and other["case_number"].endswith("-00001")
+    assert numbers[0].startswith("CD-KIN-")
+    assert numbers[0].endswith("-00001")
+    assert other["case_number"].startswith("SS-JUB-")
+    assert other["case_number"].endswith("-00001")
     runtime.application.close()

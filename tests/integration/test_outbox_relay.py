@@ -108,7 +108,8 @@ def test_crash_after_publish_before_recording_publishes_twice_and_applies_once(
     relay_for(runtime, settings).publish_pending()
     records = read_messages(settings.kafka_bootstrap, INTAKE_TOPIC, key=case_id, expect=4)
     ids = [as_json(r)["id"] for r in records]
-    assert len(ids) == 4 and len(set(ids)) == 2  # each event is on the topic twice
+    assert len(ids) == 4
+    assert len(set(ids)) == 2
 
     consumer = counting_consumer(runtime, settings, f"dedup-{case_id}")
     try:
@@ -145,11 +146,15 @@ def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
             assert client.get("/healthz").status_code == 503
 
             broker.start()
-            records = read_messages(broker.bootstrap, INTAKE_TOPIC, key=during, expect=2,
-                                    timeout=60)
-            assert [as_json(r)["type"].split(".")[3] for r in records] == [
-                "ChildRegistered", "HandedOver",
-            ]
+            records = read_messages(
+                broker.bootstrap, INTAKE_TOPIC, key=during, expect=2, timeout=60
+            )
+            # A send that timed out during the outage may still have landed: duplicates are
+            # allowed (consumers de-duplicate by id), gaps and reordering are not.
+            events = {as_json(r)["id"]: as_json(r)["type"].split(".")[3] for r in records}
+            assert sorted(events.values()) == ["ChildRegistered", "HandedOver"]
+            first_copy = list(dict.fromkeys(as_json(r)["type"] for r in records))
+            assert first_copy[0].endswith("ChildRegistered.v1")
             deadline = time.monotonic() + 30
             while runtime.relay.lag() and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -29,37 +29,49 @@ BAD_BODIES = {
     "missing release": (without("release"), 422, "release: Field required"),
     "impossible date": (
         registration(release={"date": "2026-02-30", "place": "Uvira", "how_left": "escape"}),
-        422, "release.date",
+        422,
+        "release.date",
     ),
     "release in the future": (
         registration(release={"date": "2026-12-01", "place": "Uvira", "how_left": "escape"}),
-        422, "release.date is in the future",
+        422,
+        "release.date is in the future",
     ),
     "handover before release": (
-        registration(handover={"from_actor": "FARDC", "to_agency": "CD-KIN",
-                               "at": "2026-10-01T08:00:00Z"}),
-        422, "handover.at is before the release date",
+        registration(
+            handover={"from_actor": "FARDC", "to_agency": "CD-KIN", "at": "2026-10-01T08:00:00Z"}
+        ),
+        422,
+        "handover.at is before the release date",
     ),
     "handover without a time zone": (
-        registration(handover={"from_actor": "FARDC", "to_agency": "CD-KIN",
-                               "at": "2026-10-04T08:00:00"}),
-        422, "handover.at",
+        registration(
+            handover={"from_actor": "FARDC", "to_agency": "CD-KIN", "at": "2026-10-04T08:00:00"}
+        ),
+        422,
+        "handover.at",
     ),
     "unknown kind of group": (
-        registration(armed_group={"name": "X", "kind": "gang"}), 422, "armed_group.kind",
+        registration(armed_group={"name": "X", "kind": "gang"}),
+        422,
+        "armed_group.kind",
     ),
     "unknown way of leaving": (
         registration(release={"date": "2026-10-03", "place": "Uvira", "how_left": "deserted"}),
-        422, "release.how_left",
+        422,
+        "release.how_left",
     ),
     "age out of range": (registration(estimated_age=2), 422, "estimated_age"),
     "unexpected field": (registration(name_of_father="x"), 422, "name_of_father"),
-    "agency code malformed": (registration(registering_agency="kinshasa office"), 422,
-                              "registering_agency"),
+    "agency code malformed": (
+        registration(registering_agency="kinshasa office"),
+        422,
+        "registering_agency",
+    ),
 }
 
 
-@pytest.mark.parametrize("body,status,message", BAD_BODIES.values(), ids=BAD_BODIES.keys())
+@pytest.mark.parametrize(("body", "status", "message"), BAD_BODIES.values(), ids=BAD_BODIES.keys())
 def test_bad_registration_is_refused_with_a_clear_message(intake, body, status, message):
     runtime, client = intake
     response = client.post("/cases", json=body)
@@ -79,8 +91,9 @@ def test_a_ten_megabyte_body_is_refused_unread(intake):
 
 def test_malformed_json_is_refused(intake):
     runtime, client = intake
-    response = client.post("/cases", content=b"{not json", headers={"content-type":
-                                                                    "application/json"})
+    response = client.post(
+        "/cases", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert response.status_code == 422
     assert "JSON" in response.json()["detail"]
     assert not runtime.application.recorder.max_notification_id()

@@ -1,0 +1,76 @@
+"""`homeward up` (what `make run` runs) brings up a broker of its own and the three services,
+an event crosses from intake to the other services through Kafka, and Ctrl-C stops it all."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+
+from tests.samples import registration
+
+PORTS = {"intake": 18001, "referral": 18002, "followup": 18003}
+BROKER_PORT = 19392
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HOMEWARD_")}
+    env.update(
+        HOMEWARD_DATA_DIR=str(tmp_path),
+        HOMEWARD_LOCAL_BROKER_PORT=str(BROKER_PORT),
+        HOMEWARD_INTAKE_PORT=str(PORTS["intake"]),
+        HOMEWARD_REFERRAL_PORT=str(PORTS["referral"]),
+        HOMEWARD_FOLLOWUP_PORT=str(PORTS["followup"]),
+    )
+    output = tmp_path / "up.log"
+    with output.open("wb") as sink:
+        platform = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "up"], env=env, stdout=sink, stderr=sink
+        )
+    try:
+        for port in PORTS.values():
+            wait_for(lambda port=port: healthy(port), 90, f"the service on port {port}")
+        printed = output.read_text()
+        assert f"intake    http://127.0.0.1:{PORTS['intake']}" in printed
+        assert f"127.0.0.1:{BROKER_PORT}" in printed
+
+        created = httpx.post(
+            f"http://127.0.0.1:{PORTS['intake']}/cases", json=registration(), timeout=10
+        )
+        assert created.status_code == 201
+        case_id = created.json()["case_id"]
+        for service in ("referral", "followup"):
+            seen = f"{service} saw org.homeward.intake.ChildRegistered.v1 for case {case_id}"
+            wait_for(lambda seen=seen: seen in output.read_text(), 60, seen)
+        assert (tmp_path / "intake.sqlite3").exists()
+        docs = httpx.get(f"http://127.0.0.1:{PORTS['intake']}/openapi.json", timeout=5).json()
+        assert "/cases" in docs["paths"]
+    finally:
+        platform.send_signal(signal.SIGINT)
+        exit_code = platform.wait(timeout=60)
+    assert exit_code == 0, output.read_text()[-3000:]
+    assert "Homeward stopped." in output.read_text()
+    assert not healthy(PORTS["intake"])
+    broker_processes = subprocess.run(
+        ["pgrep", "-f", str(tmp_path / "kafka")], capture_output=True, text=True, check=False
+    )
+    assert broker_processes.stdout.strip() == "", "the broker `up` started is still running"
