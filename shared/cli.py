@@ -11,6 +11,7 @@ import time
 from types import FrameType
 
 from shared.kafka import SERVICES, ensure_topics, platform_topics
+from shared.keyring import MasterKeyError, ensure_master_key_file
 from shared.localkafka import BrokerError, LocalBroker, fetch_jars
 from shared.settings import Settings
 
@@ -60,6 +61,10 @@ def up() -> int:
         bootstrap = broker.bootstrap
     ensure_topics(bootstrap, platform_topics())
     env = {**os.environ, "HOMEWARD_KAFKA_BOOTSTRAP": bootstrap}
+    if settings.master_key is None and settings.master_key_file is None:
+        key_file = ensure_master_key_file(settings.data_dir / "master.key")
+        env["HOMEWARD_MASTER_KEY_FILE"] = str(key_file)
+        print(f"Master key: {key_file} (made for local use; keep it apart from backups)")
     processes = {
         service: subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", service], env=env)
         for service in SERVICES
@@ -121,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve(args.service, args.port)
         return broker_command(args.action)
-    except BrokerError as error:
+    except (BrokerError, MasterKeyError) as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 2
 

@@ -5,12 +5,15 @@ connection handling), so one setting decides where everything of a service lives
 consumer's effect and its de-duplication record commit in one transaction.
 """
 
+import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from eventsourcing.application import Application
+from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.sqlite import SQLiteDatastore
+from eventsourcing.utils import Environment
 
 
 class Transaction:
@@ -35,10 +38,22 @@ class Transaction:
 
 
 class Database:
-    def __init__(self, application: Application[Any]) -> None:
-        self._datastore = application.factory.datastore  # type: ignore[attr-defined]
+    def __init__(self, datastore: Any) -> None:
+        self._datastore = datastore
         self.is_sqlite = isinstance(self._datastore, SQLiteDatastore)
         self._placeholder = "?" if self.is_sqlite else "%s"
+
+    @classmethod
+    def of(cls, application: Application[Any]) -> "Database":
+        """The database an application keeps its events in."""
+        return cls(application.factory.datastore)  # type: ignore[attr-defined]
+
+    @classmethod
+    def named(cls, name: str, env: dict[str, str]) -> "Database":
+        """A database configured like an event store, by the library's variables: ``env``
+        overrides the process environment, and ``<NAME>_``-prefixed keys win."""
+        factory = InfrastructureFactory.construct(Environment(name, {**os.environ, **env}))
+        return cls(factory.datastore)  # type: ignore[attr-defined]
 
     @contextmanager
     def transaction(self) -> Iterator[Transaction]:

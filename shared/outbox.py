@@ -11,12 +11,11 @@ import logging
 import threading
 from collections.abc import Callable
 from typing import Any, Protocol
-from uuid import UUID
 
-from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 from kafka.errors import KafkaError
 
+from shared.application import ServiceApplication
 from shared.envelope import CONTENT_TYPE
 from shared.publishing import EventCatalogue
 
@@ -33,7 +32,7 @@ class OutboxRelay:
 
     def __init__(
         self,
-        application: Application[UUID],
+        application: ServiceApplication,
         catalogue: EventCatalogue,
         topic: str,
         producer_factory: Callable[[], Producer],
@@ -77,7 +76,8 @@ class OutboxRelay:
         sent = []
         for notification in notifications:
             message = self.catalogue.to_cloudevent(
-                self.application.mapper.to_domain_event(notification)
+                self.application.mapper.to_domain_event(notification),
+                self.application.case_keys,
             )
             future = None
             if message is not None:

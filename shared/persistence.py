@@ -8,13 +8,8 @@ service's name, e.g. ``INTAKE_POSTGRES_DBNAME``) moves it to PostgreSQL.
 
 import os
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import ClassVar
-from uuid import UUID
-
-from eventsourcing.application import Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding
 
 Clock = Callable[[], datetime]
 
@@ -34,28 +29,3 @@ def event_store_env(service: str, data_dir: Path) -> dict[str, str]:
         "SQLITE_DBNAME": str(data_dir / f"{service}.sqlite3"),
         "SQLITE_LOCK_TIMEOUT": "10",
     }
-
-
-class DateAsISO(Transcoding):
-    type = date
-    name = "date_iso"
-
-    def encode(self, obj: date) -> str:
-        return obj.isoformat()
-
-    def decode(self, data: str) -> date:
-        return date.fromisoformat(data)
-
-
-class ServiceApplication(Application[UUID]):
-    """The base of every service's application: its name prefixes its settings and relay."""
-
-    env: ClassVar[dict[str, str]] = {"SQLITE_LOCK_TIMEOUT": "10"}
-
-    def __init__(self, env: dict[str, str] | None = None, clock: Clock = utc_now) -> None:
-        super().__init__(env)
-        self.clock = clock
-
-    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
-        super().register_transcodings(transcoder)
-        transcoder.register(DateAsISO())

@@ -15,8 +15,14 @@ from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from jsonschema import Draft202012Validator
+from referencing import Registry, Resource
 
+from shared.crypto import ERASED
 from shared.envelope import CloudEvent, event_type
+from shared.keyring import CaseKeys
+from shared.privacy import case_id_of
+
+SEALED_FIELD_SCHEMA = "sealed-field.json"
 
 
 @dataclass(frozen=True)
@@ -27,15 +33,27 @@ class PublishedEvent:
     name: str
     version: int
     to_data: Callable[[Any], dict[str, Any]]
-    case_id: Callable[[Any], UUID] = lambda event: event.originator_id
+    personal: tuple[str, ...] = ()  # fields of the data sealed with the case's key
+
+
+def _schema_file(filename: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(
+        (resources.files("shared.schemas") / filename).read_text()
+    )
+    Draft202012Validator.check_schema(document)
+    return document
 
 
 @cache
 def load_schema(service: str, name: str, version: int) -> dict[str, Any]:
-    path = resources.files("shared.schemas") / f"{service}.{name}.v{version}.json"
-    schema: dict[str, Any] = json.loads(path.read_text())
-    Draft202012Validator.check_schema(schema)
-    return schema
+    return _schema_file(f"{service}.{name}.v{version}.json")
+
+
+@cache
+def schema_registry() -> Registry:  # type: ignore[type-arg]
+    """The shared definitions the event schemas refer to (a sealed personal field)."""
+    sealed = _schema_file(SEALED_FIELD_SCHEMA)
+    return Registry().with_resource(sealed["$id"], Resource.from_contents(sealed))
 
 
 class EventCatalogue:
@@ -50,29 +68,42 @@ class EventCatalogue:
         for entry in published:
             load_schema(service, entry.name, entry.version)  # a missing schema fails at start
 
-    def to_cloudevent(self, event: DomainEventProtocol[UUID]) -> CloudEvent | None:
-        """The message for a stored event, or None for an event that stays internal."""
+    def to_cloudevent(
+        self, event: DomainEventProtocol[UUID], case_keys: CaseKeys
+    ) -> CloudEvent | None:
+        """The message for a stored event, or None for an event that stays internal.
+        Personal fields travel sealed with the case's data key, or as ``[erased]``."""
         entry = self._by_class.get(type(event))
         if entry is None:
             return None
+        case_id = case_id_of(event)
+        data = entry.to_data(event)
+        if entry.personal:
+            key = case_keys.for_opening(case_id, "publication")
+            for field in entry.personal:
+                value = data.get(field)
+                if value is not None and value != ERASED:
+                    data[field] = ERASED if key is None else key.seal(field, value)
         return CloudEvent.published(
             service=self.service,
             name=entry.name,
             version=entry.version,
-            case_id=entry.case_id(event),
+            case_id=case_id,
             originator_id=event.originator_id,
             originator_version=event.originator_version,
             occurred_at=event.timestamp,
-            data=entry.to_data(event),
+            data=data,
         )
 
     def validate(self, message: CloudEvent) -> None:
         """Raise ``jsonschema.ValidationError`` when a message's data breaks its schema."""
         entry = self._by_type[message.type]
         schema = load_schema(self.service, entry.name, entry.version)
-        Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER).validate(
-            message.data
-        )
+        Draft202012Validator(
+            schema,
+            registry=schema_registry(),
+            format_checker=Draft202012Validator.FORMAT_CHECKER,
+        ).validate(message.data)
 
     @property
     def types(self) -> list[str]:

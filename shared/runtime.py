@@ -9,11 +9,13 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
+from shared.application import ServiceApplication
 from shared.consumer import EventConsumer, Handler
 from shared.database import Database
 from shared.kafka import ensure_topics, event_topic, reliable_producer
+from shared.keyring import CaseKeys, Keyring, open_keyring
 from shared.outbox import OutboxRelay, Producer
-from shared.persistence import Clock, ServiceApplication, event_store_env
+from shared.persistence import Clock, event_store_env
 from shared.publishing import EventCatalogue
 from shared.settings import Settings
 
@@ -50,7 +52,7 @@ class ServiceRuntime:
         if not self.settings.kafka_bootstrap:
             raise ValueError("HOMEWARD_KAFKA_BOOTSTRAP is not set: a service needs a broker")
         self.bootstrap: str = self.settings.kafka_bootstrap
-        self.database = Database(self.application)
+        self.database = Database.of(self.application)
         self.topic = event_topic(self.service)
         self.relay = OutboxRelay(
             self.application,
@@ -135,10 +137,13 @@ def build_service_runtime(
     subscriptions: list[Subscription],
     env: dict[str, str] | None,
     clock: Clock,
+    keyring: Keyring | None,
 ) -> ServiceRuntime:
-    """A service's runtime; with no ``env``, its event store follows the environment."""
+    """A service's runtime; with no ``env`` its event store, and with no ``keyring`` the
+    platform's keyring, follow the settings and environment."""
     if env is None:
         env = event_store_env(service, settings.data_dir)
-    return ServiceRuntime(
-        service, application_class(env, clock), catalogue, settings, subscriptions
-    )
+    if keyring is None:
+        keyring = open_keyring(settings)
+    application = application_class(env, clock, CaseKeys(keyring, service))
+    return ServiceRuntime(service, application, catalogue, settings, subscriptions)

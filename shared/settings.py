@@ -7,7 +7,7 @@ with the service's name, e.g. ``INTAKE_POSTGRES_DBNAME``); see :mod:`shared.pers
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -30,6 +30,12 @@ class Settings(BaseSettings):
     relay_batch_size: int = Field(default=200, gt=0)
     kafka_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long a publish may wait for the broker's ack."
+    )
+    master_key: SecretStr | None = Field(
+        default=None, description="Base64 of 32 random bytes: wraps every case's data key."
+    )
+    master_key_file: Path | None = Field(
+        default=None, description="A file holding the master key, if not given directly."
     )
     max_request_bytes: int = Field(
         default=64 * 1024, gt=0, description="Larger request bodies are refused with 413."

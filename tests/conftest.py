@@ -3,6 +3,7 @@
 Ports are apart from the development defaults, so tests run beside `make run`.
 """
 
+import base64
 import os
 import subprocess
 import uuid
@@ -13,6 +14,8 @@ import psycopg
 import pytest
 
 from shared.kafka import ensure_topics, platform_topics
+from shared.database import Database
+from shared.keyring import CaseKeys, SqlKeyring, generate_master_key
 from shared.localkafka import LocalBroker
 from shared.settings import REPO_ROOT, Settings
 
@@ -91,4 +94,16 @@ def settings(kafka_broker: LocalBroker, tmp_path: Path) -> Settings:
         data_dir=tmp_path,
         relay_poll_seconds=0.05,
         kafka_timeout_seconds=5,
+        master_key=generate_master_key(),
     )
+
+
+def in_memory_keyring() -> SqlKeyring:
+    memory = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
+    master_key = base64.b64decode(generate_master_key())
+    return SqlKeyring(Database.named("keyring", memory), master_key)
+
+
+@pytest.fixture
+def case_keys() -> CaseKeys:
+    return CaseKeys(in_memory_keyring(), "test")

@@ -4,6 +4,10 @@ import copy
 from typing import Any
 
 GIRL_ESCAPED = {
+    "name": "Amani Zawadi-Kuvuka",
+    "date_of_birth": "2011-03-14",
+    "languages": ["sw", "fr"],
+    "account": "I was taken from the school road and made to carry water and ammunition.",
     "release": {
         "date": "2026-10-03",
         "place": "Kalehe, near the river crossing",

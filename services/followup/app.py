@@ -1,6 +1,6 @@
 """The followup application; its use cases come with its own issue."""
 
-from shared.persistence import ServiceApplication
+from shared.application import ServiceApplication
 
 
 class FollowUpApplication(ServiceApplication):

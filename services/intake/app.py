@@ -1,13 +1,24 @@
 """The intake application: the use cases a caseworker performs on a child's case."""
 
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
 
-from services.intake.domain import AgencyCaseCounter, ChildCase, Registration
-from shared.persistence import ServiceApplication
+from services.intake.domain import (
+    AgencyCaseCounter,
+    CaseRuleViolation,
+    ChildCase,
+    Consent,
+    ErasureReason,
+    Registration,
+)
+from shared.application import ServiceApplication
 
 NUMBERING_ATTEMPTS = 5
+
+
+class StaleVersion(CaseRuleViolation):
+    """The command was based on an older version of the case than the one recorded."""
 
 
 class IntakeApplication(ServiceApplication):
@@ -34,6 +45,50 @@ class IntakeApplication(ServiceApplication):
         if not isinstance(case, ChildCase):
             raise KeyError(case_id)
         return case
+
+    def case_at_version(self, case_id: UUID, version: int) -> ChildCase:
+        """The case, if ``version`` is still its latest: concurrent edits are refused."""
+        case = self.get_case(case_id)
+        if case.version != version:
+            raise StaleVersion(
+                f"case {case_id} is at version {case.version}, not {version}: "
+                "reload it and try again"
+            )
+        return case
+
+    def give_consent(self, case_id: UUID, version: int, consent: Consent) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.give_consent(consent, uuid4(), self.clock())
+        self._save_case(case)
+        return case
+
+    def withdraw_consent(
+        self, case_id: UUID, version: int, consent_id: UUID, recorded_by: str
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.withdraw_consent(consent_id, recorded_by)
+        self._save_case(case)
+        return case
+
+    def erase_case(
+        self, case_id: UUID, version: int, reason: ErasureReason, requested_by: str
+    ) -> ChildCase:
+        """Destroy the case's data key, then record that it was erased. If recording fails,
+        the key is gone all the same and the erasure can be asked again."""
+        case = self.case_at_version(case_id, version)
+        case.erase(reason, requested_by)
+        self.case_keys.keyring.destroy(case_id)
+        self.case_keys.forget(case_id)
+        self._save_case(case)
+        return case
+
+    def _save_case(self, case: ChildCase) -> None:
+        try:
+            self.save(case)
+        except IntegrityError:
+            raise StaleVersion(
+                f"case {case.id} changed while this command ran: reload it and try again"
+            ) from None
 
     def _case_counter(self, agency: str, year: int) -> AgencyCaseCounter:
         counter_id = AgencyCaseCounter.create_id(agency, year)

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 from services.referral.app import ReferralApplication
 from shared.api import create_service_api
 from shared.kafka import event_topic
+from shared.keyring import Keyring
 from shared.persistence import Clock, utc_now
 from shared.publishing import EventCatalogue
 from shared.runtime import ServiceRuntime, Subscription, build_service_runtime, log_what_was_seen
@@ -13,11 +14,21 @@ from shared.settings import Settings
 
 
 def build_runtime(
-    settings: Settings, env: dict[str, str] | None = None, clock: Clock = utc_now
+    settings: Settings,
+    env: dict[str, str] | None = None,
+    clock: Clock = utc_now,
+    keyring: Keyring | None = None,
 ) -> ServiceRuntime:
     intake = Subscription([event_topic("intake")], log_what_was_seen("referral"))
     return build_service_runtime(
-        "referral", ReferralApplication, EventCatalogue("referral"), settings, [intake], env, clock
+        "referral",
+        ReferralApplication,
+        EventCatalogue("referral"),
+        settings,
+        [intake],
+        env,
+        clock,
+        keyring,
     )
 
 

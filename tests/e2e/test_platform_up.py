@@ -16,11 +16,12 @@ PORTS = {"intake": 18001, "referral": 18002, "followup": 18003}
 BROKER_PORT = 19392
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
+def wait_for(condition, timeout: float, what: str, platform: subprocess.Popen) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
+        assert platform.poll() is None, f"`homeward up` exited while waiting for {what}"
         time.sleep(0.3)
     raise AssertionError(f"timed out waiting for {what}")
 
@@ -48,7 +49,7 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         )
     try:
         for port in PORTS.values():
-            wait_for(lambda port=port: healthy(port), 90, f"the service on port {port}")
+            wait_for(lambda port=port: healthy(port), 90, f"service on port {port}", platform)
         printed = output.read_text()
         assert f"intake    http://127.0.0.1:{PORTS['intake']}" in printed
         assert f"127.0.0.1:{BROKER_PORT}" in printed
@@ -60,7 +61,7 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         case_id = created.json()["case_id"]
         for service in ("referral", "followup"):
             seen = f"{service} saw org.homeward.intake.ChildRegistered.v1 for case {case_id}"
-            wait_for(lambda seen=seen: seen in output.read_text(), 60, seen)
+            wait_for(lambda seen=seen: seen in output.read_text(), 60, seen, platform)
         assert (tmp_path / "intake.sqlite3").exists()
         docs = httpx.get(f"http://127.0.0.1:{PORTS['intake']}/openapi.json", timeout=5).json()
         assert "/cases" in docs["paths"]

@@ -40,7 +40,11 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
     assert registered["time"].endswith("Z") or "+00:00" in registered["time"]
     assert dict(records[0].headers)["content-type"].startswith(b"application/cloudevents+json")
     assert registered["data"]["case_number"] == case["case_number"]
-    assert registered["data"]["release_place"] == "Kalehe, near the river crossing"
+    sealed_place = registered["data"]["release_place"]
+    assert sealed_place["alg"] == "A256GCM"
+    case_key = runtime.application.case_keys.for_opening(case_id, "test")
+    assert case_key.open("release_place", sealed_place) == "Kalehe, near the river crossing"
+    assert case_key.open("name", registered["data"]["name"]) == "Amani Zawadi-Kuvuka"
     assert registered["data"]["armed_group"] == {
         "name": "Raia Mutomboki faction",
         "kind": "non_state_armed_group",

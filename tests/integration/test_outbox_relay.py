@@ -10,6 +10,7 @@ from services.intake.service import build_runtime, create_app
 from shared.consumer import EventConsumer
 from shared.database import Transaction
 from shared.kafka import reliable_producer
+from shared.keyring import generate_master_key
 from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -128,6 +129,7 @@ def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
         data_dir=tmp_path,
         relay_poll_seconds=0.05,
         kafka_timeout_seconds=3,
+        master_key=generate_master_key(),
     )
     runtime = build_runtime(settings, sqlite_store(tmp_path))
     try:

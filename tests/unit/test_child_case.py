@@ -20,6 +20,7 @@ from services.intake.messages import CATALOGUE
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 REGISTRATION = Registration(
+    name="Esaie Bahati",
     how_left=HowLeft.FORMAL_RELEASE,
     released_on=date(2026, 11, 20),
     release_place="Bunia transit site",
@@ -79,16 +80,17 @@ def test_a_counter_numbers_cases_in_order_and_identifies_itself_by_agency_and_ye
     assert counter.id != AgencyCaseCounter.create_id("CD-BUN", 2027)
 
 
-def test_only_documented_events_are_published_and_they_match_their_schema():
+def test_only_documented_events_are_published_and_they_match_their_schema(case_keys):
     case = ChildCase.register(REGISTRATION, "CD-BUN-2026-00001", NOW)
+    case_keys.for_sealing(case.id)
     registered, handed_over = case.collect_events()
-    message = CATALOGUE.to_cloudevent(registered)
+    message = CATALOGUE.to_cloudevent(registered, case_keys)
     assert message is not None
     CATALOGUE.validate(message)
-    assert CATALOGUE.to_cloudevent(handed_over) is not None
+    assert CATALOGUE.to_cloudevent(handed_over, case_keys) is not None
     counter = AgencyCaseCounter("CD-BUN", 2026)
     counter.next_case_number()
-    assert all(CATALOGUE.to_cloudevent(e) is None for e in counter.collect_events())
+    assert all(CATALOGUE.to_cloudevent(e, case_keys) is None for e in counter.collect_events())
     broken = message.model_copy(update={"data": {**message.data, "sex": "unknown"}})
     with pytest.raises(ValidationError):
         CATALOGUE.validate(broken)

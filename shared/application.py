@@ -1,0 +1,46 @@
+"""The base of every service's eventsourcing application."""
+
+from datetime import date
+from typing import ClassVar
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoding
+
+from shared.keyring import CaseKeys
+from shared.persistence import Clock
+from shared.privacy import PersonalDataMapper
+
+
+class DateAsISO(Transcoding):
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)
+
+
+class ServiceApplication(Application[UUID]):
+    """The base of every service's application: its name prefixes its settings and relay."""
+
+    env: ClassVar[dict[str, str]] = {"SQLITE_LOCK_TIMEOUT": "10"}
+
+    def __init__(self, env: dict[str, str] | None, clock: Clock, case_keys: CaseKeys) -> None:
+        self.case_keys = case_keys  # the mapper, made by the base class, needs it
+        self.clock = clock
+        super().__init__(env)
+
+    def construct_mapper(self) -> Mapper[UUID]:
+        return PersonalDataMapper(
+            self.construct_transcoder(),
+            self.case_keys,
+            compressor=self.factory.compressor(),
+            cipher=self.factory.cipher(),
+        )
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())

@@ -1,0 +1,113 @@
+"""Consent and assent, purpose-bound: the one answer to "may this go there, for that, now?".
+
+``ConsentGiven`` / ``ConsentWithdrawn`` are facts on the intake case, published on
+``homeward.intake.events``; every service keeps its own view of them (a list of
+:class:`ConsentRecord`) by consuming that topic, and every share in the platform asks
+:func:`may_share` against the latest view it has seen, recording which consent allowed it.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+from uuid import UUID
+
+
+class Purpose(StrEnum):
+    FAMILY_TRACING = "family_tracing"
+    EDUCATION = "education"
+    LIVELIHOOD = "livelihood"
+    HEALTH = "health"
+    PSYCHOSOCIAL_SUPPORT = "psychosocial_support"
+    LEGAL_AID = "legal_aid"
+    STATISTICS = "statistics"
+
+
+class DataCategory(StrEnum):
+    IDENTITY = "identity"  # name, date of birth, photo
+    CONTACT_AND_LOCATION = "contact_and_location"  # exact places, phone numbers
+    FAMILY = "family"  # family members and their whereabouts
+    ASSOCIATION = "association"  # the armed force or group, roles, how the child left
+    HEALTH = "health"
+    PSYCHOSOCIAL = "psychosocial"
+    EDUCATION = "education"
+    LIVELIHOOD = "livelihood"
+    LEGAL = "legal"
+    SEXUAL_VIOLENCE = "sexual_violence"  # restricted: shared only when named explicitly
+
+
+class ConsentGiver(StrEnum):
+    CHILD_ASSENT = "child_assent"  # the child's informed assent
+    CHILD_CONSENT = "child_consent"  # a mature child's own informed consent
+    CAREGIVER_CONSENT = "caregiver_consent"  # a parent's or guardian's consent
+    BEST_INTERESTS_DECISION = "best_interests_decision"  # no caregiver reachable or safe
+
+
+@dataclass(frozen=True)
+class ConsentRecord:
+    consent_id: UUID
+    case_id: UUID
+    given_by: ConsentGiver
+    purpose: Purpose
+    recipients: frozenset[str]
+    categories: frozenset[DataCategory]
+    given_on: date
+    expires_on: date | None = None
+    withdrawn_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str
+    consent_id: UUID | None = None
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def may_share(
+    consents: Iterable[ConsentRecord],
+    *,
+    case_id: UUID,
+    category: DataCategory,
+    agency: str,
+    purpose: Purpose,
+    now: datetime,
+) -> Decision:
+    """May ``category`` of case ``case_id`` go to ``agency`` for ``purpose`` at ``now``?"""
+    for consent in consents:
+        if (
+            consent.case_id == case_id
+            and consent.purpose == purpose
+            and agency in consent.recipients
+            and category in consent.categories
+            and consent.given_on <= now.date()
+            and (consent.expires_on is None or now.date() <= consent.expires_on)
+            and (consent.withdrawn_at is None or now < consent.withdrawn_at)
+        ):
+            return Decision(True, f"allowed by consent {consent.consent_id}", consent.consent_id)
+    return Decision(
+        False,
+        f"case {case_id} has no valid consent for purpose '{purpose}' to agency '{agency}' "
+        f"covering data category '{category}'",
+    )
+
+
+def shareable_categories(
+    consents: Iterable[ConsentRecord],
+    *,
+    case_id: UUID,
+    categories: Iterable[DataCategory],
+    agency: str,
+    purpose: Purpose,
+    now: datetime,
+) -> dict[DataCategory, Decision]:
+    """The decision for each category asked for, so a share can carry only the allowed ones."""
+    held = list(consents)
+    return {
+        category: may_share(
+            held, case_id=case_id, category=category, agency=agency, purpose=purpose, now=now
+        )
+        for category in categories
+    }

@@ -1,0 +1,81 @@
+"""Sealing one personal field with one case's data key (AES-256-GCM).
+
+A sealed field is a small JSON object, the same in the event store and on Kafka:
+``{"alg": "A256GCM", "kid": <data key id>, "iv": <base64url>, "ct": <base64url>}``.
+The associated data binds the ciphertext to its case and field, so a sealed value cannot be
+moved to another case or field without failing to open.
+"""
+
+import base64
+import json
+import os
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+ALGORITHM = "A256GCM"
+ERASED = "[erased]"
+NONCE_BYTES = 12
+
+
+class SealError(ValueError):
+    """A sealed value could not be opened: wrong key, wrong case or field, or tampered."""
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def is_sealed(value: Any) -> bool:
+    return isinstance(value, dict) and value.get("alg") == ALGORITHM and "ct" in value
+
+
+@dataclass(frozen=True)
+class DataKey:
+    """One case's data key, unwrapped; kept in memory only."""
+
+    case_id: UUID
+    key_id: str
+    secret: bytes
+
+    def _associated_data(self, field: str) -> bytes:
+        return f"homeward/{self.case_id}/{field}".encode()
+
+    def seal(self, field: str, value: Any) -> dict[str, str]:
+        nonce = os.urandom(NONCE_BYTES)
+        plaintext = json.dumps(value, ensure_ascii=False).encode()
+        ciphertext = AESGCM(self.secret).encrypt(nonce, plaintext, self._associated_data(field))
+        return {"alg": ALGORITHM, "kid": self.key_id, "iv": _b64(nonce), "ct": _b64(ciphertext)}
+
+    def open(self, field: str, sealed: dict[str, str]) -> Any:
+        if sealed.get("kid") != self.key_id:
+            raise SealError(f"{field} of case {self.case_id} was sealed with another key")
+        try:
+            plaintext = AESGCM(self.secret).decrypt(
+                _unb64(sealed["iv"]), _unb64(sealed["ct"]), self._associated_data(field)
+            )
+        except (InvalidTag, KeyError, ValueError) as error:
+            raise SealError(f"{field} of case {self.case_id} does not open") from error
+        return json.loads(plaintext)
+
+
+def wrap(master_key: bytes, secret: bytes, context: str) -> bytes:
+    """Encrypt a data key under the master key; ``context`` (the case id) is bound to it."""
+    nonce = os.urandom(NONCE_BYTES)
+    return nonce + AESGCM(master_key).encrypt(nonce, secret, context.encode())
+
+
+def unwrap(master_key: bytes, wrapped: bytes, context: str) -> bytes:
+    try:
+        return AESGCM(master_key).decrypt(
+            wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], context.encode()
+        )
+    except InvalidTag as error:
+        raise SealError("the master key does not open this data key") from error
