@@ -6,6 +6,7 @@ then prints figures; it never asserts a timing. Run it with ``make bench`` or
 """
 
 import argparse
+import base64
 import logging
 import resource
 import tempfile
@@ -25,10 +26,13 @@ from services.intake.domain import (
     Sex,
 )
 from services.intake.messages import CATALOGUE
+from shared.database import Database
 from shared.envelope import CONTENT_TYPE
 from shared.kafka import ensure_topics, event_topic, reliable_producer
+from shared.keyring import CaseKeys, SqlKeyring, generate_master_key
 from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
+from shared.persistence import utc_now
 
 BROKER_PORT = 19292
 TOPIC = event_topic("intake")
@@ -37,6 +41,8 @@ Message = tuple[bytes, bytes]  # (key, value)
 
 # tests/samples.py's GIRL_ESCAPED, as the domain's types.
 GIRL_ESCAPED = Registration(
+    name="Amani Zawadi-Kuvuka",
+    account="I was taken from the school road and made to carry water and ammunition.",
     how_left=HowLeft.ESCAPE,
     released_on=date(2026, 10, 3),
     release_place="Kalehe, near the river crossing",
@@ -65,7 +71,9 @@ def messages_in_log(app: IntakeApplication) -> list[Message]:
         start=start, limit=500, inclusive_of_start=False
     ):
         for notification in notifications:
-            message = CATALOGUE.to_cloudevent(app.mapper.to_domain_event(notification))
+            message = CATALOGUE.to_cloudevent(
+                app.mapper.to_domain_event(notification), app.case_keys
+            )
             if message is not None:
                 messages.append(((message.partitionkey or "").encode(), message.to_bytes()))
         start = notifications[-1].id
@@ -101,7 +109,15 @@ def main() -> None:
             broker.start()
             ensure_topics(broker.bootstrap, [TOPIC])
             env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite"}
-            app = IntakeApplication({**env, "SQLITE_DBNAME": str(Path(tmp) / "intake.sqlite3")})
+            keyring = SqlKeyring(
+                Database.named("keyring", {**env, "SQLITE_DBNAME": f"{tmp}/keyring.sqlite3"}),
+                base64.b64decode(generate_master_key()),
+            )
+            app = IntakeApplication(
+                {**env, "SQLITE_DBNAME": str(Path(tmp) / "intake.sqlite3")},
+                utc_now,
+                CaseKeys(keyring, "intake"),
+            )
 
             # (1) Registrations, with no relay running; all at one agency, as in the sample.
             laps = [time.perf_counter()]
