@@ -2,17 +2,21 @@
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from types import FrameType
+from uuid import UUID
 
-from shared.kafka import SERVICES, ensure_topics, platform_topics
-from shared.keyring import MasterKeyError, ensure_master_key_file
+from shared.kafka import SERVICES, ensure_topics, event_topic, platform_topics
+from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
 from shared.localkafka import BrokerError, LocalBroker, fetch_jars
+from shared.replay import replay_case
 from shared.settings import Settings
 
 
@@ -46,6 +50,21 @@ def serve(service: str, port: int | None) -> int:
     module = importlib.import_module(f"services.{service}.service")
     app = module.create_app(module.build_runtime(settings))
     uvicorn.run(app, host=settings.host, port=port or settings.service_port(service))
+    return 0
+
+
+def replay(case_id: UUID, as_of: datetime | None) -> int:
+    """Print a case's cross-service history from Kafka alone, one JSON document a line."""
+    settings = Settings()
+    if not settings.kafka_bootstrap:
+        print(
+            "homeward: set HOMEWARD_KAFKA_BOOTSTRAP to the brokers to replay from", file=sys.stderr
+        )
+        return 2
+    case_keys = CaseKeys(open_keyring(settings), "audit")
+    topics = [event_topic(service) for service in SERVICES]
+    for entry in replay_case(settings.kafka_bootstrap, topics, case_id, case_keys, as_of):
+        print(json.dumps(entry, ensure_ascii=False))
     return 0
 
 
@@ -115,6 +134,13 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="run one service")
     serve_parser.add_argument("service", choices=SERVICES)
     serve_parser.add_argument("--port", type=int)
+    replay_parser = commands.add_parser(
+        "replay", help="a case's history from Kafka alone, personal fields opened or erased"
+    )
+    replay_parser.add_argument("case_id", type=UUID)
+    replay_parser.add_argument(
+        "--as-of", type=datetime.fromisoformat, help="only what was recorded until then (ISO)"
+    )
     broker_parser = commands.add_parser("broker", help="the local Kafka broker")
     broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     args = parser.parse_args(argv)
@@ -125,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
             return up()
         if args.command == "serve":
             return serve(args.service, args.port)
+        if args.command == "replay":
+            return replay(args.case_id, args.as_of)
         return broker_command(args.action)
     except (BrokerError, MasterKeyError) as error:
         print(f"homeward: {error}", file=sys.stderr)

@@ -8,10 +8,12 @@ import logging
 import socket
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 from shared.application import ServiceApplication
 from shared.consumer import EventConsumer, Handler
-from shared.database import Database
+from shared.database import Database, Transaction
+from shared.envelope import CloudEvent, event_type
 from shared.kafka import ensure_topics, event_topic, reliable_producer
 from shared.keyring import CaseKeys, Keyring, open_keyring
 from shared.outbox import OutboxRelay, Producer
@@ -69,7 +71,7 @@ class ServiceRuntime:
                 subscription.topics,
                 self.bootstrap,
                 self.database,
-                subscription.handler,
+                forgetting_erased_keys(subscription.handler, self.application.case_keys),
                 kafka_timeout_seconds=self.settings.kafka_timeout_seconds,
             )
             for subscription in self.subscriptions
@@ -115,6 +117,20 @@ class ServiceRuntime:
                 for consumer in self.consumers
             },
         }
+
+
+CASE_ERASED = event_type("intake", "CaseErased", 1)
+
+
+def forgetting_erased_keys(handler: Handler, case_keys: CaseKeys) -> Handler:
+    """Drop a case's cached data key as soon as its erasure is seen, before anything else."""
+
+    def handle(message: CloudEvent, tx: Transaction) -> None:
+        if message.type == CASE_ERASED and message.subject:
+            case_keys.forget(UUID(message.subject))
+        handler(message, tx)
+
+    return handle
 
 
 def log_what_was_seen(service: str) -> Handler:
