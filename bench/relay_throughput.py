@@ -71,9 +71,7 @@ def messages_in_log(app: IntakeApplication) -> list[Message]:
         start=start, limit=500, inclusive_of_start=False
     ):
         for notification in notifications:
-            message = CATALOGUE.to_cloudevent(
-                app.mapper.to_domain_event(notification), app.case_keys
-            )
+            message = CATALOGUE.to_cloudevent(app.mapper.to_domain_event(notification), app)
             if message is not None:
                 messages.append(((message.partitionkey or "").encode(), message.to_bytes()))
         start = notifications[-1].id

@@ -5,11 +5,12 @@ from typing import ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
+from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoding
 
 from shared.keyring import CaseKeys
 from shared.persistence import Clock
-from shared.privacy import PersonalDataMapper
+from shared.privacy import PersonalDataMapper, case_id_of
 
 
 class DateAsISO(Transcoding):
@@ -40,6 +41,10 @@ class ServiceApplication(Application[UUID]):
             compressor=self.factory.compressor(),
             cipher=self.factory.cipher(),
         )
+
+    def case_of(self, event: DomainEventProtocol[UUID]) -> UUID:
+        """The case an event belongs to: the Kafka key and CloudEvent subject of its message."""
+        return case_id_of(event)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

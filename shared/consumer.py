@@ -6,6 +6,11 @@
 - A message that cannot be read goes to ``<topic>.dlq`` with the reason in a header, and the
   consumer goes on; a handler that keeps failing does the same after a few attempts, so one bad
   message never becomes a crash loop.
+
+Two kinds of effect: a projection writes its rows in the inbox's transaction (``Handler``); a
+command handler (``CommandHandler``) records events through an application, in transactions
+of its own, so it must itself be idempotent for a message it has seen (the aggregates it
+changes remember the message ids they applied); the inbox then skips later copies cheaply.
 """
 
 import logging
@@ -26,6 +31,13 @@ from shared.kafka import dead_letter_topic, ensure_topics, reliable_producer
 log = logging.getLogger("homeward.consumer")
 
 Handler = Callable[[CloudEvent, Transaction], None]
+CommandHandler = Callable[[CloudEvent], None]
+
+
+class UnacceptableMessage(Exception):
+    """A readable message that must not be applied (fails its schema, breaks a rule): it goes
+    to the dead-letter topic at once, with this exception's text as the reason."""
+
 
 INBOX_DDL = """
 CREATE TABLE IF NOT EXISTS homeward_inbox (
@@ -46,8 +58,10 @@ class EventConsumer:
         topics: list[str],
         bootstrap: str,
         database: Database,
-        handler: Handler,
+        handler: Handler | None = None,
         *,
+        command_handler: CommandHandler | None = None,
+        pattern: str | None = None,
         max_attempts: int = 3,
         retry_seconds: float = 0.5,
         kafka_timeout_seconds: float = 10.0,
@@ -56,7 +70,11 @@ class EventConsumer:
         self.topics = topics
         self.bootstrap = bootstrap
         self.database = database
+        if (handler is None) == (command_handler is None):
+            raise ValueError("give a consumer either a handler or a command handler")
         self.handler = handler
+        self.command_handler = command_handler
+        self.pattern = pattern
         self.max_attempts = max_attempts
         self.retry_seconds = retry_seconds
         self.kafka_timeout_seconds = kafka_timeout_seconds
@@ -79,7 +97,11 @@ class EventConsumer:
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=100,
+                # A pattern subscription notices new topics (a new partner) within seconds.
+                metadata_max_age_ms=3000 if self.pattern else 300_000,
             )
+            if self.pattern:
+                self._consumer.subscribe(pattern=self.pattern)
         return self._consumer
 
     def poll_once(self, timeout_ms: int = 500) -> int:
@@ -112,6 +134,9 @@ class EventConsumer:
             try:
                 self._apply_once(message, record.topic)
                 return
+            except UnacceptableMessage as error:
+                self._dead_letter(record, str(error))
+                return
             except Exception as error:
                 reason = f"handler failed: {type(error).__name__}"
                 log.warning(
@@ -128,16 +153,33 @@ class EventConsumer:
                 time.sleep(self.retry_seconds * attempt)
 
     def _apply_once(self, message: CloudEvent, topic: str) -> None:
+        if self.command_handler is not None:
+            with self.database.transaction() as tx:
+                seen = tx.fetchall(
+                    "SELECT 1 FROM homeward_inbox WHERE consumer = ? AND event_id = ?",
+                    (self.name, message.id),
+                )
+            if not seen:
+                self.command_handler(message)
+            with self.database.transaction() as tx:
+                self._record_in_inbox(tx, message, topic)
+            return
+        assert self.handler is not None
         with self.database.transaction() as tx:
-            inserted = tx.execute(
+            if self._record_in_inbox(tx, message, topic):
+                self.handler(message, tx)
+            else:
+                log.debug("consumer %s: event %s already applied", self.name, message.id)
+
+    def _record_in_inbox(self, tx: Transaction, message: CloudEvent, topic: str) -> bool:
+        """True if the message is new to this consumer."""
+        return bool(
+            tx.execute(
                 "INSERT INTO homeward_inbox (consumer, event_id, topic, received_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (self.name, message.id, topic, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
             )
-            if inserted:
-                self.handler(message, tx)
-            else:
-                log.debug("consumer %s: event %s already applied", self.name, message.id)
+        )
 
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
         """Park a message with its reason; wait for the broker's ack before moving on."""

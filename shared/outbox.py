@@ -16,7 +16,7 @@ from eventsourcing.persistence import Tracking
 from kafka.errors import KafkaError
 
 from shared.application import ServiceApplication
-from shared.envelope import CONTENT_TYPE
+from shared.envelope import CONTENT_TYPE, CloudEvent
 from shared.publishing import EventCatalogue
 
 log = logging.getLogger("homeward.outbox")
@@ -28,7 +28,8 @@ class Producer(Protocol):
 
 
 class OutboxRelay:
-    """Publishes one application's recorded events to one topic, resuming where it stopped."""
+    """Publishes one application's recorded events to one topic (or to the topic ``route``
+    picks for each message), resuming where it stopped."""
 
     def __init__(
         self,
@@ -37,6 +38,7 @@ class OutboxRelay:
         topic: str,
         producer_factory: Callable[[], Producer],
         *,
+        route: Callable[[CloudEvent], str] | None = None,
         batch_size: int = 200,
         poll_seconds: float = 0.2,
         ack_timeout_seconds: float = 10.0,
@@ -45,6 +47,7 @@ class OutboxRelay:
         self.catalogue = catalogue
         self.topic = topic
         self.name = f"{application.name}-outbox-{topic}"
+        self._route = route or (lambda _message: topic)
         self._producer_factory = producer_factory
         self._producer: Producer | None = None
         self._tracking = application.factory.tracking_recorder()
@@ -76,13 +79,12 @@ class OutboxRelay:
         sent = []
         for notification in notifications:
             message = self.catalogue.to_cloudevent(
-                self.application.mapper.to_domain_event(notification),
-                self.application.case_keys,
+                self.application.mapper.to_domain_event(notification), self.application
             )
             future = None
             if message is not None:
                 future = producer.send(
-                    self.topic,
+                    self._route(message),
                     value=message.to_bytes(),
                     key=(message.partitionkey or "").encode(),
                     headers=[("content-type", CONTENT_TYPE.encode())],

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
@@ -19,8 +19,9 @@ from referencing import Registry, Resource
 
 from shared.crypto import ERASED
 from shared.envelope import CloudEvent, event_type
-from shared.keyring import CaseKeys
-from shared.privacy import case_id_of
+
+if TYPE_CHECKING:
+    from shared.application import ServiceApplication
 
 SEALED_FIELD_SCHEMA = "sealed-field.json"
 
@@ -69,17 +70,17 @@ class EventCatalogue:
             load_schema(service, entry.name, entry.version)  # a missing schema fails at start
 
     def to_cloudevent(
-        self, event: DomainEventProtocol[UUID], case_keys: CaseKeys
+        self, event: DomainEventProtocol[UUID], application: "ServiceApplication"
     ) -> CloudEvent | None:
         """The message for a stored event, or None for an event that stays internal.
         Personal fields travel sealed with the case's data key, or as ``[erased]``."""
         entry = self._by_class.get(type(event))
         if entry is None:
             return None
-        case_id = case_id_of(event)
+        case_id = application.case_of(event)
         data = entry.to_data(event)
         if entry.personal:
-            key = case_keys.for_opening(case_id, "publication")
+            key = application.case_keys.for_opening(case_id, "publication")
             for field in entry.personal:
                 value = data.get(field)
                 if value is not None and value != ERASED:

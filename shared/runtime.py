@@ -7,11 +7,11 @@ the FastAPI lifespan starts and stops it, and ``/healthz`` reports on it.
 import logging
 import socket
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from shared.application import ServiceApplication
-from shared.consumer import EventConsumer, Handler
+from shared.consumer import CommandHandler, EventConsumer, Handler
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
 from shared.kafka import ensure_topics, event_topic, reliable_producer
@@ -24,11 +24,17 @@ from shared.settings import Settings
 
 @dataclass(frozen=True)
 class Subscription:
-    """A handler for the messages of some topics, run by one consumer group."""
+    """A handler for the messages of some topics (or of every topic a pattern matches), run
+    by one consumer group: either a projection ``handler`` or a ``command_handler``."""
 
     topics: list[str]
-    handler: Handler
+    handler: Handler | None = None
     name: str = ""
+    command_handler: CommandHandler | None = None
+    pattern: str | None = None
+
+
+HandlerT = TypeVar("HandlerT", Handler, CommandHandler)
 
 
 def kafka_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
@@ -71,11 +77,18 @@ class ServiceRuntime:
                 subscription.topics,
                 self.bootstrap,
                 self.database,
-                forgetting_erased_keys(subscription.handler, self.application.case_keys),
+                self._forgetting(subscription.handler),
+                command_handler=self._forgetting(subscription.command_handler),
+                pattern=subscription.pattern,
                 kafka_timeout_seconds=self.settings.kafka_timeout_seconds,
             )
             for subscription in self.subscriptions
         ]
+
+    def _forgetting(self, handler: HandlerT | None) -> HandlerT | None:
+        if handler is None:
+            return None
+        return forgetting_erased_keys(handler, self.application.case_keys)
 
     def _relay_producer(self) -> Producer:
         ensure_topics(self.bootstrap, [self.topic])
@@ -122,15 +135,15 @@ class ServiceRuntime:
 CASE_ERASED = event_type("intake", "CaseErased", 1)
 
 
-def forgetting_erased_keys(handler: Handler, case_keys: CaseKeys) -> Handler:
+def forgetting_erased_keys(handler: HandlerT, case_keys: CaseKeys) -> HandlerT:
     """Drop a case's cached data key as soon as its erasure is seen, before anything else."""
 
-    def handle(message: CloudEvent, tx: Transaction) -> None:
+    def handle(message: CloudEvent, *transaction: Transaction) -> None:
         if message.type == CASE_ERASED and message.subject:
             case_keys.forget(UUID(message.subject))
-        handler(message, tx)
+        handler(message, *transaction)
 
-    return handle
+    return cast(HandlerT, handle)
 
 
 def log_what_was_seen(service: str) -> Handler:

@@ -1,7 +1,222 @@
-"""The referral application; its use cases come with its own issue."""
+"""The referral application: partners, consent-gated referrals, and the partners' answers."""
 
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, ClassVar
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
+
+from services.referral.domain import (
+    FINISHED,
+    Milestone,
+    Partner,
+    Referral,
+    ReferralRuleViolation,
+    ServiceKind,
+    Urgency,
+)
+from services.referral.projections import IntakeView
 from shared.application import ServiceApplication
+from shared.consent import DataCategory, Purpose, shareable_categories
+from shared.replay import open_personal_fields
+
+# Which published fields of a registration each data category lets through.
+CATEGORY_FIELDS: dict[DataCategory, tuple[str, ...]] = {
+    DataCategory.IDENTITY: ("name", "date_of_birth", "sex", "estimated_age", "languages"),
+    DataCategory.CONTACT_AND_LOCATION: ("release_place",),
+    DataCategory.ASSOCIATION: ("how_left", "released_on", "armed_group", "roles"),
+    DataCategory.PSYCHOSOCIAL: ("account",),
+}
+
+
+class ConsentMissing(ReferralRuleViolation):
+    """The consent the service has seen does not cover this share."""
+
+
+class UnknownPartner(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReferralRequest:
+    case_id: UUID
+    agency: str
+    service: ServiceKind
+    purpose: Purpose
+    urgency: Urgency
+    categories: tuple[DataCategory, ...]
+    made_by: str
+
+
+@dataclass(frozen=True)
+class AnswerDeadlines:
+    routine: timedelta = timedelta(days=7)
+    urgent: timedelta = timedelta(hours=24)
 
 
 class ReferralApplication(ServiceApplication):
     name = "referral"
+    deadlines: ClassVar[AnswerDeadlines] = AnswerDeadlines()
+
+    def attach_intake_view(self, view: IntakeView) -> None:
+        self.intake = view
+
+    # Partners
+
+    def register_partner(self, agency: str, name: str, services: list[ServiceKind]) -> Partner:
+        partner = Partner(agency, name, [service.value for service in services])
+        try:
+            self.save(partner)
+        except IntegrityError:
+            raise ReferralRuleViolation(f"partner {agency} is already registered") from None
+        return partner
+
+    def get_partner(self, agency: str) -> Partner:
+        partner_id = Partner.create_id(agency)
+        if partner_id not in self.repository:
+            raise UnknownPartner(f"no partner {agency} is registered")
+        partner = self.repository.get(partner_id)
+        assert isinstance(partner, Partner)
+        return partner
+
+    def partner_agencies(self) -> list[str]:
+        """Every registered partner, read from the notification log itself."""
+        topic = get_topic(Partner.PartnerRegistered)
+        notifications = self.recorder.select_notifications(start=None, limit=10_000, topics=[topic])
+        return [self.mapper.to_domain_event(n).agency for n in notifications]  # type: ignore[attr-defined]
+
+    # Referrals
+
+    def make_referral(self, request: ReferralRequest) -> Referral:
+        """Share with a partner only what the consent the service has seen allows, now."""
+        partner = self.get_partner(request.agency)
+        if request.service.value not in partner.services:
+            raise ReferralRuleViolation(
+                f"partner {request.agency} does not offer {request.service.value}"
+            )
+        now = self.clock()
+        decisions = shareable_categories(
+            self.intake.consents(request.case_id),
+            case_id=request.case_id,
+            categories=request.categories,
+            agency=request.agency,
+            purpose=request.purpose,
+            now=now,
+        )
+        refused = [decision.reason for decision in decisions.values() if not decision]
+        if refused:
+            raise ConsentMissing("referral refused: " + "; ".join(refused))
+        case_data = self.intake.case_data(request.case_id)
+        if case_data is None:
+            raise ReferralRuleViolation(
+                f"case {request.case_id} is unknown here or erased: nothing can be shared"
+            )
+        opened = open_personal_fields(
+            case_data, request.case_id, self.case_keys, f"referral to {request.agency}"
+        )
+        shared = {
+            field: opened.get(field)
+            for category in request.categories
+            for field in CATEGORY_FIELDS.get(category, ())
+        }
+        referral = Referral(
+            case_id=request.case_id,
+            agency=request.agency,
+            service=request.service.value,
+            purpose=request.purpose.value,
+            urgency=request.urgency.value,
+            categories=[category.value for category in request.categories],
+            consent_ids=sorted({d.consent_id for d in decisions.values() if d.consent_id}),
+            shared_data=shared,
+            answer_by=Referral.answer_deadline(
+                now, request.urgency, self.deadlines.routine, self.deadlines.urgent
+            ),
+            made_by=request.made_by,
+        )
+        self.save(referral)
+        return referral
+
+    def get_referral(self, referral_id: UUID) -> Referral:
+        referral = self.repository.get(referral_id)
+        if not isinstance(referral, Referral):
+            raise KeyError(referral_id)
+        return referral
+
+    def referral_of_partner(self, agency: str, referral_id: UUID) -> Referral:
+        """A partner sees its own referrals only; another's is as if it did not exist."""
+        referral = self.get_referral(referral_id)
+        if referral.agency != agency:
+            raise KeyError(referral_id)
+        return referral
+
+    def answer(
+        self, agency: str, referral_id: UUID, message_id: str, answer: dict[str, Any]
+    ) -> Referral:
+        """Apply a partner's answer once, however often it arrives."""
+        referral = self.referral_of_partner(agency, referral_id)
+        if referral.has_applied(message_id):
+            return referral
+        kind = answer["kind"]
+        if kind == "accepted":
+            referral.accept(message_id)
+        elif kind == "declined":
+            referral.decline(message_id, answer["reason"])
+        elif kind == "service_started":
+            referral.start_service(message_id, date.fromisoformat(answer["started_on"]))
+        elif kind == "milestone":
+            referral.report_milestone(
+                message_id,
+                Milestone(answer["milestone"]),
+                date.fromisoformat(answer["reported_on"]),
+                answer.get("detail"),
+            )
+        elif kind == "service_completed":
+            referral.complete(message_id, date.fromisoformat(answer["completed_on"]))
+        elif kind == "service_discontinued":
+            referral.discontinue(message_id, answer["reason"])
+        else:
+            raise ReferralRuleViolation(f"unknown answer {kind!r}")
+        self.save(referral)
+        return referral
+
+    def withdraw_referral(self, referral_id: UUID, reason: str, withdrawn_by: str) -> Referral:
+        referral = self.get_referral(referral_id)
+        referral.withdraw(reason, withdrawn_by)
+        self.save(referral)
+        return referral
+
+    def expire_unanswered(self) -> list[UUID]:
+        """Record the expiry of every referral whose answer is overdue now."""
+        now = self.clock()
+        expired = []
+        for referral in self._referrals(lambda r: r.state not in FINISHED):
+            if referral.expire_if_unanswered(now):
+                self.save(referral)
+                expired.append(referral.id)
+        return expired
+
+    def withdraw_shared_data(
+        self, *, case_id: UUID, consent_id: UUID | None, cause: str
+    ) -> list[UUID]:
+        """Tell partners to delete what they received for a case (all of it, or what one
+        consent allowed); idempotent."""
+        told = []
+        for referral in self._referrals(
+            lambda r: r.case_id == case_id and (consent_id is None or consent_id in r.consent_ids)
+        ):
+            if referral.withdraw_data(cause, consent_id):
+                self.save(referral)
+                told.append(referral.id)
+        return told
+
+    def _referrals(self, wanted: Any) -> list[Referral]:
+        # A scan of the log keeps this exactly consistent with what was recorded; an index
+        # projection replaces it when the numbers call for one.
+        topic = get_topic(Referral.ReferralMade)
+        notifications = self.recorder.select_notifications(
+            start=None, limit=1_000_000, topics=[topic]
+        )
+        referrals = [self.get_referral(n.originator_id) for n in notifications]
+        return [referral for referral in referrals if wanted(referral)]

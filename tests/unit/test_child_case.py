@@ -4,6 +4,7 @@ from datetime import UTC, date, datetime
 import pytest
 from jsonschema import ValidationError
 
+from services.intake.app import IntakeApplication
 from services.intake.domain import (
     AgencyCaseCounter,
     ArmedGroupKind,
@@ -81,16 +82,17 @@ def test_a_counter_numbers_cases_in_order_and_identifies_itself_by_agency_and_ye
 
 
 def test_only_documented_events_are_published_and_they_match_their_schema(case_keys):
+    app = IntakeApplication({"PERSISTENCE_MODULE": "eventsourcing.popo"}, lambda: NOW, case_keys)
     case = ChildCase.register(REGISTRATION, "CD-BUN-2026-00001", NOW)
     case_keys.for_sealing(case.id)
     registered, handed_over = case.collect_events()
-    message = CATALOGUE.to_cloudevent(registered, case_keys)
+    message = CATALOGUE.to_cloudevent(registered, app)
     assert message is not None
     CATALOGUE.validate(message)
-    assert CATALOGUE.to_cloudevent(handed_over, case_keys) is not None
+    assert CATALOGUE.to_cloudevent(handed_over, app) is not None
     counter = AgencyCaseCounter("CD-BUN", 2026)
     counter.next_case_number()
-    assert all(CATALOGUE.to_cloudevent(e, case_keys) is None for e in counter.collect_events())
+    assert all(CATALOGUE.to_cloudevent(e, app) is None for e in counter.collect_events())
     broken = message.model_copy(update={"data": {**message.data, "sex": "unknown"}})
     with pytest.raises(ValidationError):
         CATALOGUE.validate(broken)
