@@ -84,7 +84,8 @@ def may_share(
             and category in consent.categories
             and consent.given_on <= now.date()
             and (consent.expires_on is None or now.date() <= consent.expires_on)
-            and (consent.withdrawn_at is None or now < consent.withdrawn_at)
+            # A withdrawal acts from the moment the service has seen it, whatever its clock.
+            and consent.withdrawn_at is None
         ):
             return Decision(True, f"allowed by consent {consent.consent_id}", consent.consent_id)
     return Decision(

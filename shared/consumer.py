@@ -31,7 +31,7 @@ from shared.kafka import dead_letter_topic, ensure_topics, reliable_producer
 log = logging.getLogger("homeward.consumer")
 
 Handler = Callable[[CloudEvent, Transaction], None]
-CommandHandler = Callable[[CloudEvent], None]
+CommandHandler = Callable[[CloudEvent, str], None]  # the message and the topic it came on
 
 
 class UnacceptableMessage(Exception):
@@ -160,7 +160,7 @@ class EventConsumer:
                     (self.name, message.id),
                 )
             if not seen:
-                self.command_handler(message)
+                self.command_handler(message, topic)
             with self.database.transaction() as tx:
                 self._record_in_inbox(tx, message, topic)
             return

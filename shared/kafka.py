@@ -7,6 +7,7 @@ infinite retention because the topics are the platform's audit record.
 from collections.abc import Iterable
 
 from kafka import KafkaAdminClient, KafkaProducer
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 SERVICES = ("intake", "referral", "followup")
 EVENT_TOPIC_PARTITIONS = 6
@@ -27,25 +28,35 @@ def platform_topics() -> list[str]:
 
 
 def ensure_topics(
-    bootstrap: str, topics: Iterable[str], partitions: int = EVENT_TOPIC_PARTITIONS
+    bootstrap: str,
+    topics: Iterable[str],
+    partitions: int = EVENT_TOPIC_PARTITIONS,
+    retention_ms: int = -1,
 ) -> list[str]:
-    """Create the topics that do not exist yet; return the ones created. Safe to repeat."""
+    """Create the topics that do not exist yet; return the ones created. Safe to repeat.
+    Retention is infinite unless said otherwise: the event topics are the audit record."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="homeward-admin")
     try:
         existing = set(admin.list_topics())
         missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
         if missing:
-            admin.create_topics(
-                {
-                    topic: {
-                        "num_partitions": partitions,
-                        "replication_factor": 1,
-                        "configs": {"retention.ms": "-1"},
-                    }
-                    for topic in missing
-                },
-                wait_for_metadata=True,
-            )
+            try:
+                admin.create_topics(
+                    {
+                        topic: {
+                            "num_partitions": partitions,
+                            "replication_factor": 1,
+                            "configs": {"retention.ms": str(retention_ms)},
+                        }
+                        for topic in missing
+                    },
+                    wait_for_metadata=True,
+                )
+            except TopicAlreadyExistsError:
+                pass  # someone else created one of them meanwhile: the check below decides
+            absent = set(missing) - set(admin.list_topics())
+            if absent:
+                raise KafkaError(f"topics still missing after creating them: {sorted(absent)}")
         return missing
     finally:
         admin.close()

@@ -57,6 +57,15 @@ def schema_registry() -> Registry:  # type: ignore[type-arg]
     return Registry().with_resource(sealed["$id"], Resource.from_contents(sealed))
 
 
+def validate_data(service: str, name: str, version: int, data: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` when ``data`` breaks its published schema."""
+    Draft202012Validator(
+        load_schema(service, name, version),
+        registry=schema_registry(),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    ).validate(data)
+
+
 class EventCatalogue:
     """The published event types of one service."""
 
@@ -99,12 +108,7 @@ class EventCatalogue:
     def validate(self, message: CloudEvent) -> None:
         """Raise ``jsonschema.ValidationError`` when a message's data breaks its schema."""
         entry = self._by_type[message.type]
-        schema = load_schema(self.service, entry.name, entry.version)
-        Draft202012Validator(
-            schema,
-            registry=schema_registry(),
-            format_checker=Draft202012Validator.FORMAT_CHECKER,
-        ).validate(message.data)
+        validate_data(self.service, entry.name, entry.version, message.data)
 
     @property
     def types(self) -> list[str]:

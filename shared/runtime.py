@@ -6,6 +6,8 @@ the FastAPI lifespan starts and stops it, and ``/healthz`` reports on it.
 
 import logging
 import socket
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from uuid import UUID
@@ -71,7 +73,15 @@ class ServiceRuntime:
             poll_seconds=self.settings.relay_poll_seconds,
             ack_timeout_seconds=self.settings.kafka_timeout_seconds,
         )
-        self.consumers = [
+        self.relays = [self.relay]
+        self.jobs: list[PeriodicJob] = []
+        self.consumers: list[EventConsumer] = []
+        for subscription in self.subscriptions:
+            self.subscribe(subscription)
+
+    def subscribe(self, subscription: Subscription) -> None:
+        """Run a handler over some topics in a consumer group of its own."""
+        self.consumers.append(
             EventConsumer(
                 subscription.name or f"homeward.{self.service}",
                 subscription.topics,
@@ -82,8 +92,7 @@ class ServiceRuntime:
                 pattern=subscription.pattern,
                 kafka_timeout_seconds=self.settings.kafka_timeout_seconds,
             )
-            for subscription in self.subscriptions
-        ]
+        )
 
     def _forgetting(self, handler: HandlerT | None) -> HandlerT | None:
         if handler is None:
@@ -92,19 +101,30 @@ class ServiceRuntime:
 
     def _relay_producer(self) -> Producer:
         ensure_topics(self.bootstrap, [self.topic])
+        return self.reliable_producer("relay")
+
+    def reliable_producer(self, purpose: str) -> Producer:
         return reliable_producer(
-            self.bootstrap, f"homeward.{self.service}.relay", self.settings.kafka_timeout_seconds
+            self.bootstrap,
+            f"homeward.{self.service}.{purpose}",
+            self.settings.kafka_timeout_seconds,
         )
 
     def start(self) -> None:
-        self.relay.start()
+        for relay in self.relays:
+            relay.start()
         for consumer in self.consumers:
             consumer.start()
+        for job in self.jobs:
+            job.start()
 
     def stop(self) -> None:
+        for job in self.jobs:
+            job.stop()
         for consumer in self.consumers:
             consumer.stop()
-        self.relay.stop()
+        for relay in self.relays:
+            relay.stop()
         self.application.close()
 
     def health(self) -> dict[str, Any]:
@@ -125,11 +145,45 @@ class ServiceRuntime:
                 "waiting": self.relay.lag(),
                 "last_error": self.relay.last_error,
             },
+            "other_relays": {
+                relay.name: {"waiting": relay.lag(), "last_error": relay.last_error}
+                for relay in self.relays[1:]
+            },
             "consumers": {
                 consumer.name: {"running": consumer.running, "last_error": consumer.last_error}
                 for consumer in self.consumers
             },
         }
+
+
+class PeriodicJob:
+    """Work derived from recorded dates (expiring unanswered referrals, say), run every few
+    seconds: losing a run only delays it, since each run looks at everything that is due."""
+
+    def __init__(self, name: str, every_seconds: float, work: Callable[[], object]) -> None:
+        self.name = name
+        self.every_seconds = every_seconds
+        self.work = work
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def run(self) -> None:
+        while not self._stop.wait(self.every_seconds):
+            try:
+                self.work()
+            except Exception:  # the next run tries again
+                logging.getLogger("homeward.jobs").exception("job %s failed", self.name)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(15)
+            self._thread = None
 
 
 CASE_ERASED = event_type("intake", "CaseErased", 1)
@@ -138,10 +192,10 @@ CASE_ERASED = event_type("intake", "CaseErased", 1)
 def forgetting_erased_keys(handler: HandlerT, case_keys: CaseKeys) -> HandlerT:
     """Drop a case's cached data key as soon as its erasure is seen, before anything else."""
 
-    def handle(message: CloudEvent, *transaction: Transaction) -> None:
+    def handle(message: CloudEvent, context: Transaction | str) -> None:
         if message.type == CASE_ERASED and message.subject:
             case_keys.forget(UUID(message.subject))
-        handler(message, *transaction)
+        handler(message, context)  # type: ignore[arg-type]
 
     return cast(HandlerT, handle)
 

@@ -1,16 +1,26 @@
-"""The referral service's composition root. For now it follows the intake topic and says what
-it saw; partners, referrals and consent come with its own issue."""
+"""The referral service's composition root: the one place where its parts are wired."""
+
+from uuid import UUID
 
 from fastapi import FastAPI
 
+from services.referral.api import router
 from services.referral.app import ReferralApplication
+from services.referral.domain import partner_referrals_topic
+from services.referral.handlers import REPLIES_PATTERN, on_intake_event, on_partner_reply
+from services.referral.messages import CATALOGUE, PARTNER_CATALOGUE
+from services.referral.partners import ensure_partner_topics
+from services.referral.projections import IntakeView
 from shared.api import create_service_api
+from shared.envelope import CloudEvent
 from shared.kafka import event_topic
 from shared.keyring import Keyring
+from shared.outbox import OutboxRelay, Producer
 from shared.persistence import Clock, utc_now
-from shared.publishing import EventCatalogue
-from shared.runtime import ServiceRuntime, Subscription, build_service_runtime, log_what_was_seen
+from shared.runtime import PeriodicJob, ServiceRuntime, Subscription, build_service_runtime
 from shared.settings import Settings
+
+EXPIRY_SWEEP_SECONDS = 30.0
 
 
 def build_runtime(
@@ -19,23 +29,60 @@ def build_runtime(
     clock: Clock = utc_now,
     keyring: Keyring | None = None,
 ) -> ServiceRuntime:
-    intake = Subscription([event_topic("intake")], log_what_was_seen("referral"))
-    return build_service_runtime(
-        "referral",
-        ReferralApplication,
-        EventCatalogue("referral"),
-        settings,
-        [intake],
-        env,
-        clock,
-        keyring,
+    runtime = build_service_runtime(
+        "referral", ReferralApplication, CATALOGUE, settings, [], env, clock, keyring
     )
+    application = runtime.application
+    assert isinstance(application, ReferralApplication)
+    view = IntakeView(runtime.database)
+    application.attach_intake_view(view)
+    runtime.subscribe(
+        Subscription(
+            [event_topic("intake")],
+            command_handler=on_intake_event(application, view),
+            name="homeward.referral.intake",
+        )
+    )
+    runtime.subscribe(
+        Subscription(
+            [],
+            command_handler=on_partner_reply(application),
+            name="homeward.referral.replies",
+            pattern=REPLIES_PATTERN,
+        )
+    )
+
+    def partner_producer() -> Producer:
+        ensure_partner_topics(runtime.bootstrap, application.partner_agencies())
+        return runtime.reliable_producer("partner-relay")
+
+    def partner_topic(message: CloudEvent) -> str:
+        referral = application.get_referral(UUID(message.data["referral_id"]))
+        return partner_referrals_topic(referral.agency)
+
+    runtime.relays.append(
+        OutboxRelay(
+            application,
+            PARTNER_CATALOGUE,
+            "partners",
+            partner_producer,
+            route=partner_topic,
+            batch_size=settings.relay_batch_size,
+            poll_seconds=settings.relay_poll_seconds,
+            ack_timeout_seconds=settings.kafka_timeout_seconds,
+        )
+    )
+    runtime.jobs.append(
+        PeriodicJob("referral-expiry", EXPIRY_SWEEP_SECONDS, application.expire_unanswered)
+    )
+    return runtime
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     return create_service_api(
         runtime,
         title="Homeward referral",
-        description="Sends consented referrals to partner agencies over Kafka.",
-        routers=[],
+        description="Sends consented referrals to partner agencies over Kafka and records "
+        "their answers, given on Kafka or over HTTP.",
+        routers=[router],
     )

@@ -1,0 +1,245 @@
+"""The referral service's HTTP routes: caseworkers refer; partners may answer over HTTP too."""
+
+import datetime as dt
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any, Literal
+from uuid import UUID, uuid4
+
+from eventsourcing.application import AggregateNotFoundError
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from jsonschema import ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.referral.app import (
+    ConsentMissing,
+    ReferralApplication,
+    ReferralRequest,
+    UnknownPartner,
+)
+from services.referral.domain import Partner, Referral, ReferralRuleViolation, ServiceKind, Urgency
+from services.referral.messages import PARTNER_ANSWERS
+from services.referral.partners import ensure_partner_topics
+from shared.consent import DataCategory, Purpose
+from shared.publishing import validate_data
+
+log = logging.getLogger("homeward.referral")
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+AgencyCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{2,8}(-[A-Z0-9]{2,8}){0,2}$"),
+]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PartnerIn(RequestModel):
+    agency: AgencyCode
+    name: Text
+    services: list[ServiceKind] = Field(min_length=1, max_length=len(ServiceKind))
+
+
+class PartnerOut(BaseModel):
+    agency: str
+    name: str
+    services: list[str]
+    referrals_topic: str
+    replies_topic: str
+
+    @classmethod
+    def of(cls, partner: Partner) -> "PartnerOut":
+        return cls(
+            agency=partner.agency,
+            name=partner.name,
+            services=partner.services,
+            referrals_topic=partner.referrals_topic,
+            replies_topic=partner.replies_topic,
+        )
+
+
+class ReferralIn(RequestModel):
+    case_id: UUID
+    agency: AgencyCode
+    service: ServiceKind
+    purpose: Purpose
+    urgency: Urgency = Urgency.ROUTINE
+    categories: list[DataCategory] = Field(
+        min_length=1, description="What the partner needs; each must be covered by consent."
+    )
+    made_by: Text
+
+    def to_request(self) -> ReferralRequest:
+        return ReferralRequest(
+            case_id=self.case_id,
+            agency=self.agency,
+            service=self.service,
+            purpose=self.purpose,
+            urgency=self.urgency,
+            categories=tuple(dict.fromkeys(self.categories)),
+            made_by=self.made_by,
+        )
+
+
+class ReferralOut(BaseModel):
+    referral_id: UUID
+    case_id: UUID
+    agency: str
+    service: str
+    purpose: str
+    urgency: str
+    state: str
+    categories: list[str]
+    consent_ids: list[UUID]
+    shared_data: dict[str, Any]
+    answer_by: dt.datetime
+    milestones: list[tuple[str, dt.date]]
+    closing_reason: str | None
+    version: int
+
+    @classmethod
+    def of(cls, referral: Referral) -> "ReferralOut":
+        return cls(
+            referral_id=referral.id,
+            case_id=referral.case_id,
+            agency=referral.agency,
+            service=referral.service,
+            purpose=referral.purpose,
+            urgency=referral.urgency,
+            state=referral.state.value,
+            categories=referral.categories,
+            consent_ids=referral.consent_ids,
+            shared_data=referral.shared_data,
+            answer_by=referral.answer_by,
+            milestones=referral.milestones,
+            closing_reason=referral.closing_reason,
+            version=referral.version,
+        )
+
+
+class WithdrawalIn(RequestModel):
+    reason: Text
+    withdrawn_by: Text
+
+
+AnswerType = Literal[tuple(name.split(".")[3] for name in PARTNER_ANSWERS)]  # type: ignore[misc]
+
+
+class AnswerIn(RequestModel):
+    type: AnswerType = Field(description="As on Kafka: ReferralAccepted, ReferralDeclined, ...")
+    data: dict[str, Any] = Field(default_factory=dict, description="Its published schema's data.")
+    answer_id: UUID = Field(
+        default_factory=uuid4, description="Send the same id again to retry safely."
+    )
+
+
+def referral_application(request: Request) -> ReferralApplication:
+    application = request.app.state.runtime.application
+    assert isinstance(application, ReferralApplication)
+    return application
+
+
+Referrals = Annotated[ReferralApplication, Depends(referral_application)]
+
+router = APIRouter()
+
+
+@contextmanager
+def referral_errors(referral_id: UUID | None = None) -> Iterator[None]:
+    try:
+        yield
+    except UnknownPartner as error:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
+    except (ConsentMissing, ReferralRuleViolation) as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    except (AggregateNotFoundError, KeyError):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No referral {referral_id}.") from None
+
+
+@router.post(
+    "/partners",
+    status_code=status.HTTP_201_CREATED,
+    tags=["partners"],
+    summary="Register a partner agency and create its topics",
+)
+def register_partner(body: PartnerIn, referrals: Referrals, request: Request) -> PartnerOut:
+    with referral_errors():
+        partner = referrals.register_partner(body.agency, body.name, body.services)
+    try:
+        ensure_partner_topics(request.app.state.runtime.bootstrap, [partner.agency])
+    except Exception:  # the partner relay creates them when the broker is back
+        log.warning("topics of partner %s not created yet", partner.agency, exc_info=True)
+    return PartnerOut.of(partner)
+
+
+@router.get("/partners/{agency}", tags=["partners"], summary="A partner and its topics")
+def get_partner(agency: str, referrals: Referrals) -> PartnerOut:
+    with referral_errors():
+        return PartnerOut.of(referrals.get_partner(agency))
+
+
+@router.post(
+    "/referrals",
+    status_code=status.HTTP_201_CREATED,
+    tags=["referrals"],
+    summary="Refer a child to a partner, sharing only what consent allows",
+    responses={409: {"description": "No valid consent covers this share."}},
+)
+def make_referral(body: ReferralIn, referrals: Referrals) -> ReferralOut:
+    with referral_errors():
+        return ReferralOut.of(referrals.make_referral(body.to_request()))
+
+
+@router.get("/referrals/{referral_id}", tags=["referrals"], summary="A referral's state")
+def get_referral(referral_id: UUID, referrals: Referrals) -> ReferralOut:
+    with referral_errors(referral_id):
+        return ReferralOut.of(referrals.get_referral(referral_id))
+
+
+@router.post(
+    "/referrals/{referral_id}/withdrawal",
+    tags=["referrals"],
+    summary="The caseworker withdraws a referral",
+)
+def withdraw_referral(referral_id: UUID, body: WithdrawalIn, referrals: Referrals) -> ReferralOut:
+    with referral_errors(referral_id):
+        return ReferralOut.of(
+            referrals.withdraw_referral(referral_id, body.reason, body.withdrawn_by)
+        )
+
+
+@router.get(
+    "/partners/{agency}/referrals/{referral_id}",
+    tags=["partner answers"],
+    summary="A partner reads one of its own referrals",
+)
+def partner_referral(agency: str, referral_id: UUID, referrals: Referrals) -> ReferralOut:
+    with referral_errors(referral_id):
+        return ReferralOut.of(referrals.referral_of_partner(agency, referral_id))
+
+
+@router.post(
+    "/partners/{agency}/referrals/{referral_id}/answers",
+    tags=["partner answers"],
+    summary="A partner answers over HTTP, as it could on its replies topic",
+)
+def partner_answer(
+    agency: str, referral_id: UUID, body: AnswerIn, referrals: Referrals
+) -> ReferralOut:
+    data = {**body.data, "referral_id": str(referral_id)}
+    try:
+        validate_data("partner", body.type, 1, data)
+    except ValidationError as error:
+        where = ".".join(str(part) for part in error.absolute_path) or "data"
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"Fix {where}: it must satisfy {error.validator} {error.validator_value!r}",
+        ) from None
+    kind = PARTNER_ANSWERS[f"org.homeward.partner.{body.type}.v1"]
+    with referral_errors(referral_id):
+        return ReferralOut.of(
+            referrals.answer(agency, referral_id, str(body.answer_id), {"kind": kind, **data})
+        )

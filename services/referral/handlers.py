@@ -1,0 +1,73 @@
+"""How the referral service reacts to what it reads on Kafka."""
+
+import logging
+from uuid import UUID
+
+from jsonschema import ValidationError
+
+from services.referral.app import ReferralApplication
+from services.referral.domain import ReferralRuleViolation
+from services.referral.messages import PARTNER_ANSWERS
+from services.referral.projections import CASE_ERASED, CONSENT_WITHDRAWN, IntakeView
+from shared.consumer import CommandHandler, UnacceptableMessage
+from shared.envelope import CloudEvent
+from shared.publishing import validate_data
+
+log = logging.getLogger("homeward.referral")
+
+REPLIES_PATTERN = r"^homeward\.partner\.[A-Z0-9-]+\.replies$"
+
+
+def on_intake_event(application: ReferralApplication, view: IntakeView) -> CommandHandler:
+    """Learn consents and case data; when consent is withdrawn or a case erased, tell the
+    partners who received its data to stop and delete."""
+
+    def handle(message: CloudEvent, _topic: str) -> None:
+        with view.database.transaction() as tx:
+            view.apply(message, tx)
+        if message.type not in (CONSENT_WITHDRAWN, CASE_ERASED):
+            return
+        case_id = UUID(message.data["case_id"])
+        consent_id = message.data.get("consent_id")
+        told = application.withdraw_shared_data(
+            case_id=case_id,
+            consent_id=UUID(consent_id) if consent_id else None,
+            cause="consent_withdrawn" if consent_id else "case_erased",
+        )
+        log.info("case %s: %d referral(s) told to delete their data", case_id, len(told))
+
+    return handle
+
+
+def agency_of_replies_topic(topic: str) -> str:
+    return topic.removeprefix("homeward.partner.").removesuffix(".replies")
+
+
+def on_partner_reply(application: ReferralApplication) -> CommandHandler:
+    """A partner's answer, from its own replies topic: the topic says who answers."""
+
+    def handle(message: CloudEvent, topic: str) -> None:
+        kind = PARTNER_ANSWERS.get(message.type)
+        if kind is None:
+            raise UnacceptableMessage(f"unknown answer type {message.type!r}")
+        name = message.type.split(".")[3]
+        try:
+            validate_data("partner", name, 1, message.data)
+        except ValidationError as error:
+            where = ".".join(str(part) for part in error.absolute_path) or "data"
+            raise UnacceptableMessage(
+                f"{message.type} does not match its schema at {where}: {error.validator} "
+                f"{error.validator_value!r}"[:500]
+            ) from None
+        agency = agency_of_replies_topic(topic)
+        referral_id = UUID(message.data["referral_id"])
+        try:
+            application.answer(agency, referral_id, message.id, {"kind": kind, **message.data})
+        except KeyError:
+            raise UnacceptableMessage(
+                f"referral {referral_id} is not addressed to agency {agency}"
+            ) from None
+        except ReferralRuleViolation as error:
+            raise UnacceptableMessage(str(error)) from None
+
+    return handle

@@ -1,0 +1,298 @@
+"""Partners receive consented referrals on Kafka and answer them; consent gates every share.
+
+The partner side is written here with a plain kafka-python client, as a partner would,
+using nothing of the project's code but the published topic names and schemas.
+"""
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from kafka import KafkaProducer
+
+from services.intake.service import build_runtime as build_intake
+from services.intake.service import create_app as intake_api
+from services.referral.messages import PARTNER_CATALOGUE
+from services.referral.service import build_runtime as build_referral
+from services.referral.service import create_app as referral_api
+from shared.envelope import CloudEvent
+from shared.keyring import open_keyring
+from tests.conftest import sqlite_store
+from tests.partner import as_json, read_messages
+from tests.samples import registration
+
+
+class MovableClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return MovableClock(datetime(2026, 11, 23, 9, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def platform(settings, tmp_path, clock):
+    """Intake and referral, each with its own event store, sharing the platform's keyring."""
+    keyring = open_keyring(settings)
+    (tmp_path / "intake").mkdir()
+    (tmp_path / "referral").mkdir()
+    intake = build_intake(settings, sqlite_store(tmp_path / "intake"), clock, keyring)
+    referral = build_referral(settings, sqlite_store(tmp_path / "referral"), clock, keyring)
+    with (
+        TestClient(intake_api(intake)) as intake_client,
+        TestClient(referral_api(referral)) as referral_client,
+    ):
+        yield intake_client, referral_client, referral
+
+
+def unique_agency(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:6].upper()}"
+
+
+def wait_until(condition, timeout: float = 30, what: str = "the condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def register_case_with_consent(intake, referral_runtime, agency: str, categories: list[str]):
+    case = intake.post("/cases", json=registration()).json()
+    consented = intake.post(
+        f"/cases/{case['case_id']}/consents",
+        json={
+            "version": case["version"],
+            "given_by": "child_consent",
+            "purpose": "education",
+            "recipients": [agency],
+            "categories": categories,
+            "given_on": "2026-11-20",
+            "recorded_by": "cw-0412",
+        },
+    )
+    assert consented.status_code == 201, consented.text
+    case_id = uuid.UUID(case["case_id"])
+    view = referral_runtime.application.intake
+    wait_until(lambda: view.consents(case_id) and view.case_data(case_id), what="consent seen")
+    return consented.json()
+
+
+def answer(bootstrap: str, agency: str, type_name: str, data: dict) -> str:
+    """A partner's answer: a CloudEvent produced to its own replies topic."""
+    message_id = str(uuid.uuid4())
+    document = {
+        "specversion": "1.0",
+        "id": message_id,
+        "source": f"/partners/{agency}",
+        "type": f"org.homeward.partner.{type_name}.v1",
+        "datacontenttype": "application/json",
+        "data": data,
+    }
+    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer.send(f"homeward.partner.{agency}.replies", value=json.dumps(document).encode()).get(
+        timeout=10
+    )
+    producer.close()
+    return message_id
+
+
+def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, settings):
+    intake, referrals, referral_runtime = platform
+    school, training = unique_agency("SCH"), unique_agency("VOC")
+    assert (
+        referrals.post(
+            "/partners",
+            json={
+                "agency": school,
+                "name": "Ecole de la Paix",
+                "services": ["education"],
+            },
+        ).status_code
+        == 201
+    )
+    assert (
+        referrals.post(
+            "/partners",
+            json={
+                "agency": training,
+                "name": "Atelier Couture",
+                "services": ["vocational_training"],
+            },
+        ).status_code
+        == 201
+    )
+    case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
+    case_id = case["case_id"]
+
+    def refer(agency: str, service: str, categories: list[str]):
+        return referrals.post(
+            "/referrals",
+            json={
+                "case_id": case_id,
+                "agency": agency,
+                "service": service,
+                "purpose": "education",
+                "categories": categories,
+                "made_by": "cw-0412",
+            },
+        )
+
+    # Outside the consent: another agency, another category. Refused, naming what is missing.
+    other_agency = refer(training, "vocational_training", ["identity"])
+    assert other_agency.status_code == 409
+    assert f"to agency '{training}'" in other_agency.json()["detail"]
+    other_category = refer(school, "education", ["identity", "contact_and_location"])
+    assert other_category.status_code == 409
+    assert "'contact_and_location'" in other_category.json()["detail"]
+
+    made = refer(school, "education", ["identity"])
+    assert made.status_code == 201, made.text
+    referral_id = made.json()["referral_id"]
+    assert made.json()["consent_ids"] == [case["consents"][0]["consent_id"]]
+
+    received = read_messages(
+        settings.kafka_bootstrap, f"homeward.partner.{school}.referrals", key=case_id, expect=1
+    )
+    assert len(received) == 1
+    message = as_json(received[0])
+    assert message["type"] == "org.homeward.partner.ReferralReceived.v1"
+    PARTNER_CATALOGUE.validate(CloudEvent.from_bytes(received[0].value))
+    assert message["data"]["shared_data"] == {
+        "name": "Amani Zawadi-Kuvuka",
+        "date_of_birth": "2011-03-14",
+        "sex": "female",
+        "estimated_age": 15,
+        "languages": ["sw", "fr"],
+    }
+    assert "Kalehe" not in received[0].value.decode()  # the place was not consented
+    assert (
+        read_messages(
+            settings.kafka_bootstrap,
+            f"homeward.partner.{training}.referrals",
+            key=case_id,
+            timeout=3,
+        )
+        == []
+    )
+
+    answer(settings.kafka_bootstrap, school, "ReferralAccepted", {"referral_id": referral_id})
+    answer(
+        settings.kafka_bootstrap,
+        school,
+        "ServiceStarted",
+        {"referral_id": referral_id, "started_on": "2026-11-23"},
+    )
+    answer(
+        settings.kafka_bootstrap,
+        school,
+        "MilestoneReported",
+        {
+            "referral_id": referral_id,
+            "milestone": "education_enrolled",
+            "reported_on": "2026-11-23",
+        },
+    )
+    # Not the partner's to answer, and not valid: both parked with their reasons.
+    answer(settings.kafka_bootstrap, training, "ReferralAccepted", {"referral_id": referral_id})
+    answer(settings.kafka_bootstrap, school, "ReferralDeclined", {"referral_id": referral_id})
+
+    state = wait_until(
+        lambda: (r := referrals.get(f"/referrals/{referral_id}").json())["milestones"] and r,
+        what="the partner's answers applied",
+    )
+    assert state["state"] == "in_service"
+    assert state["milestones"] == [["education_enrolled", "2026-11-23"]]
+    parked = read_messages(
+        settings.kafka_bootstrap, f"homeward.partner.{school}.replies.dlq", expect=1
+    )
+    assert "ReferralDeclined" in dict(parked[0].headers)["dlq.reason"].decode()
+    assert "reason" in dict(parked[0].headers)["dlq.reason"].decode()
+    stranger = read_messages(
+        settings.kafka_bootstrap, f"homeward.partner.{training}.replies.dlq", expect=1
+    )
+    assert f"not addressed to agency {training}" in dict(stranger[0].headers)["dlq.reason"].decode()
+
+    # Consent withdrawn: the partner is told to delete, and the same share is now refused.
+    withdrawn = intake.post(
+        f"/cases/{case_id}/consents/{case['consents'][0]['consent_id']}/withdrawal",
+        json={"version": case["version"], "recorded_by": "cw-0412"},
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    notices = read_messages(
+        settings.kafka_bootstrap, f"homeward.partner.{school}.referrals", key=case_id, expect=2
+    )
+    assert as_json(notices[-1])["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
+    assert as_json(notices[-1])["data"]["cause"] == "consent_withdrawn"
+    wait_until(
+        lambda: refer(school, "education", ["identity"]).status_code == 409,
+        what="the withdrawal seen by the referral service",
+    )
+
+
+def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(platform, settings, clock):
+    intake, referrals, referral_runtime = platform
+    school = unique_agency("SCH")
+    referrals.post("/partners", json={"agency": school, "name": "Lycee", "services": ["education"]})
+    case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
+
+    def refer(urgency: str) -> str:
+        made = referrals.post(
+            "/referrals",
+            json={
+                "case_id": case["case_id"],
+                "agency": school,
+                "service": "education",
+                "purpose": "education",
+                "urgency": urgency,
+                "categories": ["identity"],
+                "made_by": "cw-0412",
+            },
+        )
+        assert made.status_code == 201, made.text
+        return made.json()["referral_id"]
+
+    declined, routine, urgent = refer("routine"), refer("routine"), refer("urgent")
+    without_reason = referrals.post(
+        f"/partners/{school}/referrals/{declined}/answers",
+        json={"type": "ReferralDeclined", "data": {}},
+    )
+    assert without_reason.status_code == 422
+    assert "reason" in without_reason.json()["detail"]
+    with_reason = referrals.post(
+        f"/partners/{school}/referrals/{declined}/answers",
+        json={"type": "ReferralDeclined", "data": {"reason": "No place left this term"}},
+    )
+    assert with_reason.json()["state"] == "declined"
+    assert with_reason.json()["closing_reason"] == "No place left this term"
+    assert referrals.get(f"/partners/OTHER-AG/referrals/{declined}").status_code == 404
+
+    clock.now += timedelta(hours=25)
+    assert referral_runtime.application.expire_unanswered() == [uuid.UUID(urgent)]
+    clock.now += timedelta(days=7)
+    assert referral_runtime.application.expire_unanswered() == [uuid.UUID(routine)]
+    assert referrals.get(f"/referrals/{routine}").json()["state"] == "expired"
+    late = referrals.post(
+        f"/partners/{school}/referrals/{routine}/answers",
+        json={"type": "ReferralAccepted", "data": {}},
+    )
+    assert late.status_code == 409
+    expired = read_messages(
+        settings.kafka_bootstrap,
+        f"homeward.partner.{school}.referrals",
+        key=case["case_id"],
+        expect=5,
+    )
+    types = [as_json(record)["type"].split(".")[3] for record in expired]
+    assert types.count("ReferralReceived") == 3
+    assert types.count("ReferralExpired") == 2
