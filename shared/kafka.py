@@ -4,6 +4,7 @@ One event topic per service, keyed by case id so that one child's events keep th
 infinite retention because the topics are the platform's audit record.
 """
 
+import contextlib
 from collections.abc import Iterable
 
 from kafka import KafkaAdminClient, KafkaProducer
@@ -40,7 +41,8 @@ def ensure_topics(
         existing = set(admin.list_topics())
         missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
         if missing:
-            try:
+            # Someone else may create one of them meanwhile: the check below decides.
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics(
                     {
                         topic: {
@@ -52,8 +54,6 @@ def ensure_topics(
                     },
                     wait_for_metadata=True,
                 )
-            except TopicAlreadyExistsError:
-                pass  # someone else created one of them meanwhile: the check below decides
             absent = set(missing) - set(admin.list_topics())
             if absent:
                 raise KafkaError(f"topics still missing after creating them: {sorted(absent)}")
