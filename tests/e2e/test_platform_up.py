@@ -54,14 +54,45 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         assert f"intake    http://127.0.0.1:{PORTS['intake']}" in printed
         assert f"127.0.0.1:{BROKER_PORT}" in printed
 
-        created = httpx.post(
-            f"http://127.0.0.1:{PORTS['intake']}/cases", json=registration(), timeout=10
-        )
+        intake, referral = (f"http://127.0.0.1:{PORTS[name]}" for name in ("intake", "referral"))
+        created = httpx.post(f"{intake}/cases", json=registration(), timeout=10)
         assert created.status_code == 201
-        case_id = created.json()["case_id"]
-        for service in ("referral", "followup"):
-            seen = f"{service} saw org.homeward.intake.ChildRegistered.v1 for case {case_id}"
-            wait_for(lambda seen=seen: seen in output.read_text(), 60, seen, platform)
+        case = created.json()
+        consent = {
+            "version": case["version"],
+            "given_by": "child_consent",
+            "purpose": "education",
+            "recipients": ["SCH-01"],
+            "categories": ["identity"],
+            "given_on": "2026-11-20",
+            "recorded_by": "cw-1",
+        }
+        assert (
+            httpx.post(
+                f"{intake}/cases/{case['case_id']}/consents", json=consent, timeout=10
+            ).status_code
+            == 201
+        )
+        partner = {"agency": "SCH-01", "name": "School", "services": ["education"]}
+        assert httpx.post(f"{referral}/partners", json=partner, timeout=30).status_code == 201
+        referral_request = {
+            "case_id": case["case_id"],
+            "agency": "SCH-01",
+            "service": "education",
+            "purpose": "education",
+            "categories": ["identity"],
+            "made_by": "cw-1",
+        }
+        # The referral service learns the consent from Kafka: refused until it has seen it.
+        wait_for(
+            lambda: (
+                httpx.post(f"{referral}/referrals", json=referral_request, timeout=10).status_code
+                == 201
+            ),
+            60,
+            "the referral service to see the consent",
+            platform,
+        )
         assert (tmp_path / "intake.sqlite3").exists()
         docs = httpx.get(f"http://127.0.0.1:{PORTS['intake']}/openapi.json", timeout=5).json()
         assert "/cases" in docs["paths"]
