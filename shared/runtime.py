@@ -57,6 +57,7 @@ class ServiceRuntime:
     catalogue: EventCatalogue
     settings: Settings
     subscriptions: list[Subscription] = field(default_factory=list)
+    views: Any = None  # the service's read models, for its API
 
     def __post_init__(self) -> None:
         if not self.settings.kafka_bootstrap:

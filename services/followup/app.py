@@ -1,7 +1,92 @@
-"""The followup application; its use cases come with its own issue."""
+"""The follow-up application: plans made on a child's return, visits, reviews and alerts."""
 
+from datetime import date
+from typing import ClassVar
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+
+from services.followup.domain import (
+    FollowUpPlan,
+    FollowUpRuleViolation,
+    GoalsMet,
+    ReturnKind,
+    RiskLevel,
+    Schedule,
+    VisitFindings,
+)
 from shared.application import ServiceApplication
 
 
 class FollowUpApplication(ServiceApplication):
     name = "followup"
+    schedule: ClassVar[Schedule] = Schedule()
+
+    def start_plan(
+        self,
+        case_id: UUID,
+        returned_on: date,
+        kind: ReturnKind,
+        caseworker: str,
+        risk: RiskLevel | None,
+    ) -> FollowUpPlan | None:
+        """One plan per case, made when the child returns; a second return changes nothing."""
+        if FollowUpPlan.create_id(case_id) in self.repository:
+            return None
+        plan = FollowUpPlan.start(case_id, returned_on, kind, caseworker, risk, self.schedule)
+        try:
+            self.save(plan)
+        except IntegrityError:
+            return None  # made meanwhile by a copy of the same message
+        return plan
+
+    def get_plan(self, case_id: UUID) -> FollowUpPlan:
+        plan = self.repository.get(FollowUpPlan.create_id(case_id))
+        assert isinstance(plan, FollowUpPlan)
+        return plan
+
+    def plan_at_version(self, case_id: UUID, version: int) -> FollowUpPlan:
+        plan = self.get_plan(case_id)
+        if plan.version != version:
+            raise FollowUpRuleViolation(
+                f"the plan of case {case_id} is at version {plan.version}, not {version}: "
+                "reload it and try again"
+            )
+        return plan
+
+    def complete_visit(
+        self, case_id: UUID, version: int, number: int, findings: VisitFindings
+    ) -> FollowUpPlan:
+        plan = self.plan_at_version(case_id, version)
+        plan.complete_visit(number, findings, self.clock().date())
+        self.save(plan)
+        return plan
+
+    def miss_visit(self, case_id: UUID, version: int, number: int, reason: str) -> FollowUpPlan:
+        plan = self.plan_at_version(case_id, version)
+        plan.miss_visit(number, reason)
+        self.save(plan)
+        return plan
+
+    def reassess_risk(
+        self, case_id: UUID, version: int, level: RiskLevel, reason: str
+    ) -> FollowUpPlan:
+        plan = self.plan_at_version(case_id, version)
+        plan.reassess_risk(level, reason)
+        self.save(plan)
+        return plan
+
+    def review(
+        self, case_id: UUID, version: int, goals_met: GoalsMet, reviewed_by: str
+    ) -> FollowUpPlan:
+        plan = self.plan_at_version(case_id, version)
+        plan.review(goals_met, reviewed_by)
+        self.save(plan)
+        return plan
+
+    def note_case_risk(self, case_id: UUID, level: RiskLevel) -> None:
+        if FollowUpPlan.create_id(case_id) not in self.repository:
+            return
+        plan = self.get_plan(case_id)
+        if plan.note_case_risk(level):
+            self.save(plan)

@@ -1,15 +1,17 @@
-"""The follow-up service's composition root. For now it follows the intake topic and says what
-it saw; follow-up plans and visits come with its own issue."""
+"""The follow-up service's composition root: the one place where its parts are wired."""
 
 from fastapi import FastAPI
 
+from services.followup.api import router
 from services.followup.app import FollowUpApplication
+from services.followup.handlers import on_intake_event
+from services.followup.messages import CATALOGUE
+from services.followup.projections import FollowUpViews
 from shared.api import create_service_api
 from shared.kafka import event_topic
 from shared.keyring import Keyring
 from shared.persistence import Clock, utc_now
-from shared.publishing import EventCatalogue
-from shared.runtime import ServiceRuntime, Subscription, build_service_runtime, log_what_was_seen
+from shared.runtime import ServiceRuntime, Subscription, build_service_runtime
 from shared.settings import Settings
 
 
@@ -19,23 +21,42 @@ def build_runtime(
     clock: Clock = utc_now,
     keyring: Keyring | None = None,
 ) -> ServiceRuntime:
-    intake = Subscription([event_topic("intake")], log_what_was_seen("followup"))
-    return build_service_runtime(
-        "followup",
-        FollowUpApplication,
-        EventCatalogue("followup"),
-        settings,
-        [intake],
-        env,
-        clock,
-        keyring,
+    runtime = build_service_runtime(
+        "followup", FollowUpApplication, CATALOGUE, settings, [], env, clock, keyring
     )
+    application = runtime.application
+    assert isinstance(application, FollowUpApplication)
+    views = FollowUpViews(runtime.database)
+    runtime.views = views
+    runtime.subscribe(
+        Subscription(
+            [event_topic("intake")],
+            command_handler=on_intake_event(application, views),
+            name="homeward.followup.intake",
+        )
+    )
+    runtime.subscribe(
+        Subscription(
+            [event_topic("referral")],
+            handler=views.apply_referral_event,
+            name="homeward.followup.outcomes",
+        )
+    )
+    runtime.subscribe(
+        Subscription(
+            [event_topic("followup")],
+            handler=views.apply_own_event,
+            name="homeward.followup.visits",
+        )
+    )
+    return runtime
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
     return create_service_api(
         runtime,
         title="Homeward follow-up",
-        description="Plans and records follow-up visits after a child returns home.",
-        routers=[],
+        description="Plans and records follow-up visits for years after a child returns, and "
+        "keeps the child's education and livelihood outcomes in one place.",
+        routers=[router],
     )

@@ -1,0 +1,181 @@
+"""The follow-up service's HTTP routes: plans, visits, reviews, and what is due."""
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+from fastapi import APIRouter, Depends, HTTPException, Request, status
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from services.followup.app import FollowUpApplication
+from services.followup.domain import (
+    FollowUpPlan,
+    FollowUpRuleViolation,
+    GoalsMet,
+    InvalidVisitData,
+    Rating,
+    RiskLevel,
+    VisitFindings,
+)
+from services.followup.projections import FollowUpViews
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+
+class RequestModel(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class VersionedCommand(RequestModel):
+    version: int = Field(ge=1, description="The plan version this change is based on.")
+
+
+class VisitIn(VersionedCommand):
+    visited_on: dt.date
+    visited_by: Text
+    wellbeing: Rating
+    attending_school: bool
+    livelihood_status: Text
+    family_acceptance: Rating
+    community_acceptance: Rating
+    stigma_reported: bool
+    security_threat: bool
+    re_recruitment_threat: bool
+    child_view: Annotated[str, StringConstraints(max_length=5000)] | None = Field(
+        default=None, description="The child's own view, in free text. Personal."
+    )
+
+    def findings(self) -> VisitFindings:
+        return VisitFindings(**self.model_dump(exclude={"version"}))
+
+
+class MissedIn(VersionedCommand):
+    reason: Text
+
+
+class RiskIn(VersionedCommand):
+    level: RiskLevel
+    reason: Text
+
+
+class ReviewIn(VersionedCommand):
+    goals_met: GoalsMet
+    reviewed_by: Text
+
+
+class VisitOut(BaseModel):
+    number: int
+    due_on: dt.date
+    status: str
+    done_on: dt.date | None
+
+
+class PlanOut(BaseModel):
+    case_id: UUID
+    version: int
+    returned_on: dt.date
+    return_kind: str
+    caseworker: str
+    risk: str | None
+    visits: list[VisitOut]
+    alerts: list[str]
+    reviews: list[str]
+    closure_recommended: bool
+    outcomes: list[dict[str, Any]] = Field(
+        description="Education and livelihood outcomes partners reported for the child."
+    )
+
+    @classmethod
+    def of(cls, plan: FollowUpPlan, outcomes: list[dict[str, Any]]) -> "PlanOut":
+        return cls(
+            case_id=plan.case_id,
+            version=plan.version,
+            returned_on=plan.returned_on,
+            return_kind=plan.return_kind,
+            caseworker=plan.caseworker,
+            risk=plan.risk.value if plan.risk else None,
+            visits=[
+                VisitOut(number=v.number, due_on=v.due_on, status=v.status, done_on=v.done_on)
+                for v in sorted(plan.visits.values(), key=lambda v: v.number)
+            ],
+            alerts=plan.alerts,
+            reviews=plan.reviews,
+            closure_recommended=plan.closure_recommended,
+            outcomes=outcomes,
+        )
+
+
+def followup(request: Request) -> FollowUpApplication:
+    application = request.app.state.runtime.application
+    assert isinstance(application, FollowUpApplication)
+    return application
+
+
+def views(request: Request) -> FollowUpViews:
+    found = request.app.state.runtime.views
+    assert isinstance(found, FollowUpViews)
+    return found
+
+
+FollowUp = Annotated[FollowUpApplication, Depends(followup)]
+Views = Annotated[FollowUpViews, Depends(views)]
+
+router = APIRouter(tags=["follow-up"])
+
+
+@contextmanager
+def plan_errors(case_id: UUID) -> Iterator[None]:
+    try:
+        yield
+    except InvalidVisitData as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Fix this: {error}") from None
+    except FollowUpRuleViolation as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    except AggregateNotFoundError:
+        raise HTTPException(
+            status.HTTP_404_NOT_FOUND, f"Case {case_id} has no follow-up plan (not returned yet)."
+        ) from None
+
+
+@router.get("/plans/{case_id}", summary="A case's follow-up plan and reintegration record")
+def get_plan(case_id: UUID, app: FollowUp, read: Views) -> PlanOut:
+    with plan_errors(case_id):
+        return PlanOut.of(app.get_plan(case_id), read.outcomes(case_id))
+
+
+@router.post("/plans/{case_id}/visits/{number}/completion", summary="Record a visit")
+def complete_visit(
+    case_id: UUID, number: int, body: VisitIn, app: FollowUp, read: Views
+) -> PlanOut:
+    with plan_errors(case_id):
+        plan = app.complete_visit(case_id, body.version, number, body.findings())
+        return PlanOut.of(plan, read.outcomes(case_id))
+
+
+@router.post("/plans/{case_id}/visits/{number}/missed", summary="Record a missed visit")
+def miss_visit(case_id: UUID, number: int, body: MissedIn, app: FollowUp, read: Views) -> PlanOut:
+    with plan_errors(case_id):
+        plan = app.miss_visit(case_id, body.version, number, body.reason)
+        return PlanOut.of(plan, read.outcomes(case_id))
+
+
+@router.post("/plans/{case_id}/risk", summary="Reassess the risk; high alerts intake")
+def reassess(case_id: UUID, body: RiskIn, app: FollowUp, read: Views) -> PlanOut:
+    with plan_errors(case_id):
+        plan = app.reassess_risk(case_id, body.version, body.level, body.reason)
+        return PlanOut.of(plan, read.outcomes(case_id))
+
+
+@router.post("/plans/{case_id}/review", summary="Review the reintegration goals")
+def review(case_id: UUID, body: ReviewIn, app: FollowUp, read: Views) -> PlanOut:
+    with plan_errors(case_id):
+        plan = app.review(case_id, body.version, body.goals_met, body.reviewed_by)
+        return PlanOut.of(plan, read.outcomes(case_id))
+
+
+@router.get("/visits/due", summary="Visits due and overdue, per caseworker")
+def due_visits(app: FollowUp, read: Views, caseworker: str | None = None) -> list[dict[str, Any]]:
+    return read.due_visits(app.clock().date(), caseworker)

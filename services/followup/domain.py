@@ -1,0 +1,273 @@
+"""Follow-up after a child's return, as facts (aggregate ``FollowUpPlan``, one per case).
+
+Reintegration support lasts years (UN DDR guidance: at least 2 to 3): visits are scheduled from
+the return date at the programme's intervals, earlier and more often when the risk is high.
+A re-recruitment threat or a high risk seen on a visit raises an alert that intake turns into
+the case's risk level.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+from typing import ClassVar
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+
+class ReturnKind(StrEnum):
+    REUNIFIED = "reunified"
+    ALTERNATIVE_CARE = "alternative_care"
+
+
+class RiskLevel(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class Rating(StrEnum):
+    GOOD = "good"
+    FAIR = "fair"
+    POOR = "poor"
+
+
+class GoalsMet(StrEnum):
+    MET = "met"
+    PARTLY = "partly"
+    NOT_MET = "not_met"
+
+
+class AlertKind(StrEnum):
+    RE_RECRUITMENT_THREAT = "re_recruitment_threat"
+    HIGH_RISK = "high_risk"
+
+
+class FollowUpRuleViolation(Exception):
+    pass
+
+
+class InvalidVisitData(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """Days after the return at which visits fall due (per programme)."""
+
+    standard: tuple[int, ...] = (14, 30, 91, 182, 365, 547, 730)  # 2 w, 1, 3, 6, 12, 18, 24 m
+    high_risk: tuple[int, ...] = (7, 14, 30, 61, 91, 122, 182, 273, 365, 547, 730)
+
+    def offsets(self, risk: RiskLevel | None) -> tuple[int, ...]:
+        return self.high_risk if risk == RiskLevel.HIGH else self.standard
+
+
+@dataclass(frozen=True)
+class VisitFindings:
+    visited_on: date
+    visited_by: str
+    wellbeing: Rating
+    attending_school: bool
+    livelihood_status: str
+    family_acceptance: Rating
+    community_acceptance: Rating
+    stigma_reported: bool
+    security_threat: bool
+    re_recruitment_threat: bool
+    child_view: str | None = None
+
+
+@dataclass
+class Visit:
+    number: int
+    due_on: date
+    status: str = "scheduled"  # scheduled, completed, missed
+    done_on: date | None = None
+
+
+class FollowUpPlan(Aggregate):
+    class PlanCreated(Aggregate.Created):
+        case_id: UUID
+        returned_on: date
+        return_kind: str
+        caseworker: str
+
+    class VisitScheduled(Aggregate.Event):
+        number: int
+        due_on: date
+
+    class VisitCompleted(Aggregate.Event):
+        personal_fields: ClassVar = ("child_view",)
+        number: int
+        visited_on: date
+        visited_by: str
+        wellbeing: str
+        attending_school: bool
+        livelihood_status: str
+        family_acceptance: str
+        community_acceptance: str
+        stigma_reported: bool
+        security_threat: bool
+        re_recruitment_threat: bool
+        child_view: str | None
+
+    class VisitMissed(Aggregate.Event):
+        number: int
+        reason: str
+
+    class RiskReassessed(Aggregate.Event):
+        level: str
+        reason: str
+
+    class AlertRaised(Aggregate.Event):
+        kind: str
+        visit_number: int | None
+
+    class ReintegrationReviewed(Aggregate.Event):
+        goals_met: str
+        reviewed_by: str
+
+    class ClosureRecommended(Aggregate.Event):
+        because: str
+
+    @event(PlanCreated)
+    def __init__(self, case_id: UUID, returned_on: date, return_kind: str, caseworker: str) -> None:
+        self.case_id = case_id
+        self.returned_on = returned_on
+        self.return_kind = return_kind
+        self.caseworker = caseworker
+        self.visits: dict[int, Visit] = {}
+        self.risk: RiskLevel | None = None
+        self.alerts: list[str] = []
+        self.reviews: list[str] = []
+        self.closure_recommended = False
+
+    @staticmethod
+    def create_id(case_id: UUID) -> UUID:
+        return uuid5(NAMESPACE_URL, f"homeward:followup:plan/{case_id}")
+
+    @classmethod
+    def start(
+        cls,
+        case_id: UUID,
+        returned_on: date,
+        kind: ReturnKind,
+        caseworker: str,
+        risk: RiskLevel | None,
+        schedule: Schedule,
+    ) -> "FollowUpPlan":
+        plan = cls(
+            case_id=case_id, returned_on=returned_on, return_kind=kind.value, caseworker=caseworker
+        )
+        if risk is not None:
+            plan._reassess(level=risk.value, reason="risk level known at return")
+        for number, offset in enumerate(schedule.offsets(risk), start=1):
+            plan._schedule(number=number, due_on=returned_on + timedelta(days=offset))
+        return plan
+
+    @event(VisitScheduled)
+    def _schedule(self, number: int, due_on: date) -> None:
+        self.visits[number] = Visit(number, due_on)
+
+    def _open_visit(self, number: int) -> Visit:
+        visit = self.visits.get(number)
+        if visit is None:
+            raise FollowUpRuleViolation(f"plan {self.id} has no visit {number}")
+        if visit.status != "scheduled":
+            raise FollowUpRuleViolation(f"visit {number} is already {visit.status}")
+        return visit
+
+    def complete_visit(self, number: int, findings: VisitFindings, today: date) -> None:
+        self._open_visit(number)
+        if findings.visited_on > today:
+            raise InvalidVisitData("visited_on is in the future")
+        if findings.visited_on < self.returned_on:
+            raise InvalidVisitData("visited_on is before the child's return")
+        self._complete(
+            number=number,
+            visited_on=findings.visited_on,
+            visited_by=findings.visited_by,
+            wellbeing=findings.wellbeing.value,
+            attending_school=findings.attending_school,
+            livelihood_status=findings.livelihood_status,
+            family_acceptance=findings.family_acceptance.value,
+            community_acceptance=findings.community_acceptance.value,
+            stigma_reported=findings.stigma_reported,
+            security_threat=findings.security_threat,
+            re_recruitment_threat=findings.re_recruitment_threat,
+            child_view=findings.child_view,
+        )
+        if findings.re_recruitment_threat:
+            self._raise_alert(kind=AlertKind.RE_RECRUITMENT_THREAT.value, visit_number=number)
+        elif findings.security_threat or findings.wellbeing == Rating.POOR:
+            self._reassess(level=RiskLevel.HIGH.value, reason=f"findings of visit {number}")
+            self._raise_alert(kind=AlertKind.HIGH_RISK.value, visit_number=number)
+        self._recommend_closure_if_stable()
+
+    @event(VisitCompleted)
+    def _complete(
+        self,
+        number: int,
+        visited_on: date,
+        visited_by: str,
+        wellbeing: str,
+        attending_school: bool,
+        livelihood_status: str,
+        family_acceptance: str,
+        community_acceptance: str,
+        stigma_reported: bool,
+        security_threat: bool,
+        re_recruitment_threat: bool,
+        child_view: str | None,
+    ) -> None:
+        visit = self.visits[number]
+        visit.status, visit.done_on = "completed", visited_on
+
+    def miss_visit(self, number: int, reason: str) -> None:
+        self._open_visit(number)
+        self._miss(number=number, reason=reason)
+
+    @event(VisitMissed)
+    def _miss(self, number: int, reason: str) -> None:
+        self.visits[number].status = "missed"
+
+    def reassess_risk(self, level: RiskLevel, reason: str) -> None:
+        """A caseworker's reassessment on the plan: a high risk alerts intake."""
+        self._reassess(level=level.value, reason=reason)
+        if level == RiskLevel.HIGH:
+            self._raise_alert(kind=AlertKind.HIGH_RISK.value, visit_number=None)
+
+    def note_case_risk(self, level: RiskLevel) -> bool:
+        """The case's risk as intake set it: recorded, never alerted back (no echo)."""
+        if level == self.risk:
+            return False
+        self._reassess(level=level.value, reason="risk level set on the case")
+        return True
+
+    @event(RiskReassessed)
+    def _reassess(self, level: str, reason: str) -> None:
+        self.risk = RiskLevel(level)
+
+    @event(AlertRaised)
+    def _raise_alert(self, kind: str, visit_number: int | None) -> None:
+        self.alerts.append(kind)
+
+    def review(self, goals_met: GoalsMet, reviewed_by: str) -> None:
+        self._review(goals_met=goals_met.value, reviewed_by=reviewed_by)
+        self._recommend_closure_if_stable()
+
+    @event(ReintegrationReviewed)
+    def _review(self, goals_met: str, reviewed_by: str) -> None:
+        self.reviews.append(goals_met)
+
+    def _recommend_closure_if_stable(self) -> None:
+        """Goals met, and the last two visits found the child well and safe."""
+        if self.closure_recommended or not self.reviews or self.reviews[-1] != GoalsMet.MET:
+            return
+        completed = sum(visit.status == "completed" for visit in self.visits.values())
+        if completed >= 2 and self.risk != RiskLevel.HIGH:
+            self._recommend(because="goals met and the last visits were stable")
+
+    @event(ClosureRecommended)
+    def _recommend(self, because: str) -> None:
+        self.closure_recommended = True

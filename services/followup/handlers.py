@@ -1,0 +1,48 @@
+"""How the follow-up service reacts to what it reads on Kafka."""
+
+from datetime import date
+from uuid import UUID
+
+from services.followup.app import FollowUpApplication
+from services.followup.domain import ReturnKind, RiskLevel
+from services.followup.projections import FollowUpViews
+from shared.consumer import CommandHandler
+from shared.envelope import CloudEvent, event_type
+
+
+def intake_type(name: str) -> str:
+    return event_type("intake", name, 1)
+
+
+# The intake facts that end with the child back in a family: the date field of each.
+RETURNS = {
+    intake_type("Reunified"): (ReturnKind.REUNIFIED, "reunified_on"),
+    intake_type("AlternativeCareArranged"): (ReturnKind.ALTERNATIVE_CARE, "arranged_on"),
+}
+
+
+def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> CommandHandler:
+    """Know each case's caseworker and risk; on a return, make the follow-up plan."""
+
+    def handle(message: CloudEvent, _topic: str) -> None:
+        if not message.subject:
+            return
+        case_id, data = UUID(message.subject), message.data
+        if message.type in (intake_type("ChildRegistered"), intake_type("CaseAssigned")):
+            views.note_caseworker(case_id, data["caseworker"])
+        elif message.type == intake_type("RiskLevelSet"):
+            views.note_risk(case_id, data["level"])
+            application.note_case_risk(case_id, RiskLevel(data["level"]))
+        elif message.type in RETURNS:
+            kind, date_field = RETURNS[message.type]
+            known = views.case(case_id)
+            caseworker, risk = known if known else ("", None)
+            application.start_plan(
+                case_id,
+                date.fromisoformat(data[date_field]),
+                kind,
+                caseworker,
+                RiskLevel(risk) if risk else None,
+            )
+
+    return handle
