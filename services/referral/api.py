@@ -94,7 +94,7 @@ class ReferralOut(BaseModel):
     state: str
     categories: list[str]
     consent_ids: list[UUID]
-    shared_data: dict[str, Any]
+    shared_data: dict[str, Any] | Literal["[erased]"]
     answer_by: dt.datetime
     milestones: list[tuple[str, dt.date]]
     closing_reason: str | None

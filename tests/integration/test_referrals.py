@@ -296,3 +296,56 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(platfor
     types = [as_json(record)["type"].split(".")[3] for record in expired]
     assert types.count("ReferralReceived") == 3
     assert types.count("ReferralExpired") == 2
+
+
+def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings):
+    intake, referrals, referral_runtime = platform
+    school = unique_agency("SCH")
+    referrals.post("/partners", json={"agency": school, "name": "Ecole", "services": ["education"]})
+    case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
+    case_id = case["case_id"]
+    made = referrals.post(
+        "/referrals",
+        json={
+            "case_id": case_id,
+            "agency": school,
+            "service": "education",
+            "purpose": "education",
+            "categories": ["identity"],
+            "made_by": "cw-0412",
+        },
+    )
+    assert made.status_code == 201
+
+    erased = intake.post(
+        f"/cases/{case_id}/erasure",
+        json={
+            "version": case["version"],
+            "reason": "child_request",
+            "requested_by": "sup-3",
+        },
+    )
+    assert erased.status_code == 200, erased.text
+    notices = read_messages(
+        settings.kafka_bootstrap, f"homeward.partner.{school}.referrals", key=case_id, expect=2
+    )
+    assert as_json(notices[-1])["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
+    assert as_json(notices[-1])["data"]["cause"] == "case_erased"
+    view = referral_runtime.application.intake
+    assert view.case_data(uuid.UUID(case_id)) is None
+    # What the referral recorded reads as erased too, and nothing more can be shared.
+    assert referrals.get(f"/referrals/{made.json()['referral_id']}").json()["shared_data"] == (
+        "[erased]"
+    )
+    again = referrals.post(
+        "/referrals",
+        json={
+            "case_id": case_id,
+            "agency": school,
+            "service": "education",
+            "purpose": "education",
+            "categories": ["identity"],
+            "made_by": "cw-0412",
+        },
+    )
+    assert again.status_code == 409
