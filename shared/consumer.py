@@ -14,7 +14,6 @@ changes remember the message ids they applied); the inbox then skips later copie
 """
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +23,7 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
+from shared.background import BackgroundWorker
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import dead_letter_topic, ensure_topics, reliable_producer
@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS homeward_inbox (
 )"""
 
 
-class EventConsumer:
+class EventConsumer(BackgroundWorker):
     """One consumer group member that applies messages from some topics to its own database."""
 
     def __init__(
@@ -66,7 +66,7 @@ class EventConsumer:
         retry_seconds: float = 0.5,
         kafka_timeout_seconds: float = 10.0,
     ) -> None:
-        self.name = name
+        super().__init__(name)
         self.topics = topics
         self.bootstrap = bootstrap
         self.database = database
@@ -80,9 +80,6 @@ class EventConsumer:
         self.kafka_timeout_seconds = kafka_timeout_seconds
         self._consumer: KafkaConsumer | None = None
         self._dead_letters: Any = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
         with database.transaction() as tx:
             tx.execute(INBOX_DDL)
 
@@ -206,34 +203,13 @@ class EventConsumer:
             reason,
         )
 
-    def run(self) -> None:
-        backoff = 0.5
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-                self.last_error = None
-                backoff = 0.5
-            except Exception as error:  # a broker or database outage: keep trying
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.warning(
-                    "consumer %s: %s; retrying in %.1f s", self.name, self.last_error, backoff
-                )
-                # Reconnecting rewinds to the last committed offsets, so the messages of the
-                # failed batch are read again (the inbox skips those already applied).
-                self.close()
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
+    def step(self) -> float:
+        self.poll_once()
+        return 0.0  # the poll itself waits for messages
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def recover(self) -> None:
+        # Reconnecting rewinds to the last committed offsets, so the messages of the failed
+        # batch are read again (the inbox skips those already applied).
         self.close()
 
     def close(self) -> None:
@@ -246,7 +222,3 @@ class EventConsumer:
             log.debug("consumer %s: closing its clients failed", self.name, exc_info=True)
         self._consumer = None
         self._dead_letters = None
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()

@@ -8,7 +8,6 @@ times. Consumers de-duplicate by the CloudEvent ``id``.
 """
 
 import logging
-import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -16,6 +15,7 @@ from eventsourcing.persistence import Tracking
 from kafka.errors import KafkaError
 
 from shared.application import ServiceApplication
+from shared.background import BackgroundWorker
 from shared.envelope import CONTENT_TYPE, CloudEvent
 from shared.publishing import EventCatalogue
 
@@ -27,7 +27,7 @@ class Producer(Protocol):
     def close(self, timeout: float | None = None) -> None: ...
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundWorker):
     """Publishes one application's recorded events to one topic (or to the topic ``route``
     picks for each message), resuming where it stopped."""
 
@@ -43,10 +43,10 @@ class OutboxRelay:
         poll_seconds: float = 0.2,
         ack_timeout_seconds: float = 10.0,
     ) -> None:
+        super().__init__(f"{application.name}-outbox-{topic}", retry_seconds=poll_seconds)
         self.application = application
         self.catalogue = catalogue
         self.topic = topic
-        self.name = f"{application.name}-outbox-{topic}"
         self._route = route or (lambda _message: topic)
         self._producer_factory = producer_factory
         self._producer: Producer | None = None
@@ -54,9 +54,6 @@ class OutboxRelay:
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._ack_timeout = ack_timeout_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.last_error: str | None = None
 
     @property
     def position(self) -> int:
@@ -118,41 +115,12 @@ class OutboxRelay:
                 log.debug("closing a failed producer raised", exc_info=True)
             self._producer = None
 
-    def run(self) -> None:
-        """Publish until stopped; a broker outage only delays publishing, with back-off."""
-        backoff = self._poll_seconds
-        while not self._stop.is_set():
-            try:
-                moved = self.publish_pending()
-            except Exception as error:  # a broker or database outage: keep trying
-                self.last_error = f"{type(error).__name__}: {error}"
-                log.warning(
-                    "relay %s cannot publish (%s); retrying in %.1f s",
-                    self.name,
-                    self.last_error,
-                    backoff,
-                )
-                self._drop_producer()
-                self._stop.wait(backoff)
-                backoff = min(backoff * 2, 5.0)
-                continue
-            self.last_error = None
-            backoff = self._poll_seconds
-            if moved < self._batch_size:
-                self._stop.wait(self._poll_seconds)
+    def step(self) -> float:
+        moved = self.publish_pending()
+        return 0.0 if moved >= self._batch_size else self._poll_seconds
 
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 15.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
+    def recover(self) -> None:
         self._drop_producer()
 
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+    def close(self) -> None:
+        self._drop_producer()

@@ -6,13 +6,13 @@ the FastAPI lifespan starts and stops it, and ``/healthz`` reports on it.
 
 import logging
 import socket
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
 from shared.application import ServiceApplication
+from shared.background import BackgroundWorker
 from shared.consumer import CommandHandler, EventConsumer, Handler
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
@@ -157,34 +157,18 @@ class ServiceRuntime:
         }
 
 
-class PeriodicJob:
+class PeriodicJob(BackgroundWorker):
     """Work derived from recorded dates (expiring unanswered referrals, say), run every few
     seconds: losing a run only delays it, since each run looks at everything that is due."""
 
     def __init__(self, name: str, every_seconds: float, work: Callable[[], object]) -> None:
-        self.name = name
+        super().__init__(name, retry_seconds=every_seconds)
         self.every_seconds = every_seconds
         self.work = work
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def run(self) -> None:
-        while not self._stop.wait(self.every_seconds):
-            try:
-                self.work()
-            except Exception:  # the next run tries again
-                logging.getLogger("homeward.jobs").exception("job %s failed", self.name)
-
-    def start(self) -> None:
-        self._stop.clear()
-        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(15)
-            self._thread = None
+    def step(self) -> float:
+        self.work()
+        return self.every_seconds
 
 
 CASE_ERASED = event_type("intake", "CaseErased", 1)

@@ -1,0 +1,64 @@
+"""Work that runs in the background of a service and keeps going through outages."""
+
+import logging
+import threading
+
+log = logging.getLogger("homeward.background")
+
+MAX_BACKOFF_SECONDS = 5.0
+
+
+class BackgroundWorker:
+    """Runs :meth:`step` in a loop on a daemon thread until stopped. A failed step is retried
+    with a growing back-off (a broker or database outage only delays the work) after
+    :meth:`recover` has dropped whatever connection may be broken."""
+
+    def __init__(self, name: str, retry_seconds: float = 0.5) -> None:
+        self.name = name
+        self.retry_seconds = retry_seconds
+        self.last_error: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def step(self) -> float:
+        """Do one round of work; return how long to wait before the next one."""
+        raise NotImplementedError
+
+    def recover(self) -> None:
+        """After a failed round: drop connections that may be broken."""
+
+    def close(self) -> None:
+        """When stopped: release what the worker holds."""
+
+    def run(self) -> None:
+        backoff = self.retry_seconds
+        while not self._stop.is_set():
+            try:
+                pause = self.step()
+            except Exception as error:  # keep trying: the next round may well succeed
+                self.last_error = f"{type(error).__name__}: {error}"
+                log.warning("%s: %s; retrying in %.1f s", self.name, self.last_error, backoff)
+                self.recover()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
+                continue
+            self.last_error = None
+            backoff = self.retry_seconds
+            if pause:
+                self._stop.wait(pause)
+
+    def start(self) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 15.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+            self._thread = None
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
