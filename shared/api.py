@@ -1,16 +1,55 @@
-"""What every service's HTTP API has in common: start-up, health, limits and clear errors."""
+"""What every service's HTTP API has in common: start-up, health, limits, the shapes of
+requests, and refusals that say what to fix."""
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import Annotated, Any
 
-from fastapi import APIRouter, FastAPI, HTTPException, Request
+from eventsourcing.application import AggregateNotFoundError
+from fastapi import APIRouter, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.publishing import load_schema
 from shared.runtime import ServiceRuntime
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+AgencyCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{2,8}(-[A-Z0-9]{2,8}){0,2}$"),
+]
+
+
+class RequestModel(BaseModel):
+    """A request body: a field it does not know is an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class VersionedCommand(RequestModel):
+    version: int = Field(ge=1, description="The version this change is based on.")
+
+
+@contextmanager
+def refusals(
+    *,
+    conflicts: tuple[type[Exception], ...] = (),
+    invalid: tuple[type[Exception], ...] = (),
+    missing: tuple[type[Exception], ...] = (),
+    not_found: str = "Not found.",
+) -> Iterator[None]:
+    """Domain refusals as HTTP answers: 409 for what the state forbids, 422 for facts that
+    cannot be true, 404 for what does not exist. Messages name ids, never personal data."""
+    try:
+        yield
+    except invalid as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Fix this: {error}") from None
+    except conflicts as error:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
+    except (AggregateNotFoundError, *missing):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, not_found) from None
 
 
 class BodySizeLimit:

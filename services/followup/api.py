@@ -1,14 +1,12 @@
 """The follow-up service's HTTP routes: plans, visits, reviews, and what is due."""
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Annotated, Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, Field, StringConstraints
 
 from services.followup.app import FollowUpApplication
 from services.followup.domain import (
@@ -21,16 +19,7 @@ from services.followup.domain import (
     VisitFindings,
 )
 from services.followup.projections import FollowUpViews
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-
-class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class VersionedCommand(RequestModel):
-    version: int = Field(ge=1, description="The plan version this change is based on.")
+from shared.api import Text, VersionedCommand, refusals
 
 
 class VisitIn(VersionedCommand):
@@ -126,18 +115,12 @@ Views = Annotated[FollowUpViews, Depends(views)]
 router = APIRouter(tags=["follow-up"])
 
 
-@contextmanager
-def plan_errors(case_id: UUID) -> Iterator[None]:
-    try:
-        yield
-    except InvalidVisitData as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Fix this: {error}") from None
-    except FollowUpRuleViolation as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-    except AggregateNotFoundError:
-        raise HTTPException(
-            status.HTTP_404_NOT_FOUND, f"Case {case_id} has no follow-up plan (not returned yet)."
-        ) from None
+def plan_errors(case_id: UUID) -> AbstractContextManager[None]:
+    return refusals(
+        conflicts=(FollowUpRuleViolation,),
+        invalid=(InvalidVisitData,),
+        not_found=f"Case {case_id} has no follow-up plan (not returned yet).",
+    )
 
 
 @router.get("/plans/{case_id}", summary="A case's follow-up plan and reintegration record")

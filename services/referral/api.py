@@ -2,15 +2,13 @@
 
 import datetime as dt
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Annotated, Any, Literal
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from jsonschema import ValidationError
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field
 
 from services.referral.app import (
     ConsentMissing,
@@ -21,20 +19,11 @@ from services.referral.app import (
 from services.referral.domain import Partner, Referral, ReferralRuleViolation, ServiceKind, Urgency
 from services.referral.messages import PARTNER_ANSWERS
 from services.referral.partners import ensure_partner_topics
+from shared.api import AgencyCode, RequestModel, Text, refusals
 from shared.consent import DataCategory, Purpose
 from shared.publishing import validate_data
 
 log = logging.getLogger("homeward.referral")
-
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-AgencyCode = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{2,8}(-[A-Z0-9]{2,8}){0,2}$"),
-]
-
-
-class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class PartnerIn(RequestModel):
@@ -147,16 +136,12 @@ Referrals = Annotated[ReferralApplication, Depends(referral_application)]
 router = APIRouter()
 
 
-@contextmanager
-def referral_errors(referral_id: UUID | None = None) -> Iterator[None]:
-    try:
-        yield
-    except UnknownPartner as error:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(error)) from None
-    except (ConsentMissing, ReferralRuleViolation) as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-    except (AggregateNotFoundError, KeyError):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No referral {referral_id}.") from None
+def referral_errors(referral_id: UUID | None = None) -> AbstractContextManager[None]:
+    return refusals(
+        conflicts=(ConsentMissing, ReferralRuleViolation),
+        missing=(UnknownPartner, KeyError),
+        not_found=f"No referral {referral_id}." if referral_id else "No such partner.",
+    )
 
 
 @router.post(
