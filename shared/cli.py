@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import datetime
+from pathlib import Path
 from types import FrameType
 from uuid import UUID
 
@@ -22,6 +23,11 @@ from shared.settings import Settings
 
 def local_broker(settings: Settings) -> LocalBroker:
     return LocalBroker(settings.data_dir / "kafka", port=settings.local_broker_port)
+
+
+def local_master_key(settings: Settings) -> Path:
+    """Where `homeward up` keeps the master key it makes for local use."""
+    return settings.data_dir / "master.key"
 
 
 def broker_command(action: str) -> int:
@@ -81,7 +87,7 @@ def up() -> int:
     ensure_topics(bootstrap, platform_topics())
     env = {**os.environ, "HOMEWARD_KAFKA_BOOTSTRAP": bootstrap}
     if settings.master_key is None and settings.master_key_file is None:
-        key_file = ensure_master_key_file(settings.data_dir / "master.key")
+        key_file = ensure_master_key_file(local_master_key(settings))
         env["HOMEWARD_MASTER_KEY_FILE"] = str(key_file)
         print(f"Master key: {key_file} (made for local use; keep it apart from backups)")
     processes = {
