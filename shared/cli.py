@@ -62,14 +62,21 @@ def serve(service: str, port: int | None) -> int:
 def replay(case_id: UUID, as_of: datetime | None) -> int:
     """Print a case's cross-service history from Kafka alone, one JSON document a line."""
     settings = Settings()
-    if not settings.kafka_bootstrap:
-        print(
-            "homeward: set HOMEWARD_KAFKA_BOOTSTRAP to the brokers to replay from", file=sys.stderr
-        )
-        return 2
+    bootstrap = settings.kafka_bootstrap
+    if not bootstrap:
+        broker = local_broker(settings)
+        if broker.pid() is None:
+            print(
+                "homeward: set HOMEWARD_KAFKA_BOOTSTRAP, or run the platform (make run)",
+                file=sys.stderr,
+            )
+            return 2
+        bootstrap = broker.bootstrap
+    if settings.master_key is None and settings.master_key_file is None:
+        settings = settings.model_copy(update={"master_key_file": local_master_key(settings)})
     case_keys = CaseKeys(open_keyring(settings), "audit")
     topics = [event_topic(service) for service in SERVICES]
-    for entry in replay_case(settings.kafka_bootstrap, topics, case_id, case_keys, as_of):
+    for entry in replay_case(bootstrap, topics, case_id, case_keys, as_of):
         print(json.dumps(entry, ensure_ascii=False))
     return 0
 

@@ -1,6 +1,7 @@
 """`homeward up` (what `make run` runs) brings up a broker of its own and the three services,
 an event crosses from intake to the other services through Kafka, and Ctrl-C stops it all."""
 
+import json
 import os
 import signal
 import subprocess
@@ -93,6 +94,23 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             "the referral service to see the consent",
             platform,
         )
+        # An auditor's replay, from Kafka alone, with the personal fields opened.
+        replayed = subprocess.run(
+            [sys.executable, "-m", "shared.cli", "replay", case["case_id"]],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert replayed.returncode == 0, replayed.stderr
+        history = [json.loads(line) for line in replayed.stdout.splitlines()]
+        assert [entry["type"].split(".")[3] for entry in history][:3] == [
+            "ChildRegistered",
+            "HandedOver",
+            "ConsentGiven",
+        ]
+        assert history[0]["data"]["name"] == registration()["name"]
         assert (tmp_path / "intake.sqlite3").exists()
         docs = httpx.get(f"http://127.0.0.1:{PORTS['intake']}/openapi.json", timeout=5).json()
         assert "/cases" in docs["paths"]
