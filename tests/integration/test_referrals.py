@@ -88,6 +88,18 @@ def register_case_with_consent(intake, referral_runtime, agency: str, categories
     return consented.json()
 
 
+def education_referral(case_id: str, agency: str, **changes) -> dict:
+    return {
+        "case_id": case_id,
+        "agency": agency,
+        "service": "education",
+        "purpose": "education",
+        "categories": ["identity"],
+        "made_by": "cw-0412",
+        **changes,
+    }
+
+
 def answer(bootstrap: str, agency: str, type_name: str, data: dict) -> str:
     """A partner's answer: a CloudEvent produced to its own replies topic."""
     message_id = str(uuid.uuid4())
@@ -138,14 +150,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     def refer(agency: str, service: str, categories: list[str]):
         return referrals.post(
             "/referrals",
-            json={
-                "case_id": case_id,
-                "agency": agency,
-                "service": service,
-                "purpose": "education",
-                "categories": categories,
-                "made_by": "cw-0412",
-            },
+            json=education_referral(case_id, agency, service=service, categories=categories),
         )
 
     # Outside the consent: another agency, another category. Refused, naming what is missing.
@@ -248,16 +253,7 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(platfor
 
     def refer(urgency: str) -> str:
         made = referrals.post(
-            "/referrals",
-            json={
-                "case_id": case["case_id"],
-                "agency": school,
-                "service": "education",
-                "purpose": "education",
-                "urgency": urgency,
-                "categories": ["identity"],
-                "made_by": "cw-0412",
-            },
+            "/referrals", json=education_referral(case["case_id"], school, urgency=urgency)
         )
         assert made.status_code == 201, made.text
         return made.json()["referral_id"]
@@ -304,17 +300,7 @@ def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings
     referrals.post("/partners", json={"agency": school, "name": "Ecole", "services": ["education"]})
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
     case_id = case["case_id"]
-    made = referrals.post(
-        "/referrals",
-        json={
-            "case_id": case_id,
-            "agency": school,
-            "service": "education",
-            "purpose": "education",
-            "categories": ["identity"],
-            "made_by": "cw-0412",
-        },
-    )
+    made = referrals.post("/referrals", json=education_referral(case_id, school))
     assert made.status_code == 201
 
     erased = intake.post(
@@ -337,15 +323,5 @@ def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings
     assert referrals.get(f"/referrals/{made.json()['referral_id']}").json()["shared_data"] == (
         "[erased]"
     )
-    again = referrals.post(
-        "/referrals",
-        json={
-            "case_id": case_id,
-            "agency": school,
-            "service": "education",
-            "purpose": "education",
-            "categories": ["identity"],
-            "made_by": "cw-0412",
-        },
-    )
+    again = referrals.post("/referrals", json=education_referral(case_id, school))
     assert again.status_code == 409
