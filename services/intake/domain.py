@@ -5,15 +5,22 @@ force or group, who held the child, the roles the child was used in (association
 capacity" counts), and the handover to civilian child-protection actors.
 """
 
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from shared.consent import ConsentGiver, DataCategory, Purpose
+from shared.consent import (
+    ConsentGiver,
+    ConsentRecord,
+    DataCategory,
+    Decision,
+    Purpose,
+    may_share,
+)
 
 
 class HowLeft(StrEnum):
@@ -51,12 +58,143 @@ class ErasureReason(StrEnum):
     DATA_PROTECTION_OFFICER = "data_protection_officer"
 
 
+class Stage(StrEnum):
+    """Where a case stands in the journey; statistics-safe, so it travels in clear."""
+
+    REGISTERED = "registered"
+    HANDED_OVER = "handed_over"
+    INTERIM_CARE = "interim_care"
+    TRACING = "tracing"
+    REUNIFIED = "reunified"
+    ALTERNATIVE_CARE = "alternative_care"
+    ADULT_PATHWAY = "adult_pathway"
+    CLOSED = "closed"
+
+
+class Route(StrEnum):
+    CHILD_PROTECTION = "child_protection"
+    ADULT_PATHWAY = "adult_pathway"  # assessed 18 or over: nothing is deleted, the route changes
+
+
+class AgeMethod(StrEnum):
+    DOCUMENTS = "documents"
+    INTERVIEW = "interview"
+    COMMUNITY = "community"
+    MEDICAL = "medical"  # a last resort only
+
+
+class AgeResult(StrEnum):
+    UNDER_18 = "under_18"
+    EIGHTEEN_OR_OVER = "18_or_over"
+    UNCERTAIN = "uncertain"  # the benefit of the doubt: treated as a child
+
+
+class CareKind(StrEnum):
+    INTERIM_CARE_CENTRE = "interim_care_centre"
+    FOSTER_FAMILY = "foster_family"
+    KINSHIP_CARER = "kinship_carer"
+    DIRECT_RETURN = "direct_return"
+
+
+class CareExit(StrEnum):
+    FAMILY_REUNIFICATION = "family_reunification"
+    ALTERNATIVE_CARE = "alternative_care"
+    TRANSFERRED = "transferred"
+    LEFT_WITHOUT_NOTICE = "left_without_notice"
+    OTHER = "other"
+
+
+class NeedArea(StrEnum):
+    HEALTH = "health"
+    PSYCHOSOCIAL = "psychosocial"
+    EDUCATION = "education"
+    LIVELIHOOD = "livelihood"
+    LEGAL = "legal"
+    SECURITY = "security"
+
+
+class ProtectionFlag(StrEnum):
+    """Specific protections. Sexual violence is not among them: it is an extra-restricted
+    category, recorded only inside a sealed field (see ``NeedsAssessment.sexual_violence``)."""
+
+    CHILD_MOTHER = "child_mother"
+    UNACCOMPANIED = "unaccompanied"
+    SEPARATED = "separated"
+    DISABILITY = "disability"
+    DETAINED_OR_FACING_CHARGES = "detained_or_facing_charges"  # a victim: refer for legal aid
+    CROSSED_BORDER = "crossed_border"  # asylum and non-refoulement considerations
+    RE_RECRUITMENT_THREAT = "re_recruitment_threat"
+
+
+class RiskLevel(StrEnum):
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+
+
+class LeadSource(StrEnum):
+    CHILD = "child"
+    COMMUNITY = "community"
+    TRACING_NETWORK = "tracing_network"
+    AUTHORITIES = "authorities"
+    OTHER = "other"
+
+
+class Relationship(StrEnum):
+    MOTHER = "mother"
+    FATHER = "father"
+    BOTH_PARENTS = "both_parents"
+    GRANDPARENT = "grandparent"
+    SIBLING = "sibling"
+    AUNT_OR_UNCLE = "aunt_or_uncle"
+    OTHER_RELATIVE = "other_relative"
+
+
+class TracingFailure(StrEnum):
+    FAMILY_NOT_FOUND = "family_not_found"
+    FAMILY_UNWILLING_OR_UNSAFE = "family_unwilling_or_unsafe"
+    CHILD_DECLINED = "child_declined"
+    CONSENT_WITHDRAWN = "consent_withdrawn"
+    OTHER = "other"
+
+
+class AlternativeCareKind(StrEnum):
+    KINSHIP_CARE = "kinship_care"
+    FOSTER_CARE = "foster_care"
+    SUPERVISED_INDEPENDENT_LIVING = "supervised_independent_living"  # older adolescents
+
+
+class PlanArea(StrEnum):
+    EDUCATION = "education"
+    LIVELIHOOD = "livelihood"
+    HEALTH = "health"
+    PSYCHOSOCIAL_SUPPORT = "psychosocial_support"
+
+
+class ClosureReason(StrEnum):
+    REINTEGRATION_GOALS_MET = "reintegration_goals_met"
+    TURNED_18_AND_TRANSFERRED = "turned_18_and_transferred"
+    MOVED_AWAY = "moved_away"
+    DIED = "died"
+    LOST_CONTACT = "lost_contact"
+
+
+# Supervised independent living is for older adolescents only.
+INDEPENDENT_LIVING_MIN_AGE = 16
+# What tracing shares with the tracing agency: who the child is, and who the family is.
+TRACING_CATEGORIES = (DataCategory.IDENTITY, DataCategory.FAMILY)
+
+
 class InvalidCaseData(ValueError):
     """A fact that cannot be true (a date in the future, a handover before the release)."""
 
 
 class CaseRuleViolation(Exception):
     """A command that makes no sense in the case's current state."""
+
+
+class ConsentMissing(CaseRuleViolation):
+    """A share (tracing) that no valid, unwithdrawn consent allows."""
 
 
 @dataclass(frozen=True)
@@ -95,6 +233,173 @@ class Consent:
     recorded_by: str
     expires_on: date | None = None
     approved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class AgeAssessment:
+    method: AgeMethod
+    result: AgeResult
+    assessed_by: str
+    assessed_on: date
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class Placement:
+    kind: CareKind
+    carer: str  # who: a centre's, foster family's or relative's name, personal
+    entered_on: date
+    placed_by: str
+    address: str | None = None
+    planned_end_on: date | None = None
+
+
+@dataclass(frozen=True)
+class Dependant:
+    """A child mother's own child, a dependant of her case (personal as a whole)."""
+
+    name: str
+    sex: Sex
+    date_of_birth: date | None = None
+
+    def as_json(self) -> dict[str, str | None]:
+        born = None if self.date_of_birth is None else self.date_of_birth.isoformat()
+        return {"name": self.name, "sex": self.sex.value, "date_of_birth": born}
+
+
+@dataclass(frozen=True)
+class NeedsAssessment:
+    needs: tuple[NeedArea, ...]
+    flags: tuple[ProtectionFlag, ...]
+    assessed_by: str
+    assessed_on: date
+    dependants: tuple[Dependant, ...] = ()
+    sexual_violence_survivor: bool = False
+    sexual_violence_details: str | None = None
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class RiskAssessment:
+    level: RiskLevel
+    reason: str
+    set_by: str
+    set_at: datetime
+
+
+@dataclass(frozen=True)
+class TracingRequest:
+    tracing_agency: str
+    started_by: str
+    started_on: date
+    sought: str  # who the child is looking for, in the child's words: personal
+    last_known_place: str | None = None
+
+
+@dataclass(frozen=True)
+class FamilyFound:
+    relationship: Relationship
+    family_members: tuple[str, ...]
+    whereabouts: str
+    located_on: date
+    relationship_verified: bool
+    recorded_by: str
+    phone: str | None = None
+
+
+@dataclass(frozen=True)
+class FamilyAssessment:
+    """The best-interests check before any return: the family willing, able and safe, and
+    the child willing too."""
+
+    willing: bool
+    able: bool
+    safe: bool
+    child_willing: bool
+    assessed_by: str
+    assessed_on: date
+    notes: str | None = None
+
+    @property
+    def suitable(self) -> bool:
+        return self.willing and self.able and self.safe and self.child_willing
+
+
+@dataclass(frozen=True)
+class AlternativeCare:
+    kind: AlternativeCareKind
+    carer: str  # the foster family's or relative's identity: personal
+    arranged_on: date
+    arranged_by: str
+    address: str | None = None
+
+
+@dataclass(frozen=True)
+class CasePlan:
+    goals: dict[PlanArea, str]  # free text per area: personal
+    child_participated: bool
+    agreed_on: date
+    agreed_by: str
+    child_views: str | None = None
+
+
+@dataclass(frozen=True)
+class PlacementState:
+    """The latest interim care placement; personal details stay in the events."""
+
+    kind: str
+    entered_on: date
+    extended_until: date | None = None
+    left_on: date | None = None
+    exit_reason: str | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.left_on is None
+
+
+@dataclass(frozen=True)
+class TracingState:
+    open: bool
+    started_on: date
+    tracing_agency: str
+    consent_id: UUID
+    leads: int = 0
+    family_located_on: date | None = None
+    relationship: str | None = None
+    assessment: FamilyAssessment | None = None
+    outcome: str | None = None  # reunified, or why it closed unsuccessfully
+
+
+def stage_of(
+    *,
+    closed: bool,
+    adult: bool,
+    reunified: bool,
+    alternative_care: bool,
+    tracing: bool,
+    interim_care: bool,
+    handed_over: bool,
+) -> Stage:
+    """The stage follows from the facts: the furthest step of the journey reached."""
+    for reached, stage in (
+        (closed, Stage.CLOSED),
+        (adult, Stage.ADULT_PATHWAY),
+        (reunified, Stage.REUNIFIED),
+        (alternative_care, Stage.ALTERNATIVE_CARE),
+        (tracing, Stage.TRACING),
+        (interim_care, Stage.INTERIM_CARE),
+        (handed_over, Stage.HANDED_OVER),
+    ):
+        if reached:
+            return stage
+    return Stage.REGISTERED
+
+
+def start_of_day(day: date) -> datetime:
+    """A day as the moment it began (UTC): a release known by its date alone counts from
+    the start of that day, which flags a late handover sooner rather than later."""
+    return datetime.combine(day, time(0, 0), tzinfo=UTC)
 
 
 def age_band(age: int) -> str:
@@ -153,6 +458,166 @@ class ChildCase(Aggregate):
         reason: str
         requested_by: str
 
+    # The journey. Every event below carries the stage the case reached with it (in clear:
+    # statistics-safe), and names its personal fields, which are sealed with the case's key.
+
+    class AgeAssessed(Aggregate.Event):
+        personal_fields: ClassVar = ("notes",)
+        method: str
+        result: str
+        assessed_by: str
+        assessed_on: date
+        notes: str | None
+        route: str
+        stage: str
+
+    class InterimCarePlaced(Aggregate.Event):
+        personal_fields: ClassVar = ("carer", "address")
+        kind: str
+        carer: str
+        address: str | None
+        entered_on: date
+        planned_end_on: date | None
+        placed_by: str
+        stage: str
+
+    class InterimCareExtended(Aggregate.Event):
+        personal_fields: ClassVar = ("reason",)
+        until: date
+        reason: str
+        approved_by: str
+        stage: str
+
+    class InterimCareEnded(Aggregate.Event):
+        left_on: date
+        exit_reason: str
+        recorded_by: str
+        stage: str
+
+    class NeedsAssessed(Aggregate.Event):
+        # ``sexual_violence`` is always given (survivor or not), so that its presence on a
+        # topic or in a store says nothing: only the case's key tells.
+        personal_fields: ClassVar = ("dependants", "sexual_violence", "notes")
+        needs: list[str]
+        flags: list[str]
+        dependants_count: int
+        dependants: list[dict[str, Any]]
+        sexual_violence: dict[str, Any]
+        assessed_by: str
+        assessed_on: date
+        notes: str | None
+        stage: str
+
+    class RiskLevelSet(Aggregate.Event):
+        personal_fields: ClassVar = ("reason",)
+        level: str
+        reason: str
+        set_by: str
+        set_at: datetime
+        stage: str
+
+    class RiskResponded(Aggregate.Event):
+        personal_fields: ClassVar = ("action",)
+        action: str
+        responded_by: str
+        responded_at: datetime
+        stage: str
+
+    class TracingStarted(Aggregate.Event):
+        personal_fields: ClassVar = ("sought", "last_known_place")
+        tracing_agency: str
+        consent_id: UUID
+        sought: str
+        last_known_place: str | None
+        started_by: str
+        started_on: date
+        stage: str
+
+    class TracingLeadRecorded(Aggregate.Event):
+        personal_fields: ClassVar = ("lead",)
+        source: str
+        lead: str
+        recorded_by: str
+        recorded_on: date
+        stage: str
+
+    class FamilyLocated(Aggregate.Event):
+        personal_fields: ClassVar = ("family_members", "whereabouts", "phone")
+        relationship: str
+        family_members: list[str]
+        whereabouts: str
+        phone: str | None
+        relationship_verified: bool
+        recorded_by: str
+        located_on: date
+        stage: str
+
+    class FamilyAssessed(Aggregate.Event):
+        personal_fields: ClassVar = ("notes",)
+        willing: bool
+        able: bool
+        safe: bool
+        child_willing: bool
+        assessed_by: str
+        assessed_on: date
+        notes: str | None
+        stage: str
+
+    class Reunified(Aggregate.Event):
+        personal_fields: ClassVar = ("address",)
+        address: str | None
+        recorded_by: str
+        reunified_on: date
+        stage: str
+
+    class AlternativeCareArranged(Aggregate.Event):
+        personal_fields: ClassVar = ("carer", "address")
+        kind: str
+        carer: str
+        address: str | None
+        arranged_by: str
+        arranged_on: date
+        stage: str
+
+    class TracingClosedUnsuccessful(Aggregate.Event):
+        personal_fields: ClassVar = ("notes",)
+        reason: str
+        notes: str | None
+        closed_by: str
+        closed_on: date
+        stage: str
+
+    class CaseAssigned(Aggregate.Event):
+        caseworker: str
+        assigned_by: str
+        assigned_on: date
+        stage: str
+
+    class CasePlanAgreed(Aggregate.Event):
+        personal_fields: ClassVar = ("goals", "child_views")
+        goal_areas: list[str]
+        goals: dict[str, str]
+        child_participated: bool
+        child_views: str | None
+        agreed_by: str
+        agreed_on: date
+        stage: str
+
+    class CaseClosed(Aggregate.Event):
+        personal_fields: ClassVar = ("notes",)
+        reason: str
+        notes: str | None
+        closed_by: str
+        closed_on: date
+        stage: str
+
+    class CaseReopened(Aggregate.Event):
+        personal_fields: ClassVar = ("reason",)
+        reason: str
+        reopened_by: str
+        reopened_on: date
+        stage: str
+
     @event(ChildRegistered)
     def __init__(
         self,
@@ -191,6 +656,19 @@ class ChildCase(Aggregate):
         self.registering_agency = registering_agency
         self.caseworker = caseworker
         self.handover: Handover | None = None
+        self.route = Route.CHILD_PROTECTION
+        self.age_assessments: list[AgeAssessment] = []
+        self.placement: PlacementState | None = None
+        self.needs: list[str] = []
+        self.protection_flags: list[str] = []
+        self.dependants: list[dict[str, Any]] | str = []
+        self.risk: RiskAssessment | None = None
+        self.risk_responded_at: datetime | None = None
+        self.tracing: TracingState | None = None
+        self.reunified_on: date | None = None
+        self.alternative_care: AlternativeCare | None = None
+        self.plan: CasePlan | None = None
+        self.closed: tuple[str, date] | None = None  # reason and day, while closed
 
     @classmethod
     def register(cls, registration: Registration, case_number: str, now: datetime) -> "ChildCase":
@@ -221,7 +699,9 @@ class ChildCase(Aggregate):
         return case
 
     def hand_over(self, handover: Handover, now: datetime) -> None:
-        self._refuse_if_erased()
+        self._refuse_unless_open()
+        if self.handover is not None:
+            raise CaseRuleViolation(f"case {self.id} was already handed over")
         if handover.handed_over_at > now:
             raise InvalidCaseData("handover.at is in the future")
         if handover.handed_over_at.date() < self.released_on:
@@ -301,6 +781,628 @@ class ChildCase(Aggregate):
     @event(CaseErased)
     def _record_erasure(self, reason: str, requested_by: str) -> None:
         self.erased = True
+
+    # --- the journey: each command checks the rules, then records one fact -----------------
+
+    @property
+    def stage(self) -> Stage:
+        return self._stage_with()
+
+    def _stage_with(self, **reached: bool) -> Stage:
+        """The stage the case would be at with some facts changed: what an event records."""
+        facts = {
+            "closed": self.closed is not None,
+            "adult": self.route == Route.ADULT_PATHWAY,
+            "reunified": self.reunified_on is not None,
+            "alternative_care": self.alternative_care is not None,
+            "tracing": self.tracing is not None and self.tracing.open,
+            "interim_care": self.placement is not None and self.placement.current,
+            "handed_over": self.handover is not None,
+        }
+        return stage_of(**{**facts, **reached})
+
+    def assess_age(self, assessment: AgeAssessment, now: datetime) -> None:
+        self._refuse_unless_open()
+        self._check_day(assessment.assessed_on, "assessed_on", now)
+        if assessment.method == AgeMethod.MEDICAL and not any(
+            earlier.result == AgeResult.UNCERTAIN for earlier in self.age_assessments
+        ):
+            raise CaseRuleViolation(
+                f"case {self.id}: a medical age assessment is a last resort; record an "
+                "uncertain documents, interview or community assessment first"
+            )
+        adult = assessment.result == AgeResult.EIGHTEEN_OR_OVER
+        route = Route.ADULT_PATHWAY if adult else Route.CHILD_PROTECTION
+        self._record_age_assessment(
+            method=assessment.method.value,
+            result=assessment.result.value,
+            assessed_by=assessment.assessed_by,
+            assessed_on=assessment.assessed_on,
+            notes=assessment.notes,
+            route=route.value,
+            stage=self._stage_with(adult=adult).value,
+        )
+
+    @event(AgeAssessed)
+    def _record_age_assessment(
+        self,
+        method: str,
+        result: str,
+        assessed_by: str,
+        assessed_on: date,
+        notes: str | None,
+        route: str,
+        stage: str,
+    ) -> None:
+        assessment = AgeAssessment(
+            AgeMethod(method), AgeResult(result), assessed_by, assessed_on, notes
+        )
+        self.age_assessments.append(assessment)
+        self.route = Route(route)
+
+    def place_in_interim_care(self, placement: Placement, now: datetime) -> None:
+        self._refuse_unless_child_route("placed in interim care")
+        self._check_day(placement.entered_on, "entered_on", now)
+        if self.placement is not None and self.placement.current:
+            raise CaseRuleViolation(
+                f"case {self.id} is already in interim care since "
+                f"{self.placement.entered_on}: record its end first"
+            )
+        if self.reunified_on is not None or self.alternative_care is not None:
+            raise CaseRuleViolation(
+                f"case {self.id} is already {self.stage}: interim care comes before that"
+            )
+        planned_end = placement.planned_end_on
+        if planned_end is not None and planned_end < placement.entered_on:
+            raise InvalidCaseData("planned_end_on is before entered_on")
+        self._record_placement(
+            kind=placement.kind.value,
+            carer=placement.carer,
+            address=placement.address,
+            entered_on=placement.entered_on,
+            planned_end_on=planned_end,
+            placed_by=placement.placed_by,
+            stage=self._stage_with(interim_care=True).value,
+        )
+
+    @event(InterimCarePlaced)
+    def _record_placement(
+        self,
+        kind: str,
+        carer: str,
+        address: str | None,
+        entered_on: date,
+        planned_end_on: date | None,
+        placed_by: str,
+        stage: str,
+    ) -> None:
+        self.placement = PlacementState(kind=kind, entered_on=entered_on)
+
+    def extend_interim_care(
+        self, until: date, reason: str, approved_by: str, now: datetime
+    ) -> None:
+        placement = self._current_placement("extended")
+        if until <= max(placement.entered_on, now.date()):
+            raise InvalidCaseData("until must be after the entry date and after today")
+        self._record_extension(
+            until=until, reason=reason, approved_by=approved_by, stage=self.stage.value
+        )
+
+    @event(InterimCareExtended)
+    def _record_extension(self, until: date, reason: str, approved_by: str, stage: str) -> None:
+        assert self.placement is not None
+        self.placement = replace(self.placement, extended_until=until)
+
+    def end_interim_care(
+        self, left_on: date, exit_reason: CareExit, recorded_by: str, now: datetime
+    ) -> None:
+        placement = self._current_placement("ended")
+        self._check_day(left_on, "left_on", now)
+        if left_on < placement.entered_on:
+            raise InvalidCaseData("left_on is before the day the child entered interim care")
+        self._record_care_end(
+            left_on=left_on,
+            exit_reason=exit_reason.value,
+            recorded_by=recorded_by,
+            stage=self._stage_with(interim_care=False).value,
+        )
+
+    @event(InterimCareEnded)
+    def _record_care_end(
+        self, left_on: date, exit_reason: str, recorded_by: str, stage: str
+    ) -> None:
+        assert self.placement is not None
+        self.placement = replace(self.placement, left_on=left_on, exit_reason=exit_reason)
+
+    def _current_placement(self, what: str) -> PlacementState:
+        self._refuse_unless_open()
+        if self.placement is None or not self.placement.current:
+            raise CaseRuleViolation(
+                f"case {self.id} is not in interim care: a placement cannot be {what} "
+                "before it started"
+            )
+        return self.placement
+
+    def assess_needs(self, assessment: NeedsAssessment, now: datetime) -> None:
+        self._refuse_unless_open()
+        self._check_day(assessment.assessed_on, "assessed_on", now)
+        flags = list(dict.fromkeys(assessment.flags))
+        if assessment.dependants and ProtectionFlag.CHILD_MOTHER not in flags:
+            flags.append(ProtectionFlag.CHILD_MOTHER)
+        needs = list(dict.fromkeys(assessment.needs))
+        if ProtectionFlag.DETAINED_OR_FACING_CHARGES in flags and NeedArea.LEGAL not in needs:
+            needs.append(NeedArea.LEGAL)  # a victim, not a deserter: refer for legal aid
+        if assessment.sexual_violence_details and not assessment.sexual_violence_survivor:
+            raise InvalidCaseData("sexual_violence_details are given for a non-survivor")
+        self._record_needs(
+            needs=[need.value for need in needs],
+            flags=[flag.value for flag in flags],
+            dependants_count=len(assessment.dependants),
+            dependants=[dependant.as_json() for dependant in assessment.dependants],
+            sexual_violence={
+                "survivor": assessment.sexual_violence_survivor,
+                "details": assessment.sexual_violence_details,
+            },
+            assessed_by=assessment.assessed_by,
+            assessed_on=assessment.assessed_on,
+            notes=assessment.notes,
+            stage=self.stage.value,
+        )
+
+    @event(NeedsAssessed)
+    def _record_needs(
+        self,
+        needs: list[str],
+        flags: list[str],
+        dependants_count: int,
+        dependants: list[dict[str, Any]],
+        sexual_violence: dict[str, Any],
+        assessed_by: str,
+        assessed_on: date,
+        notes: str | None,
+        stage: str,
+    ) -> None:
+        # The latest assessment stands; personal values are kept as they come (an erased
+        # case's read "[erased]").
+        self.needs = list(needs)
+        self.protection_flags = list(flags)
+        self.dependants = dependants
+
+    def set_risk_level(self, risk: RiskAssessment, now: datetime) -> None:
+        self._refuse_unless_open()
+        self._check_moment(risk.set_at, "set_at", now)
+        self._record_risk(
+            level=risk.level.value,
+            reason=risk.reason,
+            set_by=risk.set_by,
+            set_at=risk.set_at,
+            stage=self.stage.value,
+        )
+
+    @event(RiskLevelSet)
+    def _record_risk(
+        self, level: str, reason: str, set_by: str, set_at: datetime, stage: str
+    ) -> None:
+        self.risk = RiskAssessment(RiskLevel(level), reason, set_by, set_at)
+        self.risk_responded_at = None
+
+    def respond_to_risk(
+        self, action: str, responded_by: str, responded_at: datetime, now: datetime
+    ) -> None:
+        self._refuse_unless_open()
+        if self.risk is None or self.risk_responded_at is not None:
+            raise CaseRuleViolation(f"case {self.id} has no risk level awaiting a response")
+        self._check_moment(responded_at, "responded_at", now)
+        if responded_at < self.risk.set_at:
+            raise InvalidCaseData("responded_at is before the risk level was set")
+        self._record_risk_response(
+            action=action,
+            responded_by=responded_by,
+            responded_at=responded_at,
+            stage=self.stage.value,
+        )
+
+    @event(RiskResponded)
+    def _record_risk_response(
+        self, action: str, responded_by: str, responded_at: datetime, stage: str
+    ) -> None:
+        self.risk_responded_at = responded_at
+
+    def start_tracing(self, request: TracingRequest, now: datetime) -> None:
+        """Tracing shares who the child is and who the family is with the tracing agency:
+        only with a valid, unwithdrawn consent for family tracing to that agency."""
+        self._refuse_unless_child_route("traced")
+        self._check_day(request.started_on, "started_on", now)
+        if self.tracing is not None and self.tracing.open:
+            raise CaseRuleViolation(f"case {self.id}: tracing is already open")
+        if self.reunified_on is not None:
+            raise CaseRuleViolation(f"case {self.id} is already reunified")
+        consent_id = self._tracing_consent(request.tracing_agency, now)
+        self._record_tracing_start(
+            tracing_agency=request.tracing_agency,
+            consent_id=consent_id,
+            sought=request.sought,
+            last_known_place=request.last_known_place,
+            started_by=request.started_by,
+            started_on=request.started_on,
+            stage=self._stage_with(tracing=True).value,
+        )
+
+    def consent_records(self, now: datetime) -> list[ConsentRecord]:
+        """The case's own consents, as the shared consent rule reads them."""
+        return [
+            ConsentRecord(
+                consent_id=consent_id,
+                case_id=self.id,
+                given_by=consent.given_by,
+                purpose=consent.purpose,
+                recipients=frozenset(consent.recipients),
+                categories=frozenset(consent.categories),
+                given_on=consent.given_on,
+                expires_on=consent.expires_on,
+                withdrawn_at=now if consent_id in self.withdrawn_consents else None,
+            )
+            for consent_id, consent in self.consents.items()
+        ]
+
+    def _tracing_consent(self, agency: str, now: datetime) -> UUID:
+        """The consent that allows tracing through ``agency``: one covering every category
+        tracing shares, if there is one (so a single fact explains the share)."""
+        consents = self.consent_records(now)
+
+        def allows(held: list[ConsentRecord], category: DataCategory) -> Decision:
+            return may_share(
+                held,
+                case_id=self.id,
+                category=category,
+                agency=agency,
+                purpose=Purpose.FAMILY_TRACING,
+                now=now,
+            )
+
+        decisions = [allows(consents, category) for category in TRACING_CATEGORIES]
+        for decision in decisions:
+            if not decision:
+                raise ConsentMissing(f"tracing cannot start: {decision.reason}")
+        for record in consents:
+            if all(allows([record], category) for category in TRACING_CATEGORIES):
+                return record.consent_id
+        assert decisions[0].consent_id is not None
+        return decisions[0].consent_id
+
+    @event(TracingStarted)
+    def _record_tracing_start(
+        self,
+        tracing_agency: str,
+        consent_id: UUID,
+        sought: str,
+        last_known_place: str | None,
+        started_by: str,
+        started_on: date,
+        stage: str,
+    ) -> None:
+        self.tracing = TracingState(
+            open=True, started_on=started_on, tracing_agency=tracing_agency, consent_id=consent_id
+        )
+
+    def record_tracing_lead(
+        self, source: LeadSource, lead: str, recorded_by: str, recorded_on: date, now: datetime
+    ) -> None:
+        self._open_tracing("a lead recorded")
+        self._check_day(recorded_on, "recorded_on", now)
+        self._record_lead(
+            source=source.value,
+            lead=lead,
+            recorded_by=recorded_by,
+            recorded_on=recorded_on,
+            stage=self.stage.value,
+        )
+
+    @event(TracingLeadRecorded)
+    def _record_lead(
+        self, source: str, lead: str, recorded_by: str, recorded_on: date, stage: str
+    ) -> None:
+        assert self.tracing is not None
+        self.tracing = replace(self.tracing, leads=self.tracing.leads + 1)
+
+    def locate_family(self, found: FamilyFound, now: datetime) -> None:
+        tracing = self._open_tracing("a family located")
+        self._check_day(found.located_on, "located_on", now)
+        if found.located_on < tracing.started_on:
+            raise InvalidCaseData("located_on is before tracing started")
+        self._record_family_located(
+            relationship=found.relationship.value,
+            family_members=list(found.family_members),
+            whereabouts=found.whereabouts,
+            phone=found.phone,
+            relationship_verified=found.relationship_verified,
+            recorded_by=found.recorded_by,
+            located_on=found.located_on,
+            stage=self.stage.value,
+        )
+
+    @event(FamilyLocated)
+    def _record_family_located(
+        self,
+        relationship: str,
+        family_members: list[str],
+        whereabouts: str,
+        phone: str | None,
+        relationship_verified: bool,
+        recorded_by: str,
+        located_on: date,
+        stage: str,
+    ) -> None:
+        assert self.tracing is not None
+        self.tracing = replace(
+            self.tracing, family_located_on=located_on, relationship=relationship, assessment=None
+        )
+
+    def assess_family(self, assessment: FamilyAssessment, now: datetime) -> None:
+        tracing = self._open_tracing("a family assessed")
+        self._check_day(assessment.assessed_on, "assessed_on", now)
+        if tracing.family_located_on is None:
+            raise CaseRuleViolation(
+                f"case {self.id}: no family was located yet, so none can be assessed"
+            )
+        self._record_family_assessment(
+            willing=assessment.willing,
+            able=assessment.able,
+            safe=assessment.safe,
+            child_willing=assessment.child_willing,
+            assessed_by=assessment.assessed_by,
+            assessed_on=assessment.assessed_on,
+            notes=assessment.notes,
+            stage=self.stage.value,
+        )
+
+    @event(FamilyAssessed)
+    def _record_family_assessment(
+        self,
+        willing: bool,
+        able: bool,
+        safe: bool,
+        child_willing: bool,
+        assessed_by: str,
+        assessed_on: date,
+        notes: str | None,
+        stage: str,
+    ) -> None:
+        assert self.tracing is not None
+        assessment = FamilyAssessment(
+            willing, able, safe, child_willing, assessed_by, assessed_on, notes
+        )
+        self.tracing = replace(self.tracing, assessment=assessment)
+
+    def reunify(
+        self, reunified_on: date, recorded_by: str, address: str | None, now: datetime
+    ) -> None:
+        tracing = self._open_tracing("reunified")
+        self._check_day(reunified_on, "reunified_on", now)
+        if tracing.family_located_on is None:
+            raise CaseRuleViolation(
+                f"case {self.id} cannot be reunified before the family is located and assessed"
+            )
+        if tracing.assessment is None or not tracing.assessment.suitable:
+            raise CaseRuleViolation(
+                f"case {self.id} cannot be reunified: the latest family assessment must find "
+                "the family willing, able and safe, and the child willing"
+            )
+        self._refuse_while_in_interim_care()
+        self._record_reunification(
+            address=address,
+            recorded_by=recorded_by,
+            reunified_on=reunified_on,
+            stage=self._stage_with(reunified=True, tracing=False).value,
+        )
+
+    @event(Reunified)
+    def _record_reunification(
+        self, address: str | None, recorded_by: str, reunified_on: date, stage: str
+    ) -> None:
+        assert self.tracing is not None
+        self.tracing = replace(self.tracing, open=False, outcome="reunified")
+        self.reunified_on = reunified_on
+
+    def arrange_alternative_care(self, care: AlternativeCare, now: datetime) -> None:
+        self._refuse_unless_child_route("placed in alternative care")
+        self._check_day(care.arranged_on, "arranged_on", now)
+        if self.tracing is not None and self.tracing.open:
+            raise CaseRuleViolation(
+                f"case {self.id}: tracing is still open; reunify or close it unsuccessfully "
+                "before arranging alternative care"
+            )
+        if self.reunified_on is not None or self.alternative_care is not None:
+            raise CaseRuleViolation(f"case {self.id} is already {self.stage}")
+        if (
+            care.kind == AlternativeCareKind.SUPERVISED_INDEPENDENT_LIVING
+            and self.estimated_age < INDEPENDENT_LIVING_MIN_AGE
+        ):
+            raise CaseRuleViolation(
+                f"case {self.id}: supervised independent living is for adolescents of "
+                f"{INDEPENDENT_LIVING_MIN_AGE} or older"
+            )
+        self._refuse_while_in_interim_care()
+        self._record_alternative_care(
+            kind=care.kind.value,
+            carer=care.carer,
+            address=care.address,
+            arranged_by=care.arranged_by,
+            arranged_on=care.arranged_on,
+            stage=self._stage_with(alternative_care=True).value,
+        )
+
+    @event(AlternativeCareArranged)
+    def _record_alternative_care(
+        self,
+        kind: str,
+        carer: str,
+        address: str | None,
+        arranged_by: str,
+        arranged_on: date,
+        stage: str,
+    ) -> None:
+        self.alternative_care = AlternativeCare(
+            AlternativeCareKind(kind), carer, arranged_on, arranged_by, address
+        )
+
+    def close_tracing(
+        self,
+        reason: TracingFailure,
+        closed_by: str,
+        closed_on: date,
+        notes: str | None,
+        now: datetime,
+    ) -> None:
+        tracing = self._open_tracing("closed")
+        self._check_day(closed_on, "closed_on", now)
+        if closed_on < tracing.started_on:
+            raise InvalidCaseData("closed_on is before tracing started")
+        self._record_tracing_closed(
+            reason=reason.value,
+            notes=notes,
+            closed_by=closed_by,
+            closed_on=closed_on,
+            stage=self._stage_with(tracing=False).value,
+        )
+
+    @event(TracingClosedUnsuccessful)
+    def _record_tracing_closed(
+        self, reason: str, notes: str | None, closed_by: str, closed_on: date, stage: str
+    ) -> None:
+        assert self.tracing is not None
+        self.tracing = replace(self.tracing, open=False, outcome=reason)
+
+    def _open_tracing(self, what: str) -> TracingState:
+        self._refuse_unless_open()
+        if self.tracing is None or not self.tracing.open:
+            raise CaseRuleViolation(
+                f"case {self.id} has no open tracing: nothing can be {what} before tracing starts"
+            )
+        return self.tracing
+
+    def _refuse_while_in_interim_care(self) -> None:
+        if self.placement is not None and self.placement.current:
+            raise CaseRuleViolation(
+                f"case {self.id} is still in interim care: record the end of the placement first"
+            )
+
+    def assign(self, caseworker: str, assigned_by: str, assigned_on: date, now: datetime) -> None:
+        self._refuse_unless_open()
+        self._check_day(assigned_on, "assigned_on", now)
+        if caseworker == self.caseworker:
+            raise CaseRuleViolation(f"case {self.id} is already assigned to {caseworker}")
+        self._record_assignment(
+            caseworker=caseworker,
+            assigned_by=assigned_by,
+            assigned_on=assigned_on,
+            stage=self.stage.value,
+        )
+
+    @event(CaseAssigned)
+    def _record_assignment(
+        self, caseworker: str, assigned_by: str, assigned_on: date, stage: str
+    ) -> None:
+        self.caseworker = caseworker
+
+    def agree_plan(self, plan: CasePlan, now: datetime) -> None:
+        self._refuse_unless_open()
+        self._check_day(plan.agreed_on, "agreed_on", now)
+        if not plan.goals:
+            raise InvalidCaseData("a case plan needs at least one goal")
+        self._record_plan(
+            goal_areas=[area.value for area in plan.goals],
+            goals={area.value: goal for area, goal in plan.goals.items()},
+            child_participated=plan.child_participated,
+            child_views=plan.child_views,
+            agreed_by=plan.agreed_by,
+            agreed_on=plan.agreed_on,
+            stage=self.stage.value,
+        )
+
+    @event(CasePlanAgreed)
+    def _record_plan(
+        self,
+        goal_areas: list[str],
+        goals: dict[str, str],
+        child_participated: bool,
+        child_views: str | None,
+        agreed_by: str,
+        agreed_on: date,
+        stage: str,
+    ) -> None:
+        # Goals are kept as recorded (area names as text; "[erased]" once erased).
+        self.plan = CasePlan(goals, child_participated, agreed_on, agreed_by, child_views)  # type: ignore[arg-type]
+
+    def close(
+        self,
+        reason: ClosureReason,
+        closed_by: str,
+        closed_on: date,
+        notes: str | None,
+        now: datetime,
+    ) -> None:
+        self._refuse_if_erased()
+        if self.closed is not None:
+            raise CaseRuleViolation(f"case {self.id} is already closed")
+        self._check_day(closed_on, "closed_on", now)
+        self._record_closure(
+            reason=reason.value,
+            notes=notes,
+            closed_by=closed_by,
+            closed_on=closed_on,
+            stage=Stage.CLOSED.value,
+        )
+
+    @event(CaseClosed)
+    def _record_closure(
+        self, reason: str, notes: str | None, closed_by: str, closed_on: date, stage: str
+    ) -> None:
+        self.closed = (reason, closed_on)
+
+    def reopen(self, reason: str, reopened_by: str, reopened_on: date, now: datetime) -> None:
+        self._refuse_if_erased()
+        if self.closed is None:
+            raise CaseRuleViolation(f"case {self.id} is not closed, so it cannot be reopened")
+        self._check_day(reopened_on, "reopened_on", now)
+        if reopened_on < self.closed[1]:
+            raise InvalidCaseData("reopened_on is before the case was closed")
+        self._record_reopening(
+            reason=reason,
+            reopened_by=reopened_by,
+            reopened_on=reopened_on,
+            stage=self._stage_with(closed=False).value,
+        )
+
+    @event(CaseReopened)
+    def _record_reopening(
+        self, reason: str, reopened_by: str, reopened_on: date, stage: str
+    ) -> None:
+        self.closed = None
+
+    def _refuse_unless_open(self) -> None:
+        self._refuse_if_erased()
+        if self.closed is not None:
+            raise CaseRuleViolation(f"case {self.id} is closed: reopen it first")
+
+    def _refuse_unless_child_route(self, what: str) -> None:
+        self._refuse_unless_open()
+        if self.route == Route.ADULT_PATHWAY:
+            raise CaseRuleViolation(
+                f"case {self.id} is on the adult pathway (assessed 18 or over): it cannot be {what}"
+            )
+
+    def _check_day(self, day: date, name: str, now: datetime) -> None:
+        if day > now.date():
+            raise InvalidCaseData(f"{name} is in the future")
+        if day < self.released_on:
+            raise InvalidCaseData(f"{name} is before the release date")
+
+    def _check_moment(self, moment: datetime, name: str, now: datetime) -> None:
+        if moment > now:
+            raise InvalidCaseData(f"{name} is in the future")
+        if moment.date() < self.released_on:  # the day where it happened
+            raise InvalidCaseData(f"{name} is before the release date")
 
     def _refuse_if_erased(self) -> None:
         if self.erased:

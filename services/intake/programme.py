@@ -1,0 +1,81 @@
+"""A programme's time limits, and the deadlines that follow from a case's recorded dates.
+
+Deadlines are never timers: they are derived, at the moment someone asks, from the dates in
+the events and these limits, with the injected clock. The defaults follow the field notes
+(handover 48 h; interim care 12 weeks; risk response: high 24 h, medium 3 days, low 7 days);
+each programme may set its own through ``HOMEWARD_PROGRAMME_*`` variables.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.intake.domain import RiskLevel, start_of_day
+
+
+class Programme(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="HOMEWARD_PROGRAMME_", extra="ignore")
+
+    handover_hours: float = Field(default=48, gt=0, description="From release to handover.")
+    interim_care_weeks: float = Field(default=12, gt=0, description="A stay before extension.")
+    high_risk_response_hours: float = Field(default=24, gt=0)
+    medium_risk_response_hours: float = Field(default=72, gt=0)
+    low_risk_response_hours: float = Field(default=168, gt=0)
+
+    @property
+    def handover_limit(self) -> timedelta:
+        return timedelta(hours=self.handover_hours)
+
+    @property
+    def interim_care_limit(self) -> timedelta:
+        return timedelta(weeks=self.interim_care_weeks)
+
+    def risk_response_limit(self, level: RiskLevel) -> timedelta:
+        hours = {
+            RiskLevel.HIGH: self.high_risk_response_hours,
+            RiskLevel.MEDIUM: self.medium_risk_response_hours,
+            RiskLevel.LOW: self.low_risk_response_hours,
+        }[level]
+        return timedelta(hours=hours)
+
+    # --- when each deadline falls -----------------------------------------------------------
+
+    def handover_due(self, released_on: date) -> datetime:
+        return start_of_day(released_on) + self.handover_limit
+
+    def interim_care_due(self, entered_on: date, extended_until: date | None) -> datetime:
+        """An extension, an explicit fact, allows the stay up to and including its day."""
+        if extended_until is not None:
+            return start_of_day(extended_until + timedelta(days=1))
+        return start_of_day(entered_on) + self.interim_care_limit
+
+    def risk_response_due(self, level: RiskLevel, set_at: datetime) -> datetime:
+        return set_at + self.risk_response_limit(level)
+
+
+class DeadlineKind(StrEnum):
+    HANDOVER = "handover"
+    INTERIM_CARE = "interim_care"
+    RISK_RESPONSE = "risk_response"
+
+
+class DeadlineStatus(StrEnum):
+    PENDING = "pending"
+    OVERDUE = "overdue"
+    MET = "met"
+    MET_LATE = "met_late"
+
+
+@dataclass(frozen=True)
+class Deadline:
+    kind: DeadlineKind
+    due_at: datetime
+    met_at: datetime | None
+
+    def status(self, now: datetime) -> DeadlineStatus:
+        if self.met_at is None:
+            return DeadlineStatus.OVERDUE if now > self.due_at else DeadlineStatus.PENDING
+        return DeadlineStatus.MET_LATE if self.met_at > self.due_at else DeadlineStatus.MET
