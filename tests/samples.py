@@ -31,3 +31,45 @@ def registration(**changes: Any) -> dict[str, Any]:
     body = copy.deepcopy(GIRL_ESCAPED)
     body.update(changes)
     return body
+
+
+def boy_formally_released(**changes: Any) -> dict[str, Any]:
+    """A 16-year-old boy released under an action plan; no handover recorded yet."""
+    body = registration(
+        name="Esaie Bahati Mugisho",
+        date_of_birth=None,
+        languages=["sw"],
+        account="I was recruited at the market and guarded a checkpoint for a year.",
+        release={
+            "date": "2026-10-01",
+            "place": "Rumangabo camp, north gate",
+            "how_left": "formal_release",
+        },
+        armed_group={"name": "FARDC 3rd brigade", "kind": "state_armed_force"},
+        roles=["combatant"],
+        sex="male",
+        estimated_age=16,
+        handover=None,
+    )
+    body.update(changes)
+    return body
+
+
+def person_of_uncertain_age(**changes: Any) -> dict[str, Any]:
+    """Someone who says 17 and may be older: the benefit of the doubt until assessed."""
+    body = registration(
+        name="Jean-Pierre Habimana",
+        date_of_birth=None,
+        account="I joined when the village was attacked.",
+        release={
+            "date": "2026-10-02",
+            "place": "Sake, roadside",
+            "how_left": "capture_or_surrender",
+        },
+        armed_group={"name": "Local self-defence militia", "kind": "allied_militia"},
+        roles=["combatant", "spy"],
+        sex="male",
+        estimated_age=17,
+    )
+    body.update(changes)
+    return body

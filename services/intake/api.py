@@ -3,11 +3,11 @@
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
 
 from services.intake.app import IntakeApplication
@@ -21,10 +21,23 @@ from services.intake.domain import (
     HowLeft,
     InvalidCaseData,
     Registration,
+    RiskLevel,
     Role,
+    Route,
     Sex,
+    Stage,
 )
+from services.intake.messages import RESTRICTED_FIELDS, published_form
+from services.intake.programme import (
+    Deadline,
+    DeadlineDates,
+    DeadlineKind,
+    DeadlineStatus,
+    Programme,
+)
+from services.intake.projections import CaseFilter, CaseProjections, CaseRow
 from shared.consent import ConsentGiver, DataCategory, Purpose
+from shared.envelope import event_type
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
@@ -120,6 +133,79 @@ class ConsentOut(BaseModel):
     withdrawn: bool
 
 
+class DeadlineOut(BaseModel):
+    kind: DeadlineKind
+    due_at: dt.datetime
+    met_at: dt.datetime | None
+    status: DeadlineStatus
+
+    @classmethod
+    def of(cls, deadline: Deadline, now: dt.datetime) -> "DeadlineOut":
+        return cls(
+            kind=deadline.kind,
+            due_at=deadline.due_at,
+            met_at=deadline.met_at,
+            status=deadline.status(now),
+        )
+
+    @property
+    def alert(self) -> str | None:
+        if self.status == DeadlineStatus.OVERDUE:
+            return f"{self.kind}_overdue"
+        if self.status == DeadlineStatus.MET_LATE:
+            return f"{self.kind}_late"
+        return None
+
+
+def case_deadlines(case: ChildCase, programme: Programme) -> list[Deadline]:
+    """The case's deadlines, from its recorded dates; a closed case has none left to meet."""
+    if case.closed is not None:
+        return []
+    placement, risk = case.placement, case.risk
+    return programme.deadlines(
+        DeadlineDates(
+            released_on=case.released_on,
+            handed_over_at=None if case.handover is None else case.handover.handed_over_at,
+            care_entered_on=None if placement is None else placement.entered_on,
+            care_extended_until=None if placement is None else placement.extended_until,
+            care_left_on=None if placement is None else placement.left_on,
+            risk_level=None if risk is None else risk.level,
+            risk_set_at=None if risk is None else risk.set_at,
+            risk_responded_at=case.risk_responded_at,
+        )
+    )
+
+
+def journey_of(case: ChildCase) -> dict[str, Any]:
+    """What the journey recorded so far, for the case view (restricted data left out)."""
+    latest_age = case.age_assessments[-1] if case.age_assessments else None
+    tracing = case.tracing
+    return {
+        "age_assessment": None if latest_age is None else vars(latest_age),
+        "interim_care": None if case.placement is None else vars(case.placement),
+        "needs": case.needs,
+        "protection_flags": case.protection_flags,
+        "dependants": case.dependants,
+        "risk": None
+        if case.risk is None
+        else {**vars(case.risk), "responded_at": case.risk_responded_at},
+        "tracing": None
+        if tracing is None
+        else {
+            **vars(tracing),
+            "assessment": None
+            if tracing.assessment is None
+            else {**vars(tracing.assessment), "suitable": tracing.assessment.suitable},
+        },
+        "reunified_on": case.reunified_on,
+        "alternative_care": None if case.alternative_care is None else vars(case.alternative_care),
+        "case_plan": None if case.plan is None else vars(case.plan),
+        "closure": None
+        if case.closed is None
+        else {"reason": case.closed[0], "closed_on": case.closed[1]},
+    }
+
+
 class CaseOut(BaseModel):
     case_id: UUID
     case_number: str
@@ -140,9 +226,31 @@ class CaseOut(BaseModel):
     caseworker: str
     handover: HandoverOut | None
     consents: list[ConsentOut]
+    stage: Stage
+    route: Route = Field(description="adult_pathway once assessed 18 or over.")
+    journey: dict[str, Any] = Field(
+        description="Age assessment, interim care, needs, risk, tracing, care and plan."
+    )
+    deadlines: list[DeadlineOut]
+    alerts: list[str] = Field(
+        description="Deadlines missed or overdue now, e.g. 'handover_late', "
+        "'interim_care_overdue', 'risk_response_overdue'."
+    )
 
     @classmethod
-    def of(cls, case: ChildCase) -> "CaseOut":
+    def of(cls, case: ChildCase, programme: Programme, now: dt.datetime) -> "CaseOut":
+        deadlines = [DeadlineOut.of(d, now) for d in case_deadlines(case, programme)]
+        return cls(
+            **cls._registration(case),
+            stage=case.stage,
+            route=case.route,
+            journey=journey_of(case),
+            deadlines=deadlines,
+            alerts=[d.alert for d in deadlines if d.alert is not None],
+        )
+
+    @staticmethod
+    def _registration(case: ChildCase) -> dict[str, Any]:
         handover = None
         if case.handover is not None:
             handover = HandoverOut(
@@ -150,7 +258,7 @@ class CaseOut(BaseModel):
                 to_agency=case.handover.to_agency,
                 at=case.handover.handed_over_at,
             )
-        return cls(
+        return dict(
             case_id=case.id,
             case_number=case.case_number,
             version=case.version,
@@ -248,6 +356,19 @@ def intake_application(request: Request) -> IntakeApplication:
 
 Intake = Annotated[IntakeApplication, Depends(intake_application)]
 
+
+def case_out(intake: IntakeApplication, case: ChildCase) -> CaseOut:
+    return CaseOut.of(case, intake.programme, intake.clock())
+
+
+def projections(intake: Intake) -> CaseProjections:
+    if intake.projections is None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "The case list is not kept here.")
+    return intake.projections
+
+
+Projections = Annotated[CaseProjections, Depends(projections)]
+
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 
@@ -260,13 +381,134 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 def register_child(registration: ChildRegistration, intake: Intake) -> CaseOut:
     with case_errors():
         case = intake.register_child(registration.to_domain())
-    return CaseOut.of(case)
+    return case_out(intake, case)
+
+
+class CaseSummary(BaseModel):
+    case_id: UUID
+    case_number: str
+    name: str = Field(description="Opened when asked for; '[erased]' once the case is erased.")
+    registering_agency: str
+    caseworker: str
+    sex: str
+    age_band: str
+    stage: Stage
+    route: Route
+    risk_level: RiskLevel | None
+    flags: list[str]
+    released_on: dt.date
+    version: int
+    erased: bool
+    overdue: list[DeadlineKind]
+
+    @classmethod
+    def of(cls, row: CaseRow, now: dt.datetime) -> "CaseSummary":
+        return cls(
+            **{name: getattr(row, name) for name in cls.model_fields if name != "overdue"},
+            overdue=[deadline.kind for deadline in row.overdue(now)],
+        )
+
+
+class CasePage(BaseModel):
+    items: list[CaseSummary]
+    total: int
+    limit: int
+    offset: int
+
+
+class OverdueOut(BaseModel):
+    case_id: UUID
+    case_number: str
+    registering_agency: str
+    caseworker: str
+    stage: Stage
+    kind: DeadlineKind
+    due_at: dt.datetime
+    overdue_hours: float
+
+
+class TimelineEntry(BaseModel):
+    version: int
+    type: str = Field(description="The CloudEvent type it is published as.")
+    recorded_at: dt.datetime
+    data: dict[str, Any] = Field(
+        description="As published, with personal fields opened ('[erased]' once erased)."
+    )
+
+
+@router.get("", summary="The case list, from the projection of homeward.intake.events")
+def list_cases(
+    intake: Intake,
+    read_model: Projections,
+    stage: Stage | None = None,
+    risk: RiskLevel | None = None,
+    overdue: bool | None = Query(
+        default=None, description="Only cases with (or without) an overdue deadline now."
+    ),
+    agency: str | None = None,
+    caseworker: str | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+) -> CasePage:
+    where = CaseFilter(
+        stage=stage, risk=risk, agency=agency, caseworker=caseworker, overdue=overdue
+    )
+    page = read_model.cases(where, limit, offset)
+    now = intake.clock()
+    return CasePage(
+        items=[CaseSummary.of(row, now) for row in page.items],
+        total=page.total,
+        limit=page.limit,
+        offset=page.offset,
+    )
+
+
+@router.get("/overdue", summary="Deadlines overdue now: handover, interim care, risk response")
+def overdue_cases(
+    intake: Intake, read_model: Projections, agency: str | None = None
+) -> list[OverdueOut]:
+    now = intake.clock()
+    return [
+        OverdueOut(
+            case_id=UUID(case.case_id),
+            case_number=case.case_number,
+            registering_agency=case.registering_agency,
+            caseworker=case.caseworker,
+            stage=Stage(case.stage),
+            kind=deadline.kind,
+            due_at=deadline.due_at,
+            overdue_hours=round((now - deadline.due_at).total_seconds() / 3600, 1),
+        )
+        for case, deadline in read_model.overdue(agency)
+    ]
+
+
+@router.get("/{case_id}/timeline", summary="A case's recorded facts, newest first")
+def timeline(case_id: UUID, intake: Intake) -> list[TimelineEntry]:
+    with case_errors(case_id):
+        history = intake.history(case_id)
+    entries = []
+    for event in reversed(history):
+        form = published_form(event)
+        if form is None:
+            continue
+        data = form.to_data(event)
+        data.update({field: "[restricted]" for field in RESTRICTED_FIELDS if field in data})
+        entries.append(
+            TimelineEntry(
+                version=event.originator_version,
+                type=event_type("intake", form.name, form.version),
+                recorded_at=event.timestamp,
+                data=data,
+            )
+        )
+    return entries
 
 
 @router.get("/{case_id}", summary="A case's current state")
 def get_case(case_id: UUID, intake: Intake) -> CaseOut:
     with case_errors(case_id):
-        return CaseOut.of(intake.get_case(case_id))
+        return case_out(intake, intake.get_case(case_id))
 
 
 @router.post(
@@ -276,7 +518,7 @@ def get_case(case_id: UUID, intake: Intake) -> CaseOut:
 )
 def give_consent(case_id: UUID, consent: ConsentIn, intake: Intake) -> CaseOut:
     with case_errors(case_id):
-        return CaseOut.of(intake.give_consent(case_id, consent.version, consent.to_domain()))
+        return case_out(intake, intake.give_consent(case_id, consent.version, consent.to_domain()))
 
 
 @router.post(
@@ -290,7 +532,7 @@ def withdraw_consent(
         case = intake.withdraw_consent(
             case_id, withdrawal.version, consent_id, withdrawal.recorded_by
         )
-    return CaseOut.of(case)
+    return case_out(intake, case)
 
 
 @router.post(
@@ -302,4 +544,18 @@ def withdraw_consent(
 def erase_case(case_id: UUID, erasure: ErasureIn, intake: Intake) -> CaseOut:
     with case_errors(case_id):
         intake.erase_case(case_id, erasure.version, erasure.reason, erasure.requested_by)
-        return CaseOut.of(intake.get_case(case_id))
+        return case_out(intake, intake.get_case(case_id))
+
+
+statistics = APIRouter(prefix="/statistics", tags=["statistics"])
+
+
+class StageCounts(BaseModel):
+    stages: dict[Stage, int]
+    total: int
+
+
+@statistics.get("/stages", summary="How many cases are at each stage (no personal data)")
+def stage_statistics(read_model: Projections, agency: str | None = None) -> StageCounts:
+    counts = read_model.stage_counts(agency)
+    return StageCounts(stages=counts, total=sum(counts.values()))

@@ -55,6 +55,47 @@ class Programme(BaseSettings):
     def risk_response_due(self, level: RiskLevel, set_at: datetime) -> datetime:
         return set_at + self.risk_response_limit(level)
 
+    def deadlines(self, dates: "DeadlineDates") -> list["Deadline"]:
+        """Handover always; interim care for the latest placement; risk response for the
+        latest risk level."""
+        found = [
+            Deadline(
+                DeadlineKind.HANDOVER, self.handover_due(dates.released_on), dates.handed_over_at
+            )
+        ]
+        if dates.care_entered_on is not None:
+            left = dates.care_left_on
+            found.append(
+                Deadline(
+                    DeadlineKind.INTERIM_CARE,
+                    self.interim_care_due(dates.care_entered_on, dates.care_extended_until),
+                    None if left is None else start_of_day(left),
+                )
+            )
+        if dates.risk_level is not None and dates.risk_set_at is not None:
+            found.append(
+                Deadline(
+                    DeadlineKind.RISK_RESPONSE,
+                    self.risk_response_due(dates.risk_level, dates.risk_set_at),
+                    dates.risk_responded_at,
+                )
+            )
+        return found
+
+
+@dataclass(frozen=True)
+class DeadlineDates:
+    """The recorded dates a case's deadlines follow from (in the case or in a projection)."""
+
+    released_on: date
+    handed_over_at: datetime | None = None
+    care_entered_on: date | None = None
+    care_extended_until: date | None = None
+    care_left_on: date | None = None
+    risk_level: RiskLevel | None = None
+    risk_set_at: datetime | None = None
+    risk_responded_at: datetime | None = None
+
 
 class DeadlineKind(StrEnum):
     HANDOVER = "handover"

@@ -2,13 +2,21 @@
 
 from fastapi import FastAPI
 
-from services.intake.api import router
+from services.intake.api import router, statistics
 from services.intake.app import IntakeApplication
 from services.intake.messages import CATALOGUE
+from services.intake.programme import Programme
+from services.intake.projections import (
+    PROJECTIONS_CONSUMER,
+    CaseProjections,
+    rewind_consumer_group,
+)
+from services.intake.steps import journey_router
 from shared.api import create_service_api
+from shared.kafka import event_topic
 from shared.keyring import Keyring
 from shared.persistence import Clock, utc_now
-from shared.runtime import ServiceRuntime, build_service_runtime
+from shared.runtime import ServiceRuntime, Subscription, build_service_runtime
 from shared.settings import Settings
 
 
@@ -17,10 +25,38 @@ def build_runtime(
     env: dict[str, str] | None = None,
     clock: Clock = utc_now,
     keyring: Keyring | None = None,
+    programme: Programme | None = None,
 ) -> ServiceRuntime:
-    return build_service_runtime(
+    runtime = build_service_runtime(
         "intake", IntakeApplication, CATALOGUE, settings, [], env, clock, keyring
     )
+    application = runtime.application
+    assert isinstance(application, IntakeApplication)
+    programme = programme or Programme()
+    read_models = CaseProjections(runtime.database, application.case_keys, programme, clock)
+    application.attach_read_models(programme, read_models)
+    # The case list is kept from the service's own topic, like any other consumer's view:
+    # what is on Kafka is what the list shows, and a replay rebuilds it.
+    runtime.subscribe(
+        Subscription([event_topic("intake")], read_models.apply, name=PROJECTIONS_CONSUMER)
+    )
+    return runtime
+
+
+def rebuild_projections(runtime: ServiceRuntime) -> None:
+    """Drop the case list and build it again from the start of ``homeward.intake.events``:
+    the projection consumer stops, its rows and inbox are forgotten, its consumer group is
+    rewound, and it starts again (if it was running)."""
+    application = runtime.application
+    assert isinstance(application, IntakeApplication)
+    assert application.projections is not None
+    consumer = next(c for c in runtime.consumers if c.name == PROJECTIONS_CONSUMER)
+    was_running = consumer.running
+    consumer.stop()
+    application.projections.reset(consumer.name)
+    rewind_consumer_group(runtime.bootstrap, consumer.name, consumer.topics)
+    if was_running:
+        consumer.start()
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:
@@ -28,6 +64,8 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         runtime,
         title="Homeward intake",
         description="Registers children released from armed forces and groups and records "
-        "their journey as events on `homeward.intake.events`.",
-        routers=[router],
+        "their journey, from release to reunification or alternative care, as events on "
+        "`homeward.intake.events`; keeps the case list, the overdue list and the statistics "
+        "by stage from that topic.",
+        routers=[router, journey_router(), statistics],
     )

@@ -1,0 +1,373 @@
+"""The intake service's read models, kept by consuming its own topic ``homeward.intake.events``.
+
+One row per case holds what the case list, the overdue list and the statistics by stage need:
+statistics-safe fields in clear (stage, route, agency, caseworker id, sex, age band, risk
+level, flags, the dates deadlines are derived from) and the child's name exactly as it was
+published, sealed with the case's key; it is opened only when someone asks, and reads
+``[erased]`` once the key is gone (the row forgets it on ``CaseErased`` too). Deadlines are
+computed at query time from those dates, the programme's limits and the injected clock.
+
+Because the rows come from the topic alone, they can be rebuilt by replaying it
+(:func:`rebuild_projections`).
+"""
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, TypeVar
+from uuid import UUID
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.structs import OffsetAndMetadata
+
+from services.intake.domain import RiskLevel, Stage
+from services.intake.programme import Deadline, DeadlineDates, DeadlineStatus, Programme
+from shared.crypto import ERASED, SealError
+from shared.database import Database, Transaction
+from shared.envelope import CloudEvent, event_type
+from shared.keyring import CaseKeys
+from shared.persistence import Clock
+
+log = logging.getLogger("homeward.intake.projections")
+T = TypeVar("T")
+
+PROJECTIONS_CONSUMER = "homeward.intake.projections"
+UNREADABLE = "[unreadable]"  # a case whose key this keyring never held
+
+CASE_LIST_DDL = """CREATE TABLE IF NOT EXISTS intake_case_list (
+    case_id TEXT PRIMARY KEY,
+    case_number TEXT NOT NULL,
+    registering_agency TEXT NOT NULL,
+    caseworker TEXT NOT NULL,
+    sex TEXT NOT NULL,
+    age_band TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    route TEXT NOT NULL,
+    risk_level TEXT,
+    flags TEXT NOT NULL,
+    released_on TEXT NOT NULL,
+    handed_over_at TEXT,
+    care_entered_on TEXT,
+    care_extended_until TEXT,
+    risk_set_at TEXT,
+    risk_responded_at TEXT,
+    registered_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    sealed_name TEXT,
+    erased INTEGER NOT NULL DEFAULT 0
+)"""
+
+COLUMNS = (
+    "case_id",
+    "case_number",
+    "registering_agency",
+    "caseworker",
+    "sex",
+    "age_band",
+    "stage",
+    "route",
+    "risk_level",
+    "flags",
+    "released_on",
+    "handed_over_at",
+    "care_entered_on",
+    "care_extended_until",
+    "risk_set_at",
+    "risk_responded_at",
+    "registered_at",
+    "version",
+    "sealed_name",
+    "erased",
+)
+
+
+def intake_type(name: str) -> str:
+    return event_type("intake", name, 1)
+
+
+def _moment(value: str | None) -> str | None:
+    """ISO 8601 in UTC, so that stored moments compare and sort alike in every database."""
+    if value is None:
+        return None
+    return datetime.fromisoformat(value).astimezone(UTC).isoformat()
+
+
+def _parsed(value: str | None, parse: Callable[[str], T]) -> T | None:
+    return None if value is None else parse(value)
+
+
+# What each published event changes in a case's row, besides its stage and version.
+ROW_CHANGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    intake_type("HandedOver"): lambda d: {"handed_over_at": _moment(d["handed_over_at"])},
+    intake_type("AgeAssessed"): lambda d: {"route": d["route"]},
+    intake_type("InterimCarePlaced"): lambda d: {
+        "care_entered_on": d["entered_on"],
+        "care_extended_until": None,
+    },
+    intake_type("InterimCareExtended"): lambda d: {"care_extended_until": d["until"]},
+    intake_type("InterimCareEnded"): lambda _d: {
+        "care_entered_on": None,
+        "care_extended_until": None,
+    },
+    intake_type("NeedsAssessed"): lambda d: {"flags": json.dumps(d["flags"])},
+    intake_type("RiskLevelSet"): lambda d: {
+        "risk_level": d["level"],
+        "risk_set_at": _moment(d["set_at"]),
+        "risk_responded_at": None,
+    },
+    intake_type("RiskResponded"): lambda d: {"risk_responded_at": _moment(d["responded_at"])},
+    intake_type("CaseAssigned"): lambda d: {"caseworker": d["caseworker"]},
+    intake_type("CaseErased"): lambda _d: {"sealed_name": None, "erased": 1},
+}
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One case as the list shows it; ``name`` is opened (or ``[erased]``)."""
+
+    case_id: str
+    case_number: str
+    name: str
+    registering_agency: str
+    caseworker: str
+    sex: str
+    age_band: str
+    stage: str
+    route: str
+    risk_level: str | None
+    flags: list[str]
+    released_on: date
+    version: int
+    erased: bool
+    deadlines: list[Deadline] = field(default_factory=list)
+
+    def overdue(self, now: datetime) -> list[Deadline]:
+        return [d for d in self.deadlines if d.status(now) == DeadlineStatus.OVERDUE]
+
+
+@dataclass(frozen=True)
+class CaseFilter:
+    stage: Stage | None = None
+    risk: RiskLevel | None = None
+    agency: str | None = None
+    caseworker: str | None = None
+    overdue: bool | None = None
+
+    def where(self) -> tuple[str, list[Any]]:
+        clauses, params = [], []
+        for column, value in (
+            ("stage", self.stage),
+            ("risk_level", self.risk),
+            ("registering_agency", self.agency),
+            ("caseworker", self.caseworker),
+        ):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                params.append(str(value))
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[CaseRow]
+    total: int
+    limit: int
+    offset: int
+
+
+class CaseProjections:
+    """The case list (and from it the overdue list and the statistics by stage)."""
+
+    def __init__(
+        self, database: Database, case_keys: CaseKeys, programme: Programme, clock: Clock
+    ) -> None:
+        self.database = database
+        self.case_keys = case_keys
+        self.programme = programme
+        self.clock = clock
+        with database.transaction() as tx:
+            tx.execute(CASE_LIST_DDL)
+
+    # --- keeping the rows ----------------------------------------------------------------
+
+    def apply(self, message: CloudEvent, tx: Transaction) -> None:
+        """Apply one message of ``homeward.intake.events`` (the inbox makes it happen once;
+        the version check keeps a row from going back if a case's message came again)."""
+        if message.subject is None or message.sequence is None:
+            return
+        version = int(message.sequence)
+        if message.type == intake_type("ChildRegistered"):
+            self._insert(message, version, tx)
+            return
+        changes: dict[str, Any] = {"version": version}
+        if "stage" in message.data:
+            changes["stage"] = message.data["stage"]
+        change = ROW_CHANGES.get(message.type)
+        if change is not None:
+            changes.update(change(message.data))
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        tx.execute(
+            f"UPDATE intake_case_list SET {assignments} WHERE case_id = ? AND version < ?",
+            [*changes.values(), message.subject, version],
+        )
+        if message.type == intake_type("HandedOver"):
+            # HandedOver v1 carries no stage: it moves only a case that was just registered.
+            tx.execute(
+                "UPDATE intake_case_list SET stage = ? WHERE case_id = ? AND stage = ?",
+                (Stage.HANDED_OVER.value, message.subject, Stage.REGISTERED.value),
+            )
+
+    def _insert(self, message: CloudEvent, version: int, tx: Transaction) -> None:
+        data = message.data
+        name = data.get("name")
+        row = {
+            "case_id": message.subject,
+            "case_number": data["case_number"],
+            "registering_agency": data["registering_agency"],
+            "caseworker": data["caseworker"],
+            "sex": data["sex"],
+            "age_band": data["age_band"],
+            "stage": Stage.REGISTERED.value,
+            "route": "child_protection",
+            "risk_level": None,
+            "flags": "[]",
+            "released_on": data["released_on"],
+            "handed_over_at": None,
+            "care_entered_on": None,
+            "care_extended_until": None,
+            "risk_set_at": None,
+            "risk_responded_at": None,
+            "registered_at": (message.time or self.clock()).astimezone(UTC).isoformat(),
+            "version": version,
+            # As published: sealed (or "[erased]" if the case was erased before publication).
+            "sealed_name": json.dumps(name) if isinstance(name, dict) else None,
+            "erased": 0 if isinstance(name, dict) else 1,
+        }
+        tx.execute(
+            f"INSERT INTO intake_case_list ({', '.join(COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in COLUMNS)}) ON CONFLICT (case_id) DO NOTHING",
+            [row[column] for column in COLUMNS],
+        )
+
+    def reset(self, consumer: str) -> None:
+        """Forget every row and every message the projection consumer saw: a replay of the
+        topic then builds the rows again."""
+        with self.database.transaction() as tx:
+            tx.execute("DROP TABLE IF EXISTS intake_case_list")
+            tx.execute(CASE_LIST_DDL)
+            tx.execute("DELETE FROM homeward_inbox WHERE consumer = ?", (consumer,))
+
+    # --- answering -----------------------------------------------------------------------
+
+    def cases(self, where: CaseFilter, limit: int, offset: int) -> Page:
+        """A page of cases, newest registration first. The overdue filter is derived at query
+        time, so it is applied to the open cases that have a deadline at all."""
+        sql, params = where.where()
+        order = " ORDER BY registered_at DESC, case_id"
+        if where.overdue is None:
+            with self.database.transaction() as tx:
+                total = tx.fetchall(f"SELECT COUNT(*) FROM intake_case_list{sql}", params)[0][0]
+                rows = tx.fetchall(
+                    f"SELECT {', '.join(COLUMNS)} FROM intake_case_list{sql}{order} "
+                    "LIMIT ? OFFSET ?",
+                    [*params, limit, offset],
+                )
+            return Page([self._row(r) for r in rows], int(total), limit, offset)
+        now = self.clock()
+        with self.database.transaction() as tx:
+            rows = tx.fetchall(
+                f"SELECT {', '.join(COLUMNS)} FROM intake_case_list{sql}{order}", params
+            )
+        matching = [
+            case for case in map(self._row, rows) if bool(case.overdue(now)) == where.overdue
+        ]
+        return Page(matching[offset : offset + limit], len(matching), limit, offset)
+
+    def overdue(self, agency: str | None = None) -> list[tuple[CaseRow, Deadline]]:
+        """Every overdue deadline of an open case, the longest overdue first."""
+        now = self.clock()
+        page = self.cases(CaseFilter(agency=agency, overdue=True), limit=10**9, offset=0)
+        found = [(case, deadline) for case in page.items for deadline in case.overdue(now)]
+        return sorted(found, key=lambda pair: pair[1].due_at)
+
+    def stage_counts(self, agency: str | None = None) -> dict[str, int]:
+        sql, params = CaseFilter(agency=agency).where()
+        with self.database.transaction() as tx:
+            rows = tx.fetchall(
+                f"SELECT stage, COUNT(*) FROM intake_case_list{sql} GROUP BY stage", params
+            )
+        counts = {stage.value: 0 for stage in Stage}
+        counts.update({stage: int(count) for stage, count in rows})
+        return counts
+
+    def _row(self, row: tuple[Any, ...]) -> CaseRow:
+        values = dict(zip(COLUMNS, row, strict=True))
+        case = CaseRow(
+            case_id=values["case_id"],
+            case_number=values["case_number"],
+            name=self._open_name(values["case_id"], values["sealed_name"], values["erased"]),
+            registering_agency=values["registering_agency"],
+            caseworker=values["caseworker"],
+            sex=values["sex"],
+            age_band=values["age_band"],
+            stage=values["stage"],
+            route=values["route"],
+            risk_level=values["risk_level"],
+            flags=json.loads(values["flags"]),
+            released_on=date.fromisoformat(values["released_on"]),
+            version=int(values["version"]),
+            erased=bool(values["erased"]),
+        )
+        if case.stage != Stage.CLOSED:  # a closed case has no deadlines left to meet
+            case.deadlines.extend(self._deadlines(values))
+        return case
+
+    def _deadlines(self, values: dict[str, Any]) -> list[Deadline]:
+        risk_level = values["risk_level"]
+        return self.programme.deadlines(
+            DeadlineDates(
+                released_on=date.fromisoformat(values["released_on"]),
+                handed_over_at=_parsed(values["handed_over_at"], datetime.fromisoformat),
+                care_entered_on=_parsed(values["care_entered_on"], date.fromisoformat),
+                care_extended_until=_parsed(values["care_extended_until"], date.fromisoformat),
+                risk_level=None if risk_level is None else RiskLevel(risk_level),
+                risk_set_at=_parsed(values["risk_set_at"], datetime.fromisoformat),
+                risk_responded_at=_parsed(values["risk_responded_at"], datetime.fromisoformat),
+            )
+        )
+
+    def _open_name(self, case_id: str, sealed: str | None, erased: int) -> str:
+        if erased or sealed is None:
+            return ERASED
+        try:
+            key = self.case_keys.for_opening(UUID(case_id), "case list")
+            if key is None:
+                return ERASED
+            return str(key.open("name", json.loads(sealed)))
+        except (KeyError, SealError):
+            log.warning("case %s: its name cannot be opened with this keyring", case_id)
+            return UNREADABLE
+
+
+def rewind_consumer_group(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Move a consumer group's committed offsets back to the start of its topics. The group
+    must have no running member (stop its consumer first)."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        client_id=f"{group}-rewind",
+        enable_auto_commit=False,
+    )
+    try:
+        starts = consumer.beginning_offsets(
+            [
+                TopicPartition(topic, partition)
+                for topic in topics
+                for partition in consumer.partitions_for_topic(topic) or ()
+            ]
+        )
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in starts.items()})
+    finally:
+        consumer.close(autocommit=False)

@@ -1,0 +1,598 @@
+"""Three children's journeys through the intake API, step by step, checked against the case's
+state, its timeline, its flags, the projections, and the events on `homeward.intake.events`.
+
+(a) a 15-year-old girl with a baby, escaped from a non-state armed group, reunified after
+tracing; (b) a 16-year-old boy formally released under an action plan, family not found, placed
+in foster care; (c) a person assessed as 18 or over.
+"""
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from kafka import KafkaConsumer, TopicPartition
+
+from services.intake.messages import CATALOGUE
+from services.intake.service import build_runtime, create_app
+from shared.envelope import CloudEvent
+from tests.samples import boy_formally_released, person_of_uncertain_age, registration
+
+TOPIC = "homeward.intake.events"
+
+
+class MovableClock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+class KafkaTail:
+    """Every message published on the topic after it was made, by case, read like a partner."""
+
+    def __init__(self, bootstrap: str) -> None:
+        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        partitions = [
+            TopicPartition(TOPIC, p) for p in self.consumer.partitions_for_topic(TOPIC) or ()
+        ]
+        self.consumer.assign(partitions)
+        self.consumer.seek_to_end(*partitions)
+        for partition in partitions:
+            self.consumer.position(partition)  # fix the start now, before anything is sent
+        self.seen: dict[str, list[CloudEvent]] = {}
+
+    def messages(self, case_id: str, count: int, timeout: float = 20) -> list[CloudEvent]:
+        deadline = time.monotonic() + timeout
+        while len(self.seen.get(case_id, [])) < count and time.monotonic() < deadline:
+            for records in self.consumer.poll(timeout_ms=200).values():
+                for record in records:
+                    message = CloudEvent.from_bytes(record.value)
+                    CATALOGUE.validate(message)  # every message, against its published schema
+                    self.seen.setdefault(record.key.decode(), []).append(message)
+        return self.seen.get(case_id, [])
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
+
+def wait_until(check: Any, timeout: float = 20) -> Any:
+    """Poll an eventually consistent read model until ``check`` returns something truthy."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result or time.monotonic() > deadline:
+            return result
+        time.sleep(0.1)
+
+
+class Journey:
+    """One case driven through the API, each step checked on Kafka as it is taken."""
+
+    def __init__(self, client: TestClient, tail: KafkaTail, runtime: Any, body: dict) -> None:
+        self.client, self.tail, self.runtime = client, tail, runtime
+        response = client.post("/cases", json=body)
+        assert response.status_code == 201, response.text
+        self.case = response.json()
+        self.id = self.case["case_id"]
+        self.published = len(self.expect_published("ChildRegistered", *self.handover_types()))
+
+    def handover_types(self) -> tuple[str, ...]:
+        return ("HandedOver",) if self.case["handover"] else ()
+
+    def step(self, path: str, body: dict, *, status: int = 200) -> dict:
+        response = self.client.post(
+            f"/cases/{self.id}/{path}", json={"version": self.case["version"], **body}
+        )
+        assert response.status_code == status, response.text
+        if status == 200:
+            self.case = response.json()
+        return response.json()
+
+    def refused(self, path: str, body: dict, status: int = 409) -> str:
+        """A step the rules refuse: nothing is recorded, and the answer says why."""
+        detail = self.step(path, body, status=status)["detail"]
+        assert self.client.get(f"/cases/{self.id}").json()["version"] == self.case["version"]
+        return detail
+
+    def expect_published(self, *names: str) -> list[CloudEvent]:
+        """The next messages of this case on Kafka are these types, in this order."""
+        start = getattr(self, "published", 0)
+        messages = self.tail.messages(self.id, start + len(names))
+        assert [m.type for m in messages[start:]] == [
+            f"org.homeward.intake.{name}.v1" for name in names
+        ]
+        self.published = start + len(names)
+        assert [int(m.sequence or 0) for m in messages] == list(range(1, len(messages) + 1))
+        return messages[start:]
+
+    def took(self, path: str, body: dict, name: str) -> CloudEvent:
+        self.step(path, body)
+        (message,) = self.expect_published(name)
+        assert message.data.get("stage", self.case["stage"]) == self.case["stage"]
+        return message
+
+    def opened(self, message: CloudEvent, field: str) -> Any:
+        key = self.runtime.application.case_keys.for_opening(uuid.UUID(self.id), "test")
+        return key.open(field, message.data[field])
+
+    def listed(self, **filters: Any) -> list[dict]:
+        params = {"agency": self.case["registering_agency"], **filters}
+        return self.client.get("/cases", params=params).json()["items"]
+
+    def listed_as(self, **expected: Any) -> dict:
+        """Wait for the case list (kept from Kafka) to show this case as expected."""
+
+        def row() -> dict | None:
+            found = [r for r in self.listed() if r["case_id"] == self.id]
+            if found and all(found[0][k] == v for k, v in expected.items()):
+                return found[0]
+            return None
+
+        found = wait_until(row)
+        assert found, f"the case list never showed {expected}: {self.listed()}"
+        return found
+
+    def overdue_kinds(self) -> list[str]:
+        params = {"agency": self.case["registering_agency"]}
+        items = self.client.get("/cases/overdue", params=params).json()
+        return sorted(item["kind"] for item in items if item["case_id"] == self.id)
+
+    def timeline(self) -> list[dict]:
+        return self.client.get(f"/cases/{self.id}/timeline").json()
+
+
+def agency() -> str:
+    """An agency of the test's own, so the case list shows only the test's cases."""
+    return f"CD-{uuid.uuid4().hex[:6].upper()}"
+
+
+@pytest.fixture
+def platform(settings, sqlite_env):
+    clock = MovableClock(datetime(2026, 10, 4, 12, 0, tzinfo=UTC))
+    runtime = build_runtime(settings, sqlite_env, clock=clock)
+    tail = KafkaTail(settings.kafka_bootstrap)
+    with TestClient(create_app(runtime)) as client:
+        yield client, tail, runtime, clock
+    tail.close()
+
+
+def consent_for_tracing(journey: Journey, to: str = "CD-ICRC") -> str:
+    response = journey.client.post(
+        f"/cases/{journey.id}/consents",
+        json={
+            "version": journey.case["version"],
+            "given_by": "child_consent",
+            "purpose": "family_tracing",
+            "recipients": [to],
+            "categories": ["identity", "family", "contact_and_location"],
+            "given_on": "2026-10-04",
+            "recorded_by": "cw-0412",
+        },
+    )
+    assert response.status_code == 201, response.text
+    journey.case = response.json()
+    journey.expect_published("ConsentGiven")
+    return journey.case["consents"][-1]["consent_id"]
+
+
+def test_a_girl_with_a_baby_escaped_from_an_armed_group_is_reunified_after_tracing(platform):
+    client, tail, runtime, clock = platform
+    girl = Journey(client, tail, runtime, registration(registering_agency=agency()))
+    assert girl.case["stage"] == "handed_over"
+    assert girl.case["deadlines"][0]["kind"] == "handover"
+    assert girl.case["deadlines"][0]["status"] == "met"  # 31.5 hours after the release day
+    assert girl.listed_as(stage="handed_over")["name"] == "Amani Zawadi-Kuvuka"
+
+    assessed = girl.took(
+        "age-assessment",
+        {
+            "method": "interview",
+            "result": "uncertain",
+            "assessed_by": "cw-0412",
+            "assessed_on": "2026-10-04",
+        },
+        "AgeAssessed",
+    )
+    assert assessed.data["route"] == "child_protection"  # uncertain: treated as a child
+    assert girl.case["route"] == "child_protection"
+
+    needs = girl.took(
+        "needs-assessment",
+        {
+            "needs": ["health", "psychosocial", "education"],
+            "flags": ["separated"],
+            "dependants": [{"name": "Neema", "sex": "female", "date_of_birth": "2026-05-02"}],
+            "sexual_violence_survivor": True,
+            "sexual_violence_details": "Held as a 'wife' by a commander for eight months.",
+            "assessed_by": "cw-0412",
+            "assessed_on": "2026-10-04",
+        },
+        "NeedsAssessed",
+    )
+    assert girl.case["journey"]["protection_flags"] == ["separated", "child_mother"]
+    assert girl.case["journey"]["dependants"][0]["name"] == "Neema"
+    assert needs.data["dependants_count"] == 1
+    assert girl.opened(needs, "dependants")[0]["name"] == "Neema"
+    assert girl.opened(needs, "sexual_violence")["survivor"] is True
+    assert "wife" not in str(needs.data)
+    assert "Neema" not in str(needs.data)
+    assert "sexual_violence" not in str(girl.case)  # extra-restricted: not in the case view
+
+    girl.took(
+        "risk-level",
+        {
+            "level": "high",
+            "reason": "Commander's men were seen asking for her in the market.",
+            "set_by": "cw-0412",
+            "set_at": "2026-10-04T12:00:00Z",
+        },
+        "RiskLevelSet",
+    )
+    girl.took(
+        "interim-care",
+        {
+            "kind": "interim_care_centre",
+            "carer": "Centre de transit et d'orientation, Goma",
+            "entered_on": "2026-10-04",
+            "placed_by": "cw-0412",
+        },
+        "InterimCarePlaced",
+    )
+    assert girl.case["stage"] == "interim_care"
+
+    detail = girl.refused(
+        "tracing",
+        {
+            "tracing_agency": "CD-ICRC",
+            "started_by": "cw-0412",
+            "started_on": "2026-10-04",
+            "sought": "My mother Furaha and my little brothers.",
+        },
+    )
+    assert "family_tracing" in detail
+    assert "Furaha" not in detail
+
+    clock.advance(hours=30)  # 2026-10-05 18:00: the high-risk response (24 h) is overdue
+    assert "risk_response_overdue" in client.get(f"/cases/{girl.id}").json()["alerts"]
+    assert wait_until(lambda: girl.overdue_kinds() == ["risk_response"])
+    assert girl.listed(overdue=True)[0]["overdue"] == ["risk_response"]
+    girl.took(
+        "risk-response",
+        {
+            "action": "Moved to the centre's protected wing; police informed.",
+            "responded_by": "cw-0412",
+            "responded_at": "2026-10-05T17:00:00Z",
+        },
+        "RiskResponded",
+    )
+    assert "risk_response_late" in girl.case["alerts"]
+    assert wait_until(lambda: girl.overdue_kinds() == [])
+
+    consent_id = consent_for_tracing(girl)
+    started = girl.took(
+        "tracing",
+        {
+            "tracing_agency": "CD-ICRC",
+            "started_by": "cw-0412",
+            "started_on": "2026-10-05",
+            "sought": "My mother Furaha and my little brothers.",
+            "last_known_place": "Minova, near the church",
+        },
+        "TracingStarted",
+    )
+    assert started.data["consent_id"] == consent_id
+    assert girl.case["stage"] == "tracing"
+    assert girl.opened(started, "last_known_place") == "Minova, near the church"
+
+    assert girl.refused(
+        "reunification", {"reunified_on": "2026-10-05", "recorded_by": "cw-0412"}
+    ).startswith(f"case {girl.id} cannot be reunified before the family is located")
+    girl.took(
+        "tracing/leads",
+        {
+            "source": "community",
+            "lead": "A trader says the family moved to Kibati camp.",
+            "recorded_by": "cw-0412",
+            "recorded_on": "2026-10-05",
+        },
+        "TracingLeadRecorded",
+    )
+    located = girl.took(
+        "tracing/family-located",
+        {
+            "relationship": "mother",
+            "family_members": ["Furaha Zawadi", "Juma Zawadi"],
+            "whereabouts": "Kibati camp, block C",
+            "phone": "+243 970 111 222",
+            "relationship_verified": True,
+            "recorded_by": "cw-0412",
+            "located_on": "2026-10-05",
+        },
+        "FamilyLocated",
+    )
+    assert girl.opened(located, "family_members") == ["Furaha Zawadi", "Juma Zawadi"]
+    girl.took(
+        "tracing/family-assessment",
+        {
+            "willing": True,
+            "able": True,
+            "safe": True,
+            "child_willing": True,
+            "assessed_by": "cw-0412",
+            "assessed_on": "2026-10-05",
+        },
+        "FamilyAssessed",
+    )
+    assert girl.case["journey"]["tracing"]["assessment"]["suitable"] is True
+    assert "interim care" in girl.refused(
+        "reunification", {"reunified_on": "2026-10-05", "recorded_by": "cw-0412"}
+    )
+    girl.took(
+        "interim-care/end",
+        {"left_on": "2026-10-05", "exit_reason": "family_reunification", "recorded_by": "cw"},
+        "InterimCareEnded",
+    )
+    girl.took(
+        "reunification",
+        {"reunified_on": "2026-10-05", "recorded_by": "cw-0412", "address": "Kibati, block C"},
+        "Reunified",
+    )
+    assert girl.case["stage"] == "reunified"
+    girl.took(
+        "case-plan",
+        {
+            "goals": {
+                "education": "Back to grade 8 at the Kibati school.",
+                "psychosocial_support": "Weekly group sessions for young mothers.",
+                "health": "Post-natal check-ups for her and Neema.",
+            },
+            "child_participated": True,
+            "child_views": "I want to finish school and to keep Neema with me.",
+            "agreed_by": "cw-0412",
+            "agreed_on": "2026-10-05",
+        },
+        "CasePlanAgreed",
+    )
+    assert girl.case["journey"]["case_plan"]["child_participated"] is True
+
+    timeline = girl.timeline()
+    assert [entry["type"].split(".")[3] for entry in timeline[:3]] == [
+        "CasePlanAgreed",
+        "Reunified",
+        "InterimCareEnded",
+    ]
+    assert timeline[-1]["type"] == "org.homeward.intake.ChildRegistered.v1"
+    assert [entry["version"] for entry in timeline] == list(range(len(timeline), 0, -1))
+    by_type = {entry["type"].split(".")[3]: entry["data"] for entry in timeline}
+    assert by_type["FamilyLocated"]["whereabouts"] == "Kibati camp, block C"
+    assert by_type["NeedsAssessed"]["sexual_violence"] == "[restricted]"
+    assert by_type["ChildRegistered"]["name"] == "Amani Zawadi-Kuvuka"
+    assert girl.listed_as(stage="reunified", risk_level="high")["flags"] == [
+        "separated",
+        "child_mother",
+    ]
+
+
+def test_a_boy_released_under_an_action_plan_whose_family_is_not_found_goes_to_foster_care(
+    platform,
+):
+    client, tail, runtime, clock = platform
+    boy = Journey(client, tail, runtime, boy_formally_released(registering_agency=agency()))
+    assert boy.case["stage"] == "registered"
+    # Released on 1 October, still in military hands on the 4th: past the 48-hour limit.
+    assert boy.case["alerts"] == ["handover_overdue"]
+    assert wait_until(lambda: boy.overdue_kinds() == ["handover"])
+
+    stale = boy.case["version"]
+    boy.took(
+        "handover",
+        {"from_actor": "FARDC 3rd brigade", "to_agency": "CD-KIN", "at": "2026-10-04T10:00:00Z"},
+        "HandedOver",
+    )
+    assert boy.case["stage"] == "handed_over"
+    assert boy.case["alerts"] == ["handover_late"]
+    response = client.post(
+        f"/cases/{boy.id}/age-assessment",
+        json={
+            "version": stale,
+            "method": "documents",
+            "result": "under_18",
+            "assessed_by": "cw-1",
+            "assessed_on": "2026-10-04",
+        },
+    )
+    assert response.status_code == 409
+    assert "reload it" in response.json()["detail"]
+    assert "already handed over" in boy.refused(
+        "handover", {"from_actor": "X", "to_agency": "CD-KIN", "at": "2026-10-04T10:00:00Z"}
+    )
+    assert wait_until(lambda: boy.overdue_kinds() == [])
+
+    boy.took(
+        "interim-care",
+        {
+            "kind": "foster_family",
+            "carer": "Famille Kabila-Mwamba",
+            "address": "Goma, quartier Katindo, avenue 7",
+            "entered_on": "2026-10-04",
+            "placed_by": "cw-0412",
+        },
+        "InterimCarePlaced",
+    )
+    consent_for_tracing(boy)
+    boy.took(
+        "tracing",
+        {
+            "tracing_agency": "CD-ICRC",
+            "started_by": "cw-0412",
+            "started_on": "2026-10-04",
+            "sought": "My father, a fisherman at Lake Kivu.",
+        },
+        "TracingStarted",
+    )
+    assert "tracing is still open" in boy.refused(
+        "alternative-care",
+        {
+            "kind": "foster_care",
+            "carer": "Famille Kabila-Mwamba",
+            "arranged_on": "2026-10-04",
+            "arranged_by": "cw-0412",
+        },
+    )
+    boy.took(
+        "tracing/leads",
+        {
+            "source": "tracing_network",
+            "lead": "A fisherman of that name in Kituku; not him.",
+            "recorded_by": "cw-0412",
+            "recorded_on": "2026-10-04",
+        },
+        "TracingLeadRecorded",
+    )
+    clock.advance(weeks=13)  # 3 January 2027: twelve weeks in interim care have passed
+    boy.took(
+        "tracing/closure",
+        {"reason": "family_not_found", "closed_by": "cw-0412", "closed_on": "2027-01-03"},
+        "TracingClosedUnsuccessful",
+    )
+    assert boy.case["stage"] == "interim_care"
+    assert "interim_care_overdue" in boy.case["alerts"]
+    assert wait_until(lambda: boy.overdue_kinds() == ["interim_care"])
+    boy.took(
+        "interim-care/extension",
+        {
+            "until": "2027-01-31",
+            "reason": "Foster family assessed for long-term care.",
+            "approved_by": "sup-07",
+        },
+        "InterimCareExtended",
+    )
+    assert wait_until(lambda: boy.overdue_kinds() == [])
+    boy.took(
+        "interim-care/end",
+        {"left_on": "2027-01-03", "exit_reason": "alternative_care", "recorded_by": "cw-0412"},
+        "InterimCareEnded",
+    )
+    foster = boy.took(
+        "alternative-care",
+        {
+            "kind": "foster_care",
+            "carer": "Famille Kabila-Mwamba",
+            "address": "Goma, quartier Katindo, avenue 7",
+            "arranged_on": "2027-01-03",
+            "arranged_by": "cw-0412",
+        },
+        "AlternativeCareArranged",
+    )
+    assert boy.case["stage"] == "alternative_care"
+    assert boy.opened(foster, "carer") == "Famille Kabila-Mwamba"
+    assert "Kabila" not in str(foster.data)
+
+    boy.took(
+        "assignment",
+        {"caseworker": "cw-0977", "assigned_by": "sup-07", "assigned_on": "2027-01-03"},
+        "CaseAssigned",
+    )
+    assert boy.listed_as(caseworker="cw-0977", stage="alternative_care")
+    assert [r["case_id"] for r in boy.listed(caseworker="cw-0977")] == [boy.id]
+    boy.took(
+        "closure",
+        {"reason": "reintegration_goals_met", "closed_by": "sup-07", "closed_on": "2027-01-03"},
+        "CaseClosed",
+    )
+    assert boy.case["stage"] == "closed"
+    assert boy.case["deadlines"] == []
+    assert "already closed" in boy.refused(
+        "closure",
+        {"reason": "lost_contact", "closed_by": "sup-07", "closed_on": "2027-01-03"},
+    )
+    assert "reopen it first" in boy.refused(
+        "case-plan",
+        {
+            "goals": {"livelihood": "Apprenticeship."},
+            "child_participated": True,
+            "agreed_by": "cw-0977",
+            "agreed_on": "2027-01-03",
+        },
+    )
+    boy.took(
+        "reopening",
+        {
+            "reason": "Foster placement under strain.",
+            "reopened_by": "sup-07",
+            "reopened_on": "2027-01-03",
+        },
+        "CaseReopened",
+    )
+    assert boy.case["stage"] == "alternative_care"
+    assert boy.listed_as(stage="alternative_care", caseworker="cw-0977")
+
+
+def test_a_person_assessed_as_18_or_over_moves_to_the_adult_pathway_and_keeps_the_record(
+    platform,
+):
+    client, tail, runtime, _clock = platform
+    person = Journey(client, tail, runtime, person_of_uncertain_age(registering_agency=agency()))
+    medical = {
+        "method": "medical",
+        "result": "18_or_over",
+        "assessed_by": "dr-kivu-3",
+        "assessed_on": "2026-10-04",
+    }
+    assert "last resort" in person.refused("age-assessment", medical)
+    person.took(
+        "age-assessment",
+        {
+            "method": "community",
+            "result": "uncertain",
+            "assessed_by": "cw-0412",
+            "assessed_on": "2026-10-03",
+            "notes": "Neighbours disagree on his year of birth.",
+        },
+        "AgeAssessed",
+    )
+    assert person.case["stage"] == "handed_over"
+    assessed = person.took("age-assessment", medical, "AgeAssessed")
+    assert assessed.data["route"] == "adult_pathway"
+    assert person.case["route"] == "adult_pathway"
+    assert person.case["stage"] == "adult_pathway"
+    assert person.case["name"] == "Jean-Pierre Habimana"  # nothing is deleted
+
+    assert "adult pathway" in person.refused(
+        "interim-care",
+        {
+            "kind": "interim_care_centre",
+            "carer": "CTO Goma",
+            "entered_on": "2026-10-04",
+            "placed_by": "cw-0412",
+        },
+    )
+    assert "not in interim care" in person.refused(
+        "interim-care/end",
+        {"left_on": "2026-10-04", "exit_reason": "other", "recorded_by": "cw-0412"},
+    )
+    assert "in the future" in person.refused(
+        "closure",
+        {"reason": "turned_18_and_transferred", "closed_by": "sup", "closed_on": "2026-10-05"},
+        status=422,
+    )
+    person.took(
+        "closure",
+        {"reason": "turned_18_and_transferred", "closed_by": "sup-07", "closed_on": "2026-10-04"},
+        "CaseClosed",
+    )
+    assert person.listed_as(stage="closed", route="adult_pathway")
+    stages = client.get(
+        "/statistics/stages", params={"agency": person.case["registering_agency"]}
+    ).json()
+    assert stages["total"] == 1
+    assert stages["stages"]["closed"] == 1
+    assert "Jean-Pierre" not in str(stages)
+    assert len(person.timeline()) == person.case["version"]
