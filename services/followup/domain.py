@@ -169,16 +169,17 @@ class FollowUpPlan(Aggregate):
     def _schedule(self, number: int, due_on: date) -> None:
         self.visits[number] = Visit(number, due_on)
 
-    def _open_visit(self, number: int) -> Visit:
+    def _visit(self, number: int, *, allowed: tuple[str, ...]) -> Visit:
         visit = self.visits.get(number)
         if visit is None:
             raise FollowUpRuleViolation(f"plan {self.id} has no visit {number}")
-        if visit.status != "scheduled":
+        if visit.status not in allowed:
             raise FollowUpRuleViolation(f"visit {number} is already {visit.status}")
         return visit
 
     def complete_visit(self, number: int, findings: VisitFindings, today: date) -> None:
-        self._open_visit(number)
+        # A missed visit still has to happen: it can be completed late.
+        self._visit(number, allowed=("scheduled", "missed"))
         if findings.visited_on > today:
             raise InvalidVisitData("visited_on is in the future")
         if findings.visited_on < self.returned_on:
@@ -224,7 +225,7 @@ class FollowUpPlan(Aggregate):
         visit.status, visit.done_on = "completed", visited_on
 
     def miss_visit(self, number: int, reason: str) -> None:
-        self._open_visit(number)
+        self._visit(number, allowed=("scheduled",))
         self._miss(number=number, reason=reason)
 
     @event(VisitMissed)

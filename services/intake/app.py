@@ -15,6 +15,8 @@ from services.intake.domain import (
     Consent,
     ErasureReason,
     Registration,
+    RiskAssessment,
+    RiskLevel,
 )
 from services.intake.programme import Programme
 from shared.application import ServiceApplication
@@ -82,6 +84,20 @@ class IntakeApplication(ServiceApplication):
         step(case, self.clock())
         self._save_case(case)
         return case
+
+    def raise_risk_on_alert(self, case_id: UUID, alert_id: str, kind: str) -> bool:
+        """A follow-up visit found a re-recruitment threat or a high risk: the case's risk
+        level goes to high, once per alert however often the alert is delivered."""
+        case = self.get_case(case_id)
+        alerted_by = f"follow-up alert {alert_id}"
+        if case.risk is not None and case.risk.set_by == alerted_by:
+            return False
+        now = self.clock()
+        case.set_risk_level(
+            RiskAssessment(RiskLevel.HIGH, f"follow-up found: {kind}", alerted_by, now), now
+        )
+        self._save_case(case)
+        return True
 
     def history(self, case_id: UUID) -> list[DomainEventProtocol[UUID]]:
         """Every recorded fact of a case, oldest first, personal fields opened (or

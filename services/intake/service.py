@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from services.intake.api import router, statistics
 from services.intake.app import IntakeApplication
+from services.intake.handlers import on_followup_event
 from services.intake.messages import CATALOGUE
 from services.intake.programme import Programme
 from services.intake.projections import (
@@ -39,6 +40,13 @@ def build_runtime(
     # what is on Kafka is what the list shows, and a replay rebuilds it.
     runtime.subscribe(
         Subscription([event_topic("intake")], read_models.apply, name=PROJECTIONS_CONSUMER)
+    )
+    runtime.subscribe(
+        Subscription(
+            [event_topic("followup")],
+            command_handler=on_followup_event(application),
+            name="homeward.intake.followup-alerts",
+        )
     )
     return runtime
 

@@ -5,7 +5,6 @@ from datetime import date, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
-from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
@@ -63,14 +62,6 @@ class ReferralApplication(ServiceApplication):
 
     def attach_intake_view(self, view: IntakeView) -> None:
         self.intake = view
-
-    def case_of(self, event: DomainEventProtocol[UUID]) -> UUID:
-        """A referral's messages are keyed by the case it belongs to, to keep their order."""
-        if isinstance(event, Referral.ReferralMade):
-            return event.case_id
-        if isinstance(event, Referral.Event):
-            return self.get_referral(event.originator_id).case_id
-        return super().case_of(event)
 
     # Partners
 

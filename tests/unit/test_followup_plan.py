@@ -75,6 +75,10 @@ def test_a_visit_is_recorded_once_and_not_in_the_future_or_before_the_return():
         followed.complete_visit(1, findings(visited_on=date(2026, 1, 1)), date(2026, 2, 1))
     followed.miss_visit(1, "family away at the market")
     with pytest.raises(FollowUpRuleViolation, match="already missed"):
+        followed.miss_visit(1, "again")
+    followed.complete_visit(1, findings(), date(2026, 2, 1))  # late, but done
+    assert followed.visits[1].status == "completed"
+    with pytest.raises(FollowUpRuleViolation, match="already completed"):
         followed.complete_visit(1, findings(), date(2026, 2, 1))
     with pytest.raises(FollowUpRuleViolation, match="no visit 99"):
         followed.miss_visit(99, "x")

@@ -1,0 +1,28 @@
+"""How the intake service reacts to other services' messages."""
+
+import logging
+from uuid import UUID
+
+from services.intake.app import IntakeApplication
+from services.intake.domain import CaseRuleViolation
+from shared.consumer import CommandHandler
+from shared.envelope import CloudEvent, event_type
+
+log = logging.getLogger("homeward.intake")
+
+FOLLOWUP_ALERT = event_type("followup", "AlertRaised", 1)
+
+
+def on_followup_event(application: IntakeApplication) -> CommandHandler:
+    """A follow-up alert raises the case's risk level, so it shows in the overdue list."""
+
+    def handle(message: CloudEvent, _topic: str) -> None:
+        if message.type != FOLLOWUP_ALERT or not message.subject:
+            return
+        case_id = UUID(message.subject)
+        try:
+            application.raise_risk_on_alert(case_id, message.id, message.data["kind"])
+        except CaseRuleViolation as error:  # closed or erased: nothing left to raise
+            log.info("case %s: follow-up alert %s not applied: %s", case_id, message.id, error)
+
+    return handle
