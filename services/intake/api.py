@@ -1,14 +1,12 @@
 """The intake service's HTTP routes and their request and response models."""
 
 import datetime as dt
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from typing import Annotated, Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
 
 from services.intake.app import IntakeApplication
 from services.intake.domain import (
@@ -36,20 +34,12 @@ from services.intake.programme import (
     Programme,
 )
 from services.intake.projections import CaseFilter, CaseProjections, CaseRow
+from shared.api import AgencyCode, RequestModel, Text, VersionedCommand, refusals
 from shared.consent import ConsentGiver, DataCategory, Purpose
 from shared.envelope import event_type
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
-AgencyCode = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{2,8}(-[A-Z0-9]{2,8}){0,2}$"),
-]
-
-
-class RequestModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class ReleaseIn(RequestModel):
@@ -297,10 +287,6 @@ class CaseOut(BaseModel):
         )
 
 
-class VersionedCommand(RequestModel):
-    version: int = Field(ge=1, description="The case version this change is based on.")
-
-
 class ConsentIn(VersionedCommand):
     given_by: ConsentGiver
     purpose: Purpose
@@ -335,17 +321,14 @@ class ErasureIn(VersionedCommand):
     requested_by: Text = Field(description="The supervisor who orders the erasure.")
 
 
-@contextmanager
-def case_errors(case_id: UUID | None = None) -> Iterator[None]:
+def case_errors(case_id: UUID | None = None) -> AbstractContextManager[None]:
     """Domain refusals become HTTP answers that say what to fix, naming no personal data."""
-    try:
-        yield
-    except InvalidCaseData as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Fix this: {error}") from None
-    except CaseRuleViolation as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-    except (AggregateNotFoundError, KeyError):
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No case {case_id}.") from None
+    return refusals(
+        conflicts=(CaseRuleViolation,),
+        invalid=(InvalidCaseData,),
+        missing=(KeyError,),
+        not_found=f"No case {case_id}.",
+    )
 
 
 def intake_application(request: Request) -> IntakeApplication:

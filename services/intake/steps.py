@@ -13,17 +13,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from services.intake.api import (
-    AgencyCode,
-    CaseOut,
-    Intake,
-    LongText,
-    RequestModel,
-    Text,
-    VersionedCommand,
-    case_errors,
-    case_out,
-)
+from services.intake.api import CaseOut, Intake, LongText, case_errors, case_out
 from services.intake.app import CaseStep
 from services.intake.domain import (
     AgeAssessment,
@@ -52,6 +42,7 @@ from services.intake.domain import (
     TracingFailure,
     TracingRequest,
 )
+from shared.api import AgencyCode, RequestModel, Text, VersionedCommand
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
 
