@@ -7,8 +7,9 @@ infinite retention because the topics are the platform's audit record.
 import contextlib
 from collections.abc import Iterable
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import TopicAlreadyExistsError
+from kafka.structs import OffsetAndMetadata
 
 SERVICES = ("intake", "referral", "followup")
 EVENT_TOPIC_PARTITIONS = 6
@@ -78,3 +79,27 @@ def reliable_producer(bootstrap: str, client_id: str, timeout_seconds: float) ->
         delivery_timeout_ms=timeout_ms + 5000,
         reconnect_backoff_max_ms=2000,
     )
+
+
+def topic_partitions(consumer: KafkaConsumer, topics: Iterable[str]) -> list[TopicPartition]:
+    return [
+        TopicPartition(topic, partition)
+        for topic in topics
+        for partition in sorted(consumer.partitions_for_topic(topic) or ())
+    ]
+
+
+def rewind_consumer_group(bootstrap: str, group: str, topics: list[str]) -> None:
+    """Move a consumer group's committed offsets back to the start of its topics, so that it
+    reads them all again (a rebuild). The group must have no running member."""
+    consumer = KafkaConsumer(
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        client_id=f"{group}-rewind",
+        enable_auto_commit=False,
+    )
+    try:
+        starts = consumer.beginning_offsets(topic_partitions(consumer, topics))
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in starts.items()})
+    finally:
+        consumer.close(autocommit=False)

@@ -9,10 +9,11 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer
 
 from shared.crypto import ERASED, is_sealed
 from shared.envelope import CloudEvent, MalformedMessage
+from shared.kafka import topic_partitions
 from shared.keyring import CaseKeys
 
 
@@ -35,11 +36,7 @@ def read_case_messages(
     """Every distinct message about one case on ``topics``, oldest first."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     try:
-        partitions = [
-            TopicPartition(topic, partition)
-            for topic in topics
-            for partition in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = topic_partitions(consumer, topics)
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)

@@ -19,9 +19,6 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from kafka import KafkaConsumer, TopicPartition
-from kafka.structs import OffsetAndMetadata
-
 from services.intake.domain import RiskLevel, Stage
 from services.intake.programme import Deadline, DeadlineDates, DeadlineStatus, Programme
 from shared.crypto import ERASED, SealError
@@ -349,25 +346,3 @@ class CaseProjections:
         except (KeyError, SealError):
             log.warning("case %s: its name cannot be opened with this keyring", case_id)
             return UNREADABLE
-
-
-def rewind_consumer_group(bootstrap: str, group: str, topics: list[str]) -> None:
-    """Move a consumer group's committed offsets back to the start of its topics. The group
-    must have no running member (stop its consumer first)."""
-    consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
-        group_id=group,
-        client_id=f"{group}-rewind",
-        enable_auto_commit=False,
-    )
-    try:
-        starts = consumer.beginning_offsets(
-            [
-                TopicPartition(topic, partition)
-                for topic in topics
-                for partition in consumer.partitions_for_topic(topic) or ()
-            ]
-        )
-        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in starts.items()})
-    finally:
-        consumer.close(autocommit=False)

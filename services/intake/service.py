@@ -7,14 +7,10 @@ from services.intake.app import IntakeApplication
 from services.intake.handlers import on_followup_event
 from services.intake.messages import CATALOGUE
 from services.intake.programme import Programme
-from services.intake.projections import (
-    PROJECTIONS_CONSUMER,
-    CaseProjections,
-    rewind_consumer_group,
-)
+from services.intake.projections import PROJECTIONS_CONSUMER, CaseProjections
 from services.intake.steps import journey_router
 from shared.api import create_service_api
-from shared.kafka import event_topic
+from shared.kafka import event_topic, rewind_consumer_group
 from shared.keyring import Keyring
 from shared.persistence import Clock, utc_now
 from shared.runtime import ServiceRuntime, Subscription, build_service_runtime
