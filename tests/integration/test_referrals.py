@@ -265,12 +265,18 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(platfor
     )
     assert without_reason.status_code == 422
     assert "reason" in without_reason.json()["detail"]
-    with_reason = referrals.post(
-        f"/partners/{school}/referrals/{declined}/answers",
-        json={"type": "ReferralDeclined", "data": {"reason": "No place left this term"}},
-    )
+    decline = {
+        "type": "ReferralDeclined",
+        "data": {"reason": "No place left this term"},
+        "answer_id": str(uuid.uuid4()),
+    }
+    with_reason = referrals.post(f"/partners/{school}/referrals/{declined}/answers", json=decline)
     assert with_reason.json()["state"] == "declined"
     assert with_reason.json()["closing_reason"] == "No place left this term"
+    # The same answer sent again (a retry after a lost response) changes nothing.
+    retried = referrals.post(f"/partners/{school}/referrals/{declined}/answers", json=decline)
+    assert retried.status_code == 200
+    assert retried.json()["version"] == with_reason.json()["version"]
     assert referrals.get(f"/partners/OTHER-AG/referrals/{declined}").status_code == 404
 
     clock.now += timedelta(hours=25)
