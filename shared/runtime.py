@@ -65,20 +65,34 @@ class ServiceRuntime:
         self.bootstrap: str = self.settings.kafka_bootstrap
         self.database = Database.of(self.application)
         self.topic = event_topic(self.service)
-        self.relay = OutboxRelay(
-            self.application,
-            self.catalogue,
-            self.topic,
-            self._relay_producer,
-            batch_size=self.settings.relay_batch_size,
-            poll_seconds=self.settings.relay_poll_seconds,
-            ack_timeout_seconds=self.settings.kafka_timeout_seconds,
-        )
-        self.relays = [self.relay]
+        self.relays: list[OutboxRelay] = []
+        self.relay = self.add_relay(self.catalogue, self.topic, self._relay_producer)
         self.jobs: list[PeriodicJob] = []
         self.consumers: list[EventConsumer] = []
         for subscription in self.subscriptions:
             self.subscribe(subscription)
+
+    def add_relay(
+        self,
+        catalogue: EventCatalogue,
+        topic: str,
+        producer_factory: Callable[[], Producer],
+        route: Callable[[CloudEvent], str] | None = None,
+    ) -> OutboxRelay:
+        """Publish the application's events, as ``catalogue`` maps them, to ``topic`` (or
+        to where ``route`` sends each message), from a position of its own."""
+        relay = OutboxRelay(
+            self.application,
+            catalogue,
+            topic,
+            producer_factory,
+            route=route,
+            batch_size=self.settings.relay_batch_size,
+            poll_seconds=self.settings.relay_poll_seconds,
+            ack_timeout_seconds=self.settings.kafka_timeout_seconds,
+        )
+        self.relays.append(relay)
+        return relay
 
     def subscribe(self, subscription: Subscription) -> None:
         """Run a handler over some topics in a consumer group of its own."""

@@ -15,7 +15,7 @@ from shared.api import create_service_api
 from shared.envelope import CloudEvent
 from shared.kafka import event_topic
 from shared.keyring import Keyring
-from shared.outbox import OutboxRelay, Producer
+from shared.outbox import Producer
 from shared.persistence import Clock, utc_now
 from shared.runtime import PeriodicJob, ServiceRuntime, Subscription, build_service_runtime
 from shared.settings import Settings
@@ -60,18 +60,7 @@ def build_runtime(
         referral = application.get_referral(UUID(message.data["referral_id"]))
         return partner_referrals_topic(referral.agency)
 
-    runtime.relays.append(
-        OutboxRelay(
-            application,
-            PARTNER_CATALOGUE,
-            "partners",
-            partner_producer,
-            route=partner_topic,
-            batch_size=settings.relay_batch_size,
-            poll_seconds=settings.relay_poll_seconds,
-            ack_timeout_seconds=settings.kafka_timeout_seconds,
-        )
-    )
+    runtime.add_relay(PARTNER_CATALOGUE, "partners", partner_producer, route=partner_topic)
     runtime.jobs.append(
         PeriodicJob("referral-expiry", EXPIRY_SWEEP_SECONDS, application.expire_unanswered)
     )
