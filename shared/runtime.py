@@ -7,7 +7,7 @@ the FastAPI lifespan starts and stops it, and ``/healthz`` reports on it.
 import logging
 import socket
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 from uuid import UUID
 
@@ -56,7 +56,6 @@ class ServiceRuntime:
     application: ServiceApplication
     catalogue: EventCatalogue
     settings: Settings
-    subscriptions: list[Subscription] = field(default_factory=list)
     views: Any = None  # the service's read models, for its API
 
     def __post_init__(self) -> None:
@@ -69,8 +68,6 @@ class ServiceRuntime:
         self.relay = self.add_relay(self.catalogue, self.topic, self._relay_producer)
         self.jobs: list[PeriodicJob] = []
         self.consumers: list[EventConsumer] = []
-        for subscription in self.subscriptions:
-            self.subscribe(subscription)
 
     def add_relay(
         self,
@@ -216,7 +213,6 @@ def build_service_runtime(
     application_class: type[ServiceApplication],
     catalogue: EventCatalogue,
     settings: Settings,
-    subscriptions: list[Subscription],
     env: dict[str, str] | None,
     clock: Clock,
     keyring: Keyring | None,
@@ -228,4 +224,4 @@ def build_service_runtime(
     if keyring is None:
         keyring = open_keyring(settings)
     application = application_class(env, clock, CaseKeys(keyring, service))
-    return ServiceRuntime(service, application, catalogue, settings, subscriptions)
+    return ServiceRuntime(service, application, catalogue, settings)

@@ -22,7 +22,7 @@ def build_runtime(
     keyring: Keyring | None = None,
 ) -> ServiceRuntime:
     runtime = build_service_runtime(
-        "followup", FollowUpApplication, CATALOGUE, settings, [], env, clock, keyring
+        "followup", FollowUpApplication, CATALOGUE, settings, env, clock, keyring
     )
     application = runtime.application
     assert isinstance(application, FollowUpApplication)

@@ -25,7 +25,7 @@ def build_runtime(
     programme: Programme | None = None,
 ) -> ServiceRuntime:
     runtime = build_service_runtime(
-        "intake", IntakeApplication, CATALOGUE, settings, [], env, clock, keyring
+        "intake", IntakeApplication, CATALOGUE, settings, env, clock, keyring
     )
     application = runtime.application
     assert isinstance(application, IntakeApplication)

@@ -30,7 +30,7 @@ def build_runtime(
     keyring: Keyring | None = None,
 ) -> ServiceRuntime:
     runtime = build_service_runtime(
-        "referral", ReferralApplication, CATALOGUE, settings, [], env, clock, keyring
+        "referral", ReferralApplication, CATALOGUE, settings, env, clock, keyring
     )
     application = runtime.application
     assert isinstance(application, ReferralApplication)
