@@ -15,7 +15,8 @@ def as_data(event: Any) -> dict[str, Any]:
     return {
         name: value.isoformat() if hasattr(value, "isoformat") else value
         for name, value in vars(event).items()
-        if name not in {"originator_id", "originator_version", "timestamp", "case_id"}
+        if name
+        not in {"originator_id", "originator_version", "originator_topic", "timestamp", "case_id"}
     }
 
 

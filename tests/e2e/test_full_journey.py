@@ -11,14 +11,17 @@ import pytest
 from fastapi.testclient import TestClient
 from kafka import KafkaConsumer, KafkaProducer
 
+from services.followup.messages import CATALOGUE as FOLLOWUP_EVENTS
 from services.followup.service import build_runtime as build_followup
 from services.followup.service import create_app as followup_api
+from services.intake.messages import CATALOGUE as INTAKE_EVENTS
 from services.intake.service import build_runtime as build_intake
 from services.intake.service import create_app as intake_api
+from services.referral.messages import CATALOGUE as REFERRAL_EVENTS
 from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
 from shared.keyring import CaseKeys, open_keyring
-from shared.replay import replay_case
+from shared.replay import read_case_messages, replay_case
 from tests.conftest import sqlite_store
 from tests.samples import registration
 
@@ -393,6 +396,12 @@ def test_from_release_to_closure_across_the_platform(services, settings):
         "intake.CaseClosed",
     ):
         assert any(f"org.homeward.{expected}.v1" == kind for kind in kinds), expected
+    # Every message each service published about the case matches its published schema.
+    catalogues = {"intake": INTAKE_EVENTS, "referral": REFERRAL_EVENTS, "followup": FOLLOWUP_EVENTS}
+    published = read_case_messages(settings.kafka_bootstrap, topics, uuid.UUID(case_id))
+    assert len(published) == len(history)
+    for message in published:
+        catalogues[message.source.removeprefix("/homeward/")].validate(message)
     made = next(e for e in history if e["type"] == "org.homeward.referral.ReferralMade.v1")
     assert made["data"]["shared_data"]["name"] == "Amani Zawadi-Kuvuka"  # opened for audit
     assert made["subject"] == case_id

@@ -15,6 +15,7 @@ from kafka import KafkaProducer
 
 from services.intake.service import build_runtime as build_intake
 from services.intake.service import create_app as intake_api
+from services.referral.messages import CATALOGUE as REFERRAL_EVENTS
 from services.referral.messages import PARTNER_CATALOGUE
 from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
@@ -298,6 +299,18 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(platfor
     types = [as_json(record)["type"].split(".")[3] for record in expired]
     assert types.count("ReferralReceived") == 3
     assert types.count("ReferralExpired") == 2
+    for record in expired:
+        PARTNER_CATALOGUE.validate(CloudEvent.from_bytes(record.value))
+    own = read_messages(
+        settings.kafka_bootstrap, "homeward.referral.events", key=case["case_id"], expect=6
+    )
+    assert {as_json(r)["type"].split(".")[3] for r in own} == {
+        "ReferralMade",
+        "ReferralDeclined",
+        "ReferralExpired",
+    }
+    for record in own:
+        REFERRAL_EVENTS.validate(CloudEvent.from_bytes(record.value))
 
 
 def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings):
