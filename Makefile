@@ -19,17 +19,19 @@ run: $(INSTALLED)
 	$(BIN)/homeward broker fetch
 	$(BIN)/homeward up
 
-# The whole test suite: lint, then pytest against a real Kafka broker and a real PostgreSQL
+# The whole test suite: lint and type checks, then pytest against a real Kafka broker and a real PostgreSQL
 # cluster, both started (and stopped) by the test session itself.
 test: $(INSTALLED)
 	$(BIN)/homeward broker fetch
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/pytest
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/relay_throughput.py

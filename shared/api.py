@@ -42,13 +42,14 @@ def refusals(
 ) -> Iterator[None]:
     """Domain refusals as HTTP answers: 409 for what the state forbids, 422 for facts that
     cannot be true, 404 for what does not exist. Messages name ids, never personal data."""
+    not_found_errors: tuple[type[Exception], ...] = (AggregateNotFoundError, *missing)
     try:
         yield
     except invalid as error:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Fix this: {error}") from None
     except conflicts as error:
         raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-    except (AggregateNotFoundError, *missing):
+    except not_found_errors:
         raise HTTPException(status.HTTP_404_NOT_FOUND, not_found) from None
 
 

@@ -51,7 +51,7 @@ def load_schema(service: str, name: str, version: int) -> dict[str, Any]:
 
 
 @cache
-def schema_registry() -> Registry:  # type: ignore[type-arg]
+def schema_registry() -> Registry:
     """The shared definitions the event schemas refer to (a sealed personal field)."""
     sealed = _schema_file(SEALED_FIELD_SCHEMA)
     return Registry().with_resource(sealed["$id"], Resource.from_contents(sealed))
@@ -101,7 +101,7 @@ class EventCatalogue:
             case_id=case_id,
             originator_id=event.originator_id,
             originator_version=event.originator_version,
-            occurred_at=event.timestamp,
+            occurred_at=event.timestamp,  # type: ignore[attr-defined]
             data=data,
         )
 

@@ -41,7 +41,7 @@ class FollowUpApplication(ServiceApplication):
         return plan
 
     def get_plan(self, case_id: UUID) -> FollowUpPlan:
-        plan = self.repository.get(FollowUpPlan.create_id(case_id))
+        plan: object = self.repository.get(FollowUpPlan.create_id(case_id))
         assert isinstance(plan, FollowUpPlan)
         return plan
 

@@ -481,7 +481,7 @@ def timeline(case_id: UUID, intake: Intake) -> list[TimelineEntry]:
             TimelineEntry(
                 version=event.originator_version,
                 type=event_type("intake", form.name, form.version),
-                recorded_at=event.timestamp,
+                recorded_at=event.timestamp,  # type: ignore[attr-defined]
                 data=data,
             )
         )
@@ -541,4 +541,6 @@ class StageCounts(BaseModel):
 @statistics.get("/stages", summary="How many cases are at each stage (no personal data)")
 def stage_statistics(read_model: Projections, agency: str | None = None) -> StageCounts:
     counts = read_model.stage_counts(agency)
-    return StageCounts(stages=counts, total=sum(counts.values()))
+    return StageCounts(
+        stages={Stage(stage): count for stage, count in counts.items()}, total=sum(counts.values())
+    )

@@ -63,7 +63,7 @@ class IntakeApplication(ServiceApplication):
         raise AssertionError("unreachable")
 
     def get_case(self, case_id: UUID) -> ChildCase:
-        case = self.repository.get(case_id)
+        case: object = self.repository.get(case_id)
         if not isinstance(case, ChildCase):
             raise KeyError(case_id)
         return case
@@ -142,7 +142,7 @@ class IntakeApplication(ServiceApplication):
     def _case_counter(self, agency: str, year: int) -> AgencyCaseCounter:
         counter_id = AgencyCaseCounter.create_id(agency, year)
         if counter_id in self.repository:
-            counter = self.repository.get(counter_id)
+            counter: object = self.repository.get(counter_id)
             assert isinstance(counter, AgencyCaseCounter)
             return counter
         return AgencyCaseCounter(agency, year)

@@ -3,7 +3,7 @@
 import datetime as dt
 import logging
 from contextlib import AbstractContextManager
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
@@ -114,7 +114,16 @@ class WithdrawalIn(RequestModel):
     withdrawn_by: Text
 
 
-AnswerType = Literal[tuple(name.split(".")[3] for name in PARTNER_ANSWERS)]  # type: ignore[misc]
+AnswerType = Literal[
+    "ReferralAccepted",
+    "ReferralDeclined",
+    "ServiceStarted",
+    "MilestoneReported",
+    "ServiceCompleted",
+    "ServiceDiscontinued",
+]
+# The HTTP answers are the Kafka answers: the two lists cannot drift apart.
+assert {f"org.homeward.partner.{name}.v1" for name in get_args(AnswerType)} == set(PARTNER_ANSWERS)
 
 
 class AnswerIn(RequestModel):

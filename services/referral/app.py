@@ -77,7 +77,7 @@ class ReferralApplication(ServiceApplication):
         partner_id = Partner.create_id(agency)
         if partner_id not in self.repository:
             raise UnknownPartner(f"no partner {agency} is registered")
-        partner = self.repository.get(partner_id)
+        partner: object = self.repository.get(partner_id)
         assert isinstance(partner, Partner)
         return partner
 
@@ -139,7 +139,7 @@ class ReferralApplication(ServiceApplication):
         return referral
 
     def get_referral(self, referral_id: UUID) -> Referral:
-        referral = self.repository.get(referral_id)
+        referral: object = self.repository.get(referral_id)
         if not isinstance(referral, Referral):
             raise KeyError(referral_id)
         return referral
@@ -218,5 +218,5 @@ class ReferralApplication(ServiceApplication):
         notifications = self.recorder.select_notifications(
             start=None, limit=1_000_000, topics=[topic]
         )
-        referrals = [self.get_referral(n.originator_id) for n in notifications]
+        referrals = [self.get_referral(UUID(str(n.originator_id))) for n in notifications]
         return [referral for referral in referrals if wanted(referral)]
