@@ -31,6 +31,13 @@ class BackgroundWorker:
         """When stopped: release what the worker holds."""
 
     def run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            # Clients are closed by the thread that uses them (Kafka's are not thread-safe).
+            self.close()
+
+    def _loop(self) -> None:
         backoff = self.retry_seconds
         while not self._stop.is_set():
             try:
@@ -52,12 +59,20 @@ class BackgroundWorker:
         self._thread = threading.Thread(target=self.run, name=self.name, daemon=True)
         self._thread.start()
 
-    def stop(self, timeout: float = 15.0) -> None:
+    def request_stop(self) -> None:
         self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-            self._thread = None
-        self.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Ask the loop to end and wait a while; a loop stuck in a network call (a consumer
+        group rebalancing after a crash, say) is left to end with the process."""
+        self.request_stop()
+        if self._thread is None:
+            self.close()
+            return
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("%s did not stop within %.0f s; leaving it", self.name, timeout)
+        self._thread = None
 
     @property
     def running(self) -> bool:

@@ -85,7 +85,11 @@ class EventConsumer(BackgroundWorker):
 
     def _connect(self) -> KafkaConsumer:
         if self._consumer is None:
-            ensure_topics(self.bootstrap, [dead_letter_topic(t) for t in self.topics])
+            # The topics read (platform event topics, with their retention) and their
+            # dead-letter topics exist before the first poll, whichever service starts first.
+            ensure_topics(
+                self.bootstrap, [*self.topics, *(dead_letter_topic(t) for t in self.topics)]
+            )
             self._consumer = KafkaConsumer(
                 *self.topics,
                 bootstrap_servers=self.bootstrap,
@@ -94,6 +98,10 @@ class EventConsumer(BackgroundWorker):
                 enable_auto_commit=False,
                 auto_offset_reset="earliest",
                 max_poll_records=100,
+                # A member that crashed leaves the group within seconds, not the client's
+                # default 45 s, so the others (and its own restart) take over its partitions.
+                session_timeout_ms=10_000,
+                max_poll_interval_ms=60_000,
                 # A pattern subscription notices new topics (a new partner) within seconds.
                 metadata_max_age_ms=3000 if self.pattern else 300_000,
             )

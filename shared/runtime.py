@@ -6,6 +6,7 @@ the FastAPI lifespan starts and stops it, and ``/healthz`` reports on it.
 
 import logging
 import socket
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -37,6 +38,7 @@ class Subscription:
 
 
 HandlerT = TypeVar("HandlerT", Handler, CommandHandler)
+STOP_SECONDS = 10.0  # how long a stopping service waits for its background work
 
 
 def kafka_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
@@ -131,12 +133,12 @@ class ServiceRuntime:
             job.start()
 
     def stop(self) -> None:
-        for job in self.jobs:
-            job.stop()
-        for consumer in self.consumers:
-            consumer.stop()
-        for relay in self.relays:
-            relay.stop()
+        workers: list[BackgroundWorker] = [*self.jobs, *self.consumers, *self.relays]
+        for worker in workers:  # all at once, so that their waits overlap
+            worker.request_stop()
+        deadline = time.monotonic() + STOP_SECONDS
+        for worker in workers:
+            worker.stop(timeout=max(deadline - time.monotonic(), 0.1))
         self.application.close()
 
     def health(self) -> dict[str, Any]:

@@ -1,0 +1,96 @@
+"""A real crash: the intake service's process is killed (SIGKILL) right after registrations
+were committed and before its relay published them. Restarted, it publishes every one."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import httpx2 as httpx
+from kafka import KafkaConsumer
+
+from shared.keyring import generate_master_key
+from tests.samples import registration
+
+PORT = 18011
+
+
+def start_intake(env: dict, log) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.cli", "serve", "intake", "--port", str(PORT)],
+        env=env,
+        stdout=log,
+        stderr=log,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{PORT}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise AssertionError("the intake service did not start")
+
+
+def registered_on_topic(bootstrap: str, case_ids: set[str], timeout: float = 60) -> set[str]:
+    consumer = KafkaConsumer(
+        "homeward.intake.events",
+        bootstrap_servers=bootstrap,
+        group_id=str(uuid.uuid4()),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    seen: set[str] = set()
+    deadline = time.monotonic() + timeout
+    try:
+        while not case_ids <= seen and time.monotonic() < deadline:
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    message = json.loads(record.value)
+                    if message["type"].endswith("ChildRegistered.v1"):
+                        seen.add(message["subject"])
+    finally:
+        consumer.close(autocommit=False)
+    return seen & case_ids
+
+
+def test_a_killed_service_publishes_everything_it_committed_when_restarted(kafka_broker, tmp_path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HOMEWARD_")} | {
+        "HOMEWARD_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
+        "HOMEWARD_DATA_DIR": str(tmp_path),
+        "HOMEWARD_MASTER_KEY": generate_master_key(),
+        # A relay that waits long between rounds: the kill lands before it publishes.
+        "HOMEWARD_RELAY_POLL_SECONDS": "30",
+    }
+    agency = f"CD-{uuid.uuid4().hex[:4].upper()}"
+    log = (tmp_path / "intake.log").open("ab")
+    service = start_intake(env, log)
+    try:
+        case_ids = {
+            httpx.post(
+                f"http://127.0.0.1:{PORT}/cases",
+                timeout=10,
+                json=registration(registering_agency=agency),
+            ).json()["case_id"]
+            for _ in range(20)
+        }
+    finally:
+        service.send_signal(signal.SIGKILL)
+        service.wait(timeout=10)
+    assert len(case_ids) == 20
+    assert registered_on_topic(kafka_broker.bootstrap, case_ids, timeout=3) != case_ids
+
+    restarted = start_intake({**env, "HOMEWARD_RELAY_POLL_SECONDS": "0.1"}, log)
+    try:
+        assert registered_on_topic(kafka_broker.bootstrap, case_ids) == case_ids
+    finally:
+        restarted.terminate()
+        try:
+            restarted.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            restarted.kill()
+            raise AssertionError((tmp_path / "intake.log").read_text()[-4000:]) from None
