@@ -1,0 +1,115 @@
+"""Partners may use librdkafka (confluent-kafka) rather than kafka-python: Homeward's messages
+and topics must work for it as they are, with nothing but the published contract."""
+
+import json
+import time
+import uuid
+
+from confluent_kafka import Consumer, Producer
+from fastapi.testclient import TestClient
+
+from services.intake.service import build_runtime as build_intake
+from services.intake.service import create_app as intake_api
+from services.referral.service import build_runtime as build_referral
+from services.referral.service import create_app as referral_api
+from shared.keyring import open_keyring
+from tests.conftest import sqlite_store
+from tests.samples import registration
+
+
+def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_path):
+    keyring = open_keyring(settings)
+    for name in ("intake", "referral"):
+        (tmp_path / name).mkdir()
+    intake_runtime = build_intake(settings, sqlite_store(tmp_path / "intake"), keyring=keyring)
+    referral_runtime = build_referral(
+        settings, sqlite_store(tmp_path / "referral"), keyring=keyring
+    )
+    agency = f"RD-{uuid.uuid4().hex[:6].upper()}"
+    with (
+        TestClient(intake_api(intake_runtime)) as intake,
+        TestClient(referral_api(referral_runtime)) as referrals,
+    ):
+        assert (
+            referrals.post(
+                "/partners",
+                json={
+                    "agency": agency,
+                    "name": "Clinique",
+                    "services": ["health"],
+                },
+            ).status_code
+            == 201
+        )
+        case = intake.post("/cases", json=registration()).json()
+        intake.post(
+            f"/cases/{case['case_id']}/consents",
+            json={
+                "version": case["version"],
+                "given_by": "child_consent",
+                "purpose": "health",
+                "recipients": [agency],
+                "categories": ["identity"],
+                "given_on": "2026-11-20",
+                "recorded_by": "cw-0412",
+            },
+        )
+        request = {
+            "case_id": case["case_id"],
+            "agency": agency,
+            "service": "health",
+            "purpose": "health",
+            "categories": ["identity"],
+            "made_by": "cw-0412",
+        }
+        deadline = time.monotonic() + 30
+        while (made := referrals.post("/referrals", json=request)).status_code != 201:
+            assert time.monotonic() < deadline, made.text
+            time.sleep(0.2)
+        referral_id = made.json()["referral_id"]
+
+        consumer = Consumer(
+            {
+                "bootstrap.servers": settings.kafka_bootstrap,
+                "group.id": f"{agency}-clinic",
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+            }
+        )
+        consumer.subscribe([f"homeward.partner.{agency}.referrals"])
+        received = None
+        deadline = time.monotonic() + 30
+        try:
+            while received is None and time.monotonic() < deadline:
+                record = consumer.poll(0.5)
+                if record is not None and record.error() is None:
+                    received = record
+                    consumer.commit(record, asynchronous=False)
+        finally:
+            consumer.close()
+        assert received is not None
+        event = json.loads(received.value())
+        assert received.key().decode() == case["case_id"]
+        assert dict(received.headers())["content-type"].startswith(b"application/cloudevents")
+        assert event["type"] == "org.homeward.partner.ReferralReceived.v1"
+        assert event["data"]["referral_id"] == referral_id
+        assert event["data"]["shared_data"]["name"] == "Amani Zawadi-Kuvuka"
+
+        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        producer.produce(
+            f"homeward.partner.{agency}.replies",
+            json.dumps(
+                {
+                    "specversion": "1.0",
+                    "id": str(uuid.uuid4()),
+                    "source": f"/partners/{agency}",
+                    "type": "org.homeward.partner.ReferralAccepted.v1",
+                    "data": {"referral_id": referral_id},
+                }
+            ).encode(),
+        )
+        assert producer.flush(10) == 0
+        deadline = time.monotonic() + 30
+        while referrals.get(f"/referrals/{referral_id}").json()["state"] != "accepted":
+            assert time.monotonic() < deadline, "the librdkafka partner's answer was not applied"
+            time.sleep(0.2)
