@@ -78,7 +78,10 @@ def may_share(
     """May ``category`` of case ``case_id`` go to ``agency`` for ``purpose`` at ``now``?"""
     for consent in consents:
         if (
-            consent.case_id == case_id
+            # A child's assent is asked and recorded, but it never authorises a share alone:
+            # a caregiver's consent, the child's own, or a best-interests decision does.
+            consent.given_by != ConsentGiver.CHILD_ASSENT
+            and consent.case_id == case_id
             and consent.purpose == purpose
             and agency in consent.recipients
             and category in consent.categories

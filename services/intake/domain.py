@@ -726,6 +726,11 @@ class ChildCase(Aggregate):
             raise InvalidCaseData(
                 "a best-interests decision needs the approving supervisor (approved_by)"
             )
+        if consent.given_by == ConsentGiver.CHILD_CONSENT and self.estimated_age < 12:
+            raise InvalidCaseData(
+                "given_by: a child under 12 cannot consent alone; record the child's assent "
+                "and a caregiver's consent, or a best-interests decision"
+            )
         self._record_consent(
             consent_id=consent_id,
             given_by=consent.given_by.value,

@@ -83,3 +83,10 @@ def test_each_category_gets_its_own_decision():
         categories=[DataCategory.IDENTITY, DataCategory.FAMILY],
     )
     assert [bool(d) for d in decisions.values()] == [True, False]
+
+
+def test_a_childs_assent_alone_never_authorises_a_share():
+    assent = replace(EDUCATION, given_by=ConsentGiver.CHILD_ASSENT)
+    assert not ask([assent])
+    caregiver = replace(EDUCATION, consent_id=uuid4(), given_by=ConsentGiver.CAREGIVER_CONSENT)
+    assert ask([assent, caregiver]).consent_id == caregiver.consent_id
