@@ -8,6 +8,7 @@ documented fields of its JSON Schema in ``shared/schemas/``.
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,26 @@ class PublishedEvent:
     version: int
     to_data: Callable[[Any], dict[str, Any]]
     personal: tuple[str, ...] = ()  # fields of the data sealed with the case's key
+
+
+# What the eventsourcing library adds to every event: never part of a published message.
+LIBRARY_FIELDS = frozenset({"originator_id", "originator_version", "originator_topic", "timestamp"})
+
+
+def event_fields(event: Any) -> dict[str, Any]:
+    """An event's own fields as JSON values (dates as ISO text, ids as text), for event
+    types whose published data is exactly what they record."""
+    return {
+        name: _as_json(value) for name, value in vars(event).items() if name not in LIBRARY_FIELDS
+    }
+
+
+def _as_json(value: Any) -> Any:
+    if isinstance(value, date):  # datetimes too
+        return value.isoformat()
+    if isinstance(value, UUID):
+        return str(value)
+    return value
 
 
 def _schema_file(filename: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from datetime import timedelta
 from typing import Any
 
 from services.referral.domain import Referral
-from shared.publishing import EventCatalogue, PublishedEvent
+from shared.publishing import EventCatalogue, PublishedEvent, event_fields
 
 PARTNER_RETENTION = timedelta(days=30)
 
@@ -39,12 +39,7 @@ def referral_made_v1(event: Referral.ReferralMade) -> dict[str, Any]:
 
 def answered_v1(event: Referral.Answered) -> dict[str, Any]:
     """An answer as recorded: the fields its partner sent, beside the referral id."""
-    fields = {
-        name: value.isoformat() if hasattr(value, "isoformat") else value
-        for name, value in vars(event).items()
-        if name not in {"originator_id", "originator_version", "timestamp"}
-    }
-    return {**_referral_id(event), **fields}
+    return {**_referral_id(event), **event_fields(event)}
 
 
 def withdrawn_v1(event: Referral.ReferralWithdrawn) -> dict[str, Any]:
