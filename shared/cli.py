@@ -17,6 +17,7 @@ from uuid import UUID
 from shared.kafka import SERVICES, ensure_topics, event_topic, platform_topics
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
 from shared.localkafka import BrokerError, LocalBroker, fetch_jars
+from shared.publishing import SCHEMA_FOLDER, EventCatalogue, schema_text
 from shared.replay import replay_case
 from shared.settings import Settings
 
@@ -136,6 +137,34 @@ def up() -> int:
     return exit_code
 
 
+def published_catalogues() -> list["EventCatalogue"]:
+    """Every catalogue of published events, from each service's Kafka wiring."""
+    return [
+        catalogue
+        for service in SERVICES
+        for name, catalogue in vars(importlib.import_module(f"services.{service}.messages")).items()
+        if name.endswith("CATALOGUE") and isinstance(catalogue, EventCatalogue)
+    ]
+
+
+def generated_catalogues() -> list["EventCatalogue"]:
+    # The partner messages' schemas are still written by hand, until they are sealed to
+    # each partner's own key.
+    return [catalogue for catalogue in published_catalogues() if catalogue.service != "partner"]
+
+
+def write_schemas() -> int:
+    """Write the JSON Schemas the event declarations make into ``shared/schemas/``."""
+    for catalogue in generated_catalogues():
+        for filename, schema in catalogue.generated_schemas().items():
+            path = SCHEMA_FOLDER / filename
+            text = schema_text(schema)
+            if not path.exists() or path.read_text() != text:
+                path.write_text(text)
+                print(f"wrote {path.relative_to(SCHEMA_FOLDER.parent.parent)}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="homeward", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -154,6 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     replay_parser.add_argument(
         "--as-of", type=datetime.fromisoformat, help="only what was recorded until then (ISO)"
     )
+    commands.add_parser(
+        "schemas", help="write the published JSON Schemas from the event declarations"
+    )
     broker_parser = commands.add_parser("broker", help="the local Kafka broker")
     broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     args = parser.parse_args(argv)
@@ -166,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args.service, args.port)
         if args.command == "replay":
             return replay(args.case_id, args.as_of)
+        if args.command == "schemas":
+            return write_schemas()
         return broker_command(args.action)
     except (BrokerError, MasterKeyError) as error:
         print(f"homeward: {error}", file=sys.stderr)

@@ -49,21 +49,26 @@ class DataKey:
         return f"homeward/{self.case_id}/{field}".encode()
 
     def seal(self, field: str, value: Any) -> dict[str, str]:
+        """Seal a JSON value (as messages carry it)."""
+        return self.seal_bytes(field, json.dumps(value, ensure_ascii=False).encode())
+
+    def open(self, field: str, sealed: dict[str, str]) -> Any:
+        return json.loads(self.open_bytes(field, sealed))
+
+    def seal_bytes(self, field: str, plaintext: bytes) -> dict[str, str]:
         nonce = os.urandom(NONCE_BYTES)
-        plaintext = json.dumps(value, ensure_ascii=False).encode()
         ciphertext = AESGCM(self.secret).encrypt(nonce, plaintext, self._associated_data(field))
         return {"alg": ALGORITHM, "kid": self.key_id, "iv": _b64(nonce), "ct": _b64(ciphertext)}
 
-    def open(self, field: str, sealed: dict[str, str]) -> Any:
+    def open_bytes(self, field: str, sealed: dict[str, str]) -> bytes:
         if sealed.get("kid") != self.key_id:
             raise SealError(f"{field} of case {self.case_id} was sealed with another key")
         try:
-            plaintext = AESGCM(self.secret).decrypt(
+            return AESGCM(self.secret).decrypt(
                 _unb64(sealed["iv"]), _unb64(sealed["ct"]), self._associated_data(field)
             )
         except (InvalidTag, KeyError, ValueError) as error:
             raise SealError(f"{field} of case {self.case_id} does not open") from error
-        return json.loads(plaintext)
 
 
 def wrap(master_key: bytes, secret: bytes, context: str) -> bytes:

@@ -3,7 +3,7 @@
 A message's ``id`` is derived from the stored event's identity ``(originator_id, version)``, so
 it is the same however many times the outbox relay publishes it: consumers de-duplicate on it.
 ``sequence`` (CloudEvents extension, a lexicographically ordered string) is the aggregate
-version, zero-padded; ``partitionkey`` is the case id, also the Kafka record key.
+version, zero-padded; ``caseid`` and ``partitionkey`` are the case id, also the Kafka record key.
 """
 
 import json
@@ -54,6 +54,7 @@ class CloudEvent(BaseModel):
     dataschema: str | None = None
     sequence: str | None = Field(default=None, pattern=r"^[0-9]+$")
     partitionkey: str | None = None
+    caseid: str | None = Field(default=None, description="The case the message is about.")
     data: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod
@@ -79,8 +80,18 @@ class CloudEvent(BaseModel):
             dataschema=schema_uri(service, name, version),
             sequence=format_sequence(originator_version),
             partitionkey=str(case_id),
+            caseid=str(case_id),
             data=data,
         )
+
+    @property
+    def case_id(self) -> UUID | None:
+        """The case a message is about (its ``caseid``, else its Kafka key)."""
+        named = self.caseid or self.partitionkey
+        try:
+            return UUID(named) if named else None
+        except ValueError:
+            return None
 
     def to_bytes(self) -> bytes:
         return self.model_dump_json(exclude_none=True).encode()

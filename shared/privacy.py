@@ -1,30 +1,132 @@
-"""Personal fields are sealed with their case's data key before they are stored or published.
+"""Sealed by default: every field of an event about a child is sealed with its case's key.
 
-An event class names its personal fields in ``personal_fields`` (names, dates of birth, family
-members, exact places, phone numbers, free-text accounts); everything else stays readable, so
-the platform can route and count without a key. The mapper seals on the way into the event
-store and opens on the way out; once a case's key is destroyed, its personal fields read as
-``[erased]`` everywhere, while its history of facts stays intact.
+Only the fields of :mod:`shared.allowlist` stay readable. The mapper seals on the way into the
+event store and opens on the way out; the relay seals again on the way to Kafka; consumers
+open what they read. Once a case's key is destroyed, its sealed fields read ``[erased]``
+everywhere, while its history of facts stays intact.
+
+Which case an event belongs to has one answer, :class:`CaseResolver`: the case aggregate's own
+events belong to it; every other aggregate about a child names its case (``case_id``) in its
+creation event, and its later events inherit it. An event with sealed fields whose case cannot
+be resolved is refused: sealed under a key of its own, erasure would miss it.
 """
 
+from collections import OrderedDict
+from collections.abc import Callable
+from threading import Lock
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import Cipher, Compressor, Mapper, StoredEvent, Transcoder
 
-from shared.crypto import ERASED, is_sealed
+from shared.allowlist import is_clear, sealed_names
+from shared.crypto import ERASED, DataKey, is_sealed
 from shared.keyring import CaseKeys
 
-
-def personal_fields(event_class: type) -> tuple[str, ...]:
-    return tuple(getattr(event_class, "personal_fields", ()))
+RESOLVED_CASES_KEPT = 100_000  # aggregate → case pairs remembered; the rest are looked up
 
 
-def case_id_of(event: Any) -> UUID:
-    """The case an event belongs to: its ``case_id`` field, else its aggregate's id."""
-    case_id = getattr(event, "case_id", None)
-    return case_id if isinstance(case_id, UUID) else event.originator_id
+class UnresolvableCase(LookupError):
+    """An event about a child whose case no rule names: it is refused, never sealed alone."""
+
+
+def about_a_child(event: Any) -> bool:
+    """Events are about a child unless their aggregate says otherwise (``about_a_child =
+    False`` on its ``Event`` base: partners, case-number counters)."""
+    return bool(getattr(event, "about_a_child", True))
+
+
+def is_case_event(event: Any) -> bool:
+    """An event of the case aggregate itself (``is_the_case = True`` on its ``Event`` base)."""
+    return bool(getattr(event, "is_the_case", False))
+
+
+def seal_fields(
+    state: dict[str, Any], key: DataKey, transcoder: Transcoder | None = None
+) -> dict[str, Any]:
+    """A copy of ``state`` with every field that is not allow-listed sealed (None too, so that
+    even the absence of a value says nothing). Plaintext is JSON, or with a ``transcoder`` the
+    event store's encoding, which keeps dates and ids as they were."""
+
+    def seal(name: str, value: Any) -> dict[str, str]:
+        if transcoder is None:
+            return key.seal(name, value)
+        return key.seal_bytes(name, transcoder.encode(value))
+
+    return {
+        name: value if is_clear(name) or is_sealed(value) else seal(name, value)
+        for name, value in state.items()
+    }
+
+
+def open_fields(
+    state: dict[str, Any], key: DataKey | None, transcoder: Transcoder | None = None
+) -> dict[str, Any]:
+    """A copy of ``state`` with each sealed field opened, or ``[erased]`` without a key."""
+
+    def open_(name: str, sealed: dict[str, str]) -> Any:
+        if key is None:
+            return ERASED
+        if transcoder is None:
+            return key.open(name, sealed)
+        return transcoder.decode(key.open_bytes(name, sealed))
+
+    return {
+        name: open_(name, value) if is_sealed(value) else value for name, value in state.items()
+    }
+
+
+def has_sealed(data: dict[str, Any]) -> bool:
+    return any(is_sealed(value) for value in data.values())
+
+
+def open_personal_fields(
+    data: dict[str, Any], case_id: UUID, case_keys: CaseKeys, purpose: str
+) -> dict[str, Any]:
+    """A copy of a message's data with each sealed field opened, or ``[erased]``."""
+    if not has_sealed(data):
+        return dict(data)
+    return open_fields(data, case_keys.for_opening(case_id, purpose))
+
+
+class CaseResolver:
+    """Answers "which case is this event about?" for the mapper, the relay and, through the
+    ``caseid`` of every published message, every consumer."""
+
+    def __init__(self) -> None:
+        self._cases: OrderedDict[UUID, UUID] = OrderedDict()
+        self._lock = Lock()
+        self.creation_event: Callable[[UUID], Any] = lambda _aggregate_id: None
+
+    def case_of(self, event: Any) -> UUID:
+        if is_case_event(event):
+            return UUID(str(event.originator_id))
+        aggregate_id = event.originator_id
+        case_id = getattr(event, "case_id", None)
+        if isinstance(case_id, UUID):
+            self._remember(aggregate_id, case_id)
+            return case_id
+        with self._lock:
+            known = self._cases.get(aggregate_id)
+        if known is not None:
+            return known
+        created = self.creation_event(aggregate_id)
+        case_id = getattr(created, "case_id", None)
+        if not isinstance(case_id, UUID):
+            raise UnresolvableCase(
+                f"{type(event).__qualname__} of aggregate {aggregate_id} names no case: its "
+                "creation event must carry case_id"
+            )
+        self._remember(aggregate_id, case_id)
+        return case_id
+
+    def _remember(self, aggregate_id: UUID, case_id: UUID) -> None:
+        with self._lock:
+            self._cases[aggregate_id] = case_id
+            self._cases.move_to_end(aggregate_id)
+            while len(self._cases) > RESOLVED_CASES_KEPT:
+                self._cases.popitem(last=False)
 
 
 class PersonalDataMapper(Mapper[UUID]):
@@ -32,32 +134,31 @@ class PersonalDataMapper(Mapper[UUID]):
         self,
         transcoder: Transcoder,
         case_keys: CaseKeys,
+        resolver: CaseResolver,
         compressor: Compressor | None = None,
         cipher: Cipher | None = None,
     ) -> None:
         super().__init__(transcoder, compressor=compressor, cipher=cipher)
         self.case_keys = case_keys
+        self.resolver = resolver
 
     def to_stored_event(self, domain_event: DomainEventProtocol[UUID]) -> StoredEvent:
-        fields = personal_fields(type(domain_event))
-        if not fields:
-            return super().to_stored_event(domain_event)
-        key = self.case_keys.for_sealing(case_id_of(domain_event))
-        state = dict(vars(domain_event))
-        for field in fields:
-            if state.get(field) is not None:
-                state[field] = key.seal(field, state[field])
+        if not about_a_child(domain_event) or not sealed_names(vars(domain_event)):
+            return super().to_stored_event(domain_event)  # nothing to seal: no key needed
+        key = self.case_keys.for_sealing(self.resolver.case_of(domain_event))
         sealed_event = object.__new__(type(domain_event))
-        object.__setattr__(sealed_event, "__dict__", state)
+        sealed_state = seal_fields(vars(domain_event), key, self.transcoder)
+        object.__setattr__(sealed_event, "__dict__", sealed_state)
         return super().to_stored_event(sealed_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        domain_event = super().to_domain_event(stored_event)
-        fields = personal_fields(type(domain_event))
-        if fields:
-            state = vars(domain_event)
-            key = self.case_keys.for_opening(case_id_of(domain_event), "event store")
-            for field in fields:
-                if is_sealed(state.get(field)):
-                    state[field] = ERASED if key is None else key.open(field, state[field])
+        domain_event = self.to_sealed_domain_event(stored_event)
+        state = vars(domain_event)
+        if has_sealed(state):
+            key = self.case_keys.for_opening(self.resolver.case_of(domain_event), "event store")
+            state.update(open_fields(state, key, self.transcoder))
         return domain_event
+
+    def to_sealed_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
+        """The stored event as it rests, its sealed fields still sealed."""
+        return super().to_domain_event(stored_event)

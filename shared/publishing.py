@@ -1,61 +1,96 @@
-"""What a service publishes: the mapping from its stored domain events to documented messages.
+"""What a service publishes: each event type declared once, its message and schema derived.
 
 Stored events are internal (Python topics, the library's encoding). Only the event types a
-service declares here leave it, each as a versioned CloudEvent whose ``data`` has exactly the
-documented fields of its JSON Schema in ``shared/schemas/``.
+service declares in its catalogue leave it, each as a versioned CloudEvent whose ``data`` is
+the event's own fields (plus the id of what it is about). Every field that
+:mod:`shared.allowlist` does not name travels sealed with the case's data key. The JSON Schema
+of each message is generated from the same declaration (:func:`generated_schema`) and checked
+in under ``shared/schemas/``; a test fails when the two differ, so that every change to the
+contract shows in a diff.
 """
 
+import inspect
 import json
+import types
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
+from enum import Enum
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
 from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 
+from shared.allowlist import CLEAR_FIELDS, LIBRARY_FIELDS, is_clear
 from shared.crypto import ERASED
-from shared.envelope import CloudEvent, event_type
+from shared.envelope import CloudEvent, event_type, schema_uri
+from shared.privacy import about_a_child, seal_fields
 
 if TYPE_CHECKING:
     from shared.application import ServiceApplication
 
 SEALED_FIELD_SCHEMA = "sealed-field.json"
-
-
-@dataclass(frozen=True)
-class PublishedEvent:
-    """One published event type: which stored event it comes from and how its data is made."""
-
-    event_class: type
-    name: str
-    version: int
-    to_data: Callable[[Any], dict[str, Any]]
-    personal: tuple[str, ...] = ()  # fields of the data sealed with the case's key
-
-
-# What the eventsourcing library adds to every event: never part of a published message.
-LIBRARY_FIELDS = frozenset({"originator_id", "originator_version", "originator_topic", "timestamp"})
+SEALED_FIELD_URI = "urn:homeward:schema:sealed-field"
+SCHEMA_FOLDER = Path(__file__).parent / "schemas"
 
 
 def event_fields(event: Any) -> dict[str, Any]:
-    """An event's own fields as JSON values (dates as ISO text, ids as text), for event
-    types whose published data is exactly what they record."""
+    """An event's own fields as JSON values (dates as ISO text, ids as text)."""
     return {
-        name: _as_json(value) for name, value in vars(event).items() if name not in LIBRARY_FIELDS
+        name: as_json(value) for name, value in vars(event).items() if name not in LIBRARY_FIELDS
     }
 
 
-def _as_json(value: Any) -> Any:
+def as_json(value: Any) -> Any:
     if isinstance(value, date):  # datetimes too
         return value.isoformat()
     if isinstance(value, UUID):
         return str(value)
+    if isinstance(value, list | tuple):
+        return [as_json(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): as_json(item) for key, item in value.items()}
     return value
+
+
+@dataclass(frozen=True)
+class PublishedEvent:
+    """One published event type: the stored event it comes from, and the id field that names
+    what it is about (``case_id``, ``referral_id``) if the event does not carry it."""
+
+    event_class: type
+    name: str
+    version: int = 1
+    about: str | None = None
+
+    def to_data(self, event: Any) -> dict[str, Any]:
+        data = event_fields(event)
+        if self.about is not None:
+            data = {self.about: str(event.originator_id), **data}
+        return data
+
+    def fields(self) -> dict[str, Any]:
+        """The declared fields and their types, in the order the message carries them."""
+        hints = typing.get_type_hints(self.event_class)
+        declared = {
+            name: hint
+            for name, hint in hints.items()
+            if name not in LIBRARY_FIELDS and ClassVar not in (hint, typing.get_origin(hint))
+        }
+        if self.about is not None:
+            return {self.about: UUID, **declared}
+        return declared
+
+
+def published(event_class: type, *, about: str | None = None, version: int = 1) -> PublishedEvent:
+    """An event published under its own class name."""
+    return PublishedEvent(event_class, event_class.__name__, version, about)
 
 
 def _schema_file(filename: str) -> dict[str, Any]:
@@ -87,34 +122,51 @@ def validate_data(service: str, name: str, version: int, data: dict[str, Any]) -
     ).validate(data)
 
 
+# How a catalogue seals a message's data: given the data, the event and its case.
+Sealing = Callable[[dict[str, Any], Any, UUID, "ServiceApplication"], dict[str, Any]]
+
+
+def sealed_with_case_key(
+    data: dict[str, Any], event: Any, case_id: UUID, application: "ServiceApplication"
+) -> dict[str, Any]:
+    """Every field that is not allow-listed sealed with the case's data key, or ``[erased]``
+    once the key is destroyed."""
+    if not about_a_child(event):
+        return data
+    key = application.case_keys.for_opening(case_id, "publication")
+    if key is None:
+        return {name: value if is_clear(name) else ERASED for name, value in data.items()}
+    return seal_fields(data, key)
+
+
 class EventCatalogue:
     """The published event types of one service."""
 
-    def __init__(self, service: str, *published: PublishedEvent) -> None:
+    def __init__(
+        self, service: str, *published: PublishedEvent, sealing: Sealing = sealed_with_case_key
+    ) -> None:
         self.service = service
+        self.published = published
+        self._sealing = sealing
         self._by_class = {entry.event_class: entry for entry in published}
         self._by_type = {
             event_type(service, entry.name, entry.version): entry for entry in published
         }
-        for entry in published:
-            load_schema(service, entry.name, entry.version)  # a missing schema fails at start
+
+    def form_of(self, event: Any) -> PublishedEvent | None:
+        """How an event type is published, or None for an internal one."""
+        return self._by_class.get(type(event))
 
     def to_cloudevent(
         self, event: DomainEventProtocol[UUID], application: "ServiceApplication"
     ) -> CloudEvent | None:
-        """The message for a stored event, or None for an event that stays internal.
-        Personal fields travel sealed with the case's data key, or as ``[erased]``."""
+        """The message for a stored event, or None for an event that stays internal, sealed
+        as the catalogue seals."""
         entry = self._by_class.get(type(event))
         if entry is None:
             return None
         case_id = application.case_of(event)
-        data = entry.to_data(event)
-        if entry.personal:
-            key = application.case_keys.for_opening(case_id, "publication")
-            for field in entry.personal:
-                value = data.get(field)
-                if value is not None and value != ERASED:
-                    data[field] = ERASED if key is None else key.seal(field, value)
+        data = self._sealing(entry.to_data(event), event, case_id, application)
         return CloudEvent.published(
             service=self.service,
             name=entry.name,
@@ -134,3 +186,89 @@ class EventCatalogue:
     @property
     def types(self) -> list[str]:
         return sorted(self._by_type)
+
+    def generated_schemas(self) -> dict[str, dict[str, Any]]:
+        """Each published type's schema, by file name, as the declarations make them."""
+        return {
+            f"{self.service}.{entry.name}.v{entry.version}.json": generated_schema(
+                self.service, entry
+            )
+            for entry in self.published
+        }
+
+
+# --- schemas from declarations ---------------------------------------------------------------
+
+
+def type_schema(hint: Any) -> dict[str, Any]:
+    """The JSON Schema of a value of a Python type, as :func:`as_json` writes it."""
+    origin, arguments = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = [type_schema(argument) for argument in arguments]
+        return {"anyOf": options}
+    if origin in (list, tuple):
+        return {"type": "array", "items": type_schema(arguments[0]) if arguments else {}}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": type_schema(arguments[1])}
+    if inspect.isclass(hint) and issubclass(hint, Enum):
+        return {"enum": [member.value for member in hint]}
+    simple: dict[Any, dict[str, Any]] = {
+        str: {"type": "string"},
+        bool: {"type": "boolean"},
+        int: {"type": "integer"},
+        float: {"type": "number"},
+        datetime: {"type": "string", "format": "date-time"},
+        date: {"type": "string", "format": "date"},
+        UUID: {"type": "string", "format": "uuid"},
+        type(None): {"type": "null"},
+    }
+    if hint in simple:
+        return simple[hint]
+    if hint is Any or origin is dict or hint is dict:
+        return {}
+    raise TypeError(f"no JSON Schema for the declared type {hint!r}")
+
+
+def field_schema(name: str, hint: Any, sealed_about_a_child: bool) -> dict[str, Any]:
+    if name in CLEAR_FIELDS or not sealed_about_a_child:
+        schema = dict(CLEAR_FIELDS[name].schema) if name in CLEAR_FIELDS else type_schema(hint)
+        if name in CLEAR_FIELDS and type(None) in typing.get_args(hint):
+            schema = {"anyOf": [schema, {"type": "null"}]}
+        if name in CLEAR_FIELDS:
+            schema["description"] = f"In clear: {CLEAR_FIELDS[name].why}."
+        return schema
+    return {
+        "$ref": SEALED_FIELD_URI,
+        "description": "Sealed with the case's data key.",
+        "x-plaintext": type_schema(hint),
+    }
+
+
+def declared_doc(event_class: type) -> str:
+    """The docstring the event's author wrote (the library's redefined event classes carry
+    a generated signature instead)."""
+    for cls in event_class.__mro__:
+        doc = cls.__dict__.get("__doc__")
+        if doc and not doc.startswith(f"{cls.__name__}("):
+            return doc
+    return ""
+
+
+def generated_schema(service: str, entry: PublishedEvent) -> dict[str, Any]:
+    fields = entry.fields()
+    sealed = bool(getattr(entry.event_class, "about_a_child", True))
+    own_doc = declared_doc(entry.event_class)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schema_uri(service, entry.name, entry.version),
+        "title": f"{entry.name} v{entry.version}",
+        "description": " ".join(inspect.cleandoc(own_doc).split()),
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(fields),
+        "properties": {name: field_schema(name, hint, sealed) for name, hint in fields.items()},
+    }
+
+
+def schema_text(schema: dict[str, Any]) -> str:
+    return json.dumps(schema, indent=2, ensure_ascii=False) + "\n"

@@ -10,17 +10,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
-from uuid import UUID
 
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
-from shared.consumer import CommandHandler, EventConsumer, Handler
+from shared.consumer import CommandHandler, EventConsumer, Handler, UnacceptableMessage
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
 from shared.kafka import ensure_topics, event_topic, reliable_producer
 from shared.keyring import CaseKeys, Keyring, open_keyring
 from shared.outbox import OutboxRelay, Producer
 from shared.persistence import Clock, event_store_env
+from shared.privacy import has_sealed, open_fields
 from shared.publishing import EventCatalogue
 from shared.settings import Settings
 
@@ -68,7 +68,7 @@ class ServiceRuntime:
         self.topic = event_topic(self.service)
         self.relays: list[OutboxRelay] = []
         self.relay = self.add_relay(self.catalogue, self.topic, self._relay_producer)
-        self.jobs: list[PeriodicJob] = []
+        self.jobs: list[BackgroundWorker] = []
         self.consumers: list[EventConsumer] = []
 
     def add_relay(
@@ -101,17 +101,17 @@ class ServiceRuntime:
                 subscription.topics,
                 self.bootstrap,
                 self.database,
-                self._forgetting(subscription.handler),
-                command_handler=self._forgetting(subscription.command_handler),
+                self._opening(subscription.handler),
+                command_handler=self._opening(subscription.command_handler),
                 pattern=subscription.pattern,
                 kafka_timeout_seconds=self.settings.kafka_timeout_seconds,
             )
         )
 
-    def _forgetting(self, handler: HandlerT | None) -> HandlerT | None:
+    def _opening(self, handler: HandlerT | None) -> HandlerT | None:
         if handler is None:
             return None
-        return forgetting_erased_keys(handler, self.application.case_keys)
+        return opening_sealed_fields(handler, self.application.case_keys, self.service)
 
     def _relay_producer(self) -> Producer:
         ensure_topics(self.bootstrap, [self.topic])
@@ -185,14 +185,32 @@ class PeriodicJob(BackgroundWorker):
 
 
 CASE_ERASED = event_type("intake", "CaseErased", 1)
+log = logging.getLogger("homeward.runtime")
 
 
-def forgetting_erased_keys(handler: HandlerT, case_keys: CaseKeys) -> HandlerT:
-    """Drop a case's cached data key as soon as its erasure is seen, before anything else."""
+def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) -> HandlerT:
+    """Give a handler its messages with their sealed fields opened with the case's key, in
+    memory only. A case's erasure drops its cached key first; a message of an erased case
+    whose fields can no longer be opened is not applied at all: no service acts on an erased
+    case (``CaseErased`` itself is all in clear, so it reaches every handler)."""
 
     def handle(message: CloudEvent, context: Transaction | str) -> None:
-        if message.type == CASE_ERASED and message.subject:
-            case_keys.forget(UUID(message.subject))
+        case_id = message.case_id
+        if message.type == CASE_ERASED and case_id is not None:
+            case_keys.forget(case_id)
+        if has_sealed(message.data):
+            if case_id is None:
+                raise UnacceptableMessage(f"{message.type} has sealed fields and no case id")
+            try:
+                key = case_keys.for_opening(case_id, f"{service}: {message.type}")
+            except KeyError:
+                raise UnacceptableMessage(
+                    f"{message.type}: the keyring holds no key for case {case_id}"
+                ) from None
+            if key is None:
+                log.debug("%s of erased case %s not applied", message.type, case_id)
+                return
+            message = message.model_copy(update={"data": open_fields(message.data, key)})
         handler(message, context)  # type: ignore[arg-type]
 
     return cast(HandlerT, handle)

@@ -84,6 +84,14 @@ class FollowUpApplication(ServiceApplication):
         self.save(plan)
         return plan
 
+    def cancel_plan(self, case_id: UUID) -> None:
+        """The case was erased: its plan stops, if it has one."""
+        if FollowUpPlan.create_id(case_id) not in self.repository:
+            return
+        plan = self.get_plan(case_id)
+        if plan.cancel():
+            self.save(plan)
+
     def note_case_risk(self, case_id: UUID, level: RiskLevel) -> None:
         if FollowUpPlan.create_id(case_id) not in self.repository:
             return

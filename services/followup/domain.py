@@ -9,7 +9,6 @@ the case's risk level.
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -87,17 +86,22 @@ class Visit:
 
 class FollowUpPlan(Aggregate):
     class PlanCreated(Aggregate.Created):
+        """A follow-up plan was made on the child's return."""
+
         case_id: UUID
         returned_on: date
         return_kind: str
         caseworker: str
 
     class VisitScheduled(Aggregate.Event):
+        """A follow-up visit fell due on a day."""
+
         number: int
         due_on: date
 
     class VisitCompleted(Aggregate.Event):
-        personal_fields: ClassVar = ("child_view",)
+        """A follow-up visit took place; what it found."""
+
         number: int
         visited_on: date
         visited_by: str
@@ -112,22 +116,35 @@ class FollowUpPlan(Aggregate):
         child_view: str | None
 
     class VisitMissed(Aggregate.Event):
+        """A follow-up visit did not take place; it stays due."""
+
         number: int
         reason: str
 
     class RiskReassessed(Aggregate.Event):
+        """The risk level seen in follow-up changed."""
+
         level: str
         reason: str
 
     class AlertRaised(Aggregate.Event):
+        """A visit or a reassessment found a re-recruitment threat or a high risk."""
+
         kind: str
         visit_number: int | None
 
     class ReintegrationReviewed(Aggregate.Event):
+        """The reintegration was reviewed against the case plan's goals."""
+
         goals_met: str
         reviewed_by: str
 
+    class PlanCancelled(Aggregate.Event):
+        """The case was erased: no visit is due any more and nothing more is recorded."""
+
     class ClosureRecommended(Aggregate.Event):
+        """Follow-up recommends closing the case."""
+
         because: str
 
     @event(PlanCreated)
@@ -141,6 +158,7 @@ class FollowUpPlan(Aggregate):
         self.alerts: list[str] = []
         self.reviews: list[str] = []
         self.closure_recommended = False
+        self.cancelled = False
 
     @staticmethod
     def create_id(case_id: UUID) -> UUID:
@@ -169,7 +187,25 @@ class FollowUpPlan(Aggregate):
     def _schedule(self, number: int, due_on: date) -> None:
         self.visits[number] = Visit(number, due_on)
 
+    def cancel(self) -> bool:
+        """Stop following a case that was erased; once is enough."""
+        if self.cancelled:
+            return False
+        self._cancel()
+        return True
+
+    @event(PlanCancelled)
+    def _cancel(self) -> None:
+        self.cancelled = True
+
+    def refuse_if_cancelled(self) -> None:
+        if self.cancelled:
+            raise FollowUpRuleViolation(
+                f"plan {self.id} was cancelled when its case was erased: nothing more is recorded"
+            )
+
     def _visit(self, number: int, *, allowed: tuple[str, ...]) -> Visit:
+        self.refuse_if_cancelled()
         visit = self.visits.get(number)
         if visit is None:
             raise FollowUpRuleViolation(f"plan {self.id} has no visit {number}")
@@ -234,6 +270,7 @@ class FollowUpPlan(Aggregate):
 
     def reassess_risk(self, level: RiskLevel, reason: str) -> None:
         """A caseworker's reassessment on the plan: a high risk alerts intake."""
+        self.refuse_if_cancelled()
         self._reassess(level=level.value, reason=reason)
         if level == RiskLevel.HIGH:
             self._raise_alert(kind=AlertKind.HIGH_RISK.value, visit_number=None)
@@ -254,6 +291,7 @@ class FollowUpPlan(Aggregate):
         self.alerts.append(kind)
 
     def review(self, goals_met: GoalsMet, reviewed_by: str) -> None:
+        self.refuse_if_cancelled()
         self._review(goals_met=goals_met.value, reviewed_by=reviewed_by)
         self._recommend_closure_if_stable()
 

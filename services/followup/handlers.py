@@ -22,13 +22,17 @@ RETURNS = {
 
 
 def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> CommandHandler:
-    """Know each case's caseworker and risk; on a return, make the follow-up plan."""
+    """Know each case's caseworker and risk; on a return, make the follow-up plan; on an
+    erasure, cancel it and forget the case."""
 
     def handle(message: CloudEvent, _topic: str) -> None:
         if not message.subject:
             return
         case_id, data = UUID(message.subject), message.data
-        if message.type in (intake_type("ChildRegistered"), intake_type("CaseAssigned")):
+        if message.type == intake_type("CaseErased"):
+            application.cancel_plan(case_id)
+            views.forget_case(case_id)
+        elif message.type in (intake_type("ChildRegistered"), intake_type("CaseAssigned")):
             views.note_caseworker(case_id, data["caseworker"])
         elif message.type == intake_type("RiskLevelSet"):
             views.note_risk(case_id, data["level"])

@@ -4,7 +4,7 @@
 - Education and livelihood outcomes partners reported, from ``homeward.referral.events``:
   the child's reintegration record in one place.
 - Visits due and overdue per caseworker, and alerts, from its own ``homeward.followup.events``.
-Nothing personal is kept here.
+Rows about a case go when it is erased.
 """
 
 from datetime import date
@@ -46,6 +46,15 @@ DDL = (
         kind TEXT NOT NULL,
         raised_at TEXT NOT NULL
     )""",
+)
+
+
+FORGOTTEN_ON_ERASURE = (
+    "followup_cases",
+    "followup_referrals",
+    "followup_outcomes",
+    "followup_visits",
+    "followup_alerts",
 )
 
 
@@ -144,6 +153,8 @@ class FollowUpViews:
                 "ON CONFLICT (case_id, number) DO NOTHING",
                 (case_id, data["number"], data["due_on"], case_id),
             )
+        elif message.type == followup_type("PlanCancelled"):
+            tx.execute("DELETE FROM followup_visits WHERE case_id = ?", (case_id,))
         elif message.type in (followup_type("VisitCompleted"), followup_type("VisitMissed")):
             status = "completed" if message.type.endswith("VisitCompleted.v1") else "missed"
             tx.execute(
@@ -156,6 +167,12 @@ class FollowUpViews:
                 "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (message.id, case_id, data["kind"], (message.time or date.min).isoformat()),
             )
+
+    def forget_case(self, case_id: UUID) -> None:
+        """An erased case: read models are not the record, so every row about it goes."""
+        with self.database.transaction() as tx:
+            for table in FORGOTTEN_ON_ERASURE:
+                tx.execute(f"DELETE FROM {table} WHERE case_id = ?", (str(case_id),))
 
     def due_visits(self, today: date, caseworker: str | None = None) -> list[dict[str, Any]]:
         """Visits due by ``today`` and not done: overdue once their day has passed, or when

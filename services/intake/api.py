@@ -25,7 +25,7 @@ from services.intake.domain import (
     Sex,
     Stage,
 )
-from services.intake.messages import RESTRICTED_FIELDS, published_form
+from services.intake.messages import CATALOGUE, RESTRICTED_FIELDS
 from services.intake.programme import (
     Deadline,
     DeadlineDates,
@@ -373,13 +373,13 @@ class CaseSummary(BaseModel):
     name: str = Field(description="Opened when asked for; '[erased]' once the case is erased.")
     registering_agency: str
     caseworker: str
-    sex: str
-    age_band: str
+    sex: str | None = Field(description="None once the case is erased; so are the others.")
+    age_band: str | None
     stage: Stage
-    route: Route
+    route: Route | None
     risk_level: RiskLevel | None
     flags: list[str]
-    released_on: dt.date
+    released_on: dt.date | None
     version: int
     erased: bool
     overdue: list[DeadlineKind]
@@ -472,7 +472,7 @@ def timeline(case_id: UUID, intake: Intake) -> list[TimelineEntry]:
         history = intake.history(case_id)
     entries = []
     for event in reversed(history):
-        form = published_form(event)
+        form = CATALOGUE.form_of(event)
         if form is None:
             continue
         data = form.to_data(event)

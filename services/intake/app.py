@@ -20,6 +20,9 @@ from services.intake.domain import (
 )
 from services.intake.programme import Programme
 from shared.application import ServiceApplication
+from shared.erasure import KeyShredder
+from shared.keyring import CaseKeys
+from shared.persistence import Clock
 
 if TYPE_CHECKING:
     from services.intake.projections import CaseProjections
@@ -41,6 +44,10 @@ class IntakeApplication(ServiceApplication):
     snapshotting_intervals: ClassVar = {AgencyCaseCounter: 50}
     programme = Programme()  # the defaults; the composition root attaches the programme's own
     projections: "CaseProjections | None" = None
+
+    def __init__(self, env: dict[str, str] | None, clock: Clock, case_keys: CaseKeys) -> None:
+        super().__init__(env, clock, case_keys)
+        self.key_shredder = KeyShredder(self, ChildCase.CaseErased)
 
     def attach_read_models(self, programme: Programme, projections: "CaseProjections") -> None:
         self.programme = programme
@@ -122,14 +129,14 @@ class IntakeApplication(ServiceApplication):
     def erase_case(
         self, case_id: UUID, version: int, reason: ErasureReason, requested_by: str
     ) -> ChildCase:
-        """Destroy the case's data key, then record that it was erased. If recording fails,
-        the key is gone all the same and the erasure can be asked again."""
+        """Record that the case was erased, then destroy its data key (through the key
+        shredder, which a crash between the two only delays), and return the case as it
+        reads now: every sealed field ``[erased]``."""
         case = self.case_at_version(case_id, version)
         case.erase(reason, requested_by)
-        self.case_keys.keyring.destroy(case_id)
-        self.case_keys.forget(case_id)
         self._save_case(case)
-        return case
+        self.key_shredder.shred_pending()
+        return self.get_case(case_id)
 
     def _save_case(self, case: ChildCase) -> None:
         try:

@@ -414,8 +414,15 @@ def age_band(age: int) -> str:
 
 
 class ChildCase(Aggregate):
+    class Event(Aggregate.Event):
+        """A fact about the case itself: the case's key seals it."""
+
+        is_the_case: ClassVar = True
+
     class ChildRegistered(Aggregate.Created):
-        personal_fields: ClassVar = ("name", "date_of_birth", "release_place", "account")
+        """A child released from an armed force or group was registered by a
+        child-protection agency."""
+
         case_number: str
         name: str
         date_of_birth: str | None
@@ -433,11 +440,15 @@ class ChildCase(Aggregate):
         account: str | None
 
     class HandedOver(Aggregate.Event):
+        """Custody passed from a military or armed actor to a child-protection agency."""
+
         from_actor: str
         to_agency: str
         handed_over_at: datetime
 
     class ConsentGiven(Aggregate.Event):
+        """Consent or assent was given for one purpose, to named agencies, for some data."""
+
         consent_id: UUID
         given_by: str
         purpose: str
@@ -449,20 +460,24 @@ class ChildCase(Aggregate):
         approved_by: str | None
 
     class ConsentWithdrawn(Aggregate.Event):
+        """A consent was withdrawn: from now on it allows no share."""
+
         consent_id: UUID
         recorded_by: str
 
     class CaseErased(Aggregate.Event):
-        """Carries no personal data: the case's key is destroyed when this is recorded."""
+        """The case's personal data was erased: its key is destroyed once this is recorded.
+        All in clear, so that it reaches every service after the key is gone."""
 
-        reason: str
+        erasure_reason: str
         requested_by: str
 
     # The journey. Every event below carries the stage the case reached with it (in clear:
-    # statistics-safe), and names its personal fields, which are sealed with the case's key.
+    # statistics-safe); its other fields are sealed with the case's key.
 
     class AgeAssessed(Aggregate.Event):
-        personal_fields: ClassVar = ("notes",)
+        """The child's age was assessed; an adult result moves the case to the adult pathway."""
+
         method: str
         result: str
         assessed_by: str
@@ -472,7 +487,8 @@ class ChildCase(Aggregate):
         stage: str
 
     class InterimCarePlaced(Aggregate.Event):
-        personal_fields: ClassVar = ("carer", "address")
+        """The child was placed in interim care."""
+
         kind: str
         carer: str
         address: str | None
@@ -482,22 +498,26 @@ class ChildCase(Aggregate):
         stage: str
 
     class InterimCareExtended(Aggregate.Event):
-        personal_fields: ClassVar = ("reason",)
+        """Interim care was extended beyond its limit, with a reason and an approver."""
+
         until: date
         reason: str
         approved_by: str
         stage: str
 
     class InterimCareEnded(Aggregate.Event):
+        """The child left interim care."""
+
         left_on: date
         exit_reason: str
         recorded_by: str
         stage: str
 
     class NeedsAssessed(Aggregate.Event):
+        """The child's needs and protection flags were assessed."""
+
         # ``sexual_violence`` is always given (survivor or not), so that its presence on a
         # topic or in a store says nothing: only the case's key tells.
-        personal_fields: ClassVar = ("dependants", "sexual_violence", "notes")
         needs: list[str]
         flags: list[str]
         dependants_count: int
@@ -509,7 +529,8 @@ class ChildCase(Aggregate):
         stage: str
 
     class RiskLevelSet(Aggregate.Event):
-        personal_fields: ClassVar = ("reason",)
+        """The case's risk level was set; its response deadline follows from it."""
+
         level: str
         reason: str
         set_by: str
@@ -517,14 +538,16 @@ class ChildCase(Aggregate):
         stage: str
 
     class RiskResponded(Aggregate.Event):
-        personal_fields: ClassVar = ("action",)
+        """Something was done about the case's risk."""
+
         action: str
         responded_by: str
         responded_at: datetime
         stage: str
 
     class TracingStarted(Aggregate.Event):
-        personal_fields: ClassVar = ("sought", "last_known_place")
+        """Family tracing started, under a consent for tracing."""
+
         tracing_agency: str
         consent_id: UUID
         sought: str
@@ -534,7 +557,8 @@ class ChildCase(Aggregate):
         stage: str
 
     class TracingLeadRecorded(Aggregate.Event):
-        personal_fields: ClassVar = ("lead",)
+        """A tracing lead was recorded."""
+
         source: str
         lead: str
         recorded_by: str
@@ -542,7 +566,8 @@ class ChildCase(Aggregate):
         stage: str
 
     class FamilyLocated(Aggregate.Event):
-        personal_fields: ClassVar = ("family_members", "whereabouts", "phone")
+        """The child's family was located."""
+
         relationship: str
         family_members: list[str]
         whereabouts: str
@@ -553,7 +578,8 @@ class ChildCase(Aggregate):
         stage: str
 
     class FamilyAssessed(Aggregate.Event):
-        personal_fields: ClassVar = ("notes",)
+        """The family was assessed before any return: willing, able, safe; the child willing."""
+
         willing: bool
         able: bool
         safe: bool
@@ -564,14 +590,16 @@ class ChildCase(Aggregate):
         stage: str
 
     class Reunified(Aggregate.Event):
-        personal_fields: ClassVar = ("address",)
+        """The child was reunified with the family."""
+
         address: str | None
         recorded_by: str
         reunified_on: date
         stage: str
 
     class AlternativeCareArranged(Aggregate.Event):
-        personal_fields: ClassVar = ("carer", "address")
+        """The child was placed in alternative care."""
+
         kind: str
         carer: str
         address: str | None
@@ -580,7 +608,8 @@ class ChildCase(Aggregate):
         stage: str
 
     class TracingClosedUnsuccessful(Aggregate.Event):
-        personal_fields: ClassVar = ("notes",)
+        """Tracing was closed without a reunification."""
+
         reason: str
         notes: str | None
         closed_by: str
@@ -588,13 +617,16 @@ class ChildCase(Aggregate):
         stage: str
 
     class CaseAssigned(Aggregate.Event):
+        """The case was assigned to another caseworker."""
+
         caseworker: str
         assigned_by: str
         assigned_on: date
         stage: str
 
     class CasePlanAgreed(Aggregate.Event):
-        personal_fields: ClassVar = ("goals", "child_views")
+        """A case plan was agreed with the child."""
+
         goal_areas: list[str]
         goals: dict[str, str]
         child_participated: bool
@@ -604,7 +636,8 @@ class ChildCase(Aggregate):
         stage: str
 
     class CaseClosed(Aggregate.Event):
-        personal_fields: ClassVar = ("notes",)
+        """The case was closed."""
+
         reason: str
         notes: str | None
         closed_by: str
@@ -612,7 +645,8 @@ class ChildCase(Aggregate):
         stage: str
 
     class CaseReopened(Aggregate.Event):
-        personal_fields: ClassVar = ("reason",)
+        """A closed case was reopened."""
+
         reason: str
         reopened_by: str
         reopened_on: date
@@ -781,10 +815,10 @@ class ChildCase(Aggregate):
 
     def erase(self, reason: ErasureReason, requested_by: str) -> None:
         self._refuse_if_erased()
-        self._record_erasure(reason=reason.value, requested_by=requested_by)
+        self._record_erasure(erasure_reason=reason.value, requested_by=requested_by)
 
     @event(CaseErased)
-    def _record_erasure(self, reason: str, requested_by: str) -> None:
+    def _record_erasure(self, erasure_reason: str, requested_by: str) -> None:
         self.erased = True
 
     # --- the journey: each command checks the rules, then records one fact -----------------
@@ -1417,6 +1451,9 @@ class ChildCase(Aggregate):
 class AgencyCaseCounter(Aggregate):
     """Issues an agency's case numbers for one year, so that no two cases share one: the
     counter is saved with the new case, and a concurrent registration conflicts and retries."""
+
+    class Event(Aggregate.Event):
+        about_a_child: ClassVar = False  # counts cases; names none
 
     class CaseNumberIssued(Aggregate.Event):
         pass

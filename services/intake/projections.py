@@ -1,11 +1,12 @@
 """The intake service's read models, kept by consuming its own topic ``homeward.intake.events``.
 
-One row per case holds what the case list, the overdue list and the statistics by stage need:
-statistics-safe fields in clear (stage, route, agency, caseworker id, sex, age band, risk
-level, flags, the dates deadlines are derived from) and the child's name exactly as it was
-published, sealed with the case's key; it is opened only when someone asks, and reads
-``[erased]`` once the key is gone (the row forgets it on ``CaseErased`` too). Deadlines are
-computed at query time from those dates, the programme's limits and the injected clock.
+The topic carries every field sealed but the allow-listed ones; the consumer opens them with
+the case's key as it reads. One row per case keeps what the case list, the overdue list and
+the statistics by stage need (stage, route, agency, caseworker id, sex, age band, risk level,
+flags, the dates deadlines are derived from) and the child's name sealed again with the case's
+key, opened only when someone asks. On ``CaseErased`` the row loses everything but its ids,
+stage and version. Deadlines are computed at query time from the dates, the programme's
+limits and the injected clock.
 
 Because the rows come from the topic alone, they can be rebuilt by replaying it
 (:func:`rebuild_projections`).
@@ -19,7 +20,7 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
-from services.intake.domain import RiskLevel, Stage
+from services.intake.domain import RiskLevel, Stage, age_band
 from services.intake.programme import Deadline, DeadlineDates, DeadlineStatus, Programme
 from shared.crypto import ERASED, SealError
 from shared.database import Database, Transaction
@@ -38,13 +39,13 @@ CASE_LIST_DDL = """CREATE TABLE IF NOT EXISTS intake_case_list (
     case_number TEXT NOT NULL,
     registering_agency TEXT NOT NULL,
     caseworker TEXT NOT NULL,
-    sex TEXT NOT NULL,
-    age_band TEXT NOT NULL,
+    sex TEXT,
+    age_band TEXT,
     stage TEXT NOT NULL,
-    route TEXT NOT NULL,
+    route TEXT,
     risk_level TEXT,
-    flags TEXT NOT NULL,
-    released_on TEXT NOT NULL,
+    flags TEXT,
+    released_on TEXT,
     handed_over_at TEXT,
     care_entered_on TEXT,
     care_extended_until TEXT,
@@ -77,6 +78,21 @@ COLUMNS = (
     "version",
     "sealed_name",
     "erased",
+)
+
+
+PERSONAL_COLUMNS = (
+    "sex",
+    "age_band",
+    "route",
+    "risk_level",
+    "flags",
+    "released_on",
+    "handed_over_at",
+    "care_entered_on",
+    "care_extended_until",
+    "risk_set_at",
+    "risk_responded_at",
 )
 
 
@@ -116,7 +132,12 @@ ROW_CHANGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     },
     intake_type("RiskResponded"): lambda d: {"risk_responded_at": _moment(d["responded_at"])},
     intake_type("CaseAssigned"): lambda d: {"caseworker": d["caseworker"]},
-    intake_type("CaseErased"): lambda _d: {"sealed_name": None, "erased": 1},
+    # Read models are not the record: an erased case keeps only its ids, stage and version.
+    intake_type("CaseErased"): lambda _d: {
+        "sealed_name": None,
+        "erased": 1,
+        **dict.fromkeys(PERSONAL_COLUMNS),
+    },
 }
 
 
@@ -129,13 +150,13 @@ class CaseRow:
     name: str
     registering_agency: str
     caseworker: str
-    sex: str
-    age_band: str
+    sex: str | None
+    age_band: str | None
     stage: str
-    route: str
+    route: str | None
     risk_level: str | None
     flags: list[str]
-    released_on: date
+    released_on: date | None
     version: int
     erased: bool
     deadlines: list[Deadline] = field(default_factory=list)
@@ -218,14 +239,15 @@ class CaseProjections:
 
     def _insert(self, message: CloudEvent, version: int, tx: Transaction) -> None:
         data = message.data
-        name = data.get("name")
+        case_id = UUID(str(message.subject))
+        key = self.case_keys.for_opening(case_id, "case list")
         row = {
             "case_id": message.subject,
             "case_number": data["case_number"],
             "registering_agency": data["registering_agency"],
             "caseworker": data["caseworker"],
             "sex": data["sex"],
-            "age_band": data["age_band"],
+            "age_band": age_band(data["estimated_age"]),
             "stage": Stage.REGISTERED.value,
             "route": "child_protection",
             "risk_level": None,
@@ -238,9 +260,8 @@ class CaseProjections:
             "risk_responded_at": None,
             "registered_at": (message.time or self.clock()).astimezone(UTC).isoformat(),
             "version": version,
-            # As published: sealed (or "[erased]" if the case was erased before publication).
-            "sealed_name": json.dumps(name) if isinstance(name, dict) else None,
-            "erased": 0 if isinstance(name, dict) else 1,
+            "sealed_name": None if key is None else json.dumps(key.seal("name", data["name"])),
+            "erased": 0,
         }
         tx.execute(
             f"INSERT INTO intake_case_list ({', '.join(COLUMNS)}) "
@@ -312,12 +333,12 @@ class CaseProjections:
             stage=values["stage"],
             route=values["route"],
             risk_level=values["risk_level"],
-            flags=json.loads(values["flags"]),
-            released_on=date.fromisoformat(values["released_on"]),
+            flags=json.loads(values["flags"] or "[]"),
+            released_on=_parsed(values["released_on"], date.fromisoformat),
             version=int(values["version"]),
             erased=bool(values["erased"]),
         )
-        if case.stage != Stage.CLOSED:  # a closed case has no deadlines left to meet
+        if case.stage != Stage.CLOSED and not case.erased:  # no deadlines left to meet
             case.deadlines.extend(self._deadlines(values))
         return case
 

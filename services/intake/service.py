@@ -32,6 +32,7 @@ def build_runtime(
     programme = programme or Programme()
     read_models = CaseProjections(runtime.database, application.case_keys, programme, clock)
     application.attach_read_models(programme, read_models)
+    runtime.jobs.append(application.key_shredder)
     # The case list is kept from the service's own topic, like any other consumer's view:
     # what is on Kafka is what the list shows, and a replay rebuilds it.
     runtime.subscribe(

@@ -20,13 +20,18 @@ from services.referral.domain import (
 from services.referral.projections import IntakeView
 from shared.application import ServiceApplication
 from shared.consent import DataCategory, Purpose, shareable_categories
-from shared.replay import open_personal_fields
 
 # Which published fields of a registration each data category lets through.
 CATEGORY_FIELDS: dict[DataCategory, tuple[str, ...]] = {
     DataCategory.IDENTITY: ("name", "date_of_birth", "sex", "estimated_age", "languages"),
     DataCategory.CONTACT_AND_LOCATION: ("release_place",),
-    DataCategory.ASSOCIATION: ("how_left", "released_on", "armed_group", "roles"),
+    DataCategory.ASSOCIATION: (
+        "how_left",
+        "released_on",
+        "armed_group",
+        "armed_group_kind",
+        "roles",
+    ),
     DataCategory.PSYCHOSOCIAL: ("account",),
 }
 
@@ -108,14 +113,14 @@ class ReferralApplication(ServiceApplication):
         refused = [decision.reason for decision in decisions.values() if not decision]
         if refused:
             raise ConsentMissing("referral refused: " + "; ".join(refused))
-        case_data = self.intake.case_data(request.case_id)
-        if case_data is None:
+        case = self.intake.case_data(request.case_id, f"referral to {request.agency}")
+        if case is None:
             raise ReferralRuleViolation(
                 f"case {request.case_id} is unknown here or erased: nothing can be shared"
             )
-        opened = open_personal_fields(
-            case_data, request.case_id, self.case_keys, f"referral to {request.agency}"
-        )
+        opened, closed = case
+        if closed:
+            raise ReferralRuleViolation(f"case {request.case_id} is closed: reopen it first")
         shared = {
             field: opened.get(field)
             for category in request.categories

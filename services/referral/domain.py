@@ -73,6 +73,9 @@ def partner_replies_topic(agency: str) -> str:
 
 
 class Partner(Aggregate):
+    class Event(Aggregate.Event):
+        about_a_child: ClassVar = False  # an agency and what it offers
+
     class PartnerRegistered(Aggregate.Created):
         agency: str
         name: str
@@ -99,7 +102,8 @@ class Partner(Aggregate):
 
 class Referral(Aggregate):
     class ReferralMade(Aggregate.Created):
-        personal_fields: ClassVar = ("shared_data",)
+        """A referral was made to a partner agency, sharing what the consent allowed."""
+
         case_id: UUID
         agency: str
         service: str
@@ -117,36 +121,51 @@ class Referral(Aggregate):
         message_id: str
 
     class ReferralAccepted(Answered):
-        pass
+        """The partner accepted the referral."""
 
     class ReferralDeclined(Answered):
+        """The partner declined the referral, with a reason."""
+
         reason: str
 
     class ServiceStarted(Answered):
+        """The partner started its service."""
+
         started_on: date
 
     class MilestoneReported(Answered):
+        """The partner reported a milestone (enrolled, trained, earning)."""
+
         milestone: str
         reported_on: date
         detail: str | None
 
     class ServiceCompleted(Answered):
+        """The partner completed its service."""
+
         completed_on: date
 
     class ServiceDiscontinued(Answered):
+        """The partner stopped its service before the end, with a reason."""
+
         reason: str
 
     class ReferralWithdrawn(Aggregate.Event):
+        """The referring agency withdrew the referral."""
+
         reason: str
         withdrawn_by: str
 
     class ReferralExpired(Aggregate.Event):
+        """The partner did not answer in time."""
+
         answer_was_due: datetime
 
     class ReferralDataWithdrawn(Aggregate.Event):
-        """Tells the partner to stop using and delete what it received for this referral."""
+        """The partner must stop using and delete what it received for this referral. All in
+        clear, so that it can be recorded after the case's key is destroyed."""
 
-        cause: str
+        withdrawal_cause: str
         consent_id: UUID | None
 
     @event(ReferralMade)
@@ -290,10 +309,10 @@ class Referral(Aggregate):
         """Tell the partner to delete what it received; once is enough."""
         if self.data_withdrawn:
             return False
-        self._withdraw_data(cause=cause, consent_id=consent_id)
+        self._withdraw_data(withdrawal_cause=cause, consent_id=consent_id)
         return True
 
     @event(ReferralDataWithdrawn)
-    def _withdraw_data(self, cause: str, consent_id: UUID | None) -> None:
+    def _withdraw_data(self, withdrawal_cause: str, consent_id: UUID | None) -> None:
         self.state = ReferralState.DATA_WITHDRAWN
-        self.closing_reason = cause
+        self.closing_reason = withdrawal_cause

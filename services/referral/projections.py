@@ -1,8 +1,9 @@
 """What the referral service knows of intake, learnt from ``homeward.intake.events`` only.
 
 - Consents: every ``ConsentGiven`` and ``ConsentWithdrawn``, to ask :func:`may_share`.
-- Case data: the ``ChildRegistered`` data as published (personal fields still sealed), to pick
-  what a partner may receive; deleted when the case is erased.
+- Case data: the ``ChildRegistered`` data, sealed again as one value with the case's key, to
+  pick what a partner may receive; whether the case is closed.
+- On ``CaseErased`` every row about the case goes.
 """
 
 import json
@@ -13,6 +14,7 @@ from uuid import UUID
 from shared.consent import ConsentGiver, ConsentRecord, DataCategory, Purpose
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
+from shared.keyring import CaseKeys
 
 PROJECTION_DDL = (
     """CREATE TABLE IF NOT EXISTS referral_consents (
@@ -28,7 +30,8 @@ PROJECTION_DDL = (
     )""",
     """CREATE TABLE IF NOT EXISTS referral_case_data (
         case_id TEXT PRIMARY KEY,
-        data TEXT NOT NULL
+        sealed_data TEXT NOT NULL,
+        closed INTEGER NOT NULL DEFAULT 0
     )""",
 )
 
@@ -36,11 +39,15 @@ CONSENT_GIVEN = event_type("intake", "ConsentGiven", 1)
 CONSENT_WITHDRAWN = event_type("intake", "ConsentWithdrawn", 1)
 CHILD_REGISTERED = event_type("intake", "ChildRegistered", 1)
 CASE_ERASED = event_type("intake", "CaseErased", 1)
+CASE_CLOSED = event_type("intake", "CaseClosed", 1)
+CASE_REOPENED = event_type("intake", "CaseReopened", 1)
+CASE_DATA_FIELD = "registration"  # what the sealed case data is bound to
 
 
 class IntakeView:
-    def __init__(self, database: Database) -> None:
+    def __init__(self, database: Database, case_keys: CaseKeys) -> None:
         self.database = database
+        self.case_keys = case_keys
         with database.transaction() as tx:
             for statement in PROJECTION_DDL:
                 tx.execute(statement)
@@ -72,13 +79,22 @@ class IntakeView:
                 (withdrawn_at, data["consent_id"]),
             )
         elif message.type == CHILD_REGISTERED:
+            key = self.case_keys.for_opening(UUID(data["case_id"]), "referral case data")
+            if key is None:
+                return
             tx.execute(
-                "INSERT INTO referral_case_data (case_id, data) VALUES (?, ?) "
+                "INSERT INTO referral_case_data (case_id, sealed_data) VALUES (?, ?) "
                 "ON CONFLICT (case_id) DO NOTHING",
-                (data["case_id"], json.dumps(data)),
+                (data["case_id"], json.dumps(key.seal(CASE_DATA_FIELD, data))),
+            )
+        elif message.type in (CASE_CLOSED, CASE_REOPENED):
+            tx.execute(
+                "UPDATE referral_case_data SET closed = ? WHERE case_id = ?",
+                (int(message.type == CASE_CLOSED), data["case_id"]),
             )
         elif message.type == CASE_ERASED:
             tx.execute("DELETE FROM referral_case_data WHERE case_id = ?", (data["case_id"],))
+            tx.execute("DELETE FROM referral_consents WHERE case_id = ?", (data["case_id"],))
 
     def consents(self, case_id: UUID) -> list[ConsentRecord]:
         with self.database.transaction() as tx:
@@ -111,9 +127,17 @@ class IntakeView:
             ) in rows
         ]
 
-    def case_data(self, case_id: UUID) -> dict[str, Any] | None:
+    def case_data(self, case_id: UUID, purpose: str) -> tuple[dict[str, Any], bool] | None:
+        """The case's registration, opened, and whether the case is closed; None for a case
+        unknown here or erased."""
         with self.database.transaction() as tx:
             rows = tx.fetchall(
-                "SELECT data FROM referral_case_data WHERE case_id = ?", (str(case_id),)
+                "SELECT sealed_data, closed FROM referral_case_data WHERE case_id = ?",
+                (str(case_id),),
             )
-        return json.loads(rows[0][0]) if rows else None
+        if not rows:
+            return None
+        key = self.case_keys.for_opening(case_id, purpose)
+        if key is None:
+            return None
+        return key.open(CASE_DATA_FIELD, json.loads(rows[0][0])), bool(rows[0][1])

@@ -34,7 +34,7 @@ def build_runtime(
     )
     application = runtime.application
     assert isinstance(application, ReferralApplication)
-    view = IntakeView(runtime.database)
+    view = IntakeView(runtime.database, application.case_keys)
     application.attach_intake_view(view)
     runtime.subscribe(
         Subscription(
