@@ -3,7 +3,7 @@ requests, and refusals that say what to fix."""
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, FastAPI, HTTPException, Request, status
@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared.publishing import load_schema
 from shared.runtime import ServiceRuntime
 
+Erased = Literal["[erased]"]  # what a sealed field reads once its case's key is destroyed
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 AgencyCode = Annotated[
     str,

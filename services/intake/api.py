@@ -34,8 +34,9 @@ from services.intake.programme import (
     Programme,
 )
 from services.intake.projections import CaseFilter, CaseProjections, CaseRow
-from shared.api import AgencyCode, RequestModel, Text, VersionedCommand, refusals
+from shared.api import AgencyCode, Erased, RequestModel, Text, VersionedCommand, refusals
 from shared.consent import ConsentGiver, DataCategory, Purpose
+from shared.crypto import ERASED
 from shared.envelope import event_type
 
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
@@ -148,8 +149,9 @@ class DeadlineOut(BaseModel):
 
 
 def case_deadlines(case: ChildCase, programme: Programme) -> list[Deadline]:
-    """The case's deadlines, from its recorded dates; a closed case has none left to meet."""
-    if case.closed is not None:
+    """The case's deadlines, from its recorded dates; a closed or erased case has none left
+    to meet."""
+    if case.closed is not None or case.erased:
         return []
     placement, risk = case.placement, case.risk
     return programme.deadlines(
@@ -203,15 +205,15 @@ class CaseOut(BaseModel):
     erased: bool = Field(description="Personal fields of an erased case read '[erased]'.")
     name: str
     date_of_birth: str | None
-    languages: list[str]
+    languages: list[str] | Erased
     account: str | None
     how_left: str
-    released_on: dt.date
+    released_on: dt.date | Erased
     release_place: str
-    armed_group: ArmedGroupIn
-    roles: list[str]
+    armed_group: ArmedGroupIn | Erased
+    roles: list[str] | Erased
     sex: str
-    estimated_age: int
+    estimated_age: int | Erased
     registering_agency: str
     caseworker: str
     handover: HandoverOut | None
@@ -260,9 +262,9 @@ class CaseOut(BaseModel):
             how_left=case.how_left,
             released_on=case.released_on,
             release_place=case.release_place,
-            armed_group=ArmedGroupIn(
-                name=case.armed_group, kind=ArmedGroupKind(case.armed_group_kind)
-            ),
+            armed_group=ERASED
+            if case.erased
+            else ArmedGroupIn(name=case.armed_group, kind=ArmedGroupKind(case.armed_group_kind)),
             roles=case.roles,
             sex=case.sex,
             estimated_age=case.estimated_age,

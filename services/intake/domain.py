@@ -21,6 +21,7 @@ from shared.consent import (
     Purpose,
     may_share,
 )
+from shared.crypto import ERASED
 
 
 class HowLeft(StrEnum):
@@ -419,6 +420,16 @@ class ChildCase(Aggregate):
 
         is_the_case: ClassVar = True
 
+        def mutate(self, aggregate: Any) -> Any:
+            if aggregate is not None and ERASED in vars(self).values():
+                # An erased case's facts can be counted, no longer read: only its version and
+                # the stage recorded in clear move on.
+                aggregate.version = self.originator_version
+                aggregate.modified_on = self.timestamp
+                aggregate.stage_as_recorded = getattr(self, "stage", aggregate.stage_as_recorded)
+                return aggregate
+            return super().mutate(aggregate)
+
     class ChildRegistered(Aggregate.Created):
         """A child released from an armed force or group was registered by a
         child-protection agency."""
@@ -679,6 +690,7 @@ class ChildCase(Aggregate):
         self.consents: dict[UUID, Consent] = {}
         self.withdrawn_consents: set[UUID] = set()
         self.erased = False
+        self.stage_as_recorded: str | None = None
         self.how_left = how_left
         self.released_on = released_on
         self.release_place = release_place
@@ -825,6 +837,8 @@ class ChildCase(Aggregate):
 
     @property
     def stage(self) -> Stage:
+        if self.erased and self.stage_as_recorded is not None:
+            return Stage(self.stage_as_recorded)
         return self._stage_with()
 
     def _stage_with(self, **reached: bool) -> Stage:

@@ -4,9 +4,8 @@ The topic carries every field sealed but the allow-listed ones; the consumer ope
 the case's key as it reads. One row per case keeps what the case list, the overdue list and
 the statistics by stage need (stage, route, agency, caseworker id, sex, age band, risk level,
 flags, the dates deadlines are derived from) and the child's name sealed again with the case's
-key, opened only when someone asks. On ``CaseErased`` the row loses everything but its ids,
-stage and version. Deadlines are computed at query time from the dates, the programme's
-limits and the injected clock.
+key, opened only when someone asks. On ``CaseErased`` the row goes. Deadlines are computed at
+query time from the dates, the programme's limits and the injected clock.
 
 Because the rows come from the topic alone, they can be rebuilt by replaying it
 (:func:`rebuild_projections`).
@@ -81,21 +80,6 @@ COLUMNS = (
 )
 
 
-PERSONAL_COLUMNS = (
-    "sex",
-    "age_band",
-    "route",
-    "risk_level",
-    "flags",
-    "released_on",
-    "handed_over_at",
-    "care_entered_on",
-    "care_extended_until",
-    "risk_set_at",
-    "risk_responded_at",
-)
-
-
 def intake_type(name: str) -> str:
     return event_type("intake", name, 1)
 
@@ -132,12 +116,6 @@ ROW_CHANGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     },
     intake_type("RiskResponded"): lambda d: {"risk_responded_at": _moment(d["responded_at"])},
     intake_type("CaseAssigned"): lambda d: {"caseworker": d["caseworker"]},
-    # Read models are not the record: an erased case keeps only its ids, stage and version.
-    intake_type("CaseErased"): lambda _d: {
-        "sealed_name": None,
-        "erased": 1,
-        **dict.fromkeys(PERSONAL_COLUMNS),
-    },
 }
 
 
@@ -216,6 +194,11 @@ class CaseProjections:
         if message.subject is None or message.sequence is None:
             return
         version = int(message.sequence)
+        if message.type == intake_type("CaseErased"):
+            # Read models are not the record: an erased case leaves the list, live and after
+            # a rebuild alike (a rebuild never sees its other messages opened).
+            tx.execute("DELETE FROM intake_case_list WHERE case_id = ?", (message.subject,))
+            return
         if message.type == intake_type("ChildRegistered"):
             self._insert(message, version, tx)
             return

@@ -2,6 +2,7 @@
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID, uuid4
@@ -19,7 +20,7 @@ from services.referral.app import (
 from services.referral.domain import Partner, Referral, ReferralRuleViolation, ServiceKind, Urgency
 from services.referral.messages import PARTNER_ANSWERS
 from services.referral.partners import ensure_partner_topics
-from shared.api import AgencyCode, RequestModel, Text, refusals
+from shared.api import AgencyCode, Erased, RequestModel, Text, refusals
 from shared.consent import DataCategory, Purpose
 from shared.publishing import validate_data
 
@@ -81,11 +82,11 @@ class ReferralOut(BaseModel):
     purpose: str
     urgency: str
     state: str
-    categories: list[str]
+    categories: list[str] | Erased
     consent_ids: list[UUID]
-    shared_data: dict[str, Any] | Literal["[erased]"]
-    answer_by: dt.datetime
-    milestones: list[tuple[str, dt.date]]
+    shared_data: dict[str, Any] | Erased
+    answer_by: dt.datetime | Erased
+    milestones: Sequence[tuple[str, dt.date | Erased]]
     closing_reason: str | None
     version: int
 

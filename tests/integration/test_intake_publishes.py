@@ -45,11 +45,14 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
     case_key = runtime.application.case_keys.for_opening(case_id, "test")
     assert case_key.open("release_place", sealed_place) == "Kalehe, near the river crossing"
     assert case_key.open("name", registered["data"]["name"]) == "Amani Zawadi-Kuvuka"
-    assert registered["data"]["armed_group"] == {
-        "name": "Raia Mutomboki faction",
-        "kind": "non_state_armed_group",
-    }
-    assert registered["data"]["age_band"] == "15-17"
+    assert registered["caseid"] == case["case_id"]
+    # Sealed by default: party, kind, age and sex are as sealed as the name.
+    assert case_key.open("armed_group", registered["data"]["armed_group"]) == (
+        "Raia Mutomboki faction"
+    )
+    for quasi_identifier in ("armed_group_kind", "estimated_age", "sex", "roles", "released_on"):
+        assert registered["data"][quasi_identifier]["alg"] == "A256GCM", quasi_identifier
+    assert registered["data"]["registering_agency"] == "CD-KIN"  # allow-listed
     # One case's events share a partition and keep their order.
     assert records[0].partition == records[1].partition
     assert as_json(records[1])["sequence"] == "00000000000000000002"

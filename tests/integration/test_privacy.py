@@ -109,17 +109,17 @@ def test_erasure_leaves_the_history_and_removes_every_personal_field(
     assert after["erased"] is True
     assert after["name"] == after["release_place"] == after["account"] == "[erased]"
     assert after["date_of_birth"] == "[erased]"
-    # The facts that are not personal stay, for the audit.
+    # Sealed by default: the quasi-identifiers go with the name; ids, agency and stage stay.
+    assert after["released_on"] == after["sex"] == after["estimated_age"] == "[erased]"
+    assert after["armed_group"] == after["roles"] == "[erased]"
+    assert after["handover"] is None
     assert after["case_number"] == case["case_number"]
-    assert after["released_on"] == case["released_on"]
-    assert after["sex"] == "female"
-    assert after["estimated_age"] == 15
-    assert after["handover"] == case["handover"]
+    assert after["registering_agency"] == case["registering_agency"]
     assert again.status_code == 409
     assert "erased" in again.json()["detail"]
     assert kept["name"] == other_child["body"]["name"]
     assert as_json(records[-1])["type"] == "org.homeward.intake.CaseErased.v1"
-    assert set(as_json(records[-1])["data"]) == {"case_id", "reason", "requested_by"}
+    assert set(as_json(records[-1])["data"]) == {"case_id", "erasure_reason", "requested_by"}
 
     # A full replay from Kafka alone, with a fresh key cache as an auditor would have.
     auditor = CaseKeys(open_keyring(settings), "audit")
@@ -132,7 +132,7 @@ def test_erasure_leaves_the_history_and_removes_every_personal_field(
     ]
     registered = history[0]["data"]
     assert registered["name"] == registered["release_place"] == "[erased]"
-    assert registered["how_left"] == "escape"
+    assert registered["how_left"] == "[erased]"
     assert registered["case_number"] == case["case_number"]
     other_history = replay_case(
         settings.kafka_bootstrap, topics, uuid.UUID(other["case_id"]), auditor

@@ -85,7 +85,9 @@ def register_case_with_consent(intake, referral_runtime, agency: str, categories
     assert consented.status_code == 201, consented.text
     case_id = uuid.UUID(case["case_id"])
     view = referral_runtime.application.intake
-    wait_until(lambda: view.consents(case_id) and view.case_data(case_id), what="consent seen")
+    wait_until(
+        lambda: view.consents(case_id) and view.case_data(case_id, "test"), what="consent seen"
+    )
     return consented.json()
 
 
@@ -239,7 +241,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
         settings.kafka_bootstrap, f"homeward.partner.{school}.referrals", key=case_id, expect=2
     )
     assert as_json(notices[-1])["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
-    assert as_json(notices[-1])["data"]["cause"] == "consent_withdrawn"
+    assert as_json(notices[-1])["data"]["withdrawal_cause"] == "consent_withdrawn"
     wait_until(
         lambda: refer(school, "education", ["identity"]).status_code == 409,
         what="the withdrawal seen by the referral service",
@@ -335,9 +337,9 @@ def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings
         settings.kafka_bootstrap, f"homeward.partner.{school}.referrals", key=case_id, expect=2
     )
     assert as_json(notices[-1])["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
-    assert as_json(notices[-1])["data"]["cause"] == "case_erased"
+    assert as_json(notices[-1])["data"]["withdrawal_cause"] == "case_erased"
     view = referral_runtime.application.intake
-    assert view.case_data(uuid.UUID(case_id)) is None
+    assert view.case_data(uuid.UUID(case_id), "test") is None
     # What the referral recorded reads as erased too, and nothing more can be shared.
     assert referrals.get(f"/referrals/{made.json()['referral_id']}").json()["shared_data"] == (
         "[erased]"
