@@ -8,7 +8,7 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from jsonschema import ValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from services.referral.app import (
     ConsentMissing,
@@ -21,6 +21,7 @@ from services.referral.messages import PARTNER_ANSWERS
 from services.referral.partners import ensure_partner_topics
 from shared.api import AgencyCode, RequestModel, Text, refusals
 from shared.consent import DataCategory, Purpose
+from shared.partnerbox import encoded_key, public_key_from_text
 from shared.publishing import validate_data
 
 log = logging.getLogger("homeward.referral")
@@ -30,12 +31,22 @@ class PartnerIn(RequestModel):
     agency: AgencyCode
     name: Text
     services: list[ServiceKind] = Field(min_length=1, max_length=len(ServiceKind))
+    public_key: str = Field(
+        description="Base64 of the partner's 32-byte X25519 public key (`homeward partner "
+        "keygen` prints one): every personal field sent to the partner is sealed to it."
+    )
+
+    @field_validator("public_key")
+    @classmethod
+    def _an_x25519_public_key(cls, text: str) -> str:
+        return encoded_key(public_key_from_text(text.strip()))
 
 
 class PartnerOut(BaseModel):
     agency: str
     name: str
     services: list[str]
+    public_key: str
     referrals_topic: str
     replies_topic: str
 
@@ -45,6 +56,7 @@ class PartnerOut(BaseModel):
             agency=partner.agency,
             name=partner.name,
             services=partner.services,
+            public_key=partner.public_key,
             referrals_topic=partner.referrals_topic,
             replies_topic=partner.replies_topic,
         )
@@ -161,7 +173,7 @@ def referral_errors(referral_id: UUID | None = None) -> AbstractContextManager[N
 )
 def register_partner(body: PartnerIn, referrals: Referrals, request: Request) -> PartnerOut:
     with referral_errors():
-        partner = referrals.register_partner(body.agency, body.name, body.services)
+        partner = referrals.register_partner(body.agency, body.name, body.services, body.public_key)
     try:
         ensure_partner_topics(request.app.state.runtime.bootstrap, [partner.agency])
     except Exception:  # the partner relay creates them when the broker is back
