@@ -14,7 +14,7 @@ business.
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, TypeGuard
 
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, PublicKey, SealedBox
@@ -49,7 +49,7 @@ def public_key_from_text(text: str) -> PublicKey:
     return PublicKey(raw)
 
 
-def is_box_sealed(value: Any) -> bool:
+def is_box_sealed(value: Any) -> TypeGuard[dict[str, str]]:
     return isinstance(value, dict) and value.get("alg") == ALGORITHM and "ct" in value
 
 

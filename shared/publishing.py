@@ -88,6 +88,11 @@ class PublishedEvent:
             return {self.about: UUID, **declared}
         return declared
 
+    def service_data(self, application: "ServiceApplication") -> dict[str, Any]:
+        """What the publishing service adds of its own, beside the event's fields (where to
+        answer, for instance); declared in :meth:`fields` like them."""
+        return {}
+
     def description(self) -> str:
         """What the message means, for its schema: the docstring of a form of its own (a
         subclass that reshapes the event), else the event's."""
@@ -193,7 +198,8 @@ class EventCatalogue:
         if entry is None:
             return None
         case_id = application.case_of(event)
-        data = self._sealing(entry.to_data(event), event, case_id, application)
+        data = entry.to_data(event) | entry.service_data(application)
+        data = self._sealing(data, event, case_id, application)
         return CloudEvent.published(
             service=self.service,
             name=entry.name,

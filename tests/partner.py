@@ -65,11 +65,15 @@ def guide_code() -> str:
     return after_marker.split("```python\n", 1)[1].split("```", 1)[0]
 
 
-def opened_data(key_folder: Path, event: dict[str, Any]) -> dict[str, Any]:
-    """A partner message's data, opened by running the guide's own lines in the folder that
-    holds the partner's private key."""
+def run_guide(key_folder: Path, event: dict[str, Any]) -> dict[str, Any]:
+    """What the guide's own lines define, run for ``event`` in the folder that holds the
+    partner's private key: ``data`` (opened), ``sealed`` (to seal free text to Homeward)."""
     namespace: dict[str, Any] = {"event": event}
     with contextlib.chdir(key_folder):
         exec(guide_code(), namespace)
-    data: dict[str, Any] = namespace["data"]
+    return namespace
+
+
+def opened_data(key_folder: Path, event: dict[str, Any]) -> dict[str, Any]:
+    data: dict[str, Any] = run_guide(key_folder, event)["data"]
     return data

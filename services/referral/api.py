@@ -21,7 +21,8 @@ from services.referral.messages import PARTNER_ANSWERS
 from services.referral.partners import ensure_partner_topics
 from shared.api import AgencyCode, RequestModel, Text, refusals
 from shared.consent import DataCategory, Purpose
-from shared.partnerbox import encoded_key, public_key_from_text
+from shared.crypto import SealError
+from shared.partnerbox import ALGORITHM, encoded_key, public_key_from_text
 from shared.publishing import validate_data
 
 log = logging.getLogger("homeward.referral")
@@ -181,6 +182,20 @@ def register_partner(body: PartnerIn, referrals: Referrals, request: Request) ->
     return PartnerOut.of(partner)
 
 
+class ReplyKeyOut(BaseModel):
+    public_key: str = Field(description="Base64 of the referral service's X25519 public key.")
+    alg: str = ALGORITHM
+
+
+@router.get(
+    "/partners/reply-key",
+    tags=["partners"],
+    summary="The key partners seal their answers' free text (reason, detail) to",
+)
+def reply_key(referrals: Referrals) -> ReplyKeyOut:
+    return ReplyKeyOut(public_key=referrals.reply_key.public_key)
+
+
 @router.get("/partners/{agency}", tags=["partners"], summary="A partner and its topics")
 def get_partner(agency: str, referrals: Referrals) -> PartnerOut:
     with referral_errors():
@@ -235,7 +250,16 @@ def partner_referral(agency: str, referral_id: UUID, referrals: Referrals) -> Re
 def partner_answer(
     agency: str, referral_id: UUID, body: AnswerIn, referrals: Referrals
 ) -> ReferralOut:
-    data = {**body.data, "referral_id": str(referral_id)}
+    # Over HTTP(S) free text may come in plaintext: TLS carries it and nothing keeps it in
+    # the clear (the store seals it with the case's key). Sealed, it is opened here.
+    try:
+        opened = referrals.reply_key.opened_answer(body.data, sealed_only=False)
+    except SealError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "A sealed field does not open with the reply key (GET /partners/reply-key).",
+        ) from None
+    data = {**opened, "referral_id": str(referral_id)}
     try:
         validate_data("partner", body.type, 1, data)
     except ValidationError as error:

@@ -19,6 +19,7 @@ from services.referral.domain import (
     Urgency,
 )
 from services.referral.projections import IntakeView
+from services.referral.replykey import ReplyKey
 from shared.application import ServiceApplication
 from shared.consent import DataCategory, Purpose, shareable_categories
 from shared.partnerbox import public_key_from_text
@@ -69,6 +70,9 @@ class ReferralApplication(ServiceApplication):
 
     def attach_intake_view(self, view: IntakeView) -> None:
         self.intake = view
+
+    def attach_reply_key(self, reply_key: ReplyKey) -> None:
+        self.reply_key = reply_key
 
     # Partners
 

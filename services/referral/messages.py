@@ -43,7 +43,8 @@ CATALOGUE = EventCatalogue(
 
 
 class ReferralReceived(PublishedEvent):
-    """A referral as its partner receives it: what to do, for whom, and where to answer."""
+    """A referral as its partner receives it: what to do, for whom, where to answer, and the
+    key (reply_key) to seal the free text of the answers to."""
 
     SHARED = (
         "referral_id",
@@ -63,9 +64,13 @@ class ReferralReceived(PublishedEvent):
             "reply_topic": f"homeward.partner.{event.agency}.replies"
         }
 
+    def service_data(self, application: ServiceApplication) -> dict[str, Any]:
+        assert isinstance(application, ReferralApplication)
+        return {"reply_key": application.reply_key.public_key}
+
     def fields(self) -> dict[str, Any]:
         made = super().fields()
-        return {name: made[name] for name in self.SHARED} | {"reply_topic": str}
+        return {name: made[name] for name in self.SHARED} | {"reply_topic": str, "reply_key": str}
 
 
 class DataWithdrawalNotice(PublishedEvent):

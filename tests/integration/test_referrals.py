@@ -24,7 +24,7 @@ from services.referral.service import create_app as referral_api
 from shared.envelope import CloudEvent
 from shared.keyring import open_keyring
 from tests.conftest import sqlite_store
-from tests.partner import as_json, opened_data, partner_keys, read_messages
+from tests.partner import as_json, opened_data, partner_keys, read_messages, run_guide
 from tests.samples import registration
 
 
@@ -178,7 +178,10 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     assert "Amani" not in received[0].value.decode()  # sealed to the school's key
     assert message["data"]["shared_data"]["alg"] == "X25519-SealedBox"
     assert message["data"]["referral_id"] == referral_id  # routing ids stay in clear
-    assert opened_data(school_keys, message)["shared_data"] == {
+    guide = run_guide(school_keys, message)
+    reply_key = guide["data"]["reply_key"]
+    assert reply_key == referrals.get("/partners/reply-key").json()["public_key"]
+    assert guide["data"]["shared_data"] == {
         "name": "Amani Zawadi-Kuvuka",
         "date_of_birth": "2011-03-14",
         "sex": "female",
@@ -211,11 +214,17 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
             "referral_id": referral_id,
             "milestone": "education_enrolled",
             "reported_on": "2026-11-23",
+            "detail": guide["sealed"]("Enrolled in the catch-up class", reply_key),
         },
     )
-    # Not the partner's to answer, and not valid: both parked with their reasons.
+    # Not the partner's to answer, and free text in plaintext: both parked with their reasons.
     answer(settings.kafka_bootstrap, training, "ReferralAccepted", {"referral_id": referral_id})
-    answer(settings.kafka_bootstrap, school, "ReferralDeclined", {"referral_id": referral_id})
+    answer(
+        settings.kafka_bootstrap,
+        school,
+        "ReferralDeclined",
+        {"referral_id": referral_id, "reason": "Too far from the family"},
+    )
 
     state = wait_until(
         lambda: (r := referrals.get(f"/referrals/{referral_id}").json())["milestones"] and r,
@@ -227,7 +236,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
         settings.kafka_bootstrap, f"homeward.partner.{school}.replies.dlq", expect=1
     )
     assert "ReferralDeclined" in dict(parked[0].headers)["dlq.reason"].decode()
-    assert "reason" in dict(parked[0].headers)["dlq.reason"].decode()
+    assert "reason must be sealed" in dict(parked[0].headers)["dlq.reason"].decode()
     stranger = read_messages(
         settings.kafka_bootstrap, f"homeward.partner.{training}.replies.dlq", expect=1
     )
