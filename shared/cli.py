@@ -1,4 +1,5 @@
-"""The ``homeward`` command: run the platform, one service, or the local Kafka broker."""
+"""The ``homeward`` command: run the platform, one service, or the local Kafka broker; make a
+partner's key pair."""
 
 import argparse
 import importlib
@@ -14,9 +15,12 @@ from pathlib import Path
 from types import FrameType
 from uuid import UUID
 
+from nacl.public import PrivateKey
+
 from shared.kafka import SERVICES, ensure_topics, event_topic, platform_topics
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
 from shared.localkafka import BrokerError, LocalBroker, fetch_jars
+from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
 from shared.publishing import SCHEMA_FOLDER, EventCatalogue, schema_text
 from shared.replay import replay_case
 from shared.settings import Settings
@@ -147,21 +151,37 @@ def published_catalogues() -> list["EventCatalogue"]:
     ]
 
 
-def generated_catalogues() -> list["EventCatalogue"]:
-    # The partner messages' schemas are still written by hand, until they are sealed to
-    # each partner's own key.
-    return [catalogue for catalogue in published_catalogues() if catalogue.service != "partner"]
-
-
 def write_schemas() -> int:
     """Write the JSON Schemas the event declarations make into ``shared/schemas/``."""
-    for catalogue in generated_catalogues():
+    for catalogue in published_catalogues():
         for filename, schema in catalogue.generated_schemas().items():
             path = SCHEMA_FOLDER / filename
             text = schema_text(schema)
             if not path.exists() or path.read_text() != text:
                 path.write_text(text)
                 print(f"wrote {path.relative_to(SCHEMA_FOLDER.parent.parent)}")
+    return 0
+
+
+def partner_keygen(out: Path) -> int:
+    """Make a partner's key pair: the private key into a file only its owner reads, the public
+    key printed, to give at registration."""
+    private_key = PrivateKey.generate()
+    path = out / PARTNER_KEY_FILE
+    out.mkdir(parents=True, exist_ok=True)
+    try:
+        # Created 0600 from the start (never readable by others, even for a moment), and never
+        # over an existing key: that one may already open referrals on their way.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        print(f"homeward: {path} exists; keep it, or move it away first", file=sys.stderr)
+        return 2
+    with os.fdopen(descriptor, "w") as key_file:
+        key_file.write(encoded_key(private_key) + "\n")
+    print(f"Private key: {path} (keep it secret; it never leaves your agency)")
+    print(
+        f"Public key, to give as public_key at registration: {encoded_key(private_key.public_key)}"
+    )
     return 0
 
 
@@ -186,6 +206,14 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "schemas", help="write the published JSON Schemas from the event declarations"
     )
+    partner_parser = commands.add_parser("partner", help="a partner agency's own tools")
+    partner_commands = partner_parser.add_subparsers(dest="partner_command", required=True)
+    keygen_parser = partner_commands.add_parser(
+        "keygen", help="make the key pair a partner's referrals are sealed to"
+    )
+    keygen_parser.add_argument(
+        "--out", type=Path, default=Path(), help="folder for the private key file (default: .)"
+    )
     broker_parser = commands.add_parser("broker", help="the local Kafka broker")
     broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     args = parser.parse_args(argv)
@@ -200,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             return replay(args.case_id, args.as_of)
         if args.command == "schemas":
             return write_schemas()
+        if args.command == "partner":
+            return partner_keygen(args.out)
         return broker_command(args.action)
     except (BrokerError, MasterKeyError) as error:
         print(f"homeward: {error}", file=sys.stderr)

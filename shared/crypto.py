@@ -25,11 +25,11 @@ class SealError(ValueError):
     """A sealed value could not be opened: wrong key, wrong case or field, or tampered."""
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).decode().rstrip("=")
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -58,14 +58,14 @@ class DataKey:
     def seal_bytes(self, field: str, plaintext: bytes) -> dict[str, str]:
         nonce = os.urandom(NONCE_BYTES)
         ciphertext = AESGCM(self.secret).encrypt(nonce, plaintext, self._associated_data(field))
-        return {"alg": ALGORITHM, "kid": self.key_id, "iv": _b64(nonce), "ct": _b64(ciphertext)}
+        return {"alg": ALGORITHM, "kid": self.key_id, "iv": b64url(nonce), "ct": b64url(ciphertext)}
 
     def open_bytes(self, field: str, sealed: dict[str, str]) -> bytes:
         if sealed.get("kid") != self.key_id:
             raise SealError(f"{field} of case {self.case_id} was sealed with another key")
         try:
             return AESGCM(self.secret).decrypt(
-                _unb64(sealed["iv"]), _unb64(sealed["ct"]), self._associated_data(field)
+                unb64url(sealed["iv"]), unb64url(sealed["ct"]), self._associated_data(field)
             )
         except (InvalidTag, KeyError, ValueError) as error:
             raise SealError(f"{field} of case {self.case_id} does not open") from error

@@ -30,6 +30,7 @@ from referencing import Registry, Resource
 from shared.allowlist import CLEAR_FIELDS, LIBRARY_FIELDS, is_clear
 from shared.crypto import ERASED
 from shared.envelope import CloudEvent, event_type, schema_uri
+from shared.partnerbox import PARTNER_SEALED_FIELD_SCHEMA
 from shared.privacy import about_a_child, seal_fields
 
 if TYPE_CHECKING:
@@ -87,6 +88,17 @@ class PublishedEvent:
             return {self.about: UUID, **declared}
         return declared
 
+    def service_data(self, application: "ServiceApplication") -> dict[str, Any]:
+        """What the publishing service adds of its own, beside the event's fields (where to
+        answer, for instance); declared in :meth:`fields` like them."""
+        return {}
+
+    def description(self) -> str:
+        """What the message means, for its schema: the docstring of a form of its own (a
+        subclass that reshapes the event), else the event's."""
+        own_form = type(self) is not PublishedEvent
+        return (own_form and type(self).__doc__) or declared_doc(self.event_class)
+
 
 def published(event_class: type, *, about: str | None = None, version: int = 1) -> PublishedEvent:
     """An event published under its own class name."""
@@ -108,9 +120,13 @@ def load_schema(service: str, name: str, version: int) -> dict[str, Any]:
 
 @cache
 def schema_registry() -> Registry:
-    """The shared definitions the event schemas refer to (a sealed personal field)."""
-    sealed = _schema_file(SEALED_FIELD_SCHEMA)
-    return Registry().with_resource(sealed["$id"], Resource.from_contents(sealed))
+    """The shared definitions the event schemas refer to (a sealed personal field, with the
+    case's key or to a partner's)."""
+    registry: Registry = Registry()
+    for filename in (SEALED_FIELD_SCHEMA, PARTNER_SEALED_FIELD_SCHEMA):
+        sealed = _schema_file(filename)
+        registry = registry.with_resource(sealed["$id"], Resource.from_contents(sealed))
+    return registry
 
 
 def validate_data(service: str, name: str, version: int, data: dict[str, Any]) -> None:
@@ -124,6 +140,17 @@ def validate_data(service: str, name: str, version: int, data: dict[str, Any]) -
 
 # How a catalogue seals a message's data: given the data, the event and its case.
 Sealing = Callable[[dict[str, Any], Any, UUID, "ServiceApplication"], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SealedFieldSchema:
+    """How a catalogue's schemas show a sealed field: the shared definition it refers to."""
+
+    uri: str
+    description: str
+
+
+SEALED_WITH_CASE_KEY = SealedFieldSchema(SEALED_FIELD_URI, "Sealed with the case's data key.")
 
 
 def sealed_with_case_key(
@@ -143,11 +170,16 @@ class EventCatalogue:
     """The published event types of one service."""
 
     def __init__(
-        self, service: str, *published: PublishedEvent, sealing: Sealing = sealed_with_case_key
+        self,
+        service: str,
+        *published: PublishedEvent,
+        sealing: Sealing = sealed_with_case_key,
+        sealed_field: SealedFieldSchema = SEALED_WITH_CASE_KEY,
     ) -> None:
         self.service = service
         self.published = published
         self._sealing = sealing
+        self.sealed_field = sealed_field
         self._by_class = {entry.event_class: entry for entry in published}
         self._by_type = {
             event_type(service, entry.name, entry.version): entry for entry in published
@@ -166,7 +198,8 @@ class EventCatalogue:
         if entry is None:
             return None
         case_id = application.case_of(event)
-        data = self._sealing(entry.to_data(event), event, case_id, application)
+        data = entry.to_data(event) | entry.service_data(application)
+        data = self._sealing(data, event, case_id, application)
         return CloudEvent.published(
             service=self.service,
             name=entry.name,
@@ -191,7 +224,7 @@ class EventCatalogue:
         """Each published type's schema, by file name, as the declarations make them."""
         return {
             f"{self.service}.{entry.name}.v{entry.version}.json": generated_schema(
-                self.service, entry
+                self.service, entry, self.sealed_field
             )
             for entry in self.published
         }
@@ -229,7 +262,9 @@ def type_schema(hint: Any) -> dict[str, Any]:
     raise TypeError(f"no JSON Schema for the declared type {hint!r}")
 
 
-def field_schema(name: str, hint: Any, sealed_about_a_child: bool) -> dict[str, Any]:
+def field_schema(
+    name: str, hint: Any, sealed_about_a_child: bool, sealed_field: SealedFieldSchema
+) -> dict[str, Any]:
     if name in CLEAR_FIELDS or not sealed_about_a_child:
         schema = dict(CLEAR_FIELDS[name].schema) if name in CLEAR_FIELDS else type_schema(hint)
         if name in CLEAR_FIELDS and type(None) in typing.get_args(hint):
@@ -238,8 +273,8 @@ def field_schema(name: str, hint: Any, sealed_about_a_child: bool) -> dict[str, 
             schema["description"] = f"In clear: {CLEAR_FIELDS[name].why}."
         return schema
     return {
-        "$ref": SEALED_FIELD_URI,
-        "description": "Sealed with the case's data key.",
+        "$ref": sealed_field.uri,
+        "description": sealed_field.description,
         "x-plaintext": type_schema(hint),
     }
 
@@ -254,10 +289,12 @@ def declared_doc(event_class: type) -> str:
     return ""
 
 
-def generated_schema(service: str, entry: PublishedEvent) -> dict[str, Any]:
+def generated_schema(
+    service: str, entry: PublishedEvent, sealed_field: SealedFieldSchema
+) -> dict[str, Any]:
     fields = entry.fields()
     sealed = bool(getattr(entry.event_class, "about_a_child", True))
-    own_doc = declared_doc(entry.event_class)
+    own_doc = entry.description()
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
         "$id": schema_uri(service, entry.name, entry.version),
@@ -266,7 +303,9 @@ def generated_schema(service: str, entry: PublishedEvent) -> dict[str, Any]:
         "type": "object",
         "additionalProperties": False,
         "required": list(fields),
-        "properties": {name: field_schema(name, hint, sealed) for name, hint in fields.items()},
+        "properties": {
+            name: field_schema(name, hint, sealed, sealed_field) for name, hint in fields.items()
+        },
     }
 
 

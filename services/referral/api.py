@@ -9,7 +9,7 @@ from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 from jsonschema import ValidationError
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from services.referral.app import (
     ConsentMissing,
@@ -22,6 +22,8 @@ from services.referral.messages import PARTNER_ANSWERS
 from services.referral.partners import ensure_partner_topics
 from shared.api import AgencyCode, Erased, RequestModel, Text, refusals
 from shared.consent import DataCategory, Purpose
+from shared.crypto import SealError
+from shared.partnerbox import ALGORITHM, encoded_key, public_key_from_text
 from shared.publishing import validate_data
 
 log = logging.getLogger("homeward.referral")
@@ -31,12 +33,22 @@ class PartnerIn(RequestModel):
     agency: AgencyCode
     name: Text
     services: list[ServiceKind] = Field(min_length=1, max_length=len(ServiceKind))
+    public_key: str = Field(
+        description="Base64 of the partner's 32-byte X25519 public key (`homeward partner "
+        "keygen` prints one): every personal field sent to the partner is sealed to it."
+    )
+
+    @field_validator("public_key")
+    @classmethod
+    def _an_x25519_public_key(cls, text: str) -> str:
+        return encoded_key(public_key_from_text(text.strip()))
 
 
 class PartnerOut(BaseModel):
     agency: str
     name: str
     services: list[str]
+    public_key: str
     referrals_topic: str
     replies_topic: str
 
@@ -46,6 +58,7 @@ class PartnerOut(BaseModel):
             agency=partner.agency,
             name=partner.name,
             services=partner.services,
+            public_key=partner.public_key,
             referrals_topic=partner.referrals_topic,
             replies_topic=partner.replies_topic,
         )
@@ -162,12 +175,26 @@ def referral_errors(referral_id: UUID | None = None) -> AbstractContextManager[N
 )
 def register_partner(body: PartnerIn, referrals: Referrals, request: Request) -> PartnerOut:
     with referral_errors():
-        partner = referrals.register_partner(body.agency, body.name, body.services)
+        partner = referrals.register_partner(body.agency, body.name, body.services, body.public_key)
     try:
         ensure_partner_topics(request.app.state.runtime.bootstrap, [partner.agency])
     except Exception:  # the partner relay creates them when the broker is back
         log.warning("topics of partner %s not created yet", partner.agency, exc_info=True)
     return PartnerOut.of(partner)
+
+
+class ReplyKeyOut(BaseModel):
+    public_key: str = Field(description="Base64 of the referral service's X25519 public key.")
+    alg: str = ALGORITHM
+
+
+@router.get(
+    "/partners/reply-key",
+    tags=["partners"],
+    summary="The key partners seal their answers' free text (reason, detail) to",
+)
+def reply_key(referrals: Referrals) -> ReplyKeyOut:
+    return ReplyKeyOut(public_key=referrals.reply_key.public_key)
 
 
 @router.get("/partners/{agency}", tags=["partners"], summary="A partner and its topics")
@@ -224,7 +251,16 @@ def partner_referral(agency: str, referral_id: UUID, referrals: Referrals) -> Re
 def partner_answer(
     agency: str, referral_id: UUID, body: AnswerIn, referrals: Referrals
 ) -> ReferralOut:
-    data = {**body.data, "referral_id": str(referral_id)}
+    # Over HTTP(S) free text may come in plaintext: TLS carries it and nothing keeps it in
+    # the clear (the store seals it with the case's key). Sealed, it is opened here.
+    try:
+        opened = referrals.reply_key.opened_answer(body.data, sealed_only=False)
+    except SealError:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "A sealed field does not open with the reply key (GET /partners/reply-key).",
+        ) from None
+    data = {**opened, "referral_id": str(referral_id)}
     try:
         validate_data("partner", body.type, 1, data)
     except ValidationError as error:

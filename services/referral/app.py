@@ -7,6 +7,7 @@ from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
+from nacl.public import PublicKey
 
 from services.referral.domain import (
     FINISHED,
@@ -18,8 +19,10 @@ from services.referral.domain import (
     Urgency,
 )
 from services.referral.projections import IntakeView
+from services.referral.replykey import ReplyKey
 from shared.application import ServiceApplication
 from shared.consent import DataCategory, Purpose, shareable_categories
+from shared.partnerbox import public_key_from_text
 
 # Which published fields of a registration each data category lets through.
 CATEGORY_FIELDS: dict[DataCategory, tuple[str, ...]] = {
@@ -68,10 +71,15 @@ class ReferralApplication(ServiceApplication):
     def attach_intake_view(self, view: IntakeView) -> None:
         self.intake = view
 
+    def attach_reply_key(self, reply_key: ReplyKey) -> None:
+        self.reply_key = reply_key
+
     # Partners
 
-    def register_partner(self, agency: str, name: str, services: list[ServiceKind]) -> Partner:
-        partner = Partner(agency, name, [service.value for service in services])
+    def register_partner(
+        self, agency: str, name: str, services: list[ServiceKind], public_key: str
+    ) -> Partner:
+        partner = Partner(agency, name, [service.value for service in services], public_key)
         try:
             self.save(partner)
         except IntegrityError:
@@ -85,6 +93,11 @@ class ReferralApplication(ServiceApplication):
         partner: object = self.repository.get(partner_id)
         assert isinstance(partner, Partner)
         return partner
+
+    def partner_key_of_referral(self, referral_id: UUID) -> PublicKey:
+        """The public key of the partner a referral is addressed to."""
+        agency = self.get_referral(referral_id).agency
+        return public_key_from_text(self.get_partner(agency).public_key)
 
     def partner_agencies(self) -> list[str]:
         """Every registered partner, read from the notification log itself."""

@@ -80,12 +80,14 @@ class Partner(Aggregate):
         agency: str
         name: str
         services: list[str]
+        public_key: str  # base64 X25519: what is sent to this partner is sealed to it
 
     @event(PartnerRegistered)
-    def __init__(self, agency: str, name: str, services: list[str]) -> None:
+    def __init__(self, agency: str, name: str, services: list[str], public_key: str) -> None:
         self.agency = agency
         self.name = name
         self.services = services
+        self.public_key = public_key
 
     @staticmethod
     def create_id(agency: str) -> UUID:

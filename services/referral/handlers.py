@@ -10,6 +10,7 @@ from services.referral.domain import ReferralRuleViolation
 from services.referral.messages import PARTNER_ANSWERS
 from services.referral.projections import CASE_ERASED, CONSENT_WITHDRAWN, IntakeView
 from shared.consumer import CommandHandler, UnacceptableMessage
+from shared.crypto import SealError
 from shared.envelope import CloudEvent
 from shared.publishing import validate_data
 
@@ -44,7 +45,8 @@ def agency_of_replies_topic(topic: str) -> str:
 
 
 def on_partner_reply(application: ReferralApplication) -> CommandHandler:
-    """A partner's answer, from its own replies topic: the topic says who answers."""
+    """A partner's answer, from its own replies topic: the topic says who answers. Its free
+    text must come sealed to the service's reply key: the topic is on the broker's disks."""
 
     def handle(message: CloudEvent, topic: str) -> None:
         kind = PARTNER_ANSWERS.get(message.type)
@@ -52,7 +54,11 @@ def on_partner_reply(application: ReferralApplication) -> CommandHandler:
             raise UnacceptableMessage(f"unknown answer type {message.type!r}")
         name = message.type.split(".")[3]
         try:
-            validate_data("partner", name, 1, message.data)
+            data = application.reply_key.opened_answer(message.data, sealed_only=True)
+        except SealError as error:
+            raise UnacceptableMessage(f"{message.type}: {error}") from None
+        try:
+            validate_data("partner", name, 1, data)
         except ValidationError as error:
             where = ".".join(str(part) for part in error.absolute_path) or "data"
             raise UnacceptableMessage(
@@ -60,9 +66,9 @@ def on_partner_reply(application: ReferralApplication) -> CommandHandler:
                 f"{error.validator_value!r}"[:500]
             ) from None
         agency = agency_of_replies_topic(topic)
-        referral_id = UUID(message.data["referral_id"])
+        referral_id = UUID(data["referral_id"])
         try:
-            application.answer(agency, referral_id, message.id, {"kind": kind, **message.data})
+            application.answer(agency, referral_id, message.id, {"kind": kind, **data})
         except KeyError:
             raise UnacceptableMessage(
                 f"referral {referral_id} is not addressed to agency {agency}"

@@ -3,16 +3,22 @@
 - ``homeward.referral.events``: every referral fact, sealed with the case's key but for the
   allow-listed fields.
 - ``homeward.partner.<agency>.referrals``: what one partner needs (exactly the consented
-  fields of its own referrals). Those topics keep messages for a bounded time only
-  (``PARTNER_RETENTION``); a ``ReferralDataWithdrawn`` tells the partner to delete sooner.
+  fields of its own referrals), every field but the allow-listed ones sealed to that
+  partner's own public key (:mod:`shared.partnerbox`). Those topics keep messages for a
+  bounded time only (``PARTNER_RETENTION``); a ``ReferralDataWithdrawn`` tells the partner to
+  delete sooner.
 - Partners answer on ``homeward.partner.<agency>.replies`` with the ``partner.*`` answer types.
 """
 
 from datetime import timedelta
 from typing import Any
+from uuid import UUID
 
+from services.referral.app import ReferralApplication
 from services.referral.domain import Referral
-from shared.publishing import EventCatalogue, PublishedEvent, published
+from shared.application import ServiceApplication
+from shared.partnerbox import PARTNER_SEALED_FIELD_URI, sealed_fields_to
+from shared.publishing import EventCatalogue, PublishedEvent, SealedFieldSchema, published
 
 PARTNER_RETENTION = timedelta(days=30)
 
@@ -37,7 +43,8 @@ CATALOGUE = EventCatalogue(
 
 
 class ReferralReceived(PublishedEvent):
-    """A referral as its partner receives it: what to do, for whom, and where to answer."""
+    """A referral as its partner receives it: what to do, for whom, where to answer, and the
+    key (reply_key) to seal the free text of the answers to."""
 
     SHARED = (
         "referral_id",
@@ -57,6 +64,14 @@ class ReferralReceived(PublishedEvent):
             "reply_topic": f"homeward.partner.{event.agency}.replies"
         }
 
+    def service_data(self, application: ServiceApplication) -> dict[str, Any]:
+        assert isinstance(application, ReferralApplication)
+        return {"reply_key": application.reply_key.public_key}
+
+    def fields(self) -> dict[str, Any]:
+        made = super().fields()
+        return {name: made[name] for name in self.SHARED} | {"reply_topic": str, "reply_key": str}
+
 
 class DataWithdrawalNotice(PublishedEvent):
     """A referral's data withdrawn, as its partner receives it: with what to do."""
@@ -67,9 +82,18 @@ class DataWithdrawalNotice(PublishedEvent):
             "referral, including copies and derived records."
         }
 
+    def fields(self) -> dict[str, Any]:
+        return super().fields() | {"instruction": str}
 
-def in_clear(data: dict[str, Any], _event: Any, _case_id: Any, _application: Any) -> dict[str, Any]:
-    return data
+
+def sealed_to_partner(
+    data: dict[str, Any], event: Any, _case_id: UUID, application: ServiceApplication
+) -> dict[str, Any]:
+    """Every field but the allow-listed ones sealed to the public key of the partner the
+    referral is addressed to. The case's key plays no part: after an erasure the partner is
+    still told, in a message it alone opens, to delete what it received."""
+    assert isinstance(application, ReferralApplication)
+    return sealed_fields_to(application.partner_key_of_referral(event.originator_id), data)
 
 
 PARTNER_CATALOGUE = EventCatalogue(
@@ -80,7 +104,10 @@ PARTNER_CATALOGUE = EventCatalogue(
     DataWithdrawalNotice(
         Referral.ReferralDataWithdrawn, "ReferralDataWithdrawn", 1, about="referral_id"
     ),
-    sealing=in_clear,
+    sealing=sealed_to_partner,
+    sealed_field=SealedFieldSchema(
+        PARTNER_SEALED_FIELD_URI, "Sealed to the partner's own public key."
+    ),
 )
 
 # What partners send back on their replies topic: CloudEvent type → the answer it is.

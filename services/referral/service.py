@@ -11,10 +11,11 @@ from services.referral.handlers import REPLIES_PATTERN, on_intake_event, on_part
 from services.referral.messages import CATALOGUE, PARTNER_CATALOGUE
 from services.referral.partners import ensure_partner_topics
 from services.referral.projections import IntakeView
+from services.referral.replykey import ReplyKey
 from shared.api import create_service_api
 from shared.envelope import CloudEvent
 from shared.kafka import event_topic
-from shared.keyring import Keyring
+from shared.keyring import Keyring, load_master_key
 from shared.outbox import Producer
 from shared.persistence import Clock, utc_now
 from shared.runtime import PeriodicJob, ServiceRuntime, Subscription, build_service_runtime
@@ -36,6 +37,7 @@ def build_runtime(
     assert isinstance(application, ReferralApplication)
     view = IntakeView(runtime.database, application.case_keys)
     application.attach_intake_view(view)
+    application.attach_reply_key(ReplyKey.of_service(runtime.database, load_master_key(settings)))
     runtime.subscribe(
         Subscription(
             [event_topic("intake")],

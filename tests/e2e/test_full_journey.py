@@ -6,6 +6,8 @@ import json
 import time
 import uuid
 from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -23,6 +25,7 @@ from services.referral.service import create_app as referral_api
 from shared.keyring import CaseKeys, open_keyring
 from shared.replay import read_case_messages, replay_case
 from tests.conftest import sqlite_store
+from tests.partner import partner_keys, run_guide
 from tests.samples import registration
 
 
@@ -48,10 +51,13 @@ def wait_for(check, what: str, timeout: float = 30):
 
 
 class Partner:
-    """A partner agency as it would be built outside Homeward: a plain Kafka client."""
+    """A partner agency as it would be built outside Homeward: a plain Kafka client, its own
+    key pair in ``key_folder`` and the partner's guide's lines to open and seal."""
 
-    def __init__(self, bootstrap: str, agency: str) -> None:
+    def __init__(self, bootstrap: str, agency: str, key_folder: Path) -> None:
         self.agency = agency
+        self.key_folder = key_folder
+        self.sealed: Any = None  # the guide's function that seals free text to Homeward
         self.consumer = KafkaConsumer(
             f"homeward.partner.{agency}.referrals",
             bootstrap_servers=bootstrap,
@@ -67,7 +73,9 @@ class Partner:
                 for record in records:
                     event = json.loads(record.value)
                     if event["type"] == "org.homeward.partner.ReferralReceived.v1":
-                        return event["data"]
+                        guide = run_guide(self.key_folder, event)
+                        self.sealed = guide["sealed"]
+                        return guide["data"]
             return None
 
         return wait_for(received, f"a referral for {self.agency}")
@@ -109,7 +117,7 @@ def services(settings, tmp_path):
         yield clock, intake, referral, followup, keyring
 
 
-def test_from_release_to_closure_across_the_platform(services, settings):
+def test_from_release_to_closure_across_the_platform(services, settings, tmp_path):
     clock, intake, referral, followup, keyring = services
     suffix = uuid.uuid4().hex[:4].upper()
     agency, school, training = f"CD-{suffix}", f"SCH-{suffix}", f"LIV-{suffix}"
@@ -193,7 +201,13 @@ def test_from_release_to_closure_across_the_platform(services, settings):
     ):
         assert (
             referral.post(
-                "/partners", json={"agency": partner, "name": partner, "services": [service]}
+                "/partners",
+                json={
+                    "agency": partner,
+                    "name": partner,
+                    "services": [service],
+                    "public_key": partner_keys(tmp_path / partner),
+                },
             ).status_code
             == 201
         )
@@ -207,8 +221,8 @@ def test_from_release_to_closure_across_the_platform(services, settings):
             recorded_by="cw-0412",
         )
     partners = {
-        school: Partner(settings.kafka_bootstrap, school),
-        training: Partner(settings.kafka_bootstrap, training),
+        school: Partner(settings.kafka_bootstrap, school, tmp_path / school),
+        training: Partner(settings.kafka_bootstrap, training, tmp_path / training),
     }
     try:
         for partner, service in ((school, "education"), (training, "livelihood")):
@@ -246,7 +260,7 @@ def test_from_release_to_closure_across_the_platform(services, settings):
                 {
                     "milestone": "income_reported",
                     "reported_on": "2027-03-01",
-                    "detail": "tailoring",
+                    "detail": partners[training].sealed("tailoring", livelihood["reply_key"]),
                 },
             ),
             ("ServiceCompleted", {"completed_on": "2027-04-30"}),

@@ -1,12 +1,15 @@
 """Partners may use librdkafka (confluent-kafka) rather than kafka-python: Homeward's messages
-and topics must work for it as they are, with nothing but the published contract."""
+and topics must work for it as they are, with nothing but the published contract, the
+partner's own key pair and the guide's lines (PyNaCl) to open what is sealed to it."""
 
 import json
 import time
 import uuid
 
+import pytest
 from confluent_kafka import Consumer, Producer
 from fastapi.testclient import TestClient
+from nacl.exceptions import CryptoError
 
 from services.intake.service import build_runtime as build_intake
 from services.intake.service import create_app as intake_api
@@ -14,6 +17,7 @@ from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
 from shared.keyring import open_keyring
 from tests.conftest import sqlite_store
+from tests.partner import opened_data, partner_keys, read_messages
 from tests.samples import registration
 
 
@@ -25,22 +29,23 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
     referral_runtime = build_referral(
         settings, sqlite_store(tmp_path / "referral"), keyring=keyring
     )
-    agency = f"RD-{uuid.uuid4().hex[:6].upper()}"
+    agency, other_agency = (f"{prefix}-{uuid.uuid4().hex[:6].upper()}" for prefix in ("RD", "OT"))
+    clinic_keys, other_keys = tmp_path / "clinic-keys", tmp_path / "other-keys"
     with (
         TestClient(intake_api(intake_runtime)) as intake,
         TestClient(referral_api(referral_runtime)) as referrals,
     ):
-        assert (
-            referrals.post(
+        for partner, keys in ((agency, clinic_keys), (other_agency, other_keys)):
+            registered = referrals.post(
                 "/partners",
                 json={
-                    "agency": agency,
+                    "agency": partner,
                     "name": "Clinique",
                     "services": ["health"],
+                    "public_key": partner_keys(keys),
                 },
-            ).status_code
-            == 201
-        )
+            )
+            assert registered.status_code == 201, registered.text
         case = intake.post("/cases", json=registration()).json()
         intake.post(
             f"/cases/{case['case_id']}/consents",
@@ -88,12 +93,23 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
         finally:
             consumer.close()
         assert received is not None
+        assert b"Amani" not in received.value()
         event = json.loads(received.value())
         assert received.key().decode() == case["case_id"]
         assert dict(received.headers())["content-type"].startswith(b"application/cloudevents")
         assert event["type"] == "org.homeward.partner.ReferralReceived.v1"
         assert event["data"]["referral_id"] == referral_id
-        assert event["data"]["shared_data"]["name"] == "Amani Zawadi-Kuvuka"
+        assert opened_data(clinic_keys, event)["shared_data"]["name"] == "Amani Zawadi-Kuvuka"
+
+        # Another partner that reads the clinic's topic (the broker's ACLs should stop it)
+        # finds ciphertext only, and its own key opens none of it.
+        (seen_by_other,) = read_messages(
+            settings.kafka_bootstrap, f"homeward.partner.{agency}.referrals", key=case["case_id"]
+        )
+        assert b"Amani" not in seen_by_other.value
+        assert b"Zawadi" not in seen_by_other.value
+        with pytest.raises(CryptoError):
+            opened_data(other_keys, json.loads(seen_by_other.value))
 
         producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
         producer.produce(

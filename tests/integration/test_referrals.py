@@ -1,9 +1,11 @@
 """Partners receive consented referrals on Kafka and answer them; consent gates every share.
 
 The partner side is written here with a plain kafka-python client, as a partner would,
-using nothing of the project's code but the published topic names and schemas.
+using nothing of the project's code but the published topic names and schemas, and opening
+what is sealed to it with the partner's guide's own lines.
 """
 
+import base64
 import json
 import time
 import uuid
@@ -22,7 +24,7 @@ from services.referral.service import create_app as referral_api
 from shared.envelope import CloudEvent
 from shared.keyring import open_keyring
 from tests.conftest import sqlite_store
-from tests.partner import as_json, read_messages
+from tests.partner import as_json, opened_data, partner_keys, read_messages, run_guide
 from tests.samples import registration
 
 
@@ -122,30 +124,27 @@ def answer(bootstrap: str, agency: str, type_name: str, data: dict) -> str:
     return message_id
 
 
-def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, settings):
+def register_partner(referrals, agency: str, name: str, service: str, key_folder) -> None:
+    """A partner registers with the public key of the key pair it made in ``key_folder``."""
+    registered = referrals.post(
+        "/partners",
+        json={
+            "agency": agency,
+            "name": name,
+            "services": [service],
+            "public_key": partner_keys(key_folder),
+        },
+    )
+    assert registered.status_code == 201, registered.text
+
+
+def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, settings, tmp_path):
     intake, referrals, referral_runtime = platform
     school, training = unique_agency("SCH"), unique_agency("VOC")
-    assert (
-        referrals.post(
-            "/partners",
-            json={
-                "agency": school,
-                "name": "Ecole de la Paix",
-                "services": ["education"],
-            },
-        ).status_code
-        == 201
-    )
-    assert (
-        referrals.post(
-            "/partners",
-            json={
-                "agency": training,
-                "name": "Atelier Couture",
-                "services": ["vocational_training"],
-            },
-        ).status_code
-        == 201
+    school_keys = tmp_path / "school-keys"
+    register_partner(referrals, school, "Ecole de la Paix", "education", school_keys)
+    register_partner(
+        referrals, training, "Atelier Couture", "vocational_training", tmp_path / "training-keys"
     )
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
     case_id = case["case_id"]
@@ -176,7 +175,13 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     message = as_json(received[0])
     assert message["type"] == "org.homeward.partner.ReferralReceived.v1"
     PARTNER_CATALOGUE.validate(CloudEvent.from_bytes(received[0].value))
-    assert message["data"]["shared_data"] == {
+    assert "Amani" not in received[0].value.decode()  # sealed to the school's key
+    assert message["data"]["shared_data"]["alg"] == "X25519-SealedBox"
+    assert message["data"]["referral_id"] == referral_id  # routing ids stay in clear
+    guide = run_guide(school_keys, message)
+    reply_key = guide["data"]["reply_key"]
+    assert reply_key == referrals.get("/partners/reply-key").json()["public_key"]
+    assert guide["data"]["shared_data"] == {
         "name": "Amani Zawadi-Kuvuka",
         "date_of_birth": "2011-03-14",
         "sex": "female",
@@ -209,11 +214,17 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
             "referral_id": referral_id,
             "milestone": "education_enrolled",
             "reported_on": "2026-11-23",
+            "detail": guide["sealed"]("Enrolled in the catch-up class", reply_key),
         },
     )
-    # Not the partner's to answer, and not valid: both parked with their reasons.
+    # Not the partner's to answer, and free text in plaintext: both parked with their reasons.
     answer(settings.kafka_bootstrap, training, "ReferralAccepted", {"referral_id": referral_id})
-    answer(settings.kafka_bootstrap, school, "ReferralDeclined", {"referral_id": referral_id})
+    answer(
+        settings.kafka_bootstrap,
+        school,
+        "ReferralDeclined",
+        {"referral_id": referral_id, "reason": "Too far from the family"},
+    )
 
     state = wait_until(
         lambda: (r := referrals.get(f"/referrals/{referral_id}").json())["milestones"] and r,
@@ -225,7 +236,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
         settings.kafka_bootstrap, f"homeward.partner.{school}.replies.dlq", expect=1
     )
     assert "ReferralDeclined" in dict(parked[0].headers)["dlq.reason"].decode()
-    assert "reason" in dict(parked[0].headers)["dlq.reason"].decode()
+    assert "reason must be sealed" in dict(parked[0].headers)["dlq.reason"].decode()
     stranger = read_messages(
         settings.kafka_bootstrap, f"homeward.partner.{training}.replies.dlq", expect=1
     )
@@ -248,10 +259,21 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     )
 
 
-def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(platform, settings, clock):
+def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
+    platform, settings, clock, tmp_path
+):
     intake, referrals, referral_runtime = platform
     school = unique_agency("SCH")
-    referrals.post("/partners", json={"agency": school, "name": "Lycee", "services": ["education"]})
+    lycee = {"agency": school, "name": "Lycee", "services": ["education"]}
+    for wrong_key, problem in (
+        ("not a key!", "base64"),
+        (base64.b64encode(b"sixteen bytes...").decode(), "32-byte"),
+    ):
+        refused = referrals.post("/partners", json=lycee | {"public_key": wrong_key})
+        assert refused.status_code == 422
+        assert "public_key" in refused.json()["detail"]
+        assert problem in refused.json()["detail"]
+    register_partner(referrals, school, "Lycee", "education", tmp_path / "keys")
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
 
     def refer(urgency: str) -> str:
@@ -315,10 +337,10 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(platfor
         REFERRAL_EVENTS.validate(CloudEvent.from_bytes(record.value))
 
 
-def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings):
+def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings, tmp_path):
     intake, referrals, referral_runtime = platform
     school = unique_agency("SCH")
-    referrals.post("/partners", json={"agency": school, "name": "Ecole", "services": ["education"]})
+    register_partner(referrals, school, "Ecole", "education", tmp_path / "keys")
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
     case_id = case["case_id"]
     made = referrals.post("/referrals", json=education_referral(case_id, school))
@@ -336,8 +358,11 @@ def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings
     notices = read_messages(
         settings.kafka_bootstrap, f"homeward.partner.{school}.referrals", key=case_id, expect=2
     )
-    assert as_json(notices[-1])["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
-    assert as_json(notices[-1])["data"]["withdrawal_cause"] == "case_erased"
+    notice = as_json(notices[-1])
+    assert notice["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
+    assert notice["data"]["withdrawal_cause"] == "case_erased"
+    # The case's key is gone; what the partner must do is still sealed to the partner's key.
+    assert "delete" in opened_data(tmp_path / "keys", notice)["instruction"]
     view = referral_runtime.application.intake
     assert view.case_data(uuid.UUID(case_id), "test") is None
     # What the referral recorded reads as erased too, and nothing more can be shared.
