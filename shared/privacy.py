@@ -90,6 +90,23 @@ def open_personal_fields(
     return open_fields(data, case_keys.for_opening(case_id, purpose))
 
 
+class ErasableEvent:
+    """Mixed into an aggregate's ``Event`` base: once its case's key is destroyed, a fact whose
+    fields read ``[erased]`` still counts (the version moves on) but changes no state, since
+    its values are gone."""
+
+    def mutate(self, aggregate: Any) -> Any:
+        if aggregate is not None and ERASED in vars(self).values():
+            aggregate.version = vars(self)["originator_version"]
+            aggregate.modified_on = vars(self)["timestamp"]
+            self.note_erased_fact(aggregate)
+            return aggregate
+        return super().mutate(aggregate)  # type: ignore[misc]
+
+    def note_erased_fact(self, aggregate: Any) -> None:
+        """What an erased fact still tells its aggregate (fields in clear only)."""
+
+
 class CaseResolver:
     """Answers "which case is this event about?" for the mapper, the relay and, through the
     ``caseid`` of every published message, every consumer."""

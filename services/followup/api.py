@@ -19,7 +19,7 @@ from services.followup.domain import (
     VisitFindings,
 )
 from services.followup.projections import FollowUpViews
-from shared.api import Text, VersionedCommand, refusals
+from shared.api import Erased, Text, VersionedCommand, refusals
 
 
 class VisitIn(VersionedCommand):
@@ -65,7 +65,7 @@ class VisitOut(BaseModel):
 class PlanOut(BaseModel):
     case_id: UUID
     version: int
-    returned_on: dt.date
+    returned_on: dt.date | Erased
     return_kind: str
     caseworker: str
     risk: str | None
@@ -73,6 +73,7 @@ class PlanOut(BaseModel):
     alerts: list[str]
     reviews: list[str]
     closure_recommended: bool
+    cancelled: bool = Field(description="The case was erased: nothing more is recorded.")
     outcomes: list[dict[str, Any]] = Field(
         description="Education and livelihood outcomes partners reported for the child."
     )
@@ -93,6 +94,7 @@ class PlanOut(BaseModel):
             alerts=plan.alerts,
             reviews=plan.reviews,
             closure_recommended=plan.closure_recommended,
+            cancelled=plan.cancelled,
             outcomes=outcomes,
         )
 

@@ -13,6 +13,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.privacy import ErasableEvent
+
 
 class ReturnKind(StrEnum):
     REUNIFIED = "reunified"
@@ -85,6 +87,9 @@ class Visit:
 
 
 class FollowUpPlan(Aggregate):
+    class Event(ErasableEvent, Aggregate.Event):
+        """A fact about a child's case, sealed with the case's key."""
+
     class PlanCreated(Aggregate.Created):
         """A follow-up plan was made on the child's return."""
 

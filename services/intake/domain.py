@@ -21,7 +21,7 @@ from shared.consent import (
     Purpose,
     may_share,
 )
-from shared.crypto import ERASED
+from shared.privacy import ErasableEvent
 
 
 class HowLeft(StrEnum):
@@ -415,20 +415,13 @@ def age_band(age: int) -> str:
 
 
 class ChildCase(Aggregate):
-    class Event(Aggregate.Event):
+    class Event(ErasableEvent, Aggregate.Event):
         """A fact about the case itself: the case's key seals it."""
 
         is_the_case: ClassVar = True
 
-        def mutate(self, aggregate: Any) -> Any:
-            if aggregate is not None and ERASED in vars(self).values():
-                # An erased case's facts can be counted, no longer read: only its version and
-                # the stage recorded in clear move on.
-                aggregate.version = self.originator_version
-                aggregate.modified_on = self.timestamp
-                aggregate.stage_as_recorded = getattr(self, "stage", aggregate.stage_as_recorded)
-                return aggregate
-            return super().mutate(aggregate)
+        def note_erased_fact(self, aggregate: Any) -> None:
+            aggregate.stage_as_recorded = getattr(self, "stage", aggregate.stage_as_recorded)
 
     class ChildRegistered(Aggregate.Created):
         """A child released from an armed force or group was registered by a

@@ -13,6 +13,8 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from shared.privacy import ErasableEvent
+
 
 class ServiceKind(StrEnum):
     EDUCATION = "education"
@@ -103,6 +105,9 @@ class Partner(Aggregate):
 
 
 class Referral(Aggregate):
+    class Event(ErasableEvent, Aggregate.Event):
+        """A fact about a child's case, sealed with the case's key."""
+
     class ReferralMade(Aggregate.Created):
         """A referral was made to a partner agency, sharing what the consent allowed."""
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from tests.partner import partner_keys
 from tests.samples import registration
 
 PORTS = {"intake": 18001, "referral": 18002, "followup": 18003}
@@ -74,7 +75,12 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             ).status_code
             == 201
         )
-        partner = {"agency": "SCH-01", "name": "School", "services": ["education"]}
+        partner = {
+            "agency": "SCH-01",
+            "name": "School",
+            "services": ["education"],
+            "public_key": partner_keys(tmp_path / "school"),
+        }
         assert httpx.post(f"{referral}/partners", json=partner, timeout=30).status_code == 201
         referral_request = {
             "case_id": case["case_id"],

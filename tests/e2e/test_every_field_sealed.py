@@ -1,0 +1,408 @@
+"""The every-field test: a child whose every free-text field holds a marker of its own is taken
+through intake, consent, tracing, reunification, a declined and an answered referral, and
+follow-up visits. Every byte the platform wrote (event stores, keyring, read models, the
+broker's log segments, partner topics included) holds no marker, plain, base64 or UTF-16;
+after erasure neither, and the platform's own code, in a fresh process, brings none back."""
+
+import base64
+import os
+import subprocess
+import sys
+import uuid
+from datetime import date
+from pathlib import Path
+
+from shared.keyring import CaseKeys, open_keyring
+from shared.settings import REPO_ROOT
+from tests.conftest import sqlite_store
+from tests.e2e.test_full_journey import services, wait_for  # noqa: F401  (the fixture)
+from tests.partner import partner_keys, read_messages
+
+STAFF = "cw-0412"  # staff ids are allow-listed: no marker in them
+
+
+def encodings(marker: str) -> list[bytes]:
+    """The forms a marker could take at rest: plain, UTF-16 either way round, and base64
+    (standard and URL-safe) at each of the three alignments it can fall on in a longer text."""
+    plain = marker.encode()
+    forms = [plain, marker.encode("utf-16-le"), marker.encode("utf-16-be")]
+    for offset in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * offset + plain)
+            start, end = -(-offset // 3) * 4 + 4, (offset + len(plain)) // 3 * 4
+            forms.append(encoded[start:end])
+    return forms
+
+
+def hits(markers: dict[str, str], roots: list[Path]) -> list[str]:
+    found = []
+    files = [path for root in roots for path in root.rglob("*") if path.is_file()]
+    for path in files:
+        content = path.read_bytes()
+        for field, marker in markers.items():
+            if any(form in content for form in encodings(marker)):
+                found.append(f"{field} in {path}")
+    return found
+
+
+def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
+    services,  # noqa: F811
+    settings,
+    kafka_broker,
+    tmp_path,
+):
+    clock, intake, referral, followup, _keyring = services
+    tag = uuid.uuid4().hex[:8]
+    markers: dict[str, str] = {}
+
+    def mark(field: str) -> str:
+        markers[field] = f"Zq{tag}{field.replace('.', '')[:18]}Xv"
+        return markers[field]
+
+    suffix = tag[:4].upper()
+    agency, school, training = f"CD-{suffix}", f"SCH-{suffix}", f"LIV-{suffix}"
+    created = intake.post(
+        "/cases",
+        json={
+            "name": mark("name"),
+            "date_of_birth": "2011-03-14",
+            "languages": ["sw"],
+            "account": mark("account"),
+            "release": {"date": "2026-10-03", "place": mark("release.place"), "how_left": "escape"},
+            "armed_group": {"name": mark("armed_group.name"), "kind": "non_state_armed_group"},
+            "roles": ["support", "sexual_purposes"],
+            "sex": "female",
+            "estimated_age": 15,
+            "registering_agency": agency,
+            "caseworker": STAFF,
+            "handover": {
+                "from_actor": mark("handover.from_actor"),
+                "to_agency": mark("handover.to_agency"),
+                "at": "2026-10-04T09:30:00+02:00",
+            },
+        },
+    )
+    assert created.status_code == 201, created.text
+    case = created.json()
+    case_id = case["case_id"]
+
+    def step(path: str, **body) -> None:
+        nonlocal case
+        response = intake.post(
+            f"/cases/{case_id}/{path}", json={"version": case["version"], **body}
+        )
+        assert response.status_code in (200, 201), f"{path}: {response.text}"
+        case = response.json()
+
+    step(
+        "age-assessment",
+        method="interview",
+        result="uncertain",
+        assessed_by=STAFF,
+        assessed_on="2026-10-04",
+        notes=mark("age.notes"),
+    )
+    step(
+        "interim-care",
+        kind="interim_care_centre",
+        carer=mark("care.carer"),
+        address=mark("care.address"),
+        entered_on="2026-10-04",
+        placed_by=STAFF,
+    )
+    step(
+        "needs-assessment",
+        needs=["health", "education"],
+        flags=["separated"],
+        dependants=[{"name": mark("dependant.name"), "sex": "female"}],
+        sexual_violence_survivor=True,
+        sexual_violence_details=mark("sexual_violence"),
+        assessed_by=STAFF,
+        assessed_on="2026-10-04",
+        notes=mark("needs.notes"),
+    )
+    step(
+        "risk-level",
+        level="high",
+        reason=mark("risk.reason"),
+        set_by=STAFF,
+        set_at="2026-10-04T07:00:00Z",
+    )
+    step(
+        "risk-response",
+        action=mark("risk.action"),
+        responded_by=STAFF,
+        responded_at="2026-10-04T08:00:00Z",
+    )
+    for purpose, recipients, categories in (
+        ("family_tracing", ["CD-ICRC"], ["identity", "family"]),
+        ("education", [school], ["identity", "contact_and_location", "psychosocial"]),
+        ("livelihood", [training], ["identity"]),
+    ):
+        step(
+            "consents",
+            given_by="child_consent",
+            purpose=purpose,
+            recipients=recipients,
+            categories=categories,
+            given_on="2026-10-04",
+            recorded_by=STAFF,
+        )
+    step(
+        "tracing",
+        tracing_agency="CD-ICRC",
+        started_by=STAFF,
+        started_on="2026-10-04",
+        sought=mark("tracing.sought"),
+        last_known_place=mark("tracing.place"),
+    )
+    step(
+        "tracing/leads",
+        source="community",
+        lead=mark("tracing.lead"),
+        recorded_by=STAFF,
+        recorded_on="2026-10-04",
+    )
+    clock.to(date(2026, 10, 12))
+    markers["family.phone"] = "+243 97 318 4462"
+    step(
+        "tracing/family-located",
+        relationship="mother",
+        family_members=[mark("family.member")],
+        whereabouts=mark("family.whereabouts"),
+        phone=markers["family.phone"],
+        relationship_verified=True,
+        recorded_by=STAFF,
+        located_on="2026-10-10",
+    )
+    step(
+        "tracing/family-assessment",
+        willing=True,
+        able=True,
+        safe=True,
+        child_willing=True,
+        assessed_by=STAFF,
+        assessed_on="2026-10-11",
+        notes=mark("family.notes"),
+    )
+    step(
+        "interim-care/end",
+        left_on="2026-10-12",
+        exit_reason="family_reunification",
+        recorded_by=STAFF,
+    )
+    step(
+        "reunification", reunified_on="2026-10-12", recorded_by=STAFF, address=mark("home.address")
+    )
+    step(
+        "case-plan",
+        goals={"education": mark("plan.goal")},
+        child_participated=True,
+        child_views=mark("plan.views"),
+        agreed_by=STAFF,
+        agreed_on="2026-10-12",
+    )
+
+    # Referrals: the school declines with a reason, the programme reports a milestone.
+    answers = {}
+    for partner, service, categories in (
+        (school, "education", ["identity", "contact_and_location", "psychosocial"]),
+        (training, "livelihood", ["identity"]),
+    ):
+        public_key = partner_keys(tmp_path / "partners" / partner)
+        registered = referral.post(
+            "/partners",
+            json={
+                "agency": partner,
+                "name": partner,
+                "services": [service],
+                "public_key": public_key,
+            },
+        )
+        assert registered.status_code == 201, registered.text
+        body = {
+            "case_id": case_id,
+            "agency": partner,
+            "service": service,
+            "purpose": service,
+            "categories": categories,
+            "made_by": STAFF,
+        }
+        made = wait_for(
+            lambda body=body: (
+                (r := referral.post("/referrals", json=body)).status_code == 201 and r
+            ),
+            f"the referral to {partner}",
+        )
+        answers[partner] = made.json()["referral_id"]
+
+    def answer(partner: str, type_name: str, **data) -> None:
+        response = referral.post(
+            f"/partners/{partner}/referrals/{answers[partner]}/answers",
+            json={"type": type_name, "data": {"referral_id": answers[partner], **data}},
+        )
+        assert response.status_code == 200, response.text
+
+    answer(school, "ReferralDeclined", reason=mark("referral.decline"))
+    answer(training, "ReferralAccepted")
+    answer(training, "ServiceStarted", started_on="2026-10-20")
+    answer(
+        training,
+        "MilestoneReported",
+        milestone="livelihood_started",
+        reported_on="2026-10-21",
+        detail=mark("referral.detail"),
+    )
+
+    # Follow-up: a visit with the child's own words, a missed visit, a reassessment.
+    plan = wait_for(
+        lambda: (r := followup.get(f"/plans/{case_id}")).status_code == 200 and r.json(),
+        "the follow-up plan",
+    )
+    clock.to(date(2026, 10, 27))
+    done = followup.post(
+        f"/plans/{case_id}/visits/1/completion",
+        json={
+            "version": plan["version"],
+            "visited_on": "2026-10-27",
+            "visited_by": STAFF,
+            "wellbeing": "good",
+            "attending_school": True,
+            "livelihood_status": mark("visit.livelihood"),
+            "family_acceptance": "good",
+            "community_acceptance": "fair",
+            "stigma_reported": False,
+            "security_threat": False,
+            "re_recruitment_threat": False,
+            "child_view": mark("visit.child_view"),
+        },
+    )
+    assert done.status_code == 200, done.text
+    clock.to(date(2026, 11, 13))
+    missed = followup.post(
+        f"/plans/{case_id}/visits/2/missed",
+        json={"version": done.json()["version"], "reason": mark("visit.missed")},
+    )
+    assert missed.status_code == 200, missed.text
+    reassessed = followup.post(
+        f"/plans/{case_id}/risk",
+        json={"version": missed.json()["version"], "level": "medium", "reason": mark("plan.risk")},
+    )
+    assert reassessed.status_code == 200, reassessed.text
+
+    # Everything reached the topics, partner topics included, before the disks are read.
+    wait_for(
+        lambda: (
+            len(
+                read_messages(
+                    settings.kafka_bootstrap,
+                    "homeward.followup.events",
+                    key=case_id,
+                    expect=12,
+                    timeout=5,
+                )
+            )
+            >= 12
+        ),
+        "follow-up's messages",
+    )
+    for partner in (school, training):
+        assert read_messages(
+            settings.kafka_bootstrap, f"homeward.partner.{partner}.referrals", key=case_id
+        )
+    assert len(markers) >= 30
+    roots = [tmp_path, kafka_broker.data_dir]
+    assert hits(markers, roots) == []
+    # The grep reads the right files: an allow-listed value of the same events is there.
+    assert any(STAFF.encode() in path.read_bytes() for path in kafka_broker.data_dir.rglob("*.log"))
+
+    # Erasure: recorded, then the key destroyed; every service stops acting on the case.
+    erased = intake.post(
+        f"/cases/{case_id}/erasure",
+        json={"version": case["version"], "reason": "child_request", "requested_by": "sup-3"},
+    )
+    assert erased.status_code == 200, erased.text
+    assert erased.json()["name"] == "[erased]"
+    cancelled = wait_for(
+        lambda: (
+            (r := followup.get(f"/plans/{case_id}")).status_code == 200
+            and r.json()["cancelled"]
+            and r.json()
+        ),
+        "the follow-up plan cancelled",
+    )
+    refused = followup.post(
+        f"/plans/{case_id}/visits/3/missed", json={"version": cancelled["version"], "reason": "x"}
+    )
+    assert refused.status_code == 409
+    again = referral.post(
+        "/referrals",
+        json={
+            "case_id": case_id,
+            "agency": training,
+            "service": "livelihood",
+            "purpose": "livelihood",
+            "categories": ["identity"],
+            "made_by": STAFF,
+        },
+    )
+    assert again.status_code == 409
+    assert hits(markers, roots) == []
+
+    # The platform's own code, in a fresh process, opens nothing of the child any more.
+    env = {
+        **os.environ,
+        "HOMEWARD_DATA_DIR": str(settings.data_dir),
+        "HOMEWARD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HOMEWARD_MASTER_KEY": settings.master_key.get_secret_value(),
+    }
+    replayed = subprocess.run(
+        [sys.executable, "-m", "shared.cli", "replay", case_id],
+        env=env,
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "CaseErased" in replayed.stdout
+    assert [field for field, marker in markers.items() if marker in replayed.stdout] == []
+    fresh_keys = CaseKeys(open_keyring(settings), "audit")
+    assert fresh_keys.for_opening(uuid.UUID(case_id), "audit") is None
+    for name in ("intake", "referral", "followup"):
+        store = sqlite_store(tmp_path / name)
+        dumped = subprocess.run(
+            [sys.executable, "-c", DUMP_STORE, name],
+            env={**env, **store},
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert dumped.returncode == 0, dumped.stderr[-2000:]
+        dump = dumped.stdout
+        assert case_id in dump, name
+        assert [field for field, marker in markers.items() if marker in dump] == [], name
+
+
+# Every stored event of one service, opened by the service's own application in a new process.
+DUMP_STORE = """
+import importlib, os, sys
+from shared.keyring import CaseKeys, open_keyring
+from shared.persistence import utc_now
+from shared.settings import Settings
+service = sys.argv[1]
+application_class = {
+    "intake": "services.intake.app:IntakeApplication",
+    "referral": "services.referral.app:ReferralApplication",
+    "followup": "services.followup.app:FollowUpApplication",
+}[service]
+module, _, name = application_class.partition(":")
+env = {key: os.environ[key] for key in ("PERSISTENCE_MODULE", "SQLITE_DBNAME")}
+keys = CaseKeys(open_keyring(Settings()), "audit")
+application = getattr(importlib.import_module(module), name)(env, utc_now, keys)
+for notification in application.recorder.select_notifications(start=None, limit=100000):
+    event = application.mapper.to_domain_event(notification)
+    print(event.originator_id, type(event).__name__, vars(event))
+"""
