@@ -14,7 +14,6 @@ from pathlib import Path
 
 from shared.keyring import CaseKeys, open_keyring
 from shared.settings import REPO_ROOT
-from tests.conftest import sqlite_store
 from tests.e2e.test_full_journey import services, wait_for  # noqa: F401  (the fixture)
 from tests.partner import partner_keys, read_messages
 
@@ -369,40 +368,3 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
     assert [field for field, marker in markers.items() if marker in replayed.stdout] == []
     fresh_keys = CaseKeys(open_keyring(settings), "audit")
     assert fresh_keys.for_opening(uuid.UUID(case_id), "audit") is None
-    for name in ("intake", "referral", "followup"):
-        store = sqlite_store(tmp_path / name)
-        dumped = subprocess.run(
-            [sys.executable, "-c", DUMP_STORE, name],
-            env={**env, **store},
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert dumped.returncode == 0, dumped.stderr[-2000:]
-        dump = dumped.stdout
-        assert case_id in dump, name
-        assert [field for field, marker in markers.items() if marker in dump] == [], name
-
-
-# Every stored event of one service, opened by the service's own application in a new process.
-DUMP_STORE = """
-import importlib, os, sys
-from shared.keyring import CaseKeys, open_keyring
-from shared.persistence import utc_now
-from shared.settings import Settings
-service = sys.argv[1]
-application_class = {
-    "intake": "services.intake.app:IntakeApplication",
-    "referral": "services.referral.app:ReferralApplication",
-    "followup": "services.followup.app:FollowUpApplication",
-}[service]
-module, _, name = application_class.partition(":")
-env = {key: os.environ[key] for key in ("PERSISTENCE_MODULE", "SQLITE_DBNAME")}
-keys = CaseKeys(open_keyring(Settings()), "audit")
-application = getattr(importlib.import_module(module), name)(env, utc_now, keys)
-for notification in application.recorder.select_notifications(start=None, limit=100000):
-    event = application.mapper.to_domain_event(notification)
-    print(event.originator_id, type(event).__name__, vars(event))
-"""
