@@ -22,6 +22,7 @@ from shared.settings import REPO_ROOT, Settings
 TEST_BROKER_PORT = int(os.environ.get("HOMEWARD_TEST_BROKER_PORT", "19092"))
 TEST_POSTGRES_PORT = int(os.environ.get("HOMEWARD_TEST_PG_PORT", "55439"))
 POSTGRES_SCRIPT = REPO_ROOT / "deploy" / "postgres" / "cluster"
+POSTGRES_DIR = REPO_ROOT / "var" / f"test-postgres-{TEST_POSTGRES_PORT}"
 
 
 @pytest.fixture(scope="session")
@@ -37,13 +38,23 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBrok
 def postgres_cluster() -> Iterator[dict[str, str]]:
     env = {
         **os.environ,
-        "HOMEWARD_PG_DIR": str(REPO_ROOT / "var" / f"test-postgres-{TEST_POSTGRES_PORT}"),
+        "HOMEWARD_PG_DIR": str(POSTGRES_DIR),
         "HOMEWARD_PG_PORT": str(TEST_POSTGRES_PORT),
         "HOMEWARD_PG_DATABASES": "postgres",
     }
     subprocess.run([str(POSTGRES_SCRIPT), "start"], env=env, check=True, timeout=600)
     yield {"host": "127.0.0.1", "port": str(TEST_POSTGRES_PORT), "user": "postgres"}
     subprocess.run([str(POSTGRES_SCRIPT), "stop"], env=env, check=True, timeout=120)
+
+
+def postgres_data_on_disk() -> Path:
+    """The test cluster's data folder, once whatever was written is in its files."""
+    with psycopg.connect(
+        host="127.0.0.1", port=TEST_POSTGRES_PORT, user="postgres", dbname="postgres"
+    ) as connection:
+        connection.autocommit = True
+        connection.execute("CHECKPOINT")
+    return POSTGRES_DIR / "data"
 
 
 def fresh_postgres_database(cluster: dict[str, str]) -> str:
@@ -64,7 +75,11 @@ def event_store_env(request: pytest.FixtureRequest, tmp_path: Path) -> dict[str,
     """The eventsourcing library's settings for one fresh event store of each kind."""
     if request.param == "sqlite":
         return sqlite_store(tmp_path)
-    cluster = request.getfixturevalue("postgres_cluster")
+    return postgres_store(request.getfixturevalue("postgres_cluster"))
+
+
+def postgres_store(cluster: dict[str, str]) -> dict[str, str]:
+    """The library's settings for an event store in a fresh database of the test cluster."""
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": fresh_postgres_database(cluster),

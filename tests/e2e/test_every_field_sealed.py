@@ -5,6 +5,7 @@ broker's log segments, partner topics included) holds no marker, plain, base64 o
 after erasure neither, and the platform's own code, in a fresh process, brings none back."""
 
 import base64
+import functools
 import os
 import subprocess
 import sys
@@ -12,9 +13,12 @@ import uuid
 from datetime import date
 from pathlib import Path
 
+import pytest
+
 from shared.keyring import CaseKeys, open_keyring
 from shared.settings import REPO_ROOT
-from tests.e2e.test_full_journey import services, wait_for  # noqa: F401  (the fixture)
+from tests.conftest import postgres_data_on_disk, postgres_store
+from tests.e2e.test_full_journey import running_services, sqlite_stores, wait_for
 from tests.partner import partner_keys, read_messages
 
 STAFF = "cw-0412"  # staff ids are allow-listed: no marker in them
@@ -33,29 +37,71 @@ def encodings(marker: str) -> list[bytes]:
     return forms
 
 
-def hits(markers: dict[str, str], roots: list[Path]) -> list[str]:
+def hits(markers: dict[str, str], roots: list[Path], prefix: str) -> list[str]:
+    """Every (field, file) where a marker's form is found.
+
+    The broker's preallocated indexes make a gigabyte, so a file is first screened once per
+    form of ``prefix``, which most markers share (each encoding of the prefix is part of the
+    same encoding of every such marker), and of each marker without it; only a file that
+    passes is looked at marker by marker."""
+    untagged = [marker for marker in markers.values() if not marker.startswith(prefix)]
+    screen = [form for text in (prefix, *untagged) for form in encodings(text)]
     found = []
     files = [path for root in roots for path in root.rglob("*") if path.is_file()]
     for path in files:
         content = path.read_bytes()
-        for field, marker in markers.items():
-            if any(form in content for form in encodings(marker)):
-                found.append(f"{field} in {path}")
+        if any(form in content for form in screen):
+            for field, marker in markers.items():
+                if any(form in content for form in encodings(marker)):
+                    found.append(f"{field} in {path}")
     return found
 
 
+# The platform's own code, in a fresh process, opening every event of every service's store
+# with the keyring as the environment places them.
+DUMP_STORES = """
+from datetime import UTC, datetime
+from services.followup.app import FollowUpApplication
+from services.intake.app import IntakeApplication
+from services.referral.app import ReferralApplication
+from shared.keyring import CaseKeys, open_keyring
+from shared.settings import Settings
+
+keyring = open_keyring(Settings())
+for application_class in (IntakeApplication, ReferralApplication, FollowUpApplication):
+    application = application_class(
+        None, lambda: datetime.now(UTC), CaseKeys(keyring, application_class.name)
+    )
+    for item in application.recorder.select_notifications(start=1, limit=100_000):
+        print(application.mapper.to_domain_event(item))
+"""
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def platform(request, settings, tmp_path):
+    """The three services on one kind of store; the folders where that kind keeps its bytes;
+    and the settings of each service's store (and the keyring's)."""
+    if request.param == "sqlite":
+        store_env = sqlite_stores(tmp_path)
+        folders = lambda: [tmp_path]  # noqa: E731
+    else:
+        cluster = request.getfixturevalue("postgres_cluster")
+        store_env = functools.cache(lambda _name: postgres_store(cluster))
+        folders = lambda: [tmp_path, postgres_data_on_disk()]  # noqa: E731
+    with running_services(settings, store_env) as services:
+        yield services, folders, store_env
+
+
 def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
-    services,  # noqa: F811
-    settings,
-    kafka_broker,
-    tmp_path,
+    platform, settings, kafka_broker, tmp_path
 ):
-    clock, intake, referral, followup, _keyring = services
+    (clock, intake, referral, followup, _keyring), folders, store_env = platform
     tag = uuid.uuid4().hex[:8]
+    prefix = f"Zq{tag}"
     markers: dict[str, str] = {}
 
     def mark(field: str) -> str:
-        markers[field] = f"Zq{tag}{field.replace('.', '')[:18]}Xv"
+        markers[field] = f"{prefix}{field.replace('.', '')[:18]}Xv"
         return markers[field]
 
     suffix = tag[:4].upper()
@@ -310,8 +356,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
             settings.kafka_bootstrap, f"homeward.partner.{partner}.referrals", key=case_id
         )
     assert len(markers) >= 30
-    roots = [tmp_path, kafka_broker.data_dir]
-    assert hits(markers, roots) == []
+    assert hits(markers, [*folders(), kafka_broker.data_dir], prefix) == []
     # The grep reads the right files: an allow-listed value of the same events is there.
     assert any(STAFF.encode() in path.read_bytes() for path in kafka_broker.data_dir.rglob("*.log"))
 
@@ -334,6 +379,12 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         f"/plans/{case_id}/visits/3/missed", json={"version": cancelled["version"], "reason": "x"}
     )
     assert refused.status_code == 409
+    # The referral service learns of the erasure from Kafka: once it withdrew the data it sent,
+    # it refuses new referrals for the case.
+    wait_for(
+        lambda: referral.get(f"/referrals/{answers[training]}").json()["state"] == "data_withdrawn",
+        "the referral's data withdrawn",
+    )
     again = referral.post(
         "/referrals",
         json={
@@ -346,25 +397,40 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         },
     )
     assert again.status_code == 409
-    assert hits(markers, roots) == []
+    assert hits(markers, [*folders(), kafka_broker.data_dir], prefix) == []
 
     # The platform's own code, in a fresh process, opens nothing of the child any more.
     env = {
         **os.environ,
+        **{
+            f"{name.upper()}_{key}": value
+            for name in ("intake", "referral", "followup", "keyring")
+            for key, value in store_env(name).items()
+        },
         "HOMEWARD_DATA_DIR": str(settings.data_dir),
         "HOMEWARD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
         "HOMEWARD_MASTER_KEY": settings.master_key.get_secret_value(),
     }
-    replayed = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "replay", case_id],
-        env=env,
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert "CaseErased" in replayed.stdout
-    assert [field for field, marker in markers.items() if marker in replayed.stdout] == []
-    fresh_keys = CaseKeys(open_keyring(settings), "audit")
+
+    def fresh_process(*command: str) -> str:
+        done = subprocess.run(
+            [sys.executable, *command],
+            env=env,
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    replayed = fresh_process("-m", "shared.cli", "replay", case_id)
+    assert "CaseErased" in replayed
+    stored = fresh_process("-c", DUMP_STORES)
+    assert "CaseErased" in stored  # the intake store was read...
+    assert "VisitMissed" in stored  # ...and so was follow-up's
+    for seen in (replayed, stored):
+        assert [field for field, marker in markers.items() if marker in seen] == []
+    fresh_keys = CaseKeys(open_keyring(settings, store_env("keyring")), "audit")
     assert fresh_keys.for_opening(uuid.UUID(case_id), "audit") is None

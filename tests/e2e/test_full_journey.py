@@ -5,6 +5,8 @@ partners over Kafka, two years of follow-up visits with a re-recruitment alert, 
 import json
 import time
 import uuid
+from collections.abc import Callable
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -97,24 +99,40 @@ class Partner:
         self.producer.close()
 
 
-@pytest.fixture
-def services(settings, tmp_path):
+@contextmanager
+def running_services(settings, store_env: Callable[[str], dict[str, str]]):
+    """The three services in this process, each on the event store ``store_env`` gives for
+    its name (``keyring`` too), with one clock to move through the journey."""
     clock = Clock(datetime(2026, 10, 4, 10, 0, tzinfo=UTC))
-    keyring = open_keyring(settings)
-    runtimes = {}
-    for name, build in (
-        ("intake", build_intake),
-        ("referral", build_referral),
-        ("followup", build_followup),
-    ):
-        (tmp_path / name).mkdir()
-        runtimes[name] = build(settings, sqlite_store(tmp_path / name), clock, keyring)
+    keyring = open_keyring(settings, store_env("keyring"))
+    runtimes = {
+        name: build(settings, store_env(name), clock, keyring)
+        for name, build in (
+            ("intake", build_intake),
+            ("referral", build_referral),
+            ("followup", build_followup),
+        )
+    }
     with (
         TestClient(intake_api(runtimes["intake"])) as intake,
         TestClient(referral_api(runtimes["referral"])) as referral,
         TestClient(followup_api(runtimes["followup"])) as followup,
     ):
         yield clock, intake, referral, followup, keyring
+
+
+def sqlite_stores(folder: Path) -> Callable[[str], dict[str, str]]:
+    def store_env(name: str) -> dict[str, str]:
+        (folder / name).mkdir(exist_ok=True)
+        return sqlite_store(folder / name)
+
+    return store_env
+
+
+@pytest.fixture
+def services(settings, tmp_path):
+    with running_services(settings, sqlite_stores(tmp_path)) as running:
+        yield running
 
 
 def test_from_release_to_closure_across_the_platform(services, settings, tmp_path):

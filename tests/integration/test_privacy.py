@@ -8,7 +8,6 @@ import time
 import uuid
 from pathlib import Path
 
-import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -16,8 +15,7 @@ from pydantic import SecretStr
 from services.intake.service import build_runtime, create_app
 from shared.keyring import CaseKeys, MasterKeyError, generate_master_key, open_keyring
 from shared.replay import replay_case
-from shared.settings import REPO_ROOT
-from tests.conftest import TEST_POSTGRES_PORT
+from tests.conftest import postgres_data_on_disk
 from tests.partner import as_json, read_messages
 from tests.samples import registration
 
@@ -51,15 +49,7 @@ def store_files(event_store_env: dict, tmp_path: Path) -> list[Path]:
     """The bytes where this test's event store keeps its data, whichever kind it is."""
     if event_store_env["PERSISTENCE_MODULE"].endswith("sqlite"):
         return files_under(tmp_path)
-    with psycopg.connect(
-        host="127.0.0.1",
-        port=TEST_POSTGRES_PORT,
-        user="postgres",
-        dbname="postgres",
-        autocommit=True,
-    ) as connection:
-        connection.execute("CHECKPOINT")  # whatever was written is in the data files now
-    return files_under(REPO_ROOT / "var" / f"test-postgres-{TEST_POSTGRES_PORT}" / "data")
+    return files_under(postgres_data_on_disk())
 
 
 def test_personal_data_is_nowhere_in_plaintext_on_disk(
