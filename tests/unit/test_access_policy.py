@@ -1,8 +1,11 @@
 """The access policy: every role, every action, on its own agency's resource and another's."""
 
 import itertools
+from typing import Annotated
 
 import pytest
+from fastapi import Depends, FastAPI, HTTPException
+from fastapi.testclient import TestClient
 
 from shared.access import (
     Action,
@@ -14,6 +17,9 @@ from shared.access import (
     decide_approval,
     permission,
 )
+from shared.auth import PUBLIC, enforce, requires, route_requirements
+from shared.tokens import TokenVerifier
+from tests.signin import app_behind, local_settings, local_token
 
 OWN_AGENCY, OTHER_AGENCY = "CD-KIN", "CD-GOM"
 
@@ -179,3 +185,73 @@ class TestFourEyes:
         decision = decide_approval(supervisor, OTHER_AGENCY, requested_by="sv-0007")
 
         assert decision.outcome is Outcome.NOT_FOUND
+
+
+class TestAtTheHttpEdge:
+    @pytest.fixture
+    def settings(self, tmp_path):  # overrides the suite's, which starts Kafka
+        return local_settings(tmp_path)
+
+    def test_an_action_the_role_does_not_hold_is_403_naming_it(self, settings):
+        client = TestClient(app_behind(TokenVerifier(settings), Action.APPROVE))
+        token = local_token(settings, Role.CASEWORKER)
+
+        response = client.get("/whoami", headers={"Authorization": f"Bearer {token}"})
+
+        assert response.status_code == 403
+        assert "approve" in response.json()["detail"]
+
+    def test_a_held_action_lets_the_caller_in(self, settings):
+        client = TestClient(app_behind(TokenVerifier(settings), Action.APPROVE))
+        token = local_token(settings, Role.SUPERVISOR, sub="sv-0007")
+
+        response = client.get("/whoami", headers={"Authorization": f"Bearer {token}"})
+
+        assert response.status_code == 200
+        assert response.json()["sub"] == "sv-0007"
+
+    def test_out_of_scope_answers_exactly_like_a_missing_resource(self):
+        supervisor = caller(Role.SUPERVISOR)
+        missing = "No case 3f2a."
+
+        with pytest.raises(HTTPException) as refused:
+            enforce(decide(supervisor, Action.READ_CASE, OTHER_AGENCY), not_found=missing)
+
+        assert (refused.value.status_code, refused.value.detail) == (404, missing)
+
+    def test_an_allowed_decision_raises_nothing(self):
+        enforce(decide(caller(Role.SUPERVISOR), Action.READ_CASE, OWN_AGENCY))
+
+
+class TestRouteRequirements:
+    @pytest.fixture
+    def app(self, tmp_path) -> FastAPI:
+        app = app_behind(TokenVerifier(local_settings(tmp_path)), Action.READ_HISTORY)
+
+        @app.post("/forgotten")
+        def forgotten() -> None:
+            return None
+
+        @app.post("/both")
+        def both(
+            caller: Annotated[Caller, Depends(requires(Action.READ_CASE))],
+            _also: Annotated[Caller, Depends(requires(Action.READ_PERSONAL_DATA))],
+        ) -> None:
+            return None
+
+        return app
+
+    def test_each_route_shows_what_it_declares(self, app):
+        requirements = route_requirements(app)
+
+        assert requirements["GET /whoami"] == {Action.READ_HISTORY}
+        assert requirements["GET /open"] == {PUBLIC}
+        assert requirements["POST /both"] == {Action.READ_CASE, Action.READ_PERSONAL_DATA}
+        assert requirements["GET /openapi.json"] == {PUBLIC}
+
+    def test_a_route_that_declares_nothing_is_found(self, app):
+        requirements = route_requirements(app)
+
+        undeclared = [route for route, declared in requirements.items() if not declared]
+
+        assert undeclared == ["POST /forgotten"]
