@@ -18,13 +18,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 
-from shared.access import Action, Role
+from shared.access import Action, Grant, Role
+from shared.cli import main
 from shared.settings import LOCAL_ISSUER, Settings
 from shared.tokens import (
     LocalSignerRefused,
     TokenVerifier,
     ensure_local_signing_key,
     local_jwks_file,
+    local_signing_key_file,
 )
 from tests.signin import app_behind, local_settings, local_token
 
@@ -387,6 +389,20 @@ def test_an_unreachable_jwks_url_is_503_not_the_caller_s_fault(tmp_path, jwks_se
 
 
 class TestTheLocalSigner:
+    def test_homeward_token_prints_a_token_the_services_accept(self, tmp_path, monkeypatch, capsys):
+        monkeypatch.setenv("HOMEWARD_DATA_DIR", str(tmp_path))
+        argv = ["token", "--role", "auditor", "--agency", "CD-KIN", "--sub", "au-0001"]
+        grants = ["--grant", "personal-data", "--grant", "sexual-violence", "--minutes", "5"]
+
+        assert main([*argv, *grants]) == 0
+        token = capsys.readouterr().out.strip()
+
+        caller = TokenVerifier(local_settings(tmp_path)).verify(token)
+        assert (caller.sub, caller.role, caller.agency) == ("au-0001", Role.AUDITOR, "CD-KIN")
+        assert caller.grants == {Grant.PERSONAL_DATA, Grant.SEXUAL_VIOLENCE}
+        lifetime = jwt.decode(token, options={"verify_signature": False})
+        assert lifetime["exp"] - lifetime["iat"] == 300
+
     def test_a_local_token_follows_the_configured_claim_paths(self, tmp_path):
         settings = local_settings(tmp_path, auth_roles_claim="realm_access.roles")
 
@@ -396,6 +412,18 @@ class TestTheLocalSigner:
             "roles": ["supervisor"]
         }
         assert TokenVerifier(settings).verify(token).role is Role.SUPERVISOR
+
+    def test_homeward_token_refuses_in_production(self, tmp_path, monkeypatch, capsys):
+        monkeypatch.setenv("HOMEWARD_DATA_DIR", str(tmp_path))
+        monkeypatch.setenv("HOMEWARD_ENVIRONMENT", "production")
+        monkeypatch.setenv("HOMEWARD_AUTH_ISSUER", ISSUER)
+        monkeypatch.setenv("HOMEWARD_AUTH_JWKS_URL", "https://idp.example.org/certs")
+
+        code = main(["token", "--role", "admin", "--agency", "CD-KIN", "--sub", "ad-1"])
+
+        assert code == 2
+        assert "not used in production" in capsys.readouterr().err
+        assert not local_signing_key_file(local_settings(tmp_path)).exists()
 
     def test_homeward_token_refuses_while_a_provider_is_configured(self, provider_settings):
         with pytest.raises(LocalSignerRefused, match="verified against"):
