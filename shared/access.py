@@ -13,6 +13,9 @@ The HTTP side (what each route declares, 401, 403 and 404) is in :mod:`shared.au
 from dataclasses import dataclass
 from enum import Enum, StrEnum
 
+# What an agency is called, in tokens and in requests alike, so that the two always compare.
+AGENCY_CODE_PATTERN = r"^[A-Z0-9]{2,8}(-[A-Z0-9]{2,8}){0,2}$"
+
 
 class Role(StrEnum):
     CASEWORKER = "caseworker"  # the cases of their own agency

@@ -19,7 +19,6 @@ import os
 import re
 import uuid
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from hashlib import sha256
 from pathlib import Path
@@ -33,12 +32,12 @@ from jwt.algorithms import OKPAlgorithm
 from jwt.exceptions import InvalidSubjectError
 from jwt.utils import base64url_encode
 
-from shared.access import Caller, Grant, Role
+from shared.access import AGENCY_CODE_PATTERN, Caller, Grant, Role
 from shared.settings import LOCAL_ISSUER, Settings
 
 ALGORITHMS = ("RS256", "ES256", "EdDSA")
 REQUIRED_CLAIMS = ["exp", "iat", "sub", "iss", "aud"]
-AGENCY_CODE = re.compile(r"^[A-Z0-9]{2,8}(-[A-Z0-9]{2,8}){0,2}$")  # as shared.api.AgencyCode
+AGENCY_CODE = re.compile(AGENCY_CODE_PATTERN)
 JWKS_FETCH_TIMEOUT_SECONDS = 5
 LONGEST_LOCAL_TOKEN_MINUTES = 60
 
@@ -129,19 +128,6 @@ def signing_keys(settings: Settings) -> SigningKeys:
     return JwksFileKeys(settings.auth_jwks_file or local_jwks_file(settings))
 
 
-@dataclass(frozen=True)
-class ClaimPaths:
-    roles: str
-    agency: str
-    grants: str
-
-    @classmethod
-    def of(cls, settings: Settings) -> "ClaimPaths":
-        return cls(
-            settings.auth_roles_claim, settings.auth_agency_claim, settings.auth_grants_claim
-        )
-
-
 class TokenVerifier:
     """Verifies a bearer token and says who the caller is."""
 
@@ -149,7 +135,7 @@ class TokenVerifier:
         self._issuer = settings.auth_issuer or LOCAL_ISSUER
         self._audience = settings.auth_audience
         self._leeway = settings.auth_leeway_seconds
-        self._paths = ClaimPaths.of(settings)
+        self._settings = settings
         self._keys = signing_keys(settings)
 
     def verify(self, token: str) -> Caller:
@@ -175,7 +161,7 @@ class TokenVerifier:
             )
         except jwt.PyJWTError as error:
             raise InvalidToken(_reason(error)) from None
-        return caller_from_claims(claims, self._paths)
+        return caller_from_claims(claims, self._settings)
 
 
 def _check_algorithm(alg: object) -> None:
@@ -225,23 +211,27 @@ def _names_at(claims: Mapping[str, Any], path: str) -> set[str]:
     return set()
 
 
-def caller_from_claims(claims: Mapping[str, Any], paths: ClaimPaths) -> Caller:
+def caller_from_claims(claims: Mapping[str, Any], settings: Settings) -> Caller:
+    """The caller, from claims whose signature and registered claims were checked."""
     sub = claims["sub"]
     if not sub:
         raise InvalidToken("the token's sub is empty")
     # Providers put other roles in the same list (Keycloak's offline_access...): only
     # Homeward's count, and a person acts in one of them at a time.
-    roles = {Role(name) for name in _names_at(claims, paths.roles) if name in set(Role)}
+    roles_at, agency_at = settings.auth_roles_claim, settings.auth_agency_claim
+    roles = {Role(name) for name in _names_at(claims, roles_at) if name in set(Role)}
     if not roles:
-        raise InvalidToken(f"the token has no Homeward role at {paths.roles}")
+        raise InvalidToken(f"the token has no Homeward role at {roles_at}")
     if len(roles) > 1:
-        raise InvalidToken(f"the token has more than one Homeward role at {paths.roles}")
-    agency = claim_at(claims, paths.agency)
+        raise InvalidToken(f"the token has more than one Homeward role at {roles_at}")
+    agency = claim_at(claims, agency_at)
     if agency is None:
-        raise InvalidToken(f"the token has no agency at {paths.agency}")
+        raise InvalidToken(f"the token has no agency at {agency_at}")
     if not isinstance(agency, str) or not AGENCY_CODE.fullmatch(agency):
-        raise InvalidToken(f"the token's {paths.agency} is not an agency code")
-    grants = {Grant(name) for name in _names_at(claims, paths.grants) if name in set(Grant)}
+        raise InvalidToken(f"the token's {agency_at} is not an agency code")
+    grants = {
+        Grant(name) for name in _names_at(claims, settings.auth_grants_claim) if name in set(Grant)
+    }
     token_id = claims.get("jti")
     return Caller(
         sub=sub,
