@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.access import AGENCY_CODE_PATTERN
 from shared.publishing import load_schema
 from shared.runtime import ServiceRuntime
 
@@ -19,7 +20,7 @@ Erased = Literal["[erased]"]  # what a sealed field reads once its case's key is
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 AgencyCode = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, pattern=r"^[A-Z0-9]{2,8}(-[A-Z0-9]{2,8}){0,2}$"),
+    StringConstraints(strip_whitespace=True, pattern=AGENCY_CODE_PATTERN),
 ]
 
 

@@ -1,5 +1,5 @@
 """The ``homeward`` command: run the platform, one service, or the local Kafka broker; make a
-partner's key pair."""
+partner's key pair; sign a local token."""
 
 import argparse
 import importlib
@@ -16,7 +16,9 @@ from types import FrameType
 from uuid import UUID
 
 from nacl.public import PrivateKey
+from pydantic import ValidationError
 
+from shared.access import Grant, Role
 from shared.kafka import SERVICES, ensure_topics, event_topic, platform_topics
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
 from shared.localkafka import BrokerError, LocalBroker, fetch_jars
@@ -24,6 +26,13 @@ from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
 from shared.publishing import SCHEMA_FOLDER, EventCatalogue, schema_text
 from shared.replay import replay_case
 from shared.settings import Settings
+from shared.tokens import (
+    AGENCY_CODE,
+    LONGEST_LOCAL_TOKEN_MINUTES,
+    LocalSignerRefused,
+    ensure_local_signing_key,
+    issue_local_token,
+)
 
 
 def local_broker(settings: Settings) -> LocalBroker:
@@ -102,6 +111,12 @@ def up() -> int:
         key_file = ensure_master_key_file(local_master_key(settings))
         env["HOMEWARD_MASTER_KEY_FILE"] = str(key_file)
         print(f"Master key: {key_file} (made for local use; keep it apart from backups)")
+    if settings.signs_in_locally:
+        signing_key = ensure_local_signing_key(settings)
+        print(
+            f"Token signer: {signing_key} (local use only); sign in with "
+            "`homeward token --role caseworker --agency CD-KIN --sub cw-0412`"
+        )
     processes = {
         service: subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", service], env=env)
         for service in SERVICES
@@ -185,6 +200,29 @@ def partner_keygen(out: Path) -> int:
     return 0
 
 
+def token(role: Role, agency: str, sub: str, minutes: int, grants: list[Grant]) -> int:
+    """Print a short-lived token from the local signer, for local use and tests."""
+    print(
+        issue_local_token(
+            Settings(), sub=sub, role=role, agency=agency, grants=frozenset(grants), minutes=minutes
+        )
+    )
+    return 0
+
+
+def _agency_code(text: str) -> str:
+    if not AGENCY_CODE.fullmatch(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not an agency code (e.g. CD-KIN)")
+    return text
+
+
+def _token_minutes(text: str) -> int:
+    minutes = int(text)
+    if not 1 <= minutes <= LONGEST_LOCAL_TOKEN_MINUTES:
+        raise argparse.ArgumentTypeError(f"1 to {LONGEST_LOCAL_TOKEN_MINUTES} minutes")
+    return minutes
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="homeward", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -214,6 +252,22 @@ def main(argv: list[str] | None = None) -> int:
     keygen_parser.add_argument(
         "--out", type=Path, default=Path(), help="folder for the private key file (default: .)"
     )
+    token_parser = commands.add_parser(
+        "token", help="print a short-lived token from the local signer (never in production)"
+    )
+    token_parser.add_argument("--role", type=Role, choices=list(Role), required=True)
+    token_parser.add_argument("--agency", type=_agency_code, required=True)
+    token_parser.add_argument("--sub", required=True, help="who signs in, e.g. cw-0412")
+    token_parser.add_argument("--minutes", type=_token_minutes, default=15)
+    token_parser.add_argument(
+        "--grant",
+        dest="grants",
+        type=Grant,
+        choices=list(Grant),
+        action="append",
+        default=[],
+        help="an auditor's grant; repeat for several",
+    )
     broker_parser = commands.add_parser("broker", help="the local Kafka broker")
     broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     args = parser.parse_args(argv)
@@ -230,9 +284,19 @@ def main(argv: list[str] | None = None) -> int:
             return write_schemas()
         if args.command == "partner":
             return partner_keygen(args.out)
+        if args.command == "token":
+            return token(args.role, args.agency, args.sub, args.minutes, args.grants)
         return broker_command(args.action)
-    except (BrokerError, MasterKeyError) as error:
+    except (BrokerError, MasterKeyError, LocalSignerRefused) as error:
         print(f"homeward: {error}", file=sys.stderr)
+        return 2
+    except ValidationError as error:
+        # Only the messages: the values given may include the master key.
+        problems = "; ".join(
+            f"{'.'.join(map(str, problem['loc'])) or 'settings'}: {problem['msg']}"
+            for problem in error.errors()
+        )
+        print(f"homeward: the HOMEWARD_ settings are wrong: {problems}", file=sys.stderr)
         return 2
 
 

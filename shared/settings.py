@@ -6,11 +6,16 @@ with the service's name, e.g. ``INTAKE_POSTGRES_DBNAME``); see :mod:`shared.pers
 """
 
 from pathlib import Path
+from typing import Literal, Self
+from urllib.parse import urlparse
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+
+# The issuer of the tokens `homeward token` signs on a developer's machine.
+LOCAL_ISSUER = "urn:homeward:local-signer"
 
 
 class Settings(BaseSettings):
@@ -40,6 +45,84 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=64 * 1024, gt=0, description="Larger request bodies are refused with 413."
     )
+    environment: Literal["local", "production"] = Field(
+        default="local",
+        description="production refuses the local token signer and requires the identity "
+        "provider's issuer and keys.",
+    )
+    auth_issuer: str | None = Field(
+        default=None,
+        description="The identity provider's issuer (the tokens' iss); unset locally means "
+        "the local signer's.",
+    )
+    auth_audience: str = Field(
+        default="homeward", description="What the tokens' aud must name: Homeward's client id."
+    )
+    auth_jwks_url: str | None = Field(
+        default=None,
+        description="The identity provider's JWKS endpoint, fetched, cached and fetched again "
+        "for a key id not seen yet.",
+    )
+    auth_jwks_file: Path | None = Field(
+        default=None, description="A JWKS file to verify against instead of a URL."
+    )
+    auth_roles_claim: str = Field(
+        default="roles",
+        description="Dotted path to the list of roles: `roles` (Azure AD), "
+        "`realm_access.roles` (Keycloak realm roles).",
+    )
+    auth_agency_claim: str = Field(
+        default="agency", description="Dotted path to the caller's agency code."
+    )
+    auth_grants_claim: str = Field(
+        default="grants",
+        description="Dotted path to the list of grants (personal-data, sexual-violence); may "
+        "be the roles claim.",
+    )
+    auth_leeway_seconds: float = Field(
+        default=30, ge=0, le=300, description="Clock skew allowed on exp, nbf and iat."
+    )
+    auth_jwks_cache_seconds: float = Field(
+        default=300, gt=0, description="How long a fetched JWKS is used before it is fetched again."
+    )
+    auth_jwks_refetch_seconds: float = Field(
+        default=30,
+        ge=0,
+        description="The least time between two fetches caused by an unknown key id, so that "
+        "forged key ids cannot flood the identity provider.",
+    )
+
+    @model_validator(mode="after")
+    def _tokens_have_one_known_signer(self) -> Self:
+        if self.auth_jwks_url is not None and self.auth_jwks_file is not None:
+            raise ValueError("set HOMEWARD_AUTH_JWKS_URL or HOMEWARD_AUTH_JWKS_FILE, not both")
+        keys_given = self.auth_jwks_url is not None or self.auth_jwks_file is not None
+        if keys_given != (self.auth_issuer is not None):
+            raise ValueError(
+                "HOMEWARD_AUTH_ISSUER and the identity provider's keys "
+                "(HOMEWARD_AUTH_JWKS_URL or HOMEWARD_AUTH_JWKS_FILE) go together"
+            )
+        jwks_scheme = urlparse(self.auth_jwks_url or "").scheme
+        if self.auth_jwks_url is not None and jwks_scheme not in ("http", "https"):
+            raise ValueError("HOMEWARD_AUTH_JWKS_URL must be an http(s) URL")
+        if self.environment == "production":
+            if not keys_given:
+                raise ValueError(
+                    "production verifies the identity provider's tokens: set "
+                    "HOMEWARD_AUTH_ISSUER and HOMEWARD_AUTH_JWKS_URL (the local signer is for "
+                    "local use only)"
+                )
+            if self.auth_issuer == LOCAL_ISSUER:
+                raise ValueError(f"{LOCAL_ISSUER} is the local signer: never in production")
+            # Whoever can alter the keys in transit could sign in as anyone.
+            if self.auth_jwks_url is not None and jwks_scheme != "https":
+                raise ValueError("HOMEWARD_AUTH_JWKS_URL must be https in production")
+        return self
+
+    @property
+    def signs_in_locally(self) -> bool:
+        """True when tokens come from the local signer (`homeward token`), not a provider."""
+        return self.environment == "local" and self.auth_issuer is None
 
     def service_port(self, service: str) -> int:
         return {

@@ -1,0 +1,48 @@
+"""Signing in, for tests: the local signer in a test's own folder, and a tiny app behind it."""
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI
+
+from shared.access import Action, Caller, Grant, Role
+from shared.auth import public, requires
+from shared.settings import Settings
+from shared.tokens import TokenVerifier, issue_local_token
+
+
+def local_token(
+    settings: Settings,
+    role: Role = Role.CASEWORKER,
+    *,
+    agency: str = "CD-KIN",
+    sub: str = "cw-0412",
+    grants: frozenset[Grant] = frozenset(),
+) -> str:
+    return issue_local_token(settings, sub=sub, role=role, agency=agency, grants=grants)
+
+
+def local_settings(data_dir: Path, **changes) -> Settings:
+    return Settings(data_dir=data_dir, **changes)
+
+
+def app_behind(verifier: TokenVerifier, action: Action = Action.READ_CASE) -> FastAPI:
+    """``GET /whoami`` needs ``action`` and answers with the caller; ``GET /open`` is public."""
+    app = FastAPI()
+    app.state.token_verifier = verifier
+
+    @app.get("/whoami")
+    def whoami(caller: Annotated[Caller, Depends(requires(action))]) -> dict[str, object]:
+        return {
+            "sub": caller.sub,
+            "role": caller.role,
+            "agency": caller.agency,
+            "grants": sorted(caller.grants),
+            "token_id": caller.token_id,
+        }
+
+    @app.get("/open", dependencies=[Depends(public())])
+    def open_to_all() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
