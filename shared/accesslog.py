@@ -19,8 +19,6 @@ from eventsourcing.domain import Aggregate
 from shared.access import Caller
 from shared.publishing import EventCatalogue, published
 
-ACCESS_TOPIC = "homeward.audit.access"
-
 
 class Outcome(StrEnum):
     ALLOWED = "allowed"

@@ -11,12 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
+from shared.accesslog import AccessLog
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
 from shared.consumer import CommandHandler, EventConsumer, Handler, UnacceptableMessage
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
-from shared.kafka import ensure_topics, event_topic, reliable_producer
+from shared.kafka import ACCESS_TOPIC, ensure_topics, event_topic, reliable_producer
 from shared.keyring import CaseKeys, Keyring, open_keyring
 from shared.outbox import OutboxRelay, Producer
 from shared.persistence import Clock, event_store_env
@@ -68,6 +70,9 @@ class ServiceRuntime:
         self.topic = event_topic(self.service)
         self.relays: list[OutboxRelay] = []
         self.relay = self.add_relay(self.catalogue, self.topic, self._relay_producer)
+        # The service's reads and denials: in its own store, published to the audit topic.
+        self.access_log = AccessLog(self.application.save)
+        self.add_relay(ACCESS_CATALOGUE, ACCESS_TOPIC, lambda: self.reliable_producer("audit"))
         self.jobs: list[BackgroundWorker] = []
         self.consumers: list[EventConsumer] = []
 
