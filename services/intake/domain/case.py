@@ -1,18 +1,43 @@
-"""A released child's case, as the facts recorded about it (aggregate ``ChildCase``).
-
-Vocabulary follows the Paris Principles (2007) and IDDRS 5.30: how the child left the armed
-force or group, who held the child, the roles the child was used in (association "in any
-capacity" counts), and the handover to civilian child-protection actors.
-"""
+"""A released child's case, as the facts recorded about it (aggregate ``ChildCase``)."""
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
-from enum import StrEnum
+from datetime import date, datetime
 from typing import Any, ClassVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
+from services.intake.domain.commands import (
+    AgeAssessment,
+    AlternativeCare,
+    CasePlan,
+    Consent,
+    FamilyAssessment,
+    FamilyFound,
+    Handover,
+    NeedsAssessment,
+    Placement,
+    Registration,
+    RiskAssessment,
+    TracingRequest,
+)
+from services.intake.domain.errors import CaseRuleViolation, ConsentMissing, InvalidCaseData
+from services.intake.domain.vocabulary import (
+    AgeMethod,
+    AgeResult,
+    AlternativeCareKind,
+    CareExit,
+    ClosureReason,
+    ErasureReason,
+    LeadSource,
+    NeedArea,
+    ProtectionFlag,
+    RiskLevel,
+    Route,
+    Stage,
+    TracingFailure,
+    stage_of,
+)
 from shared.consent import (
     ConsentGiver,
     ConsentRecord,
@@ -23,325 +48,10 @@ from shared.consent import (
 )
 from shared.privacy import ErasableEvent
 
-
-class HowLeft(StrEnum):
-    FORMAL_RELEASE = "formal_release"  # under an action plan or handover protocol
-    ESCAPE = "escape"
-    CAPTURE_OR_SURRENDER = "capture_or_surrender"
-    ABANDONED_BY_GROUP = "abandoned_by_group"
-    RELEASED_BY_COMMUNITY = "released_by_community"
-
-
-class ArmedGroupKind(StrEnum):
-    STATE_ARMED_FORCE = "state_armed_force"
-    NON_STATE_ARMED_GROUP = "non_state_armed_group"
-    ALLIED_MILITIA = "allied_militia"
-
-
-class Role(StrEnum):
-    COMBATANT = "combatant"
-    SUPPORT = "support"
-    SEXUAL_PURPOSES = "sexual_purposes"
-    SPY = "spy"
-    OTHER = "other"
-
-
-class Sex(StrEnum):
-    FEMALE = "female"
-    MALE = "male"
-
-
-class ErasureReason(StrEnum):
-    CHILD_REQUEST = "child_request"
-    CAREGIVER_REQUEST = "caregiver_request"
-    RETENTION_PERIOD_ENDED = "retention_period_ended"
-    COURT_ORDER = "court_order"
-    DATA_PROTECTION_OFFICER = "data_protection_officer"
-
-
-class Stage(StrEnum):
-    """Where a case stands in the journey; statistics-safe, so it travels in clear."""
-
-    REGISTERED = "registered"
-    HANDED_OVER = "handed_over"
-    INTERIM_CARE = "interim_care"
-    TRACING = "tracing"
-    REUNIFIED = "reunified"
-    ALTERNATIVE_CARE = "alternative_care"
-    ADULT_PATHWAY = "adult_pathway"
-    CLOSED = "closed"
-
-
-class Route(StrEnum):
-    CHILD_PROTECTION = "child_protection"
-    ADULT_PATHWAY = "adult_pathway"  # assessed 18 or over: nothing is deleted, the route changes
-
-
-class AgeMethod(StrEnum):
-    DOCUMENTS = "documents"
-    INTERVIEW = "interview"
-    COMMUNITY = "community"
-    MEDICAL = "medical"  # a last resort only
-
-
-class AgeResult(StrEnum):
-    UNDER_18 = "under_18"
-    EIGHTEEN_OR_OVER = "18_or_over"
-    UNCERTAIN = "uncertain"  # the benefit of the doubt: treated as a child
-
-
-class CareKind(StrEnum):
-    INTERIM_CARE_CENTRE = "interim_care_centre"
-    FOSTER_FAMILY = "foster_family"
-    KINSHIP_CARER = "kinship_carer"
-    DIRECT_RETURN = "direct_return"
-
-
-class CareExit(StrEnum):
-    FAMILY_REUNIFICATION = "family_reunification"
-    ALTERNATIVE_CARE = "alternative_care"
-    TRANSFERRED = "transferred"
-    LEFT_WITHOUT_NOTICE = "left_without_notice"
-    OTHER = "other"
-
-
-class NeedArea(StrEnum):
-    HEALTH = "health"
-    PSYCHOSOCIAL = "psychosocial"
-    EDUCATION = "education"
-    LIVELIHOOD = "livelihood"
-    LEGAL = "legal"
-    SECURITY = "security"
-
-
-class ProtectionFlag(StrEnum):
-    """Specific protections. Sexual violence is not among them: it is an extra-restricted
-    category, recorded only inside a sealed field (see ``NeedsAssessment.sexual_violence``)."""
-
-    CHILD_MOTHER = "child_mother"
-    UNACCOMPANIED = "unaccompanied"
-    SEPARATED = "separated"
-    DISABILITY = "disability"
-    DETAINED_OR_FACING_CHARGES = "detained_or_facing_charges"  # a victim: refer for legal aid
-    CROSSED_BORDER = "crossed_border"  # asylum and non-refoulement considerations
-    RE_RECRUITMENT_THREAT = "re_recruitment_threat"
-
-
-class RiskLevel(StrEnum):
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-
-class LeadSource(StrEnum):
-    CHILD = "child"
-    COMMUNITY = "community"
-    TRACING_NETWORK = "tracing_network"
-    AUTHORITIES = "authorities"
-    OTHER = "other"
-
-
-class Relationship(StrEnum):
-    MOTHER = "mother"
-    FATHER = "father"
-    BOTH_PARENTS = "both_parents"
-    GRANDPARENT = "grandparent"
-    SIBLING = "sibling"
-    AUNT_OR_UNCLE = "aunt_or_uncle"
-    OTHER_RELATIVE = "other_relative"
-
-
-class TracingFailure(StrEnum):
-    FAMILY_NOT_FOUND = "family_not_found"
-    FAMILY_UNWILLING_OR_UNSAFE = "family_unwilling_or_unsafe"
-    CHILD_DECLINED = "child_declined"
-    CONSENT_WITHDRAWN = "consent_withdrawn"
-    OTHER = "other"
-
-
-class AlternativeCareKind(StrEnum):
-    KINSHIP_CARE = "kinship_care"
-    FOSTER_CARE = "foster_care"
-    SUPERVISED_INDEPENDENT_LIVING = "supervised_independent_living"  # older adolescents
-
-
-class PlanArea(StrEnum):
-    EDUCATION = "education"
-    LIVELIHOOD = "livelihood"
-    HEALTH = "health"
-    PSYCHOSOCIAL_SUPPORT = "psychosocial_support"
-
-
-class ClosureReason(StrEnum):
-    REINTEGRATION_GOALS_MET = "reintegration_goals_met"
-    TURNED_18_AND_TRANSFERRED = "turned_18_and_transferred"
-    MOVED_AWAY = "moved_away"
-    DIED = "died"
-    LOST_CONTACT = "lost_contact"
-
-
 # Supervised independent living is for older adolescents only.
 INDEPENDENT_LIVING_MIN_AGE = 16
 # What tracing shares with the tracing agency: who the child is, and who the family is.
 TRACING_CATEGORIES = (DataCategory.IDENTITY, DataCategory.FAMILY)
-
-
-class InvalidCaseData(ValueError):
-    """A fact that cannot be true (a date in the future, a handover before the release)."""
-
-
-class CaseRuleViolation(Exception):
-    """A command that makes no sense in the case's current state."""
-
-
-class ConsentMissing(CaseRuleViolation):
-    """A share (tracing) that no valid, unwithdrawn consent allows."""
-
-
-@dataclass(frozen=True)
-class Handover:
-    from_actor: str
-    to_agency: str
-    handed_over_at: datetime
-
-
-@dataclass(frozen=True)
-class Registration:
-    name: str
-    how_left: HowLeft
-    released_on: date
-    release_place: str
-    armed_group: str
-    armed_group_kind: ArmedGroupKind
-    roles: tuple[Role, ...]
-    sex: Sex
-    estimated_age: int
-    registering_agency: str
-    caseworker: str
-    date_of_birth: date | None = None
-    languages: tuple[str, ...] = ()
-    account: str | None = None
-    handover: Handover | None = None
-
-
-@dataclass(frozen=True)
-class Consent:
-    given_by: ConsentGiver
-    purpose: Purpose
-    recipients: tuple[str, ...]
-    categories: tuple[DataCategory, ...]
-    given_on: date
-    recorded_by: str
-    expires_on: date | None = None
-    approved_by: str | None = None
-
-
-@dataclass(frozen=True)
-class AgeAssessment:
-    method: AgeMethod
-    result: AgeResult
-    assessed_by: str
-    assessed_on: date
-    notes: str | None = None
-
-
-@dataclass(frozen=True)
-class Placement:
-    kind: CareKind
-    carer: str  # who: a centre's, foster family's or relative's name, personal
-    entered_on: date
-    placed_by: str
-    address: str | None = None
-    planned_end_on: date | None = None
-
-
-@dataclass(frozen=True)
-class Dependant:
-    """A child mother's own child, a dependant of her case (personal as a whole)."""
-
-    name: str
-    sex: Sex
-    date_of_birth: date | None = None
-
-    def as_json(self) -> dict[str, str | None]:
-        born = None if self.date_of_birth is None else self.date_of_birth.isoformat()
-        return {"name": self.name, "sex": self.sex.value, "date_of_birth": born}
-
-
-@dataclass(frozen=True)
-class NeedsAssessment:
-    needs: tuple[NeedArea, ...]
-    flags: tuple[ProtectionFlag, ...]
-    assessed_by: str
-    assessed_on: date
-    dependants: tuple[Dependant, ...] = ()
-    sexual_violence_survivor: bool = False
-    sexual_violence_details: str | None = None
-    notes: str | None = None
-
-
-@dataclass(frozen=True)
-class RiskAssessment:
-    level: RiskLevel
-    reason: str
-    set_by: str
-    set_at: datetime
-
-
-@dataclass(frozen=True)
-class TracingRequest:
-    tracing_agency: str
-    started_by: str
-    started_on: date
-    sought: str  # who the child is looking for, in the child's words: personal
-    last_known_place: str | None = None
-
-
-@dataclass(frozen=True)
-class FamilyFound:
-    relationship: Relationship
-    family_members: tuple[str, ...]
-    whereabouts: str
-    located_on: date
-    relationship_verified: bool
-    recorded_by: str
-    phone: str | None = None
-
-
-@dataclass(frozen=True)
-class FamilyAssessment:
-    """The best-interests check before any return: the family willing, able and safe, and
-    the child willing too."""
-
-    willing: bool
-    able: bool
-    safe: bool
-    child_willing: bool
-    assessed_by: str
-    assessed_on: date
-    notes: str | None = None
-
-    @property
-    def suitable(self) -> bool:
-        return self.willing and self.able and self.safe and self.child_willing
-
-
-@dataclass(frozen=True)
-class AlternativeCare:
-    kind: AlternativeCareKind
-    carer: str  # the foster family's or relative's identity: personal
-    arranged_on: date
-    arranged_by: str
-    address: str | None = None
-
-
-@dataclass(frozen=True)
-class CasePlan:
-    goals: dict[PlanArea, str]  # free text per area: personal
-    child_participated: bool
-    agreed_on: date
-    agreed_by: str
-    child_views: str | None = None
 
 
 @dataclass(frozen=True)
@@ -370,48 +80,6 @@ class TracingState:
     relationship: str | None = None
     assessment: FamilyAssessment | None = None
     outcome: str | None = None  # reunified, or why it closed unsuccessfully
-
-
-def stage_of(
-    *,
-    closed: bool,
-    adult: bool,
-    reunified: bool,
-    alternative_care: bool,
-    tracing: bool,
-    interim_care: bool,
-    handed_over: bool,
-) -> Stage:
-    """The stage follows from the facts: the furthest step of the journey reached."""
-    for reached, stage in (
-        (closed, Stage.CLOSED),
-        (adult, Stage.ADULT_PATHWAY),
-        (reunified, Stage.REUNIFIED),
-        (alternative_care, Stage.ALTERNATIVE_CARE),
-        (tracing, Stage.TRACING),
-        (interim_care, Stage.INTERIM_CARE),
-        (handed_over, Stage.HANDED_OVER),
-    ):
-        if reached:
-            return stage
-    return Stage.REGISTERED
-
-
-def start_of_day(day: date) -> datetime:
-    """A day as the moment it began (UTC): a release known by its date alone counts from
-    the start of that day, which flags a late handover sooner rather than later."""
-    return datetime.combine(day, time(0, 0), tzinfo=UTC)
-
-
-def age_band(age: int) -> str:
-    """The band used in statistics, where an exact age could point at one child."""
-    if age < 10:
-        return "under-10"
-    if age < 15:
-        return "10-14"
-    if age < 18:
-        return "15-17"
-    return "18-plus"
 
 
 class ChildCase(Aggregate):
@@ -1453,31 +1121,3 @@ class ChildCase(Aggregate):
     def _refuse_if_erased(self) -> None:
         if self.erased:
             raise CaseRuleViolation(f"case {self.id} is erased: nothing more can be recorded")
-
-
-class AgencyCaseCounter(Aggregate):
-    """Issues an agency's case numbers for one year, so that no two cases share one: the
-    counter is saved with the new case, and a concurrent registration conflicts and retries."""
-
-    class Event(Aggregate.Event):
-        about_a_child: ClassVar = False  # counts cases; names none
-
-    class CaseNumberIssued(Aggregate.Event):
-        pass
-
-    def __init__(self, agency: str, year: int) -> None:
-        self.agency = agency
-        self.year = year
-        self.issued = 0
-
-    @staticmethod
-    def create_id(agency: str, year: int) -> UUID:
-        return uuid5(NAMESPACE_URL, f"homeward:intake:case-numbers/{agency}/{year}")
-
-    def next_case_number(self) -> str:
-        self._issue()
-        return f"{self.agency}-{self.year}-{self.issued:05d}"
-
-    @event(CaseNumberIssued)
-    def _issue(self) -> None:
-        self.issued += 1
