@@ -152,4 +152,4 @@ class IntakeApplication(ServiceApplication):
             counter: object = self.repository.get(counter_id)
             assert isinstance(counter, AgencyCaseCounter)
             return counter
-        return AgencyCaseCounter(agency, year)
+        return AgencyCaseCounter.start(agency, year)

@@ -3,7 +3,7 @@
 from typing import ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 
 class AgencyCaseCounter(Aggregate):
@@ -13,22 +13,32 @@ class AgencyCaseCounter(Aggregate):
     class Event(Aggregate.Event):
         about_a_child: ClassVar = False  # counts cases; names none
 
-    class CaseNumberIssued(Aggregate.Event):
-        pass
+    class Created(Aggregate.Created):
+        agency: str
+        year: int
 
-    def __init__(self, agency: str, year: int) -> None:
-        self.agency = agency
-        self.year = year
+        def apply(self, counter: "AgencyCaseCounter") -> None:
+            counter.agency = self.agency
+            counter.year = self.year
+
+    class CaseNumberIssued(Aggregate.Event):
+        def apply(self, counter: "AgencyCaseCounter") -> None:
+            counter.issued += 1
+
+    def __init__(self) -> None:
+        # Given by ``Created.apply``; declared here for the type checker.
+        self.agency: str
+        self.year: int
         self.issued = 0
+
+    @classmethod
+    def start(cls, agency: str, year: int) -> "AgencyCaseCounter":
+        return cls._create(cls.Created, agency=agency, year=year)
 
     @staticmethod
     def create_id(agency: str, year: int) -> UUID:
         return uuid5(NAMESPACE_URL, f"homeward:intake:case-numbers/{agency}/{year}")
 
     def next_case_number(self) -> str:
-        self._issue()
+        self.trigger_event(self.CaseNumberIssued)
         return f"{self.agency}-{self.year}-{self.issued:05d}"
-
-    @event(CaseNumberIssued)
-    def _issue(self) -> None:
-        self.issued += 1
