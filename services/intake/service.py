@@ -8,7 +8,7 @@ from services.intake.handlers import on_followup_event
 from services.intake.messages import CATALOGUE
 from services.intake.programme import Programme
 from services.intake.projections import PROJECTIONS_CONSUMER, CaseProjections
-from services.intake.steps import journey_router
+from services.intake.steps import journey
 from shared.api import create_service_api
 from shared.kafka import event_topic, rewind_consumer_group
 from shared.keyring import Keyring
@@ -72,5 +72,5 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         "their journey, from release to reunification or alternative care, as events on "
         "`homeward.intake.events`; keeps the case list, the overdue list and the statistics "
         "by stage from that topic.",
-        routers=[router, journey_router(), statistics],
+        routers=[router, journey, statistics],
     )
