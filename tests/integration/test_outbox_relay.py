@@ -13,6 +13,7 @@ from shared.kafka import reliable_producer
 from shared.keyring import generate_master_key
 from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
+from tests.conftest import TEST_BROKER_PORT
 from shared.settings import Settings
 from tests.conftest import sqlite_store
 from tests.partner import as_json, read_messages
@@ -122,7 +123,7 @@ def test_crash_after_publish_before_recording_publishes_twice_and_applies_once(
 
 
 def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
-    broker = LocalBroker(tmp_path / "kafka", port=19192)
+    broker = LocalBroker(tmp_path / "kafka", port=TEST_BROKER_PORT + 100)  # a broker of its own
     broker.start()
     settings = Settings(
         kafka_bootstrap=broker.bootstrap,
