@@ -13,9 +13,8 @@ from shared.kafka import reliable_producer
 from shared.keyring import generate_master_key
 from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
-from tests.conftest import TEST_BROKER_PORT
 from shared.settings import Settings
-from tests.conftest import sqlite_store
+from tests.conftest import TEST_BROKER_PORT, sqlite_store
 from tests.partner import as_json, read_messages
 from tests.samples import registration
 
