@@ -44,7 +44,7 @@ def recorded(app) -> list:
 
 def test_an_access_is_committed_when_record_returns(app):
     case_id = uuid.uuid4()
-    AccessLog(app.save).record(access(case_id))
+    AccessLog("intake", app.save).record(access(case_id))
     (event,) = recorded(app)
     assert isinstance(event, AccessRecord.AccessRecorded)
     assert (event.case_id, event.accessed_by, event.caller_role) == (case_id, "sup-7", "supervisor")
@@ -56,7 +56,9 @@ def test_an_access_is_committed_when_record_returns(app):
 
 
 def test_a_denial_before_any_token_names_no_one_and_is_published_under_its_own_key(app):
-    AccessLog(app.save).record(access(caller=None, outcome=Outcome.DENIED, action="list_cases"))
+    AccessLog("intake", app.save).record(
+        access(caller=None, outcome=Outcome.DENIED, action="list_cases")
+    )
     (event,) = recorded(app)
     assert event.accessed_by is None
     message = CATALOGUE.to_cloudevent(event, app)
@@ -70,7 +72,7 @@ def test_a_denial_before_any_token_names_no_one_and_is_published_under_its_own_k
 def test_a_break_glass_reason_is_sealed_with_the_case_key_and_the_record_is_not(app):
     case_id = uuid.uuid4()
     reason = "the child called from a checkpoint at night"
-    AccessLog(app.save).record(
+    AccessLog("intake", app.save).record(
         access(case_id, outcome=Outcome.BREAK_GLASS, break_glass_reason=reason)
     )
     stored = app.recorder.select_notifications(start=1, limit=10)
@@ -93,7 +95,7 @@ def test_concurrent_accesses_share_commits_and_none_is_lost(app):
         time.sleep(0.02)  # a commit that takes a while, so that requests gather behind it
         return app.save(*records)
 
-    log = AccessLog(slow_save)
+    log = AccessLog("intake", slow_save)
     threads = [threading.Thread(target=log.record, args=(access(uuid.uuid4()),)) for _ in range(40)]
     for thread in threads:
         thread.start()
@@ -111,7 +113,7 @@ def test_a_failed_commit_fails_every_request_of_its_batch_and_the_log_goes_on(ap
             raise ConnectionError("the database went away")
         return app.save(*records)
 
-    log = AccessLog(save)
+    log = AccessLog("intake", save)
     with pytest.raises(ConnectionError):
         log.record(access(uuid.uuid4()))
     failing = False
@@ -121,4 +123,4 @@ def test_a_failed_commit_fails_every_request_of_its_batch_and_the_log_goes_on(ap
 
 def test_break_glass_must_name_its_case():
     with pytest.raises(ValueError, match="name it"):
-        access(None, outcome=Outcome.BREAK_GLASS, break_glass_reason="urgent").record()
+        access(None, outcome=Outcome.BREAK_GLASS, break_glass_reason="urgent").record("intake")
