@@ -271,7 +271,6 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
             "service": service,
             "purpose": service,
             "categories": categories,
-            "made_by": STAFF,
         }
         made = wait_for(
             lambda body=body: (
@@ -310,7 +309,6 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         json={
             "version": plan["version"],
             "visited_on": "2026-10-27",
-            "visited_by": STAFF,
             "wellbeing": "good",
             "attending_school": True,
             "livelihood_status": mark("visit.livelihood"),
@@ -363,7 +361,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
     # Erasure: recorded, then the key destroyed; every service stops acting on the case.
     erased = intake.post(
         f"/cases/{case_id}/erasure",
-        json={"version": case["version"], "reason": "child_request", "requested_by": "sup-3"},
+        json={"version": case["version"], "reason": "child_request"},
     )
     assert erased.status_code == 200, erased.text
     assert erased.json()["name"] == "[erased]"
@@ -393,7 +391,6 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
             "service": "livelihood",
             "purpose": "livelihood",
             "categories": ["identity"],
-            "made_by": STAFF,
         },
     )
     assert again.status_code == 409

@@ -29,6 +29,7 @@ from shared.replay import read_case_messages, replay_case
 from tests.conftest import sqlite_store
 from tests.partner import partner_keys, run_guide
 from tests.samples import registration
+from tests.signin import staff_headers
 
 
 class Clock:
@@ -114,9 +115,15 @@ def running_services(settings, store_env: Callable[[str], dict[str, str]]):
         )
     }
     with (
-        TestClient(intake_api(runtimes["intake"])) as intake,
-        TestClient(referral_api(runtimes["referral"])) as referral,
-        TestClient(followup_api(runtimes["followup"])) as followup,
+        TestClient(
+            intake_api(runtimes["intake"]), headers=staff_headers(runtimes["intake"].settings)
+        ) as intake,
+        TestClient(
+            referral_api(runtimes["referral"]), headers=staff_headers(runtimes["referral"].settings)
+        ) as referral,
+        TestClient(
+            followup_api(runtimes["followup"]), headers=staff_headers(runtimes["followup"].settings)
+        ) as followup,
     ):
         yield clock, intake, referral, followup, keyring
 
@@ -250,7 +257,6 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
                 "service": service,
                 "purpose": service,
                 "categories": ["identity"],
-                "made_by": "cw-0412",
             }
             wait_for(
                 lambda body=body: referral.post("/referrals", json=body).status_code == 201,
@@ -305,7 +311,6 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
         body = {
             "version": plan["version"],
             "visited_on": on,
-            "visited_by": "cw-0412",
             "wellbeing": "good",
             "attending_school": True,
             "livelihood_status": "apprentice",
@@ -387,7 +392,7 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
         visit(number, day.isoformat())
     review = followup.post(
         f"/plans/{case_id}/review",
-        json={"version": plan["version"], "goals_met": "met", "reviewed_by": "sup-3"},
+        json={"version": plan["version"], "goals_met": "met"},
     ).json()
     assert review["closure_recommended"] is True
     assert all(v["status"] == "completed" for v in review["visits"])

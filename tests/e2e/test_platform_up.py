@@ -67,7 +67,6 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             "recipients": ["SCH-01"],
             "categories": ["identity"],
             "given_on": "2026-11-20",
-            "recorded_by": "cw-1",
         }
         assert (
             httpx.post(
@@ -88,7 +87,6 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             "service": "education",
             "purpose": "education",
             "categories": ["identity"],
-            "made_by": "cw-1",
         }
         # The referral service learns the consent from Kafka: refused until it has seen it.
         wait_for(

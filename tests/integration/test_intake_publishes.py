@@ -10,11 +10,12 @@ from services.intake.service import build_runtime, create_app
 from shared.envelope import CloudEvent, event_id
 from tests.partner import as_json, read_messages
 from tests.samples import registration
+from tests.signin import staff_headers
 
 
 def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env):
     runtime = build_runtime(settings, event_store_env)
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), headers=staff_headers(runtime.settings)) as client:
         response = client.post("/cases", json=registration())
         assert response.status_code == 201, response.text
         case = response.json()
@@ -64,7 +65,9 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
 
 def test_case_numbers_are_unique_per_agency(settings, sqlite_env):
     runtime = build_runtime(settings, sqlite_env)
-    client = TestClient(create_app(runtime))  # no lifespan: the relay need not run here
+    client = TestClient(
+        create_app(runtime), headers=staff_headers(runtime.settings)
+    )  # no lifespan: the relay need not run here
     numbers = [client.post("/cases", json=registration()).json()["case_number"] for _ in range(3)]
     other = client.post("/cases", json=registration(registering_agency="SS-JUB")).json()
     assert len(set(numbers)) == 3

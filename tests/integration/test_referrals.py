@@ -26,6 +26,7 @@ from shared.keyring import open_keyring
 from tests.conftest import sqlite_store
 from tests.partner import as_json, opened_data, partner_keys, read_messages, run_guide
 from tests.samples import registration
+from tests.signin import staff_headers
 
 
 class MovableClock:
@@ -50,8 +51,10 @@ def platform(settings, tmp_path, clock):
     intake = build_intake(settings, sqlite_store(tmp_path / "intake"), clock, keyring)
     referral = build_referral(settings, sqlite_store(tmp_path / "referral"), clock, keyring)
     with (
-        TestClient(intake_api(intake)) as intake_client,
-        TestClient(referral_api(referral)) as referral_client,
+        TestClient(intake_api(intake), headers=staff_headers(intake.settings)) as intake_client,
+        TestClient(
+            referral_api(referral), headers=staff_headers(referral.settings)
+        ) as referral_client,
     ):
         yield intake_client, referral_client, referral
 
@@ -81,7 +84,6 @@ def register_case_with_consent(intake, referral_runtime, agency: str, categories
             "recipients": [agency],
             "categories": categories,
             "given_on": "2026-11-20",
-            "recorded_by": "cw-0412",
         },
     )
     assert consented.status_code == 201, consented.text
@@ -100,7 +102,6 @@ def education_referral(case_id: str, agency: str, **changes) -> dict:
         "service": "education",
         "purpose": "education",
         "categories": ["identity"],
-        "made_by": "cw-0412",
         **changes,
     }
 
@@ -245,7 +246,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     # Consent withdrawn: the partner is told to delete, and the same share is now refused.
     withdrawn = intake.post(
         f"/cases/{case_id}/consents/{case['consents'][0]['consent_id']}/withdrawal",
-        json={"version": case["version"], "recorded_by": "cw-0412"},
+        json={"version": case["version"]},
     )
     assert withdrawn.status_code == 200, withdrawn.text
     notices = read_messages(
@@ -351,7 +352,6 @@ def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings
         json={
             "version": case["version"],
             "reason": "child_request",
-            "requested_by": "sup-3",
         },
     )
     assert erased.status_code == 200, erased.text
