@@ -68,3 +68,18 @@ class Tokens:
 def staff_headers(settings: Settings, **claims) -> dict[str, str]:
     """A caseworker of CD-KIN (cw-0412, the samples' caseworker) unless told otherwise."""
     return Tokens(settings).headers(**claims)
+
+
+def supervisor_headers(settings: Settings, agency: str = "CD-KIN") -> dict[str, str]:
+    """A supervisor (sup-07) of ``agency``: approves, assigns and erases, and does casework."""
+    return Tokens(settings).headers(Role.SUPERVISOR, agency=agency, sub="sup-07")
+
+
+def admin_headers(settings: Settings) -> dict[str, str]:
+    """An administrator: registers partners, never reads a case."""
+    return Tokens(settings).headers(Role.ADMIN, agency="HW-ADMIN", sub="admin-1")
+
+
+def partner_headers(settings: Settings, agency: str) -> dict[str, str]:
+    """The partner agency ``agency``, reading and answering its own referrals."""
+    return Tokens(settings).headers(Role.PARTNER, agency=agency, sub=f"{agency.lower()}-app")

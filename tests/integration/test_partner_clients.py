@@ -19,7 +19,7 @@ from shared.keyring import open_keyring
 from tests.conftest import sqlite_store
 from tests.partner import opened_data, partner_keys, read_messages
 from tests.samples import registration
-from tests.signin import staff_headers
+from tests.signin import admin_headers, staff_headers
 
 
 def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_path):
@@ -49,6 +49,7 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
                     "services": ["health"],
                     "public_key": partner_keys(keys),
                 },
+                headers=admin_headers(referral_runtime.settings),
             )
             assert registered.status_code == 201, registered.text
         case = intake.post("/cases", json=registration()).json()

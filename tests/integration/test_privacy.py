@@ -18,7 +18,7 @@ from shared.replay import replay_case
 from tests.conftest import postgres_data_on_disk
 from tests.partner import as_json, read_messages
 from tests.samples import registration
-from tests.signin import staff_headers
+from tests.signin import supervisor_headers
 
 INTAKE_TOPIC = "homeward.intake.events"
 
@@ -58,7 +58,7 @@ def test_personal_data_is_nowhere_in_plaintext_on_disk(
 ):
     child = distinctive("disk")
     runtime = build_runtime(settings, event_store_env)
-    with TestClient(create_app(runtime), headers=staff_headers(runtime.settings)) as client:
+    with TestClient(create_app(runtime), headers=supervisor_headers(settings)) as client:
         created = client.post("/cases", json=child["body"])
         assert created.status_code == 201
         case_id = created.json()["case_id"]
@@ -81,7 +81,7 @@ def test_erasure_leaves_the_history_and_removes_every_personal_field(
 ):
     erased_child, other_child = distinctive("erased"), distinctive("kept")
     runtime = build_runtime(settings, sqlite_env)
-    with TestClient(create_app(runtime), headers=staff_headers(runtime.settings)) as client:
+    with TestClient(create_app(runtime), headers=supervisor_headers(settings)) as client:
         case = client.post("/cases", json=erased_child["body"]).json()
         other = client.post("/cases", json=other_child["body"]).json()
         response = client.post(
@@ -138,7 +138,7 @@ def test_no_personal_data_in_logs_or_error_messages(settings, sqlite_env, caplog
     child = distinctive("logs")
     runtime = build_runtime(settings, sqlite_env)
     caplog.set_level(logging.DEBUG)
-    with TestClient(create_app(runtime), headers=staff_headers(runtime.settings)) as client:
+    with TestClient(create_app(runtime), headers=supervisor_headers(settings)) as client:
         refused = [
             client.post("/cases", json={**child["body"], "name": child["marker"] * 30}),
             client.post("/cases", json={**child["body"], "estimated_age": child["marker"]}),
