@@ -51,7 +51,6 @@ DDL = (
 
 
 FORGOTTEN_ON_ERASURE = (
-    "followup_cases",
     "followup_referrals",
     "followup_outcomes",
     "followup_visits",
@@ -186,6 +185,12 @@ class FollowUpViews:
         with self.database.transaction() as tx:
             for table in FORGOTTEN_ON_ERASURE:
                 tx.execute(f"DELETE FROM {table} WHERE case_id = ?", (str(case_id),))
+            # The agency stays (it is in clear on every published event too): the cancelled
+            # plan is still answered only within it.
+            tx.execute(
+                "UPDATE followup_cases SET caseworker = '', risk = NULL WHERE case_id = ?",
+                (str(case_id),),
+            )
 
     def due_visits(
         self, today: date, caseworker: str | None = None, agency: str | None = None
