@@ -24,7 +24,7 @@ from uuid import UUID
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.dependencies.models import Dependant
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import Route
 
@@ -271,14 +271,14 @@ def route_requirements(app: FastAPI) -> dict[str, frozenset[str]]:
         app.swagger_ui_oauth2_redirect_url,
     }
     requirements: dict[str, frozenset[str]] = {}
-    for route in app.routes:
-        if isinstance(route, APIRoute):
+    # Included routers are walked too, each route with the dependencies its inclusion adds.
+    for route in iter_route_contexts(app.routes):
+        if isinstance(route.original_route, APIRoute):
             declared = frozenset(_declared(route.dependant))
-        elif isinstance(route, Route) and route.path in documentation:
+        elif isinstance(route.original_route, Route) and route.path in documentation:
             declared = frozenset({PUBLIC})
         else:
             declared = frozenset()
-        methods = getattr(route, "methods", None) or {"*"}
-        for method in sorted(methods):
-            requirements[f"{method} {getattr(route, 'path', route)}"] = declared
+        for method in sorted(route.methods or {"*"}):
+            requirements[f"{method} {route.path or route.original_route}"] = declared
     return requirements
