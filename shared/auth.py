@@ -227,11 +227,11 @@ def authorize_listing(
 ) -> str | None:
     """The agency whose records the caller may list (``None``: every agency, for a role that
     holds ``action`` across agencies); a list of personal data is recorded as one read."""
+    visible = None if PERMISSIONS[caller.role][action] is ANY else caller.agency
     if personal:
-        record_access(
-            request, action, AccessOutcome.ALLOWED, f"a list of {caller.role}'s scope", caller
-        )
-    return None if PERMISSIONS[caller.role][action] is ANY else caller.agency
+        purpose = f"a list of {visible or 'every agency'}'s records"
+        record_access(request, action, AccessOutcome.ALLOWED, purpose, caller)
+    return visible
 
 
 class Public:

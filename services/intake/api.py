@@ -600,7 +600,9 @@ def give_consent(
             decide(access.caller, Action.DECIDE_BEST_INTERESTS, agency),
             decide_approval(access.caller, agency, access.case.caseworker),
         ):
-            settle(request, access.caller, decision, not_found=f"No case {case_id}.")
+            settle(
+                request, access.caller, decision, not_found=f"No case {case_id}.", case_id=case_id
+            )
         recorded_by, approved_by = access.case.caseworker, access.caller.sub
     with case_errors(case_id):
         case = intake.give_consent(

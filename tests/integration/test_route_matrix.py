@@ -387,3 +387,34 @@ def test_a_supervisor_breaks_the_glass_with_a_reason_recorded(world: World):
     assert [r.originator_id for r in reasons][-1:] == [record.originator_id]
     caseworker_glass = {**caseworker(world), BREAK_GLASS_HEADER: reason}
     assert intake.get(other, headers=caseworker_glass).status_code == 404
+
+
+def test_a_best_interests_decision_needs_a_supervisor_other_than_the_case_s_caseworker(
+    world: World,
+):
+    intake = world.clients["intake"]
+    own_supervisor = world.tokens.headers(Role.SUPERVISOR, OWN, "sup-holds-it")
+    created = intake.post(
+        "/cases", json=registration(caseworker=None), headers=own_supervisor
+    ).json()
+    assert created["caseworker"] == "sup-holds-it"  # the caller, since the body names no one
+    decision = {
+        "version": created["version"],
+        "given_by": "best_interests_decision",
+        "purpose": "family_tracing",
+        "recipients": ["CD-ICRC"],
+        "categories": ["identity"],
+        "given_on": "2026-11-20",
+    }
+    consents = f"/cases/{created['case_id']}/consents"
+    refused = intake.post(consents, json=decision, headers=caseworker(world))
+    assert refused.status_code == 403
+    assert "decide_best_interests" in refused.json()["detail"]
+    own = intake.post(consents, json=decision, headers=own_supervisor)
+    assert own.status_code == 403
+    assert "someone other" in own.json()["detail"]
+    other_supervisor = world.tokens.headers(Role.SUPERVISOR, OWN, "sup-approves")
+    approved = intake.post(consents, json=decision, headers=other_supervisor)
+    assert approved.status_code == 201, approved.text
+    (consent,) = approved.json()["consents"]
+    assert (consent["recorded_by"], consent["approved_by"]) == ("sup-holds-it", "sup-approves")
