@@ -94,6 +94,9 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.ANSWER_REFERRAL: OWN,
     },
     Role.AUDITOR: {
+        # Case views and lists are the child's personal data: with the grant only.
+        Action.READ_CASE: ANY,
+        Action.LIST_CASES: ANY,
         Action.READ_HISTORY: ANY,
         Action.CHECK_INTEGRITY: ANY,
         Action.READ_STATISTICS: ANY,
@@ -112,6 +115,8 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
 # A role holding one of these actions needs the grant as well.
 GRANT_NEEDED: dict[Role, dict[Action, Grant]] = {
     Role.AUDITOR: {
+        Action.READ_CASE: Grant.PERSONAL_DATA,
+        Action.LIST_CASES: Grant.PERSONAL_DATA,
         Action.READ_PERSONAL_DATA: Grant.PERSONAL_DATA,
         Action.READ_SEXUAL_VIOLENCE: Grant.SEXUAL_VIOLENCE,
     },

@@ -56,6 +56,10 @@ CLEAR_FIELDS: dict[str, ClearField] = {
     ),
     "registering_agency": ClearField("the recording agency's code", AGENCY_SCHEMA),
     "agency": ClearField("the partner agency a referral is addressed to: routing", AGENCY_SCHEMA),
+    "referring_agency": ClearField(
+        "the agency whose staff made a referral: who may read it, after erasure too",
+        AGENCY_SCHEMA,
+    ),
     "erasure_reason": ClearField(
         "why a case was erased (child_request, court_order...): the audit needs it after "
         "the key is gone",

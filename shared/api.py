@@ -6,15 +6,17 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, Literal
 
 from eventsourcing.application import AggregateNotFoundError
-from fastapi import APIRouter, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.access import AGENCY_CODE_PATTERN
+from shared.access import AGENCY_CODE_PATTERN, Action
+from shared.auth import public, requires
 from shared.publishing import load_schema
 from shared.runtime import ServiceRuntime
+from shared.tokens import TokenVerifier
 
 Erased = Literal["[erased]"]  # what a sealed field reads once its case's key is destroyed
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -132,19 +134,47 @@ def create_service_api(
 
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
+    app.state.token_verifier = TokenVerifier(runtime.settings)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, explain_validation_error)
 
-    @app.get("/healthz", tags=["operations"], summary="Database and Kafka reachable")
+    # Anyone may learn whether the service is up; where it is failing (hosts, positions,
+    # errors) helps an attacker, so the details need a token that may see them.
+    @app.get(
+        "/healthz",
+        tags=["operations"],
+        summary="Up or down",
+        dependencies=[Depends(public())],
+    )
     def healthz() -> JSONResponse:
+        up = runtime.health()["status"] == "ok"
+        return JSONResponse({"status": "up" if up else "down"}, status_code=200 if up else 503)
+
+    @app.get(
+        "/healthz/details",
+        tags=["operations"],
+        summary="Database, Kafka, relays and consumers",
+        dependencies=[Depends(requires(Action.VIEW_HEALTH_DETAILS))],
+    )
+    def health_details() -> JSONResponse:
         report = runtime.health()
         return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
 
-    @app.get("/schemas", tags=["schemas"], summary="The CloudEvent types this service publishes")
+    @app.get(
+        "/schemas",
+        tags=["schemas"],
+        summary="The CloudEvent types this service publishes",
+        dependencies=[Depends(public())],
+    )
     def list_schemas() -> list[str]:
         return runtime.catalogue.types
 
-    @app.get("/schemas/{event_type}", tags=["schemas"], summary="One published JSON Schema")
+    @app.get(
+        "/schemas/{event_type}",
+        tags=["schemas"],
+        summary="One published JSON Schema",
+        dependencies=[Depends(public())],
+    )
     def get_schema(event_type: str) -> dict[str, Any]:
         prefix = f"org.homeward.{runtime.service}."
         name, _, version = event_type.removeprefix(prefix).rpartition(".v")

@@ -18,6 +18,7 @@ from shared.kafka import ensure_topics, platform_topics
 from shared.keyring import CaseKeys, SqlKeyring, generate_master_key
 from shared.localkafka import LocalBroker
 from shared.settings import REPO_ROOT, Settings
+from tests.signin import Tokens
 
 TEST_BROKER_PORT = int(os.environ.get("HOMEWARD_TEST_BROKER_PORT", "19092"))
 TEST_POSTGRES_PORT = int(os.environ.get("HOMEWARD_TEST_PG_PORT", "55439"))
@@ -122,3 +123,9 @@ def in_memory_keyring() -> SqlKeyring:
 @pytest.fixture
 def case_keys() -> CaseKeys:
     return CaseKeys(in_memory_keyring(), "test")
+
+
+@pytest.fixture
+def tokens(settings: Settings) -> Tokens:
+    """Tokens the services built from ``settings`` accept: ``tokens.headers(role, agency, sub)``."""
+    return Tokens(settings)

@@ -22,7 +22,7 @@ RETURNS = {
 
 
 def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> CommandHandler:
-    """Know each case's caseworker and risk; on a return, make the follow-up plan; on an
+    """Know each case's caseworker, agency and risk; on a return, make the follow-up plan; on an
     erasure, cancel it and forget the case."""
 
     def handle(message: CloudEvent, _topic: str) -> None:
@@ -33,7 +33,7 @@ def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> C
             application.cancel_plan(case_id)
             views.forget_case(case_id)
         elif message.type in (intake_type("ChildRegistered"), intake_type("CaseAssigned")):
-            views.note_caseworker(case_id, data["caseworker"])
+            views.note_caseworker(case_id, data["caseworker"], data.get("registering_agency"))
         elif message.type == intake_type("RiskLevelSet"):
             views.note_risk(case_id, data["level"])
             application.note_case_risk(case_id, RiskLevel(data["level"]))

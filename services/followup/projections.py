@@ -18,6 +18,7 @@ DDL = (
     """CREATE TABLE IF NOT EXISTS followup_cases (
         case_id TEXT PRIMARY KEY,
         caseworker TEXT NOT NULL,
+        agency TEXT,
         risk TEXT
     )""",
     """CREATE TABLE IF NOT EXISTS followup_referrals (
@@ -50,7 +51,6 @@ DDL = (
 
 
 FORGOTTEN_ON_ERASURE = (
-    "followup_cases",
     "followup_referrals",
     "followup_outcomes",
     "followup_visits",
@@ -58,11 +58,15 @@ FORGOTTEN_ON_ERASURE = (
 )
 
 
-def _upsert_caseworker(tx: Transaction, case_id: str | None, caseworker: str) -> None:
+def _upsert_caseworker(
+    tx: Transaction, case_id: str | None, caseworker: str, agency: str | None = None
+) -> None:
+    """Only the registration names the agency; a reassignment keeps it."""
     tx.execute(
-        "INSERT INTO followup_cases (case_id, caseworker) VALUES (?, ?) "
-        "ON CONFLICT (case_id) DO UPDATE SET caseworker = excluded.caseworker",
-        (case_id, caseworker),
+        "INSERT INTO followup_cases (case_id, caseworker, agency) VALUES (?, ?, ?) "
+        "ON CONFLICT (case_id) DO UPDATE SET caseworker = excluded.caseworker, "
+        "agency = COALESCE(excluded.agency, followup_cases.agency)",
+        (case_id, caseworker, agency),
     )
 
 
@@ -83,9 +87,17 @@ class FollowUpViews:
 
     # From intake
 
-    def note_caseworker(self, case_id: UUID, caseworker: str) -> None:
+    def note_caseworker(self, case_id: UUID, caseworker: str, agency: str | None) -> None:
         with self.database.transaction() as tx:
-            _upsert_caseworker(tx, str(case_id), caseworker)
+            _upsert_caseworker(tx, str(case_id), caseworker, agency)
+
+    def agency_of(self, case_id: UUID) -> str | None:
+        """The agency that registered the case, as intake published it."""
+        with self.database.transaction() as tx:
+            rows = tx.fetchall(
+                "SELECT agency FROM followup_cases WHERE case_id = ?", (str(case_id),)
+            )
+        return rows[0][0] if rows else None
 
     def note_risk(self, case_id: UUID, risk: str) -> None:
         with self.database.transaction() as tx:
@@ -173,10 +185,18 @@ class FollowUpViews:
         with self.database.transaction() as tx:
             for table in FORGOTTEN_ON_ERASURE:
                 tx.execute(f"DELETE FROM {table} WHERE case_id = ?", (str(case_id),))
+            # The agency stays (it is in clear on every published event too): the cancelled
+            # plan is still answered only within it.
+            tx.execute(
+                "UPDATE followup_cases SET caseworker = '', risk = NULL WHERE case_id = ?",
+                (str(case_id),),
+            )
 
-    def due_visits(self, today: date, caseworker: str | None = None) -> list[dict[str, Any]]:
+    def due_visits(
+        self, today: date, caseworker: str | None = None, agency: str | None = None
+    ) -> list[dict[str, Any]]:
         """Visits due by ``today`` and not done: overdue once their day has passed, or when
-        one was missed (it still has to happen)."""
+        one was missed (it still has to happen); of one agency's cases, or of all."""
         sql = (
             "SELECT case_id, number, due_on, status, caseworker FROM followup_visits "
             "WHERE ((status = 'scheduled' AND due_on <= ?) OR status = 'missed')"
@@ -185,6 +205,9 @@ class FollowUpViews:
         if caseworker is not None:
             sql += " AND caseworker = ?"
             params.append(caseworker)
+        if agency is not None:
+            sql += " AND case_id IN (SELECT case_id FROM followup_cases WHERE agency = ?)"
+            params.append(agency)
         with self.database.transaction() as tx:
             rows = tx.fetchall(sql + " ORDER BY due_on, case_id, number", params)
         return [

@@ -1,7 +1,9 @@
 """The intake service's HTTP routes and their request and response models."""
 
 import datetime as dt
+from collections.abc import Callable
 from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -34,7 +36,9 @@ from services.intake.programme import (
     Programme,
 )
 from services.intake.projections import CaseFilter, CaseProjections, CaseRow
+from shared.access import Action, Caller, Decision, Outcome, decide, decide_approval
 from shared.api import AgencyCode, Erased, RequestModel, Text, VersionedCommand, refusals
+from shared.auth import authorize, authorize_listing, requires, settle
 from shared.consent import ConsentGiver, DataCategory, Purpose
 from shared.crypto import ERASED
 from shared.envelope import event_type
@@ -78,11 +82,18 @@ class ChildRegistration(RequestModel):
     )
     sex: Sex
     estimated_age: int = Field(ge=5, le=30, description="Years; an age assessment may follow.")
-    registering_agency: AgencyCode = Field(examples=["CD-KIN"])
-    caseworker: Text
+    registering_agency: AgencyCode | None = Field(
+        default=None,
+        examples=["CD-KIN"],
+        description="The caller's own agency, which it defaults to; another is refused.",
+    )
+    caseworker: Text | None = Field(
+        default=None,
+        description="The caller, which it defaults to; someone else only by a supervisor.",
+    )
     handover: HandoverIn | None = None
 
-    def to_domain(self) -> Registration:
+    def to_domain(self, agency: str, caseworker: str) -> Registration:
         handover = None
         if self.handover is not None:
             handover = Handover(self.handover.from_actor, self.handover.to_agency, self.handover.at)
@@ -99,8 +110,8 @@ class ChildRegistration(RequestModel):
             roles=tuple(dict.fromkeys(self.roles)),
             sex=self.sex,
             estimated_age=self.estimated_age,
-            registering_agency=self.registering_agency,
-            caseworker=self.caseworker,
+            registering_agency=agency,
+            caseworker=caseworker,
             handover=handover,
         )
 
@@ -296,31 +307,26 @@ class ConsentIn(VersionedCommand):
     categories: list[DataCategory] = Field(min_length=1, max_length=len(DataCategory))
     given_on: dt.date
     expires_on: dt.date | None = None
-    recorded_by: Text
-    approved_by: Text | None = Field(
-        default=None, description="Required for a best-interests decision: the supervisor."
-    )
 
-    def to_domain(self) -> Consent:
+    def to_domain(self, recorded_by: str, approved_by: str | None) -> Consent:
         return Consent(
             given_by=self.given_by,
             purpose=self.purpose,
             recipients=tuple(dict.fromkeys(self.recipients)),
             categories=tuple(dict.fromkeys(self.categories)),
             given_on=self.given_on,
-            recorded_by=self.recorded_by,
+            recorded_by=recorded_by,
             expires_on=self.expires_on,
-            approved_by=self.approved_by,
+            approved_by=approved_by,
         )
 
 
 class WithdrawalIn(VersionedCommand):
-    recorded_by: Text
+    pass
 
 
 class ErasureIn(VersionedCommand):
     reason: ErasureReason
-    requested_by: Text = Field(description="The supervisor who orders the erasure.")
 
 
 def case_errors(case_id: UUID | None = None) -> AbstractContextManager[None]:
@@ -354,6 +360,48 @@ def projections(intake: Intake) -> CaseProjections:
 
 Projections = Annotated[CaseProjections, Depends(projections)]
 
+
+@dataclass(frozen=True)
+class CaseAccess:
+    """The caller, and the case they may take the route's action on."""
+
+    caller: Caller
+    case: ChildCase
+
+
+def case_access(action: Action, *, personal: bool = False) -> Callable[..., CaseAccess]:
+    """The dependency of a route on one case: 401 or 403 before the case is loaded, then
+    404 for a case that is missing or of another agency alike (``personal`` reads are
+    recorded, and may break the glass)."""
+
+    def dependency(
+        case_id: UUID,
+        request: Request,
+        intake: Intake,
+        caller: Annotated[Caller, Depends(requires(action))],
+    ) -> CaseAccess:
+        with case_errors(case_id):
+            case = intake.get_case(case_id)
+        authorize(
+            request,
+            caller,
+            action,
+            case.registering_agency,
+            not_found=f"No case {case_id}.",
+            case_id=case_id,
+            personal=personal,
+        )
+        return CaseAccess(caller, case)
+
+    return dependency
+
+
+Reading = Annotated[CaseAccess, Depends(case_access(Action.READ_CASE, personal=True))]
+Step = Annotated[CaseAccess, Depends(case_access(Action.RECORD_STEP))]
+Approval = Annotated[CaseAccess, Depends(case_access(Action.APPROVE))]
+Reassignment = Annotated[CaseAccess, Depends(case_access(Action.REASSIGN_CASE))]
+Erasure = Annotated[CaseAccess, Depends(case_access(Action.ERASE_CASE))]
+
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 
@@ -363,9 +411,31 @@ router = APIRouter(prefix="/cases", tags=["cases"])
     summary="Register a child released from an armed force or group",
     responses={422: {"description": "A field is missing, malformed or impossible."}},
 )
-def register_child(registration: ChildRegistration, intake: Intake) -> CaseOut:
+def register_child(
+    registration: ChildRegistration,
+    intake: Intake,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.REGISTER_CASE))],
+) -> CaseOut:
+    agency = registration.registering_agency or caller.agency
+    if agency != caller.agency:
+        reason = f"a case is registered for the caller's own agency, {caller.agency}"
+        settle(
+            request,
+            caller,
+            Decision(Outcome.FORBIDDEN, Action.REGISTER_CASE, reason),
+            not_found="No such agency.",
+        )
+    caseworker = registration.caseworker or caller.sub
+    if caseworker != caller.sub:
+        settle(
+            request,
+            caller,
+            decide(caller, Action.REASSIGN_CASE, agency),
+            not_found="No such agency.",
+        )
     with case_errors():
-        case = intake.register_child(registration.to_domain())
+        case = intake.register_child(registration.to_domain(agency, caseworker))
     return case_out(intake, case)
 
 
@@ -425,6 +495,8 @@ class TimelineEntry(BaseModel):
 def list_cases(
     intake: Intake,
     read_model: Projections,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.LIST_CASES))],
     stage: Stage | None = None,
     risk: RiskLevel | None = None,
     overdue: bool | None = Query(
@@ -435,8 +507,14 @@ def list_cases(
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
 ) -> CasePage:
+    visible = authorize_listing(request, caller, Action.LIST_CASES, personal=True)
     where = CaseFilter(
-        stage=stage, risk=risk, agency=agency, caseworker=caseworker, overdue=overdue
+        stage=stage,
+        risk=risk,
+        agency=agency,
+        caseworker=caseworker,
+        overdue=overdue,
+        visible_agency=visible,
     )
     page = read_model.cases(where, limit, offset)
     now = intake.clock()
@@ -450,8 +528,13 @@ def list_cases(
 
 @router.get("/overdue", summary="Deadlines overdue now: handover, interim care, risk response")
 def overdue_cases(
-    intake: Intake, read_model: Projections, agency: str | None = None
+    intake: Intake,
+    read_model: Projections,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.LIST_CASES))],
+    agency: str | None = None,
 ) -> list[OverdueOut]:
+    visible = authorize_listing(request, caller, Action.LIST_CASES)
     now = intake.clock()
     return [
         OverdueOut(
@@ -464,21 +547,26 @@ def overdue_cases(
             due_at=deadline.due_at,
             overdue_hours=round((now - deadline.due_at).total_seconds() / 3600, 1),
         )
-        for case, deadline in read_model.overdue(agency)
+        for case, deadline in read_model.overdue(agency, visible)
     ]
 
 
 @router.get("/{case_id}/timeline", summary="A case's recorded facts, newest first")
-def timeline(case_id: UUID, intake: Intake) -> list[TimelineEntry]:
+def timeline(case_id: UUID, intake: Intake, access: Reading) -> list[TimelineEntry]:
     with case_errors(case_id):
         history = intake.history(case_id)
+    # Restricted fields open only for whoever holds them (the read itself is recorded once).
+    restricted_open = decide(
+        access.caller, Action.READ_SEXUAL_VIOLENCE, access.case.registering_agency
+    ).allowed
     entries = []
     for event in reversed(history):
         form = CATALOGUE.form_of(event)
         if form is None:
             continue
         data = form.to_data(event)
-        data.update({field: "[restricted]" for field in RESTRICTED_FIELDS if field in data})
+        if not restricted_open:
+            data.update({field: "[restricted]" for field in RESTRICTED_FIELDS if field in data})
         entries.append(
             TimelineEntry(
                 version=event.originator_version,
@@ -491,9 +579,8 @@ def timeline(case_id: UUID, intake: Intake) -> list[TimelineEntry]:
 
 
 @router.get("/{case_id}", summary="A case's current state")
-def get_case(case_id: UUID, intake: Intake) -> CaseOut:
-    with case_errors(case_id):
-        return case_out(intake, intake.get_case(case_id))
+def get_case(intake: Intake, access: Reading) -> CaseOut:
+    return case_out(intake, access.case)
 
 
 @router.post(
@@ -501,9 +588,27 @@ def get_case(case_id: UUID, intake: Intake) -> CaseOut:
     status_code=status.HTTP_201_CREATED,
     summary="Record consent or assent for one purpose, to named agencies",
 )
-def give_consent(case_id: UUID, consent: ConsentIn, intake: Intake) -> CaseOut:
+def give_consent(
+    case_id: UUID, consent: ConsentIn, intake: Intake, access: Step, request: Request
+) -> CaseOut:
+    recorded_by, approved_by = access.caller.sub, None
+    if consent.given_by == ConsentGiver.BEST_INTERESTS_DECISION:
+        # A best-interests decision is the case's caseworker's proposal and its approval by
+        # a supervisor who is someone else (four eyes): the caller approves it.
+        agency = access.case.registering_agency
+        for decision in (
+            decide(access.caller, Action.DECIDE_BEST_INTERESTS, agency),
+            decide_approval(access.caller, agency, access.case.caseworker),
+        ):
+            settle(
+                request, access.caller, decision, not_found=f"No case {case_id}.", case_id=case_id
+            )
+        recorded_by, approved_by = access.case.caseworker, access.caller.sub
     with case_errors(case_id):
-        return case_out(intake, intake.give_consent(case_id, consent.version, consent.to_domain()))
+        case = intake.give_consent(
+            case_id, consent.version, consent.to_domain(recorded_by, approved_by)
+        )
+    return case_out(intake, case)
 
 
 @router.post(
@@ -511,12 +616,10 @@ def give_consent(case_id: UUID, consent: ConsentIn, intake: Intake) -> CaseOut:
     summary="Record that a consent was withdrawn; recipients are told to stop and delete",
 )
 def withdraw_consent(
-    case_id: UUID, consent_id: UUID, withdrawal: WithdrawalIn, intake: Intake
+    case_id: UUID, consent_id: UUID, withdrawal: WithdrawalIn, intake: Intake, access: Step
 ) -> CaseOut:
     with case_errors(case_id):
-        case = intake.withdraw_consent(
-            case_id, withdrawal.version, consent_id, withdrawal.recorded_by
-        )
+        case = intake.withdraw_consent(case_id, withdrawal.version, consent_id, access.caller.sub)
     return case_out(intake, case)
 
 
@@ -526,9 +629,9 @@ def withdraw_consent(
     description="Destroys the case's data key: every personal field of the case reads "
     "'[erased]' in every service, replay and export, while the history of facts stays.",
 )
-def erase_case(case_id: UUID, erasure: ErasureIn, intake: Intake) -> CaseOut:
+def erase_case(case_id: UUID, erasure: ErasureIn, intake: Intake, access: Erasure) -> CaseOut:
     with case_errors(case_id):
-        intake.erase_case(case_id, erasure.version, erasure.reason, erasure.requested_by)
+        intake.erase_case(case_id, erasure.version, erasure.reason, access.caller.sub)
         return case_out(intake, intake.get_case(case_id))
 
 
@@ -541,8 +644,15 @@ class StageCounts(BaseModel):
 
 
 @statistics.get("/stages", summary="How many cases are at each stage (no personal data)")
-def stage_statistics(read_model: Projections, agency: str | None = None) -> StageCounts:
-    counts = read_model.stage_counts(agency)
+def stage_statistics(
+    read_model: Projections,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.READ_STATISTICS))],
+    agency: str | None = None,
+) -> StageCounts:
+    counts = read_model.stage_counts(
+        agency, authorize_listing(request, caller, Action.READ_STATISTICS)
+    )
     return StageCounts(
         stages={Stage(stage): count for stage, count in counts.items()}, total=sum(counts.values())
     )

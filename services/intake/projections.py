@@ -150,6 +150,8 @@ class CaseFilter:
     agency: str | None = None
     caseworker: str | None = None
     overdue: bool | None = None
+    # The one agency the caller may see, whatever the ``agency`` asked for; None: all.
+    visible_agency: str | None = None
 
     def where(self) -> tuple[str, list[Any]]:
         clauses, params = [], []
@@ -157,6 +159,7 @@ class CaseFilter:
             ("stage", self.stage),
             ("risk_level", self.risk),
             ("registering_agency", self.agency),
+            ("registering_agency", self.visible_agency),
             ("caseworker", self.caseworker),
         ):
             if value is not None:
@@ -286,15 +289,20 @@ class CaseProjections:
         ]
         return Page(matching[offset : offset + limit], len(matching), limit, offset)
 
-    def overdue(self, agency: str | None = None) -> list[tuple[CaseRow, Deadline]]:
+    def overdue(
+        self, agency: str | None = None, visible_agency: str | None = None
+    ) -> list[tuple[CaseRow, Deadline]]:
         """Every overdue deadline of an open case, the longest overdue first."""
         now = self.clock()
-        page = self.cases(CaseFilter(agency=agency, overdue=True), limit=10**9, offset=0)
+        where = CaseFilter(agency=agency, overdue=True, visible_agency=visible_agency)
+        page = self.cases(where, limit=10**9, offset=0)
         found = [(case, deadline) for case in page.items for deadline in case.overdue(now)]
         return sorted(found, key=lambda pair: pair[1].due_at)
 
-    def stage_counts(self, agency: str | None = None) -> dict[str, int]:
-        sql, params = CaseFilter(agency=agency).where()
+    def stage_counts(
+        self, agency: str | None = None, visible_agency: str | None = None
+    ) -> dict[str, int]:
+        sql, params = CaseFilter(agency=agency, visible_agency=visible_agency).where()
         with self.database.transaction() as tx:
             rows = tx.fetchall(
                 f"SELECT stage, COUNT(*) FROM intake_case_list{sql} GROUP BY stage", params

@@ -1,6 +1,8 @@
 """The steps of a child's journey over HTTP: one request model and one route per step.
 
-Each request names the case version it was based on (a stale one is refused with 409); its
+Each route needs the caller's token and a case of their agency (another agency's case is
+answered like a missing one); who did a step is the caller's ``sub``, never a field of the
+body. Each request names the case version it was based on (a stale one is refused with 409); its
 model turns the request into the domain's values, and its route hands them to the intake
 application, which checks and records the step. Free-text and identifying fields are personal:
 the event store and Kafka get them sealed.
@@ -11,11 +13,20 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.types import DecoratedCallable
 from pydantic import AwareDatetime, Field, StringConstraints
 
-from services.intake.api import CaseOut, Intake, LongText, case_errors, case_out
+from services.intake.api import (
+    Approval,
+    CaseOut,
+    Intake,
+    LongText,
+    Reassignment,
+    Step,
+    case_errors,
+    case_out,
+)
 from services.intake.domain import (
     AgeAssessment,
     AgeMethod,
@@ -43,7 +54,9 @@ from services.intake.domain import (
     TracingFailure,
     TracingRequest,
 )
+from shared.access import decide_approval
 from shared.api import AgencyCode, RequestModel, Text, VersionedCommand
+from shared.auth import settle
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
 
@@ -70,7 +83,7 @@ class HandoverStep(VersionedCommand):
 
 
 @journey_step("handover", "Record the handover to civilian child protection")
-def record_handover(case_id: UUID, step: HandoverStep, intake: Intake) -> CaseOut:
+def record_handover(case_id: UUID, step: HandoverStep, intake: Intake, access: Step) -> CaseOut:
     with case_errors(case_id):
         case = intake.hand_over(case_id, step.version, step.to_domain())
     return case_out(intake, case)
@@ -79,20 +92,19 @@ def record_handover(case_id: UUID, step: HandoverStep, intake: Intake) -> CaseOu
 class AgeAssessmentStep(VersionedCommand):
     method: AgeMethod = Field(description="Medical only after an uncertain assessment.")
     result: AgeResult = Field(description="Uncertain is treated as a child.")
-    assessed_by: Text
     assessed_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
-    def to_domain(self) -> AgeAssessment:
-        return AgeAssessment(
-            self.method, self.result, self.assessed_by, self.assessed_on, self.notes
-        )
+    def to_domain(self, by: str) -> AgeAssessment:
+        return AgeAssessment(self.method, self.result, by, self.assessed_on, self.notes)
 
 
 @journey_step("age-assessment", "Record an age assessment (may change the route)")
-def record_age_assessment(case_id: UUID, step: AgeAssessmentStep, intake: Intake) -> CaseOut:
+def record_age_assessment(
+    case_id: UUID, step: AgeAssessmentStep, intake: Intake, access: Step
+) -> CaseOut:
     with case_errors(case_id):
-        case = intake.assess_age(case_id, step.version, step.to_domain())
+        case = intake.assess_age(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -102,39 +114,56 @@ class InterimCareStep(VersionedCommand):
     address: Text | None = Field(default=None, description="Personal.")
     entered_on: dt.date
     planned_end_on: dt.date | None = None
-    placed_by: Text
 
-    def to_domain(self) -> Placement:
+    def to_domain(self, by: str) -> Placement:
         return Placement(
             kind=self.kind,
             carer=self.carer,
             entered_on=self.entered_on,
-            placed_by=self.placed_by,
+            placed_by=by,
             address=self.address,
             planned_end_on=self.planned_end_on,
         )
 
 
 @journey_step("interim-care", "Place the child in interim care")
-def record_interim_care(case_id: UUID, step: InterimCareStep, intake: Intake) -> CaseOut:
+def record_interim_care(
+    case_id: UUID, step: InterimCareStep, intake: Intake, access: Step
+) -> CaseOut:
     with case_errors(case_id):
-        case = intake.place_in_interim_care(case_id, step.version, step.to_domain())
+        case = intake.place_in_interim_care(
+            case_id, step.version, step.to_domain(access.caller.sub)
+        )
     return case_out(intake, case)
 
 
 class InterimCareExtensionStep(VersionedCommand):
     until: dt.date = Field(description="The stay is allowed up to and including this day.")
     reason: LongText = Field(description="Personal.")
-    approved_by: Text = Field(description="The approving supervisor.")
 
 
-@journey_step("interim-care/extension", "Extend interim care, with a reason")
+@journey_step(
+    "interim-care/extension",
+    "Extend interim care, with a reason (a supervisor other than who placed the child)",
+)
 def record_interim_care_extension(
-    case_id: UUID, step: InterimCareExtensionStep, intake: Intake
+    case_id: UUID,
+    step: InterimCareExtensionStep,
+    intake: Intake,
+    access: Approval,
+    request: Request,
 ) -> CaseOut:
+    # The case's caseworker is who asks for an extension: four eyes, so not its approver.
+    settle(
+        request,
+        access.caller,
+        decide_approval(access.caller, access.case.registering_agency, access.case.caseworker),
+        not_found=f"No case {case_id}.",
+        case_id=case_id,
+    )
     with case_errors(case_id):
         case = intake.extend_interim_care(
-            case_id, step.version, step.until, step.reason, step.approved_by
+            case_id, step.version, step.until, step.reason, access.caller.sub
         )
     return case_out(intake, case)
 
@@ -142,14 +171,15 @@ def record_interim_care_extension(
 class InterimCareEndStep(VersionedCommand):
     left_on: dt.date
     exit_reason: CareExit
-    recorded_by: Text
 
 
 @journey_step("interim-care/end", "Record that the child left interim care")
-def record_interim_care_end(case_id: UUID, step: InterimCareEndStep, intake: Intake) -> CaseOut:
+def record_interim_care_end(
+    case_id: UUID, step: InterimCareEndStep, intake: Intake, access: Step
+) -> CaseOut:
     with case_errors(case_id):
         case = intake.end_interim_care(
-            case_id, step.version, step.left_on, step.exit_reason, step.recorded_by
+            case_id, step.version, step.left_on, step.exit_reason, access.caller.sub
         )
     return case_out(intake, case)
 
@@ -170,15 +200,14 @@ class NeedsAssessmentStep(VersionedCommand):
         default=False, description="Extra-restricted: stored and published sealed only."
     )
     sexual_violence_details: LongText | None = Field(default=None, description="Restricted.")
-    assessed_by: Text
     assessed_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
-    def to_domain(self) -> NeedsAssessment:
+    def to_domain(self, by: str) -> NeedsAssessment:
         return NeedsAssessment(
             needs=tuple(self.needs),
             flags=tuple(self.flags),
-            assessed_by=self.assessed_by,
+            assessed_by=by,
             assessed_on=self.assessed_on,
             dependants=tuple(Dependant(d.name, d.sex, d.date_of_birth) for d in self.dependants),
             sexual_violence_survivor=self.sexual_violence_survivor,
@@ -188,55 +217,56 @@ class NeedsAssessmentStep(VersionedCommand):
 
 
 @journey_step("needs-assessment", "Record needs and protection flags")
-def record_needs_assessment(case_id: UUID, step: NeedsAssessmentStep, intake: Intake) -> CaseOut:
+def record_needs_assessment(
+    case_id: UUID, step: NeedsAssessmentStep, intake: Intake, access: Step
+) -> CaseOut:
     with case_errors(case_id):
-        case = intake.assess_needs(case_id, step.version, step.to_domain())
+        case = intake.assess_needs(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
 class RiskLevelStep(VersionedCommand):
     level: RiskLevel
     reason: LongText = Field(description="Personal.")
-    set_by: Text
     set_at: AwareDatetime
 
-    def to_domain(self) -> RiskAssessment:
-        return RiskAssessment(self.level, self.reason, self.set_by, self.set_at)
+    def to_domain(self, by: str) -> RiskAssessment:
+        return RiskAssessment(self.level, self.reason, by, self.set_at)
 
 
 @journey_step("risk-level", "Set the risk level; its response deadline follows")
-def record_risk_level(case_id: UUID, step: RiskLevelStep, intake: Intake) -> CaseOut:
+def record_risk_level(case_id: UUID, step: RiskLevelStep, intake: Intake, access: Step) -> CaseOut:
     with case_errors(case_id):
-        case = intake.set_risk_level(case_id, step.version, step.to_domain())
+        case = intake.set_risk_level(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
 class RiskResponseStep(VersionedCommand):
     action: LongText = Field(description="What was done. Personal.")
-    responded_by: Text
     responded_at: AwareDatetime
 
 
 @journey_step("risk-response", "Record the response to the risk level")
-def record_risk_response(case_id: UUID, step: RiskResponseStep, intake: Intake) -> CaseOut:
+def record_risk_response(
+    case_id: UUID, step: RiskResponseStep, intake: Intake, access: Step
+) -> CaseOut:
     with case_errors(case_id):
         case = intake.respond_to_risk(
-            case_id, step.version, step.action, step.responded_by, step.responded_at
+            case_id, step.version, step.action, access.caller.sub, step.responded_at
         )
     return case_out(intake, case)
 
 
 class TracingStep(VersionedCommand):
     tracing_agency: AgencyCode = Field(description="Needs the child's consent for tracing.")
-    started_by: Text
     started_on: dt.date
     sought: LongText = Field(description="Who the child is looking for. Personal.")
     last_known_place: Text | None = Field(default=None, description="Personal.")
 
-    def to_domain(self) -> TracingRequest:
+    def to_domain(self, by: str) -> TracingRequest:
         return TracingRequest(
             self.tracing_agency,
-            self.started_by,
+            by,
             self.started_on,
             self.sought,
             self.last_known_place,
@@ -244,24 +274,25 @@ class TracingStep(VersionedCommand):
 
 
 @journey_step("tracing", "Start family tracing (needs consent for tracing)")
-def record_tracing(case_id: UUID, step: TracingStep, intake: Intake) -> CaseOut:
+def record_tracing(case_id: UUID, step: TracingStep, intake: Intake, access: Step) -> CaseOut:
     with case_errors(case_id):
-        case = intake.start_tracing(case_id, step.version, step.to_domain())
+        case = intake.start_tracing(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
 class TracingLeadStep(VersionedCommand):
     source: LeadSource
     lead: LongText = Field(description="Personal.")
-    recorded_by: Text
     recorded_on: dt.date
 
 
 @journey_step("tracing/leads", "Record a tracing lead")
-def record_tracing_leads(case_id: UUID, step: TracingLeadStep, intake: Intake) -> CaseOut:
+def record_tracing_leads(
+    case_id: UUID, step: TracingLeadStep, intake: Intake, access: Step
+) -> CaseOut:
     with case_errors(case_id):
         case = intake.record_tracing_lead(
-            case_id, step.version, step.source, step.lead, step.recorded_by, step.recorded_on
+            case_id, step.version, step.source, step.lead, access.caller.sub, step.recorded_on
         )
     return case_out(intake, case)
 
@@ -274,27 +305,26 @@ class FamilyLocatedStep(VersionedCommand):
     relationship_verified: bool = Field(
         description="Verified with the child and the family separately."
     )
-    recorded_by: Text
     located_on: dt.date
 
-    def to_domain(self) -> FamilyFound:
+    def to_domain(self, by: str) -> FamilyFound:
         return FamilyFound(
             relationship=self.relationship,
             family_members=tuple(self.family_members),
             whereabouts=self.whereabouts,
             located_on=self.located_on,
             relationship_verified=self.relationship_verified,
-            recorded_by=self.recorded_by,
+            recorded_by=by,
             phone=self.phone,
         )
 
 
 @journey_step("tracing/family-located", "Record that the family was located")
 def record_tracing_family_located(
-    case_id: UUID, step: FamilyLocatedStep, intake: Intake
+    case_id: UUID, step: FamilyLocatedStep, intake: Intake, access: Step
 ) -> CaseOut:
     with case_errors(case_id):
-        case = intake.locate_family(case_id, step.version, step.to_domain())
+        case = intake.locate_family(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -303,17 +333,16 @@ class FamilyAssessmentStep(VersionedCommand):
     able: bool
     safe: bool
     child_willing: bool
-    assessed_by: Text
     assessed_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
-    def to_domain(self) -> FamilyAssessment:
+    def to_domain(self, by: str) -> FamilyAssessment:
         return FamilyAssessment(
             self.willing,
             self.able,
             self.safe,
             self.child_willing,
-            self.assessed_by,
+            by,
             self.assessed_on,
             self.notes,
         )
@@ -321,40 +350,42 @@ class FamilyAssessmentStep(VersionedCommand):
 
 @journey_step("tracing/family-assessment", "Best-interests check of the family")
 def record_tracing_family_assessment(
-    case_id: UUID, step: FamilyAssessmentStep, intake: Intake
+    case_id: UUID, step: FamilyAssessmentStep, intake: Intake, access: Step
 ) -> CaseOut:
     with case_errors(case_id):
-        case = intake.assess_family(case_id, step.version, step.to_domain())
+        case = intake.assess_family(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
 class TracingClosureStep(VersionedCommand):
     reason: TracingFailure
-    closed_by: Text
     closed_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
 
 @journey_step("tracing/closure", "Close tracing unsuccessfully, with a reason")
-def record_tracing_closure(case_id: UUID, step: TracingClosureStep, intake: Intake) -> CaseOut:
+def record_tracing_closure(
+    case_id: UUID, step: TracingClosureStep, intake: Intake, access: Step
+) -> CaseOut:
     with case_errors(case_id):
         case = intake.close_tracing(
-            case_id, step.version, step.reason, step.closed_by, step.closed_on, step.notes
+            case_id, step.version, step.reason, access.caller.sub, step.closed_on, step.notes
         )
     return case_out(intake, case)
 
 
 class ReunificationStep(VersionedCommand):
     reunified_on: dt.date
-    recorded_by: Text
     address: Text | None = Field(default=None, description="Personal.")
 
 
 @journey_step("reunification", "Record the reunification with the family")
-def record_reunification(case_id: UUID, step: ReunificationStep, intake: Intake) -> CaseOut:
+def record_reunification(
+    case_id: UUID, step: ReunificationStep, intake: Intake, access: Step
+) -> CaseOut:
     with case_errors(case_id):
         case = intake.reunify(
-            case_id, step.version, step.reunified_on, step.recorded_by, step.address
+            case_id, step.version, step.reunified_on, access.caller.sub, step.address
         )
     return case_out(intake, case)
 
@@ -364,32 +395,34 @@ class AlternativeCareStep(VersionedCommand):
     carer: Text = Field(description="The foster family's or relative's identity. Personal.")
     address: Text | None = Field(default=None, description="Personal.")
     arranged_on: dt.date
-    arranged_by: Text
 
-    def to_domain(self) -> AlternativeCare:
-        return AlternativeCare(
-            self.kind, self.carer, self.arranged_on, self.arranged_by, self.address
-        )
+    def to_domain(self, by: str) -> AlternativeCare:
+        return AlternativeCare(self.kind, self.carer, self.arranged_on, by, self.address)
 
 
 @journey_step("alternative-care", "Arrange alternative care")
-def record_alternative_care(case_id: UUID, step: AlternativeCareStep, intake: Intake) -> CaseOut:
+def record_alternative_care(
+    case_id: UUID, step: AlternativeCareStep, intake: Intake, access: Step
+) -> CaseOut:
     with case_errors(case_id):
-        case = intake.arrange_alternative_care(case_id, step.version, step.to_domain())
+        case = intake.arrange_alternative_care(
+            case_id, step.version, step.to_domain(access.caller.sub)
+        )
     return case_out(intake, case)
 
 
 class AssignmentStep(VersionedCommand):
     caseworker: Text
-    assigned_by: Text
     assigned_on: dt.date
 
 
 @journey_step("assignment", "Assign the case to a caseworker")
-def record_assignment(case_id: UUID, step: AssignmentStep, intake: Intake) -> CaseOut:
+def record_assignment(
+    case_id: UUID, step: AssignmentStep, intake: Intake, access: Reassignment
+) -> CaseOut:
     with case_errors(case_id):
         case = intake.assign(
-            case_id, step.version, step.caseworker, step.assigned_by, step.assigned_on
+            case_id, step.version, step.caseworker, access.caller.sub, step.assigned_on
         )
     return case_out(intake, case)
 
@@ -398,52 +431,49 @@ class CasePlanStep(VersionedCommand):
     goals: dict[PlanArea, LongText] = Field(min_length=1, description="Personal.")
     child_participated: bool
     child_views: LongText | None = Field(default=None, description="Personal.")
-    agreed_by: Text
     agreed_on: dt.date
 
-    def to_domain(self) -> CasePlan:
+    def to_domain(self, by: str) -> CasePlan:
         return CasePlan(
             dict(self.goals),
             self.child_participated,
             self.agreed_on,
-            self.agreed_by,
+            by,
             self.child_views,
         )
 
 
 @journey_step("case-plan", "Record the case plan agreed with the child")
-def record_case_plan(case_id: UUID, step: CasePlanStep, intake: Intake) -> CaseOut:
+def record_case_plan(case_id: UUID, step: CasePlanStep, intake: Intake, access: Step) -> CaseOut:
     with case_errors(case_id):
-        case = intake.agree_plan(case_id, step.version, step.to_domain())
+        case = intake.agree_plan(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
 class ClosureStep(VersionedCommand):
     reason: ClosureReason
-    closed_by: Text
     closed_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
 
 @journey_step("closure", "Close the case")
-def record_closure(case_id: UUID, step: ClosureStep, intake: Intake) -> CaseOut:
+def record_closure(case_id: UUID, step: ClosureStep, intake: Intake, access: Step) -> CaseOut:
     with case_errors(case_id):
         case = intake.close_case(
-            case_id, step.version, step.reason, step.closed_by, step.closed_on, step.notes
+            case_id, step.version, step.reason, access.caller.sub, step.closed_on, step.notes
         )
     return case_out(intake, case)
 
 
 class ReopeningStep(VersionedCommand):
     reason: LongText = Field(description="Personal.")
-    reopened_by: Text
     reopened_on: dt.date
 
 
 @journey_step("reopening", "Reopen a closed case")
-def record_reopening(case_id: UUID, step: ReopeningStep, intake: Intake) -> CaseOut:
+def record_reopening(case_id: UUID, step: ReopeningStep, intake: Intake, access: Step) -> CaseOut:
     with case_errors(case_id):
         case = intake.reopen_case(
-            case_id, step.version, step.reason, step.reopened_by, step.reopened_on
+            case_id, step.version, step.reason, access.caller.sub, step.reopened_on
         )
     return case_out(intake, case)

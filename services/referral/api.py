@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from jsonschema import ValidationError
 from pydantic import BaseModel, Field, field_validator
 
@@ -20,7 +20,9 @@ from services.referral.app import (
 from services.referral.domain import Partner, Referral, ReferralRuleViolation, ServiceKind, Urgency
 from services.referral.messages import PARTNER_ANSWERS
 from services.referral.partners import ensure_partner_topics
+from shared.access import Action, Caller
 from shared.api import AgencyCode, Erased, RequestModel, Text, refusals
+from shared.auth import authorize, public, requires
 from shared.consent import DataCategory, Purpose
 from shared.crypto import SealError
 from shared.partnerbox import ALGORITHM, encoded_key, public_key_from_text
@@ -73,9 +75,8 @@ class ReferralIn(RequestModel):
     categories: list[DataCategory] = Field(
         min_length=1, description="What the partner needs; each must be covered by consent."
     )
-    made_by: Text
 
-    def to_request(self) -> ReferralRequest:
+    def to_request(self, caller: Caller) -> ReferralRequest:
         return ReferralRequest(
             case_id=self.case_id,
             agency=self.agency,
@@ -83,7 +84,8 @@ class ReferralIn(RequestModel):
             purpose=self.purpose,
             urgency=self.urgency,
             categories=tuple(dict.fromkeys(self.categories)),
-            made_by=self.made_by,
+            made_by=caller.sub,
+            referring_agency=caller.agency,
         )
 
 
@@ -91,6 +93,7 @@ class ReferralOut(BaseModel):
     referral_id: UUID
     case_id: UUID
     agency: str
+    referring_agency: str
     service: str
     purpose: str
     urgency: str
@@ -109,6 +112,7 @@ class ReferralOut(BaseModel):
             referral_id=referral.id,
             case_id=referral.case_id,
             agency=referral.agency,
+            referring_agency=referral.referring_agency,
             service=referral.service,
             purpose=referral.purpose,
             urgency=referral.urgency,
@@ -125,7 +129,13 @@ class ReferralOut(BaseModel):
 
 class WithdrawalIn(RequestModel):
     reason: Text
-    withdrawn_by: Text
+
+
+class ReferralPage(BaseModel):
+    items: list[ReferralOut]
+    total: int
+    limit: int
+    offset: int
 
 
 AnswerType = Literal[
@@ -156,6 +166,33 @@ def referral_application(request: Request) -> ReferralApplication:
 
 Referrals = Annotated[ReferralApplication, Depends(referral_application)]
 
+
+def referral_in_scope(
+    request: Request,
+    referrals: ReferralApplication,
+    caller: Caller,
+    action: Action,
+    referral_id: UUID,
+    *,
+    personal: bool,
+) -> Referral:
+    """The referral, once the caller may take ``action`` on it: staff of the referring
+    agency, or the partner it is addressed to; anyone else is answered as if it were missing."""
+    with referral_errors(referral_id):
+        referral = referrals.get_referral(referral_id)
+    as_partner = action in (Action.READ_REFERRAL_AS_PARTNER, Action.ANSWER_REFERRAL)
+    authorize(
+        request,
+        caller,
+        action,
+        referral.agency if as_partner else referral.referring_agency,
+        not_found=f"No referral {referral_id}.",
+        case_id=referral.case_id,
+        personal=personal,
+    )
+    return referral
+
+
 router = APIRouter()
 
 
@@ -173,7 +210,12 @@ def referral_errors(referral_id: UUID | None = None) -> AbstractContextManager[N
     tags=["partners"],
     summary="Register a partner agency and create its topics",
 )
-def register_partner(body: PartnerIn, referrals: Referrals, request: Request) -> PartnerOut:
+def register_partner(
+    body: PartnerIn,
+    referrals: Referrals,
+    request: Request,
+    _caller: Annotated[Caller, Depends(requires(Action.REGISTER_PARTNER))],
+) -> PartnerOut:
     with referral_errors():
         partner = referrals.register_partner(body.agency, body.name, body.services, body.public_key)
     try:
@@ -192,12 +234,18 @@ class ReplyKeyOut(BaseModel):
     "/partners/reply-key",
     tags=["partners"],
     summary="The key partners seal their answers' free text (reason, detail) to",
+    dependencies=[Depends(public())],  # a public key: it opens nothing
 )
 def reply_key(referrals: Referrals) -> ReplyKeyOut:
     return ReplyKeyOut(public_key=referrals.reply_key.public_key)
 
 
-@router.get("/partners/{agency}", tags=["partners"], summary="A partner and its topics")
+@router.get(
+    "/partners/{agency}",
+    tags=["partners"],
+    summary="A partner and its topics",
+    dependencies=[Depends(requires(Action.READ_PARTNERS))],
+)
 def get_partner(agency: str, referrals: Referrals) -> PartnerOut:
     with referral_errors():
         return PartnerOut.of(referrals.get_partner(agency))
@@ -210,15 +258,35 @@ def get_partner(agency: str, referrals: Referrals) -> PartnerOut:
     summary="Refer a child to a partner, sharing only what consent allows",
     responses={409: {"description": "No valid consent covers this share."}},
 )
-def make_referral(body: ReferralIn, referrals: Referrals) -> ReferralOut:
+def make_referral(
+    body: ReferralIn,
+    referrals: Referrals,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.MAKE_REFERRAL))],
+) -> ReferralOut:
+    missing = f"No case {body.case_id} here (unknown or erased)."
+    agency = referrals.case_agency(body.case_id)
+    if agency is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, missing)
+    authorize(
+        request, caller, Action.MAKE_REFERRAL, agency, not_found=missing, case_id=body.case_id
+    )
     with referral_errors():
-        return ReferralOut.of(referrals.make_referral(body.to_request()))
+        return ReferralOut.of(referrals.make_referral(body.to_request(caller)))
 
 
 @router.get("/referrals/{referral_id}", tags=["referrals"], summary="A referral's state")
-def get_referral(referral_id: UUID, referrals: Referrals) -> ReferralOut:
-    with referral_errors(referral_id):
-        return ReferralOut.of(referrals.get_referral(referral_id))
+def get_referral(
+    referral_id: UUID,
+    referrals: Referrals,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.READ_REFERRAL))],
+) -> ReferralOut:
+    return ReferralOut.of(
+        referral_in_scope(
+            request, referrals, caller, Action.READ_REFERRAL, referral_id, personal=True
+        )
+    )
 
 
 @router.post(
@@ -226,11 +294,43 @@ def get_referral(referral_id: UUID, referrals: Referrals) -> ReferralOut:
     tags=["referrals"],
     summary="The caseworker withdraws a referral",
 )
-def withdraw_referral(referral_id: UUID, body: WithdrawalIn, referrals: Referrals) -> ReferralOut:
+def withdraw_referral(
+    referral_id: UUID,
+    body: WithdrawalIn,
+    referrals: Referrals,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.MAKE_REFERRAL))],
+) -> ReferralOut:
+    referral_in_scope(request, referrals, caller, Action.MAKE_REFERRAL, referral_id, personal=False)
     with referral_errors(referral_id):
-        return ReferralOut.of(
-            referrals.withdraw_referral(referral_id, body.reason, body.withdrawn_by)
-        )
+        return ReferralOut.of(referrals.withdraw_referral(referral_id, body.reason, caller.sub))
+
+
+@router.get(
+    "/partners/{agency}/referrals",
+    tags=["partner answers"],
+    summary="A partner's own referrals, newest first",
+)
+def partner_referrals(
+    agency: str,
+    referrals: Referrals,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.READ_REFERRAL_AS_PARTNER))],
+    limit: int = Query(default=50, ge=1, le=500),
+    offset: int = Query(default=0, ge=0),
+) -> ReferralPage:
+    authorize(
+        request,
+        caller,
+        Action.READ_REFERRAL_AS_PARTNER,
+        agency,
+        not_found="No such partner.",
+        personal=True,
+    )
+    page, total = referrals.referrals_of_partner(agency, limit, offset)
+    return ReferralPage(
+        items=[ReferralOut.of(r) for r in page], total=total, limit=limit, offset=offset
+    )
 
 
 @router.get(
@@ -238,9 +338,19 @@ def withdraw_referral(referral_id: UUID, body: WithdrawalIn, referrals: Referral
     tags=["partner answers"],
     summary="A partner reads one of its own referrals",
 )
-def partner_referral(agency: str, referral_id: UUID, referrals: Referrals) -> ReferralOut:
-    with referral_errors(referral_id):
-        return ReferralOut.of(referrals.referral_of_partner(agency, referral_id))
+def partner_referral(
+    agency: str,
+    referral_id: UUID,
+    referrals: Referrals,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.READ_REFERRAL_AS_PARTNER))],
+) -> ReferralOut:
+    referral = referral_in_scope(
+        request, referrals, caller, Action.READ_REFERRAL_AS_PARTNER, referral_id, personal=True
+    )
+    if referral.agency != agency:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No referral {referral_id}.")
+    return ReferralOut.of(referral)
 
 
 @router.post(
@@ -249,8 +359,16 @@ def partner_referral(agency: str, referral_id: UUID, referrals: Referrals) -> Re
     summary="A partner answers over HTTP, as it could on its replies topic",
 )
 def partner_answer(
-    agency: str, referral_id: UUID, body: AnswerIn, referrals: Referrals
+    agency: str,
+    referral_id: UUID,
+    body: AnswerIn,
+    referrals: Referrals,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.ANSWER_REFERRAL))],
 ) -> ReferralOut:
+    referral_in_scope(
+        request, referrals, caller, Action.ANSWER_REFERRAL, referral_id, personal=False
+    )
     # Over HTTP(S) free text may come in plaintext: TLS carries it and nothing keeps it in
     # the clear (the store seals it with the case's key). Sealed, it is opened here.
     try:

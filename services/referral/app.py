@@ -56,6 +56,7 @@ class ReferralRequest:
     urgency: Urgency
     categories: tuple[DataCategory, ...]
     made_by: str
+    referring_agency: str
 
 
 @dataclass(frozen=True)
@@ -152,9 +153,23 @@ class ReferralApplication(ServiceApplication):
                 now, request.urgency, self.deadlines.routine, self.deadlines.urgent
             ),
             made_by=request.made_by,
+            referring_agency=request.referring_agency,
         )
         self.save(referral)
         return referral
+
+    def case_agency(self, case_id: UUID) -> str | None:
+        """The agency that registered a case; None for a case unknown here or erased."""
+        case = self.intake.case_data(case_id, "the scope of a referral")
+        return None if case is None else str(case[0]["registering_agency"])
+
+    def referrals_of_partner(
+        self, agency: str, limit: int, offset: int
+    ) -> tuple[list[Referral], int]:
+        """A page of the referrals addressed to a partner, newest first, and their number."""
+        mine = self._referrals(lambda r: r.agency == agency)
+        mine.sort(key=lambda r: r.created_on, reverse=True)
+        return mine[offset : offset + limit], len(mine)
 
     def get_referral(self, referral_id: UUID) -> Referral:
         referral: object = self.repository.get(referral_id)

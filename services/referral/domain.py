@@ -142,6 +142,7 @@ class Referral(Aggregate):
         shared_data: dict[str, Any]
         answer_by: datetime
         made_by: str
+        referring_agency: str  # whose caseworkers may read and withdraw it
 
         def apply(self, referral: "Referral") -> None:
             referral.case_id = self.case_id
@@ -154,6 +155,7 @@ class Referral(Aggregate):
             referral.shared_data = self.shared_data
             referral.answer_by = self.answer_by
             referral.made_by = self.made_by
+            referral.referring_agency = self.referring_agency
             referral.state = ReferralState.AWAITING_ANSWER
             referral.milestones = []
             referral.applied_messages = set()
@@ -265,6 +267,7 @@ class Referral(Aggregate):
         shared_data: dict[str, Any]
         answer_by: datetime
         made_by: str
+        referring_agency: str
         state: ReferralState
         milestones: list[tuple[str, date]]
         applied_messages: set[str]
@@ -283,6 +286,7 @@ class Referral(Aggregate):
         shared_data: dict[str, Any],
         answer_by: datetime,
         made_by: str,
+        referring_agency: str,
     ) -> "Referral":
         return cls._create(
             cls.ReferralMade,
@@ -296,6 +300,7 @@ class Referral(Aggregate):
             shared_data=shared_data,
             answer_by=answer_by,
             made_by=made_by,
+            referring_agency=referring_agency,
         )
 
     @staticmethod

@@ -13,6 +13,7 @@ import httpx2 as httpx
 
 from tests.partner import partner_keys
 from tests.samples import registration
+from tests.signin import admin_headers, local_settings, staff_headers
 
 PORTS = {"intake": 18001, "referral": 18002, "followup": 18003}
 BROKER_PORT = 19392
@@ -57,7 +58,14 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         assert f"127.0.0.1:{BROKER_PORT}" in printed
 
         intake, referral = (f"http://127.0.0.1:{PORTS[name]}" for name in ("intake", "referral"))
-        created = httpx.post(f"{intake}/cases", json=registration(), timeout=10)
+        # Tokens from the local signer `up` made in the data folder.
+        signer = local_settings(tmp_path)
+        staff, admin = staff_headers(signer), admin_headers(signer)
+        assert httpx.get(f"{intake}/healthz", timeout=5).json() == {"status": "up"}
+        assert httpx.get(f"{intake}/healthz/details", timeout=5).status_code == 401
+        details = httpx.get(f"{intake}/healthz/details", headers=admin, timeout=5).json()
+        assert details["database"] == details["kafka"] == "ok"
+        created = httpx.post(f"{intake}/cases", json=registration(), headers=staff, timeout=10)
         assert created.status_code == 201
         case = created.json()
         consent = {
@@ -67,11 +75,13 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             "recipients": ["SCH-01"],
             "categories": ["identity"],
             "given_on": "2026-11-20",
-            "recorded_by": "cw-1",
         }
         assert (
             httpx.post(
-                f"{intake}/cases/{case['case_id']}/consents", json=consent, timeout=10
+                f"{intake}/cases/{case['case_id']}/consents",
+                json=consent,
+                headers=staff,
+                timeout=10,
             ).status_code
             == 201
         )
@@ -81,19 +91,21 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             "services": ["education"],
             "public_key": partner_keys(tmp_path / "school"),
         }
-        assert httpx.post(f"{referral}/partners", json=partner, timeout=30).status_code == 201
+        registered = httpx.post(f"{referral}/partners", json=partner, headers=admin, timeout=30)
+        assert registered.status_code == 201
         referral_request = {
             "case_id": case["case_id"],
             "agency": "SCH-01",
             "service": "education",
             "purpose": "education",
             "categories": ["identity"],
-            "made_by": "cw-1",
         }
         # The referral service learns the consent from Kafka: refused until it has seen it.
         wait_for(
             lambda: (
-                httpx.post(f"{referral}/referrals", json=referral_request, timeout=10).status_code
+                httpx.post(
+                    f"{referral}/referrals", json=referral_request, headers=staff, timeout=10
+                ).status_code
                 == 201
             ),
             60,

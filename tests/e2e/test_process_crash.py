@@ -14,6 +14,7 @@ from kafka import KafkaConsumer
 
 from shared.keyring import generate_master_key
 from tests.samples import registration
+from tests.signin import local_settings, staff_headers
 
 PORT = 18011
 
@@ -69,12 +70,14 @@ def test_a_killed_service_publishes_everything_it_committed_when_restarted(kafka
     agency = f"CD-{uuid.uuid4().hex[:4].upper()}"
     log = (tmp_path / "intake.log").open("ab")
     service = start_intake(env, log)
+    staff = staff_headers(local_settings(tmp_path), agency=agency)
     try:
         case_ids = {
             httpx.post(
                 f"http://127.0.0.1:{PORT}/cases",
                 timeout=10,
                 json=registration(registering_agency=agency),
+                headers=staff,
             ).json()["case_id"]
             for _ in range(20)
         }

@@ -10,18 +10,20 @@ from services.intake.service import build_runtime, create_app
 from shared.envelope import CloudEvent, event_id
 from tests.partner import as_json, read_messages
 from tests.samples import registration
+from tests.signin import admin_headers, staff_headers
 
 
 def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env):
     runtime = build_runtime(settings, event_store_env)
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), headers=staff_headers(runtime.settings)) as client:
         response = client.post("/cases", json=registration())
         assert response.status_code == 201, response.text
         case = response.json()
         records = read_messages(
             settings.kafka_bootstrap, "homeward.intake.events", key=case["case_id"], expect=2
         )
-        health = client.get("/healthz").json()
+        anonymous = client.get("/healthz", headers={"Authorization": ""}).json()
+        health = client.get("/healthz/details", headers=admin_headers(settings)).json()
 
     assert [as_json(r)["type"] for r in records] == [
         "org.homeward.intake.ChildRegistered.v1",
@@ -58,15 +60,22 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
     assert as_json(records[1])["sequence"] == "00000000000000000002"
     for record in records:
         CATALOGUE.validate(CloudEvent.from_bytes(record.value))
+    assert anonymous == {"status": "up"}
     assert health["status"] == "ok"
     assert health["relay"]["waiting"] == 0
 
 
 def test_case_numbers_are_unique_per_agency(settings, sqlite_env):
     runtime = build_runtime(settings, sqlite_env)
-    client = TestClient(create_app(runtime))  # no lifespan: the relay need not run here
+    client = TestClient(
+        create_app(runtime), headers=staff_headers(runtime.settings)
+    )  # no lifespan: the relay need not run here
     numbers = [client.post("/cases", json=registration()).json()["case_number"] for _ in range(3)]
-    other = client.post("/cases", json=registration(registering_agency="SS-JUB")).json()
+    other = client.post(
+        "/cases",
+        json=registration(registering_agency="SS-JUB"),
+        headers=staff_headers(settings, agency="SS-JUB"),
+    ).json()
     assert len(set(numbers)) == 3
     assert numbers[0].startswith("CD-KIN-")
     assert numbers[0].endswith("-00001")

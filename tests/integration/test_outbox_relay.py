@@ -17,6 +17,7 @@ from shared.settings import Settings
 from tests.conftest import TEST_BROKER_PORT, sqlite_store
 from tests.partner import as_json, read_messages
 from tests.samples import registration
+from tests.signin import staff_headers
 
 INTAKE_TOPIC = "homeward.intake.events"
 
@@ -35,7 +36,9 @@ class ProducerThatDies:
 
 def register_without_relay(runtime) -> str:
     """Register through the API with no lifespan, so no relay publishes in the background."""
-    response = TestClient(create_app(runtime)).post("/cases", json=registration())
+    response = TestClient(create_app(runtime), headers=staff_headers(runtime.settings)).post(
+        "/cases", json=registration()
+    )
     assert response.status_code == 201, response.text
     return response.json()["case_id"]
 
@@ -133,7 +136,7 @@ def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
     )
     runtime = build_runtime(settings, sqlite_store(tmp_path))
     try:
-        with TestClient(create_app(runtime)) as client:
+        with TestClient(create_app(runtime), headers=staff_headers(runtime.settings)) as client:
             before = client.post("/cases", json=registration()).json()["case_id"]
             read_messages(broker.bootstrap, INTAKE_TOPIC, key=before, expect=2)
 

@@ -19,6 +19,7 @@ from shared.keyring import open_keyring
 from tests.conftest import sqlite_store
 from tests.partner import opened_data, partner_keys, read_messages
 from tests.samples import registration
+from tests.signin import admin_headers, staff_headers
 
 
 def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_path):
@@ -32,8 +33,12 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
     agency, other_agency = (f"{prefix}-{uuid.uuid4().hex[:6].upper()}" for prefix in ("RD", "OT"))
     clinic_keys, other_keys = tmp_path / "clinic-keys", tmp_path / "other-keys"
     with (
-        TestClient(intake_api(intake_runtime)) as intake,
-        TestClient(referral_api(referral_runtime)) as referrals,
+        TestClient(
+            intake_api(intake_runtime), headers=staff_headers(intake_runtime.settings)
+        ) as intake,
+        TestClient(
+            referral_api(referral_runtime), headers=staff_headers(referral_runtime.settings)
+        ) as referrals,
     ):
         for partner, keys in ((agency, clinic_keys), (other_agency, other_keys)):
             registered = referrals.post(
@@ -44,6 +49,7 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
                     "services": ["health"],
                     "public_key": partner_keys(keys),
                 },
+                headers=admin_headers(referral_runtime.settings),
             )
             assert registered.status_code == 201, registered.text
         case = intake.post("/cases", json=registration()).json()
@@ -56,7 +62,6 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
                 "recipients": [agency],
                 "categories": ["identity"],
                 "given_on": "2026-11-20",
-                "recorded_by": "cw-0412",
             },
         )
         request = {
@@ -65,7 +70,6 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
             "service": "health",
             "purpose": "health",
             "categories": ["identity"],
-            "made_by": "cw-0412",
         }
         deadline = time.monotonic() + 30
         while (made := referrals.post("/referrals", json=request)).status_code != 201:

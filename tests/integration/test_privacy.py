@@ -18,6 +18,7 @@ from shared.replay import replay_case
 from tests.conftest import postgres_data_on_disk
 from tests.partner import as_json, read_messages
 from tests.samples import registration
+from tests.signin import supervisor_headers
 
 INTAKE_TOPIC = "homeward.intake.events"
 
@@ -57,7 +58,7 @@ def test_personal_data_is_nowhere_in_plaintext_on_disk(
 ):
     child = distinctive("disk")
     runtime = build_runtime(settings, event_store_env)
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), headers=supervisor_headers(settings)) as client:
         created = client.post("/cases", json=child["body"])
         assert created.status_code == 201
         case_id = created.json()["case_id"]
@@ -80,18 +81,18 @@ def test_erasure_leaves_the_history_and_removes_every_personal_field(
 ):
     erased_child, other_child = distinctive("erased"), distinctive("kept")
     runtime = build_runtime(settings, sqlite_env)
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), headers=supervisor_headers(settings)) as client:
         case = client.post("/cases", json=erased_child["body"]).json()
         other = client.post("/cases", json=other_child["body"]).json()
         response = client.post(
             f"/cases/{case['case_id']}/erasure",
-            json={"version": case["version"], "reason": "child_request", "requested_by": "sup-3"},
+            json={"version": case["version"], "reason": "child_request"},
         )
         assert response.status_code == 200, response.text
         after = client.get(f"/cases/{case['case_id']}").json()
         again = client.post(
             f"/cases/{case['case_id']}/erasure",
-            json={"version": after["version"], "reason": "child_request", "requested_by": "sup-3"},
+            json={"version": after["version"], "reason": "child_request"},
         )
         kept = client.get(f"/cases/{other['case_id']}").json()
         records = wait_published(settings.kafka_bootstrap, case["case_id"], expect=3)
@@ -137,7 +138,7 @@ def test_no_personal_data_in_logs_or_error_messages(settings, sqlite_env, caplog
     child = distinctive("logs")
     runtime = build_runtime(settings, sqlite_env)
     caplog.set_level(logging.DEBUG)
-    with TestClient(create_app(runtime)) as client:
+    with TestClient(create_app(runtime), headers=supervisor_headers(settings)) as client:
         refused = [
             client.post("/cases", json={**child["body"], "name": child["marker"] * 30}),
             client.post("/cases", json={**child["body"], "estimated_age": child["marker"]}),

@@ -26,6 +26,7 @@ from shared.keyring import open_keyring
 from tests.conftest import sqlite_store
 from tests.partner import as_json, opened_data, partner_keys, read_messages, run_guide
 from tests.samples import registration
+from tests.signin import admin_headers, partner_headers, staff_headers, supervisor_headers
 
 
 class MovableClock:
@@ -50,8 +51,10 @@ def platform(settings, tmp_path, clock):
     intake = build_intake(settings, sqlite_store(tmp_path / "intake"), clock, keyring)
     referral = build_referral(settings, sqlite_store(tmp_path / "referral"), clock, keyring)
     with (
-        TestClient(intake_api(intake)) as intake_client,
-        TestClient(referral_api(referral)) as referral_client,
+        TestClient(intake_api(intake), headers=staff_headers(intake.settings)) as intake_client,
+        TestClient(
+            referral_api(referral), headers=staff_headers(referral.settings)
+        ) as referral_client,
     ):
         yield intake_client, referral_client, referral
 
@@ -81,7 +84,6 @@ def register_case_with_consent(intake, referral_runtime, agency: str, categories
             "recipients": [agency],
             "categories": categories,
             "given_on": "2026-11-20",
-            "recorded_by": "cw-0412",
         },
     )
     assert consented.status_code == 201, consented.text
@@ -100,7 +102,6 @@ def education_referral(case_id: str, agency: str, **changes) -> dict:
         "service": "education",
         "purpose": "education",
         "categories": ["identity"],
-        "made_by": "cw-0412",
         **changes,
     }
 
@@ -134,6 +135,7 @@ def register_partner(referrals, agency: str, name: str, service: str, key_folder
             "services": [service],
             "public_key": partner_keys(key_folder),
         },
+        headers=admin_headers(referrals.app.state.runtime.settings),
     )
     assert registered.status_code == 201, registered.text
 
@@ -245,7 +247,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     # Consent withdrawn: the partner is told to delete, and the same share is now refused.
     withdrawn = intake.post(
         f"/cases/{case_id}/consents/{case['consents'][0]['consent_id']}/withdrawal",
-        json={"version": case["version"], "recorded_by": "cw-0412"},
+        json={"version": case["version"]},
     )
     assert withdrawn.status_code == 200, withdrawn.text
     notices = read_messages(
@@ -269,7 +271,9 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
         ("not a key!", "base64"),
         (base64.b64encode(b"sixteen bytes...").decode(), "32-byte"),
     ):
-        refused = referrals.post("/partners", json=lycee | {"public_key": wrong_key})
+        refused = referrals.post(
+            "/partners", json=lycee | {"public_key": wrong_key}, headers=admin_headers(settings)
+        )
         assert refused.status_code == 422
         assert "public_key" in refused.json()["detail"]
         assert problem in refused.json()["detail"]
@@ -284,9 +288,11 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
         return made.json()["referral_id"]
 
     declined, routine, urgent = refer("routine"), refer("routine"), refer("urgent")
+    as_school = partner_headers(settings, school)
     without_reason = referrals.post(
         f"/partners/{school}/referrals/{declined}/answers",
         json={"type": "ReferralDeclined", "data": {}},
+        headers=as_school,
     )
     assert without_reason.status_code == 422
     assert "reason" in without_reason.json()["detail"]
@@ -295,14 +301,26 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
         "data": {"reason": "No place left this term"},
         "answer_id": str(uuid.uuid4()),
     }
-    with_reason = referrals.post(f"/partners/{school}/referrals/{declined}/answers", json=decline)
+    with_reason = referrals.post(
+        f"/partners/{school}/referrals/{declined}/answers", json=decline, headers=as_school
+    )
     assert with_reason.json()["state"] == "declined"
     assert with_reason.json()["closing_reason"] == "No place left this term"
     # The same answer sent again (a retry after a lost response) changes nothing.
-    retried = referrals.post(f"/partners/{school}/referrals/{declined}/answers", json=decline)
+    retried = referrals.post(
+        f"/partners/{school}/referrals/{declined}/answers", json=decline, headers=as_school
+    )
     assert retried.status_code == 200
     assert retried.json()["version"] == with_reason.json()["version"]
-    assert referrals.get(f"/partners/OTHER-AG/referrals/{declined}").status_code == 404
+    assert (
+        referrals.get(f"/partners/OTHER-AG/referrals/{declined}", headers=as_school).status_code
+        == 404
+    )
+    as_other = partner_headers(settings, "OTHER-AG")
+    assert (
+        referrals.get(f"/partners/OTHER-AG/referrals/{declined}", headers=as_other).status_code
+        == 404
+    )
 
     clock.now += timedelta(hours=25)
     assert referral_runtime.application.expire_unanswered() == [uuid.UUID(urgent)]
@@ -312,6 +330,7 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
     late = referrals.post(
         f"/partners/{school}/referrals/{routine}/answers",
         json={"type": "ReferralAccepted", "data": {}},
+        headers=as_school,
     )
     assert late.status_code == 409
     expired = read_messages(
@@ -348,11 +367,8 @@ def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings
 
     erased = intake.post(
         f"/cases/{case_id}/erasure",
-        json={
-            "version": case["version"],
-            "reason": "child_request",
-            "requested_by": "sup-3",
-        },
+        json={"version": case["version"], "reason": "child_request"},
+        headers=supervisor_headers(settings),
     )
     assert erased.status_code == 200, erased.text
     notices = read_messages(
@@ -366,8 +382,7 @@ def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings
     view = referral_runtime.application.intake
     assert view.case_data(uuid.UUID(case_id), "test") is None
     # What the referral recorded reads as erased too, and nothing more can be shared.
-    assert referrals.get(f"/referrals/{made.json()['referral_id']}").json()["shared_data"] == (
-        "[erased]"
-    )
+    read = referrals.get(f"/referrals/{made.json()['referral_id']}")
+    assert read.json()["shared_data"] == "[erased]"
     again = referrals.post("/referrals", json=education_referral(case_id, school))
-    assert again.status_code == 409
+    assert again.status_code == 404

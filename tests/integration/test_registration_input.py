@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from services.intake.service import build_runtime, create_app
 from tests.samples import registration
+from tests.signin import staff_headers
 
 FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -14,7 +15,7 @@ FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 @pytest.fixture
 def intake(settings, sqlite_env):
     runtime = build_runtime(settings, sqlite_env, clock=lambda: FIXED_NOW)
-    yield runtime, TestClient(create_app(runtime))
+    yield runtime, TestClient(create_app(runtime), headers=staff_headers(runtime.settings))
     runtime.application.close()
 
 

@@ -53,6 +53,8 @@ ACROSS_AGENCIES: dict[Role, set[Action]] = {
     Role.SUPERVISOR: {Action.READ_PARTNERS, Action.BREAK_GLASS},
     Role.PARTNER: set(),
     Role.AUDITOR: {
+        Action.READ_CASE,
+        Action.LIST_CASES,
         Action.READ_HISTORY,
         Action.CHECK_INTEGRITY,
         Action.READ_STATISTICS,

@@ -27,6 +27,7 @@ def referral(urgency: Urgency = Urgency.ROUTINE) -> Referral:
         shared_data={"name": "x"},
         answer_by=Referral.answer_deadline(MADE, urgency, timedelta(days=7), timedelta(hours=24)),
         made_by="cw-1",
+        referring_agency="CD-KIN",
     )
 
 
