@@ -9,6 +9,7 @@ made that skips the broker's authentication.
 """
 
 import contextlib
+import logging
 import os
 import secrets
 from collections.abc import Iterable
@@ -33,6 +34,11 @@ PARTNER_TOPIC_PREFIX = "homeward.partner."
 ADMIN = "homeward-admin"  # topics, service principals and their ACLs: a super user
 REGISTRAR = "homeward-registrar"  # the referral service's partner registration: ACLs, SCRAM
 AUDITOR = "homeward-audit"  # `homeward replay`: reads the event topics
+
+
+# kafka-python's admin client logs its whole configuration, the SASL password included, at
+# DEBUG: that logger never goes below INFO, whatever level the application logs at.
+logging.getLogger("kafka.admin.client").setLevel(logging.INFO)
 
 
 def service_principal(service: str) -> str:

@@ -151,6 +151,8 @@ def test_no_personal_data_in_logs_or_error_messages(settings, sqlite_env, caplog
         assert child["marker"] not in response.text
     assert caplog.records, "the test must have captured the service's logs"
     assert child["marker"] not in caplog.text
+    # Nor the service's Kafka password, which its clients (topic creation too) sign in with.
+    assert runtime.kafka.password() not in caplog.text
 
 
 def test_a_service_without_its_master_key_refuses_to_start(settings, sqlite_env, tmp_path):
