@@ -30,7 +30,7 @@ from shared.kafka import (
 )
 from shared.kafkaacl import KafkaAccessError, set_up_platform
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
-from shared.localkafka import SASL_MECHANISM, BrokerError, LocalBroker, fetch_jars
+from shared.localkafka import BrokerError, LocalBroker, fetch_jars
 from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
 from shared.publishing import SCHEMA_FOLDER, EventCatalogue, schema_text
 from shared.replay import replay_case
@@ -51,14 +51,28 @@ def local_broker(settings: Settings) -> LocalBroker:
 def with_local_broker(settings: Settings, broker: LocalBroker) -> Settings:
     """The settings with the local broker as the platform's: its address, SASL on loopback,
     and the folder of its principals' password files."""
+    kafka = broker.admin
     return settings.model_copy(
         update={
-            "kafka_bootstrap": broker.bootstrap,
-            "kafka_security_protocol": "SASL_PLAINTEXT",
-            "kafka_sasl_mechanism": SASL_MECHANISM,
-            "kafka_credentials_dir": broker.credentials_dir,
+            "kafka_bootstrap": kafka.bootstrap,
+            "kafka_security_protocol": kafka.security_protocol,
+            "kafka_sasl_mechanism": kafka.sasl_mechanism,
+            "kafka_credentials_dir": kafka.credentials_dir,
         }
     )
+
+
+def kafka_env(settings: Settings) -> dict[str, str]:
+    """The HOMEWARD_KAFKA_ variables that point another process at the settings' broker."""
+    assert settings.kafka_bootstrap is not None
+    env = {
+        "HOMEWARD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HOMEWARD_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "HOMEWARD_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+    }
+    if settings.kafka_credentials_dir is not None:
+        env["HOMEWARD_KAFKA_CREDENTIALS_DIR"] = str(settings.kafka_credentials_dir)
+    return env
 
 
 def kafka_settings(settings: Settings) -> Settings:
@@ -131,12 +145,7 @@ def up() -> int:
         broker.start()
         set_up_platform(broker.admin)
         settings = with_local_broker(settings, broker)
-        env |= {
-            "HOMEWARD_KAFKA_BOOTSTRAP": broker.bootstrap,
-            "HOMEWARD_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
-            "HOMEWARD_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
-            "HOMEWARD_KAFKA_CREDENTIALS_DIR": str(broker.credentials_dir),
-        }
+        env |= kafka_env(settings)
     bootstrap = settings.kafka_bootstrap
     if settings.master_key is None and settings.master_key_file is None:
         key_file = ensure_master_key_file(local_master_key(settings))

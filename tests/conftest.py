@@ -119,17 +119,6 @@ def settings(kafka_broker: LocalBroker, tmp_path: Path) -> Settings:
     )
 
 
-def kafka_env(settings: Settings) -> dict[str, str]:
-    """The HOMEWARD_KAFKA_ variables that point a process of the platform at the settings'
-    broker, as `homeward up` sets them for its services."""
-    assert settings.kafka_bootstrap is not None
-    return {
-        "HOMEWARD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
-        "HOMEWARD_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
-        "HOMEWARD_KAFKA_CREDENTIALS_DIR": str(settings.kafka_credentials_dir),
-    }
-
-
 def as_admin(settings: Settings) -> dict[str, Any]:
     """The broker's super user's client arguments: how tests look at any topic."""
     return kafka_connection(settings, ADMIN).client_kwargs()

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from shared.cli import kafka_env
 from shared.keyring import CaseKeys, open_keyring
 from shared.settings import REPO_ROOT
-from tests.conftest import as_admin, kafka_env, postgres_data_on_disk, postgres_store
+from tests.conftest import as_admin, postgres_data_on_disk, postgres_store
 from tests.e2e.test_full_journey import running_services, sqlite_stores, wait_for
 from tests.partner import partner_keys, read_messages
 

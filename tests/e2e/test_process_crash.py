@@ -12,8 +12,9 @@ import uuid
 import httpx2 as httpx
 from kafka import KafkaConsumer
 
+from shared.cli import kafka_env
 from shared.keyring import generate_master_key
-from tests.conftest import as_admin, kafka_env
+from tests.conftest import as_admin
 from tests.samples import registration
 
 PORT = 18011

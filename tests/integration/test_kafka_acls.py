@@ -20,12 +20,20 @@ from kafka.errors import (
 
 from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
+from shared.cli import kafka_env
 from shared.cli import main as homeward
-from shared.kafka import ADMIN, SERVICES, event_topic, kafka_connection, service_principal
+from shared.kafka import (
+    ADMIN,
+    SERVICES,
+    event_topic,
+    kafka_connection,
+    password_file,
+    service_principal,
+)
 from shared.kafkaacl import grant, on_topic
 from shared.localkafka import BROKER_PRINCIPAL
-from tests.conftest import as_admin, kafka_env, sqlite_store
-from tests.partner import PartnerLogin, read_messages, register_partner
+from tests.conftest import as_admin, sqlite_store
+from tests.partner import PartnerLogin, partner_keys, read_messages, register_partner
 
 EVENT_TOPICS = [event_topic(service) for service in SERVICES]
 
@@ -208,6 +216,33 @@ def test_an_administrator_issues_a_partner_new_credentials(
     assert read_messages(renewed.kafka_python(), own_topic, timeout=2) == []
     with pytest.raises(KafkaError):  # the previous password no longer signs in
         KafkaAdminClient(**a.kafka_python(), bootstrap_timeout_ms=3000)
+
+
+def test_without_the_registrar_a_registration_stands_and_makes_no_credentials(settings, tmp_path):
+    """A deployment that keeps the registrar's password off the referral host."""
+    referral_only = tmp_path / "credentials"
+    referral_only.mkdir(mode=0o700)
+    principal = service_principal("referral")
+    password = kafka_connection(settings, principal).password()
+    password_file(referral_only, principal).write_text(password)
+    runtime = build_referral(
+        settings.model_copy(update={"kafka_credentials_dir": referral_only}),
+        sqlite_store(tmp_path),
+    )
+    agency = f"CC-{uuid.uuid4().hex[:6].upper()}"
+    with TestClient(referral_api(runtime)) as referrals:
+        registered = referrals.post(
+            "/partners",
+            json={
+                "agency": agency,
+                "name": "Partner CC",
+                "services": ["education"],
+                "public_key": partner_keys(tmp_path / agency),
+            },
+        )
+    assert registered.status_code == 201, registered.text
+    assert registered.json()["kafka_login"] is None
+    assert registered.json()["referrals_topic"] == f"homeward.partner.{agency}.referrals"
 
 
 def test_passwords_stay_in_files_only_their_owner_reads(kafka_broker):
