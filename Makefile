@@ -35,6 +35,7 @@ lint: $(INSTALLED)
 
 bench: $(INSTALLED)
 	$(BIN)/python bench/relay_throughput.py
+	$(BIN)/python bench/access_log.py
 
 clean:
 	rm -rf $(VENV) var .cache

@@ -20,6 +20,7 @@ from nacl.public import PrivateKey
 from pydantic import ValidationError
 
 from shared.access import Grant, Role
+from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
 from shared.kafka import (
     ADMIN,
     AUDITOR,
@@ -197,8 +198,9 @@ def up() -> int:
 
 
 def published_catalogues() -> list["EventCatalogue"]:
-    """Every catalogue of published events, from each service's Kafka wiring."""
-    return [
+    """Every catalogue of published events, from each service's Kafka wiring, and the
+    access log's."""
+    return [ACCESS_CATALOGUE] + [
         catalogue
         for service in SERVICES
         for name, catalogue in vars(importlib.import_module(f"services.{service}.messages")).items()

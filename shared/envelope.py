@@ -64,23 +64,27 @@ class CloudEvent(BaseModel):
         service: str,
         name: str,
         version: int,
-        case_id: UUID,
+        case_id: UUID | None,
         originator_id: UUID,
         originator_version: int,
         occurred_at: datetime,
         data: dict[str, Any],
     ) -> "CloudEvent":
+        """A recorded event as a message, keyed by its case so that one child's history keeps
+        its order; a message about no case (an access denied before any case was named) is
+        keyed by its own aggregate."""
+        subject = str(case_id or originator_id)
         return cls(
             specversion="1.0",
             id=str(event_id(originator_id, originator_version)),
             source=f"/homeward/{service}",
             type=event_type(service, name, version),
-            subject=str(case_id),
+            subject=subject,
             time=occurred_at,
             dataschema=schema_uri(service, name, version),
             sequence=format_sequence(originator_version),
-            partitionkey=str(case_id),
-            caseid=str(case_id),
+            partitionkey=subject,
+            caseid=None if case_id is None else str(case_id),
             data=data,
         )
 

@@ -141,9 +141,12 @@ def dead_letter_topic(topic: str) -> str:
     return topic + DEAD_LETTER_SUFFIX
 
 
+ACCESS_TOPIC = "homeward.audit.access"
+
+
 def platform_topics() -> list[str]:
     topics = [event_topic(service) for service in SERVICES]
-    return topics + [dead_letter_topic(topic) for topic in topics]
+    return [*topics, *(dead_letter_topic(topic) for topic in topics), ACCESS_TOPIC]
 
 
 def ensure_topics(

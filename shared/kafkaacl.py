@@ -28,6 +28,7 @@ from kafka.admin import (
 )
 
 from shared.kafka import (
+    ACCESS_TOPIC,
     AUDITOR,
     PARTNER_TOPIC_PREFIX,
     REGISTRAR,
@@ -114,14 +115,18 @@ def consumes_prefixed(group: str, prefix: str) -> set[Permission]:
 
 INTAKE, REFERRAL, FOLLOWUP = (event_topic(service) for service in SERVICES)
 
+# Every service relays its own access log to the one audit topic; intake keeps it for auditors.
 SERVICE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "intake": frozenset(
         publishes(INTAKE)
+        | publishes(ACCESS_TOPIC)
         | consumes("homeward.intake.projections", INTAKE)
         | consumes("homeward.intake.followup-alerts", FOLLOWUP)
+        | consumes("homeward.intake.access", ACCESS_TOPIC)
     ),
     "referral": frozenset(
         publishes(REFERRAL)
+        | publishes(ACCESS_TOPIC)
         | consumes("homeward.referral.intake", INTAKE)
         # Every partner's referrals it sends and replies it reads; each partner's own
         # principal gets its two topics only (services/referral/partners.py).
@@ -130,6 +135,7 @@ SERVICE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     ),
     "followup": frozenset(
         publishes(FOLLOWUP)
+        | publishes(ACCESS_TOPIC)
         | consumes("homeward.followup.intake", INTAKE)
         | consumes("homeward.followup.outcomes", REFERRAL)
         | consumes("homeward.followup.visits", FOLLOWUP)

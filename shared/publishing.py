@@ -158,8 +158,6 @@ def sealed_with_case_key(
 ) -> dict[str, Any]:
     """Every field that is not allow-listed sealed with the case's data key, or ``[erased]``
     once the key is destroyed."""
-    if not about_a_child(event):
-        return data
     key = application.case_keys.for_opening(case_id, "publication")
     if key is None:
         return {name: value if is_clear(name) else ERASED for name, value in data.items()}
@@ -197,9 +195,11 @@ class EventCatalogue:
         entry = self._by_class.get(type(event))
         if entry is None:
             return None
-        case_id = application.case_of(event)
         data = entry.to_data(event) | entry.service_data(application)
-        data = self._sealing(data, event, case_id, application)
+        case_id = getattr(event, "case_id", None)
+        if about_a_child(event):
+            case_id = application.case_of(event)
+            data = self._sealing(data, event, case_id, application)
         return CloudEvent.published(
             service=self.service,
             name=entry.name,

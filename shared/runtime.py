@@ -12,12 +12,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
+from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
+from shared.accesslog import AccessLog, AccessLogView
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
 from shared.consumer import CommandHandler, EventConsumer, Handler, UnacceptableMessage
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
 from shared.kafka import (
+    ACCESS_TOPIC,
     KafkaConnection,
     ensure_topics,
     event_topic,
@@ -70,6 +73,7 @@ class ServiceRuntime:
     catalogue: EventCatalogue
     settings: Settings
     views: Any = None  # the service's read models, for its API
+    access_view: AccessLogView | None = None  # every service's access log, where kept
 
     def __post_init__(self) -> None:
         self.kafka: KafkaConnection = kafka_connection(
@@ -80,6 +84,9 @@ class ServiceRuntime:
         self.kafka_uses: set[Permission] = set()  # what the wiring does on Kafka
         self.relays: list[OutboxRelay] = []
         self.relay = self.add_relay(self.catalogue, self.topic, self._relay_producer)
+        # The service's reads and denials: in its own store, published to the audit topic.
+        self.access_log = AccessLog(self.service, self.application.save)
+        self.add_relay(ACCESS_CATALOGUE, ACCESS_TOPIC, lambda: self.reliable_producer("audit"))
         self.jobs: list[BackgroundWorker] = []
         self.consumers: list[EventConsumer] = []
 

@@ -9,9 +9,10 @@ the case's risk level.
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
 from shared.privacy import ErasableEvent
 
@@ -98,11 +99,26 @@ class FollowUpPlan(Aggregate):
         return_kind: str
         caseworker: str
 
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.case_id = self.case_id
+            plan.returned_on = self.returned_on
+            plan.return_kind = self.return_kind
+            plan.caseworker = self.caseworker
+            plan.visits = {}
+            plan.risk = None
+            plan.alerts = []
+            plan.reviews = []
+            plan.closure_recommended = False
+            plan.cancelled = False
+
     class VisitScheduled(Aggregate.Event):
         """A follow-up visit fell due on a day."""
 
         number: int
         due_on: date
+
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.visits[self.number] = Visit(self.number, self.due_on)
 
     class VisitCompleted(Aggregate.Event):
         """A follow-up visit took place; what it found."""
@@ -120,11 +136,18 @@ class FollowUpPlan(Aggregate):
         re_recruitment_threat: bool
         child_view: str | None
 
+        def apply(self, plan: "FollowUpPlan") -> None:
+            visit = plan.visits[self.number]
+            visit.status, visit.done_on = "completed", self.visited_on
+
     class VisitMissed(Aggregate.Event):
         """A follow-up visit did not take place; it stays due."""
 
         number: int
         reason: str
+
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.visits[self.number].status = "missed"
 
     class RiskReassessed(Aggregate.Event):
         """The risk level seen in follow-up changed."""
@@ -132,11 +155,17 @@ class FollowUpPlan(Aggregate):
         level: str
         reason: str
 
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.risk = RiskLevel(self.level)
+
     class AlertRaised(Aggregate.Event):
         """A visit or a reassessment found a re-recruitment threat or a high risk."""
 
         kind: str
         visit_number: int | None
+
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.alerts.append(self.kind)
 
     class ReintegrationReviewed(Aggregate.Event):
         """The reintegration was reviewed against the case plan's goals."""
@@ -144,26 +173,36 @@ class FollowUpPlan(Aggregate):
         goals_met: str
         reviewed_by: str
 
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.reviews.append(self.goals_met)
+
     class PlanCancelled(Aggregate.Event):
         """The case was erased: no visit is due any more and nothing more is recorded."""
+
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.cancelled = True
 
     class ClosureRecommended(Aggregate.Event):
         """Follow-up recommends closing the case."""
 
         because: str
 
-    @event(PlanCreated)
-    def __init__(self, case_id: UUID, returned_on: date, return_kind: str, caseworker: str) -> None:
-        self.case_id = case_id
-        self.returned_on = returned_on
-        self.return_kind = return_kind
-        self.caseworker = caseworker
-        self.visits: dict[int, Visit] = {}
-        self.risk: RiskLevel | None = None
-        self.alerts: list[str] = []
-        self.reviews: list[str] = []
-        self.closure_recommended = False
-        self.cancelled = False
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.closure_recommended = True
+
+    # Set by PlanCreated.apply, declared for the type checker only: eventsourcing turns an
+    # aggregate with annotations into a dataclass whose __init__ would demand them.
+    if TYPE_CHECKING:
+        case_id: UUID
+        returned_on: date
+        return_kind: str
+        caseworker: str
+        visits: dict[int, Visit]
+        risk: RiskLevel | None
+        alerts: list[str]
+        reviews: list[str]
+        closure_recommended: bool
+        cancelled: bool
 
     @staticmethod
     def create_id(case_id: UUID) -> UUID:
@@ -179,29 +218,29 @@ class FollowUpPlan(Aggregate):
         risk: RiskLevel | None,
         schedule: Schedule,
     ) -> "FollowUpPlan":
-        plan = cls(
-            case_id=case_id, returned_on=returned_on, return_kind=kind.value, caseworker=caseworker
+        plan = cls._create(
+            cls.PlanCreated,
+            case_id=case_id,
+            returned_on=returned_on,
+            return_kind=kind.value,
+            caseworker=caseworker,
         )
         if risk is not None:
-            plan._reassess(level=risk.value, reason="risk level known at return")
+            plan.trigger_event(
+                plan.RiskReassessed, level=risk.value, reason="risk level known at return"
+            )
         for number, offset in enumerate(schedule.offsets(risk), start=1):
-            plan._schedule(number=number, due_on=returned_on + timedelta(days=offset))
+            plan.trigger_event(
+                plan.VisitScheduled, number=number, due_on=returned_on + timedelta(days=offset)
+            )
         return plan
-
-    @event(VisitScheduled)
-    def _schedule(self, number: int, due_on: date) -> None:
-        self.visits[number] = Visit(number, due_on)
 
     def cancel(self) -> bool:
         """Stop following a case that was erased; once is enough."""
         if self.cancelled:
             return False
-        self._cancel()
+        self.trigger_event(self.PlanCancelled)
         return True
-
-    @event(PlanCancelled)
-    def _cancel(self) -> None:
-        self.cancelled = True
 
     def refuse_if_cancelled(self) -> None:
         if self.cancelled:
@@ -225,7 +264,8 @@ class FollowUpPlan(Aggregate):
             raise InvalidVisitData("visited_on is in the future")
         if findings.visited_on < self.returned_on:
             raise InvalidVisitData("visited_on is before the child's return")
-        self._complete(
+        self.trigger_event(
+            self.VisitCompleted,
             number=number,
             visited_on=findings.visited_on,
             visited_by=findings.visited_by,
@@ -240,69 +280,46 @@ class FollowUpPlan(Aggregate):
             child_view=findings.child_view,
         )
         if findings.re_recruitment_threat:
-            self._raise_alert(kind=AlertKind.RE_RECRUITMENT_THREAT.value, visit_number=number)
+            self.trigger_event(
+                self.AlertRaised, kind=AlertKind.RE_RECRUITMENT_THREAT.value, visit_number=number
+            )
         elif findings.security_threat or findings.wellbeing == Rating.POOR:
-            self._reassess(level=RiskLevel.HIGH.value, reason=f"findings of visit {number}")
-            self._raise_alert(kind=AlertKind.HIGH_RISK.value, visit_number=number)
+            self.trigger_event(
+                self.RiskReassessed,
+                level=RiskLevel.HIGH.value,
+                reason=f"findings of visit {number}",
+            )
+            self.trigger_event(
+                self.AlertRaised, kind=AlertKind.HIGH_RISK.value, visit_number=number
+            )
         self._recommend_closure_if_stable()
-
-    @event(VisitCompleted)
-    def _complete(
-        self,
-        number: int,
-        visited_on: date,
-        visited_by: str,
-        wellbeing: str,
-        attending_school: bool,
-        livelihood_status: str,
-        family_acceptance: str,
-        community_acceptance: str,
-        stigma_reported: bool,
-        security_threat: bool,
-        re_recruitment_threat: bool,
-        child_view: str | None,
-    ) -> None:
-        visit = self.visits[number]
-        visit.status, visit.done_on = "completed", visited_on
 
     def miss_visit(self, number: int, reason: str) -> None:
         self._visit(number, allowed=("scheduled",))
-        self._miss(number=number, reason=reason)
-
-    @event(VisitMissed)
-    def _miss(self, number: int, reason: str) -> None:
-        self.visits[number].status = "missed"
+        self.trigger_event(self.VisitMissed, number=number, reason=reason)
 
     def reassess_risk(self, level: RiskLevel, reason: str) -> None:
         """A caseworker's reassessment on the plan: a high risk alerts intake."""
         self.refuse_if_cancelled()
-        self._reassess(level=level.value, reason=reason)
+        self.trigger_event(self.RiskReassessed, level=level.value, reason=reason)
         if level == RiskLevel.HIGH:
-            self._raise_alert(kind=AlertKind.HIGH_RISK.value, visit_number=None)
+            self.trigger_event(self.AlertRaised, kind=AlertKind.HIGH_RISK.value, visit_number=None)
 
     def note_case_risk(self, level: RiskLevel) -> bool:
         """The case's risk as intake set it: recorded, never alerted back (no echo)."""
         if level == self.risk:
             return False
-        self._reassess(level=level.value, reason="risk level set on the case")
+        self.trigger_event(
+            self.RiskReassessed, level=level.value, reason="risk level set on the case"
+        )
         return True
-
-    @event(RiskReassessed)
-    def _reassess(self, level: str, reason: str) -> None:
-        self.risk = RiskLevel(level)
-
-    @event(AlertRaised)
-    def _raise_alert(self, kind: str, visit_number: int | None) -> None:
-        self.alerts.append(kind)
 
     def review(self, goals_met: GoalsMet, reviewed_by: str) -> None:
         self.refuse_if_cancelled()
-        self._review(goals_met=goals_met.value, reviewed_by=reviewed_by)
+        self.trigger_event(
+            self.ReintegrationReviewed, goals_met=goals_met.value, reviewed_by=reviewed_by
+        )
         self._recommend_closure_if_stable()
-
-    @event(ReintegrationReviewed)
-    def _review(self, goals_met: str, reviewed_by: str) -> None:
-        self.reviews.append(goals_met)
 
     def _recommend_closure_if_stable(self) -> None:
         """Goals met, and the last two visits found the child well and safe."""
@@ -310,8 +327,6 @@ class FollowUpPlan(Aggregate):
             return
         completed = sum(visit.status == "completed" for visit in self.visits.values())
         if completed >= 2 and self.risk != RiskLevel.HIGH:
-            self._recommend(because="goals met and the last visits were stable")
-
-    @event(ClosureRecommended)
-    def _recommend(self, because: str) -> None:
-        self.closure_recommended = True
+            self.trigger_event(
+                self.ClosureRecommended, because="goals met and the last visits were stable"
+            )

@@ -1,7 +1,6 @@
 """The intake application: the use cases a caseworker performs on a child's case."""
 
-from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID, uuid4
 
@@ -9,14 +8,27 @@ from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
 from services.intake.domain import (
+    AgeAssessment,
     AgencyCaseCounter,
+    AlternativeCare,
+    CareExit,
+    CasePlan,
     CaseRuleViolation,
     ChildCase,
+    ClosureReason,
     Consent,
     ErasureReason,
+    FamilyAssessment,
+    FamilyFound,
+    Handover,
+    LeadSource,
+    NeedsAssessment,
+    Placement,
     Registration,
     RiskAssessment,
     RiskLevel,
+    TracingFailure,
+    TracingRequest,
 )
 from services.intake.programme import Programme
 from shared.application import ServiceApplication
@@ -28,9 +40,6 @@ if TYPE_CHECKING:
     from services.intake.projections import CaseProjections
 
 NUMBERING_ATTEMPTS = 5
-
-# One step of a case's journey: a domain command given the case and the injected clock's now.
-CaseStep = Callable[[ChildCase, datetime], None]
 
 
 class StaleVersion(CaseRuleViolation):
@@ -85,13 +94,6 @@ class IntakeApplication(ServiceApplication):
             )
         return case
 
-    def record(self, case_id: UUID, version: int, step: CaseStep) -> ChildCase:
-        """Take one step of a case's journey, based on the version the caller saw."""
-        case = self.case_at_version(case_id, version)
-        step(case, self.clock())
-        self._save_case(case)
-        return case
-
     def raise_risk_on_alert(self, case_id: UUID, alert_id: str, kind: str) -> bool:
         """A follow-up visit found a re-recruitment threat or a high risk: the case's risk
         level goes to high, once per alert however often the alert is delivered."""
@@ -112,19 +114,163 @@ class IntakeApplication(ServiceApplication):
         self.get_case(case_id)  # a case that does not exist is a KeyError, not an empty list
         return list(self.repository.event_store.get(case_id))
 
+    # Each step below is based on the version of the case the caller saw: a stale one is
+    # refused (StaleVersion), and so is a change saved meanwhile.
+
     def give_consent(self, case_id: UUID, version: int, consent: Consent) -> ChildCase:
         case = self.case_at_version(case_id, version)
         case.give_consent(consent, uuid4(), self.clock())
-        self._save_case(case)
-        return case
+        return self._save_case(case)
 
     def withdraw_consent(
         self, case_id: UUID, version: int, consent_id: UUID, recorded_by: str
     ) -> ChildCase:
         case = self.case_at_version(case_id, version)
         case.withdraw_consent(consent_id, recorded_by)
-        self._save_case(case)
-        return case
+        return self._save_case(case)
+
+    def hand_over(self, case_id: UUID, version: int, handover: Handover) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.hand_over(handover, self.clock())
+        return self._save_case(case)
+
+    def assess_age(self, case_id: UUID, version: int, assessment: AgeAssessment) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.assess_age(assessment, self.clock())
+        return self._save_case(case)
+
+    def place_in_interim_care(self, case_id: UUID, version: int, placement: Placement) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.place_in_interim_care(placement, self.clock())
+        return self._save_case(case)
+
+    def extend_interim_care(
+        self, case_id: UUID, version: int, until: date, reason: str, approved_by: str
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.extend_interim_care(until, reason, approved_by, self.clock())
+        return self._save_case(case)
+
+    def end_interim_care(
+        self, case_id: UUID, version: int, left_on: date, exit_reason: CareExit, recorded_by: str
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.end_interim_care(left_on, exit_reason, recorded_by, self.clock())
+        return self._save_case(case)
+
+    def assess_needs(self, case_id: UUID, version: int, assessment: NeedsAssessment) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.assess_needs(assessment, self.clock())
+        return self._save_case(case)
+
+    def set_risk_level(self, case_id: UUID, version: int, risk: RiskAssessment) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.set_risk_level(risk, self.clock())
+        return self._save_case(case)
+
+    def respond_to_risk(
+        self,
+        case_id: UUID,
+        version: int,
+        action: str,
+        responded_by: str,
+        responded_at: datetime,
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.respond_to_risk(action, responded_by, responded_at, self.clock())
+        return self._save_case(case)
+
+    def start_tracing(self, case_id: UUID, version: int, request: TracingRequest) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.start_tracing(request, self.clock())
+        return self._save_case(case)
+
+    def record_tracing_lead(
+        self,
+        case_id: UUID,
+        version: int,
+        source: LeadSource,
+        lead: str,
+        recorded_by: str,
+        recorded_on: date,
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.record_tracing_lead(source, lead, recorded_by, recorded_on, self.clock())
+        return self._save_case(case)
+
+    def locate_family(self, case_id: UUID, version: int, found: FamilyFound) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.locate_family(found, self.clock())
+        return self._save_case(case)
+
+    def assess_family(self, case_id: UUID, version: int, assessment: FamilyAssessment) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.assess_family(assessment, self.clock())
+        return self._save_case(case)
+
+    def reunify(
+        self,
+        case_id: UUID,
+        version: int,
+        reunified_on: date,
+        recorded_by: str,
+        address: str | None,
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.reunify(reunified_on, recorded_by, address, self.clock())
+        return self._save_case(case)
+
+    def arrange_alternative_care(
+        self, case_id: UUID, version: int, care: AlternativeCare
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.arrange_alternative_care(care, self.clock())
+        return self._save_case(case)
+
+    def close_tracing(
+        self,
+        case_id: UUID,
+        version: int,
+        reason: TracingFailure,
+        closed_by: str,
+        closed_on: date,
+        notes: str | None,
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.close_tracing(reason, closed_by, closed_on, notes, self.clock())
+        return self._save_case(case)
+
+    def assign(
+        self, case_id: UUID, version: int, caseworker: str, assigned_by: str, assigned_on: date
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.assign(caseworker, assigned_by, assigned_on, self.clock())
+        return self._save_case(case)
+
+    def agree_plan(self, case_id: UUID, version: int, plan: CasePlan) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.agree_plan(plan, self.clock())
+        return self._save_case(case)
+
+    def close_case(
+        self,
+        case_id: UUID,
+        version: int,
+        reason: ClosureReason,
+        closed_by: str,
+        closed_on: date,
+        notes: str | None,
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.close(reason, closed_by, closed_on, notes, self.clock())
+        return self._save_case(case)
+
+    def reopen_case(
+        self, case_id: UUID, version: int, reason: str, reopened_by: str, reopened_on: date
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.reopen(reason, reopened_by, reopened_on, self.clock())
+        return self._save_case(case)
 
     def erase_case(
         self, case_id: UUID, version: int, reason: ErasureReason, requested_by: str
@@ -138,13 +284,14 @@ class IntakeApplication(ServiceApplication):
         self.key_shredder.shred_pending()
         return self.get_case(case_id)
 
-    def _save_case(self, case: ChildCase) -> None:
+    def _save_case(self, case: ChildCase) -> ChildCase:
         try:
             self.save(case)
         except IntegrityError:
             raise StaleVersion(
                 f"case {case.id} changed while this command ran: reload it and try again"
             ) from None
+        return case
 
     def _case_counter(self, agency: str, year: int) -> AgencyCaseCounter:
         counter_id = AgencyCaseCounter.create_id(agency, year)
@@ -152,4 +299,4 @@ class IntakeApplication(ServiceApplication):
             counter: object = self.repository.get(counter_id)
             assert isinstance(counter, AgencyCaseCounter)
             return counter
-        return AgencyCaseCounter(agency, year)
+        return AgencyCaseCounter.start(agency, year)

@@ -4,13 +4,15 @@ from fastapi import FastAPI
 
 from services.intake.api import router, statistics
 from services.intake.app import IntakeApplication
+from services.intake.audit import audit
 from services.intake.handlers import on_followup_event
 from services.intake.messages import CATALOGUE
 from services.intake.programme import Programme
 from services.intake.projections import PROJECTIONS_CONSUMER, CaseProjections
-from services.intake.steps import journey_router
+from services.intake.steps import journey
+from shared.accesslog import AccessLogView
 from shared.api import create_service_api
-from shared.kafka import event_topic, rewind_consumer_group
+from shared.kafka import ACCESS_TOPIC, event_topic, rewind_consumer_group
 from shared.keyring import Keyring
 from shared.persistence import Clock, utc_now
 from shared.runtime import ServiceRuntime, Subscription, build_service_runtime
@@ -37,6 +39,11 @@ def build_runtime(
     # what is on Kafka is what the list shows, and a replay rebuilds it.
     runtime.subscribe(
         Subscription([event_topic("intake")], read_models.apply, name=PROJECTIONS_CONSUMER)
+    )
+    # Every service's access log, for the auditors' questions (services.intake.audit).
+    runtime.access_view = AccessLogView(runtime.database)
+    runtime.subscribe(
+        Subscription([ACCESS_TOPIC], runtime.access_view.apply, name="homeward.intake.access")
     )
     runtime.subscribe(
         Subscription(
@@ -72,5 +79,5 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         "their journey, from release to reunification or alternative care, as events on "
         "`homeward.intake.events`; keeps the case list, the overdue list and the statistics "
         "by stage from that topic.",
-        routers=[router, journey_router(), statistics],
+        routers=[router, journey, statistics, audit],
     )

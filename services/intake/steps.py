@@ -1,20 +1,21 @@
-"""The steps of a child's journey over HTTP: one request model per command.
+"""The steps of a child's journey over HTTP: one request model and one route per step.
 
-Each model names the case version it was based on (a stale one is refused with 409) and turns
-itself into a :data:`~services.intake.app.CaseStep`, which the domain checks and records.
-Free-text and identifying fields are personal: the event store and Kafka get them sealed.
+Each request names the case version it was based on (a stale one is refused with 409); its
+model turns the request into the domain's values, and its route hands them to the intake
+application, which checks and records the step. Free-text and identifying fields are personal:
+the event store and Kafka get them sealed.
 """
 
 import datetime as dt
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter
+from fastapi.types import DecoratedCallable
 from pydantic import AwareDatetime, Field, StringConstraints
 
 from services.intake.api import CaseOut, Intake, LongText, case_errors, case_out
-from services.intake.app import CaseStep
 from services.intake.domain import (
     AgeAssessment,
     AgeMethod,
@@ -46,38 +47,56 @@ from shared.api import AgencyCode, RequestModel, Text, VersionedCommand
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
 
+journey = APIRouter(prefix="/cases", tags=["journey"])
 
-class JourneyStep(VersionedCommand):
-    def step(self) -> CaseStep:
-        """The domain command this request asks for."""
-        raise NotImplementedError
+STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
+    409: {"description": "A stale version, or a step the case's state refuses."},
+    422: {"description": "A field is missing, malformed or impossible."},
+}
 
 
-class HandoverStep(JourneyStep):
+def journey_step(path: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
+    """``POST /cases/{case_id}/<path>``: one step of the journey."""
+    return journey.post(f"/{{case_id}}/{path}", summary=summary, responses=STEP_RESPONSES)
+
+
+class HandoverStep(VersionedCommand):
     from_actor: Text = Field(description="The military or armed actor that held the child.")
     to_agency: Text = Field(description="The civilian child-protection agency.")
     at: AwareDatetime = Field(description="When custody passed, with its UTC offset.")
 
-    def step(self) -> CaseStep:
-        handover = Handover(self.from_actor, self.to_agency, self.at)
-        return lambda case, now: case.hand_over(handover, now)
+    def to_domain(self) -> Handover:
+        return Handover(self.from_actor, self.to_agency, self.at)
 
 
-class AgeAssessmentStep(JourneyStep):
+@journey_step("handover", "Record the handover to civilian child protection")
+def record_handover(case_id: UUID, step: HandoverStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.hand_over(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
+
+
+class AgeAssessmentStep(VersionedCommand):
     method: AgeMethod = Field(description="Medical only after an uncertain assessment.")
     result: AgeResult = Field(description="Uncertain is treated as a child.")
     assessed_by: Text
     assessed_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
-    def step(self) -> CaseStep:
-        assessment = AgeAssessment(
+    def to_domain(self) -> AgeAssessment:
+        return AgeAssessment(
             self.method, self.result, self.assessed_by, self.assessed_on, self.notes
         )
-        return lambda case, now: case.assess_age(assessment, now)
 
 
-class InterimCareStep(JourneyStep):
+@journey_step("age-assessment", "Record an age assessment (may change the route)")
+def record_age_assessment(case_id: UUID, step: AgeAssessmentStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.assess_age(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
+
+
+class InterimCareStep(VersionedCommand):
     kind: CareKind
     carer: Text = Field(description="The centre, foster family or relative. Personal.")
     address: Text | None = Field(default=None, description="Personal.")
@@ -85,8 +104,8 @@ class InterimCareStep(JourneyStep):
     planned_end_on: dt.date | None = None
     placed_by: Text
 
-    def step(self) -> CaseStep:
-        placement = Placement(
+    def to_domain(self) -> Placement:
+        return Placement(
             kind=self.kind,
             carer=self.carer,
             entered_on=self.entered_on,
@@ -94,29 +113,45 @@ class InterimCareStep(JourneyStep):
             address=self.address,
             planned_end_on=self.planned_end_on,
         )
-        return lambda case, now: case.place_in_interim_care(placement, now)
 
 
-class InterimCareExtensionStep(JourneyStep):
+@journey_step("interim-care", "Place the child in interim care")
+def record_interim_care(case_id: UUID, step: InterimCareStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.place_in_interim_care(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
+
+
+class InterimCareExtensionStep(VersionedCommand):
     until: dt.date = Field(description="The stay is allowed up to and including this day.")
     reason: LongText = Field(description="Personal.")
     approved_by: Text = Field(description="The approving supervisor.")
 
-    def step(self) -> CaseStep:
-        return lambda case, now: case.extend_interim_care(
-            self.until, self.reason, self.approved_by, now
+
+@journey_step("interim-care/extension", "Extend interim care, with a reason")
+def record_interim_care_extension(
+    case_id: UUID, step: InterimCareExtensionStep, intake: Intake
+) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.extend_interim_care(
+            case_id, step.version, step.until, step.reason, step.approved_by
         )
+    return case_out(intake, case)
 
 
-class InterimCareEndStep(JourneyStep):
+class InterimCareEndStep(VersionedCommand):
     left_on: dt.date
     exit_reason: CareExit
     recorded_by: Text
 
-    def step(self) -> CaseStep:
-        return lambda case, now: case.end_interim_care(
-            self.left_on, self.exit_reason, self.recorded_by, now
+
+@journey_step("interim-care/end", "Record that the child left interim care")
+def record_interim_care_end(case_id: UUID, step: InterimCareEndStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.end_interim_care(
+            case_id, step.version, step.left_on, step.exit_reason, step.recorded_by
         )
+    return case_out(intake, case)
 
 
 class DependantIn(RequestModel):
@@ -125,7 +160,7 @@ class DependantIn(RequestModel):
     date_of_birth: dt.date | None = None
 
 
-class NeedsAssessmentStep(JourneyStep):
+class NeedsAssessmentStep(VersionedCommand):
     needs: list[NeedArea] = Field(default_factory=list, max_length=len(NeedArea))
     flags: list[ProtectionFlag] = Field(default_factory=list, max_length=len(ProtectionFlag))
     dependants: list[DependantIn] = Field(
@@ -139,8 +174,8 @@ class NeedsAssessmentStep(JourneyStep):
     assessed_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
-    def step(self) -> CaseStep:
-        assessment = NeedsAssessment(
+    def to_domain(self) -> NeedsAssessment:
+        return NeedsAssessment(
             needs=tuple(self.needs),
             flags=tuple(self.flags),
             assessed_by=self.assessed_by,
@@ -150,62 +185,88 @@ class NeedsAssessmentStep(JourneyStep):
             sexual_violence_details=self.sexual_violence_details,
             notes=self.notes,
         )
-        return lambda case, now: case.assess_needs(assessment, now)
 
 
-class RiskLevelStep(JourneyStep):
+@journey_step("needs-assessment", "Record needs and protection flags")
+def record_needs_assessment(case_id: UUID, step: NeedsAssessmentStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.assess_needs(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
+
+
+class RiskLevelStep(VersionedCommand):
     level: RiskLevel
     reason: LongText = Field(description="Personal.")
     set_by: Text
     set_at: AwareDatetime
 
-    def step(self) -> CaseStep:
-        risk = RiskAssessment(self.level, self.reason, self.set_by, self.set_at)
-        return lambda case, now: case.set_risk_level(risk, now)
+    def to_domain(self) -> RiskAssessment:
+        return RiskAssessment(self.level, self.reason, self.set_by, self.set_at)
 
 
-class RiskResponseStep(JourneyStep):
+@journey_step("risk-level", "Set the risk level; its response deadline follows")
+def record_risk_level(case_id: UUID, step: RiskLevelStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.set_risk_level(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
+
+
+class RiskResponseStep(VersionedCommand):
     action: LongText = Field(description="What was done. Personal.")
     responded_by: Text
     responded_at: AwareDatetime
 
-    def step(self) -> CaseStep:
-        return lambda case, now: case.respond_to_risk(
-            self.action, self.responded_by, self.responded_at, now
+
+@journey_step("risk-response", "Record the response to the risk level")
+def record_risk_response(case_id: UUID, step: RiskResponseStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.respond_to_risk(
+            case_id, step.version, step.action, step.responded_by, step.responded_at
         )
+    return case_out(intake, case)
 
 
-class TracingStep(JourneyStep):
+class TracingStep(VersionedCommand):
     tracing_agency: AgencyCode = Field(description="Needs the child's consent for tracing.")
     started_by: Text
     started_on: dt.date
     sought: LongText = Field(description="Who the child is looking for. Personal.")
     last_known_place: Text | None = Field(default=None, description="Personal.")
 
-    def step(self) -> CaseStep:
-        request = TracingRequest(
+    def to_domain(self) -> TracingRequest:
+        return TracingRequest(
             self.tracing_agency,
             self.started_by,
             self.started_on,
             self.sought,
             self.last_known_place,
         )
-        return lambda case, now: case.start_tracing(request, now)
 
 
-class TracingLeadStep(JourneyStep):
+@journey_step("tracing", "Start family tracing (needs consent for tracing)")
+def record_tracing(case_id: UUID, step: TracingStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.start_tracing(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
+
+
+class TracingLeadStep(VersionedCommand):
     source: LeadSource
     lead: LongText = Field(description="Personal.")
     recorded_by: Text
     recorded_on: dt.date
 
-    def step(self) -> CaseStep:
-        return lambda case, now: case.record_tracing_lead(
-            self.source, self.lead, self.recorded_by, self.recorded_on, now
+
+@journey_step("tracing/leads", "Record a tracing lead")
+def record_tracing_leads(case_id: UUID, step: TracingLeadStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.record_tracing_lead(
+            case_id, step.version, step.source, step.lead, step.recorded_by, step.recorded_on
         )
+    return case_out(intake, case)
 
 
-class FamilyLocatedStep(JourneyStep):
+class FamilyLocatedStep(VersionedCommand):
     relationship: Relationship
     family_members: list[Text] = Field(min_length=1, max_length=20, description="Personal.")
     whereabouts: Text = Field(description="Personal.")
@@ -216,8 +277,8 @@ class FamilyLocatedStep(JourneyStep):
     recorded_by: Text
     located_on: dt.date
 
-    def step(self) -> CaseStep:
-        found = FamilyFound(
+    def to_domain(self) -> FamilyFound:
+        return FamilyFound(
             relationship=self.relationship,
             family_members=tuple(self.family_members),
             whereabouts=self.whereabouts,
@@ -226,10 +287,18 @@ class FamilyLocatedStep(JourneyStep):
             recorded_by=self.recorded_by,
             phone=self.phone,
         )
-        return lambda case, now: case.locate_family(found, now)
 
 
-class FamilyAssessmentStep(JourneyStep):
+@journey_step("tracing/family-located", "Record that the family was located")
+def record_tracing_family_located(
+    case_id: UUID, step: FamilyLocatedStep, intake: Intake
+) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.locate_family(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
+
+
+class FamilyAssessmentStep(VersionedCommand):
     willing: bool
     able: bool
     safe: bool
@@ -238,8 +307,8 @@ class FamilyAssessmentStep(JourneyStep):
     assessed_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
-    def step(self) -> CaseStep:
-        assessment = FamilyAssessment(
+    def to_domain(self) -> FamilyAssessment:
+        return FamilyAssessment(
             self.willing,
             self.able,
             self.safe,
@@ -248,142 +317,133 @@ class FamilyAssessmentStep(JourneyStep):
             self.assessed_on,
             self.notes,
         )
-        return lambda case, now: case.assess_family(assessment, now)
 
 
-class ReunificationStep(JourneyStep):
+@journey_step("tracing/family-assessment", "Best-interests check of the family")
+def record_tracing_family_assessment(
+    case_id: UUID, step: FamilyAssessmentStep, intake: Intake
+) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.assess_family(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
+
+
+class TracingClosureStep(VersionedCommand):
+    reason: TracingFailure
+    closed_by: Text
+    closed_on: dt.date
+    notes: LongText | None = Field(default=None, description="Personal.")
+
+
+@journey_step("tracing/closure", "Close tracing unsuccessfully, with a reason")
+def record_tracing_closure(case_id: UUID, step: TracingClosureStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.close_tracing(
+            case_id, step.version, step.reason, step.closed_by, step.closed_on, step.notes
+        )
+    return case_out(intake, case)
+
+
+class ReunificationStep(VersionedCommand):
     reunified_on: dt.date
     recorded_by: Text
     address: Text | None = Field(default=None, description="Personal.")
 
-    def step(self) -> CaseStep:
-        return lambda case, now: case.reunify(
-            self.reunified_on, self.recorded_by, self.address, now
+
+@journey_step("reunification", "Record the reunification with the family")
+def record_reunification(case_id: UUID, step: ReunificationStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.reunify(
+            case_id, step.version, step.reunified_on, step.recorded_by, step.address
         )
+    return case_out(intake, case)
 
 
-class AlternativeCareStep(JourneyStep):
+class AlternativeCareStep(VersionedCommand):
     kind: AlternativeCareKind
     carer: Text = Field(description="The foster family's or relative's identity. Personal.")
     address: Text | None = Field(default=None, description="Personal.")
     arranged_on: dt.date
     arranged_by: Text
 
-    def step(self) -> CaseStep:
-        care = AlternativeCare(
+    def to_domain(self) -> AlternativeCare:
+        return AlternativeCare(
             self.kind, self.carer, self.arranged_on, self.arranged_by, self.address
         )
-        return lambda case, now: case.arrange_alternative_care(care, now)
 
 
-class TracingClosureStep(JourneyStep):
-    reason: TracingFailure
-    closed_by: Text
-    closed_on: dt.date
-    notes: LongText | None = Field(default=None, description="Personal.")
-
-    def step(self) -> CaseStep:
-        return lambda case, now: case.close_tracing(
-            self.reason, self.closed_by, self.closed_on, self.notes, now
-        )
+@journey_step("alternative-care", "Arrange alternative care")
+def record_alternative_care(case_id: UUID, step: AlternativeCareStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.arrange_alternative_care(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
 
 
-class AssignmentStep(JourneyStep):
+class AssignmentStep(VersionedCommand):
     caseworker: Text
     assigned_by: Text
     assigned_on: dt.date
 
-    def step(self) -> CaseStep:
-        return lambda case, now: case.assign(
-            self.caseworker, self.assigned_by, self.assigned_on, now
+
+@journey_step("assignment", "Assign the case to a caseworker")
+def record_assignment(case_id: UUID, step: AssignmentStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.assign(
+            case_id, step.version, step.caseworker, step.assigned_by, step.assigned_on
         )
+    return case_out(intake, case)
 
 
-class CasePlanStep(JourneyStep):
+class CasePlanStep(VersionedCommand):
     goals: dict[PlanArea, LongText] = Field(min_length=1, description="Personal.")
     child_participated: bool
     child_views: LongText | None = Field(default=None, description="Personal.")
     agreed_by: Text
     agreed_on: dt.date
 
-    def step(self) -> CaseStep:
-        plan = CasePlan(
+    def to_domain(self) -> CasePlan:
+        return CasePlan(
             dict(self.goals),
             self.child_participated,
             self.agreed_on,
             self.agreed_by,
             self.child_views,
         )
-        return lambda case, now: case.agree_plan(plan, now)
 
 
-class ClosureStep(JourneyStep):
+@journey_step("case-plan", "Record the case plan agreed with the child")
+def record_case_plan(case_id: UUID, step: CasePlanStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.agree_plan(case_id, step.version, step.to_domain())
+    return case_out(intake, case)
+
+
+class ClosureStep(VersionedCommand):
     reason: ClosureReason
     closed_by: Text
     closed_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
-    def step(self) -> CaseStep:
-        return lambda case, now: case.close(
-            self.reason, self.closed_by, self.closed_on, self.notes, now
+
+@journey_step("closure", "Close the case")
+def record_closure(case_id: UUID, step: ClosureStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.close_case(
+            case_id, step.version, step.reason, step.closed_by, step.closed_on, step.notes
         )
+    return case_out(intake, case)
 
 
-class ReopeningStep(JourneyStep):
+class ReopeningStep(VersionedCommand):
     reason: LongText = Field(description="Personal.")
     reopened_by: Text
     reopened_on: dt.date
 
-    def step(self) -> CaseStep:
-        return lambda case, now: case.reopen(self.reason, self.reopened_by, self.reopened_on, now)
 
-
-# path below /cases/{case_id}, request model, summary
-STEPS: tuple[tuple[str, type[JourneyStep], str], ...] = (
-    ("handover", HandoverStep, "Record the handover to civilian child protection"),
-    ("age-assessment", AgeAssessmentStep, "Record an age assessment (may change the route)"),
-    ("interim-care", InterimCareStep, "Place the child in interim care"),
-    ("interim-care/extension", InterimCareExtensionStep, "Extend interim care, with a reason"),
-    ("interim-care/end", InterimCareEndStep, "Record that the child left interim care"),
-    ("needs-assessment", NeedsAssessmentStep, "Record needs and protection flags"),
-    ("risk-level", RiskLevelStep, "Set the risk level; its response deadline follows"),
-    ("risk-response", RiskResponseStep, "Record the response to the risk level"),
-    ("tracing", TracingStep, "Start family tracing (needs consent for tracing)"),
-    ("tracing/leads", TracingLeadStep, "Record a tracing lead"),
-    ("tracing/family-located", FamilyLocatedStep, "Record that the family was located"),
-    ("tracing/family-assessment", FamilyAssessmentStep, "Best-interests check of the family"),
-    ("tracing/closure", TracingClosureStep, "Close tracing unsuccessfully, with a reason"),
-    ("reunification", ReunificationStep, "Record the reunification with the family"),
-    ("alternative-care", AlternativeCareStep, "Arrange alternative care"),
-    ("assignment", AssignmentStep, "Assign the case to a caseworker"),
-    ("case-plan", CasePlanStep, "Record the case plan agreed with the child"),
-    ("closure", ClosureStep, "Close the case"),
-    ("reopening", ReopeningStep, "Reopen a closed case"),
-)
-
-
-def journey_router() -> APIRouter:
-    """``POST /cases/{case_id}/<step>`` for every step of the journey."""
-    router = APIRouter(prefix="/cases", tags=["journey"])
-    for path, model, summary in STEPS:
-        router.add_api_route(
-            f"/{{case_id}}/{path}",
-            _take(model),
-            methods=["POST"],
-            summary=summary,
-            name=f"record_{path.replace('/', '_').replace('-', '_')}",
-            responses={
-                409: {"description": "A stale version, or a step the case's state refuses."},
-                422: {"description": "A field is missing, malformed or impossible."},
-            },
+@journey_step("reopening", "Reopen a closed case")
+def record_reopening(case_id: UUID, step: ReopeningStep, intake: Intake) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.reopen_case(
+            case_id, step.version, step.reason, step.reopened_by, step.reopened_on
         )
-    return router
-
-
-def _take(model: type[JourneyStep]) -> Callable[..., CaseOut]:
-    def take_step(case_id: UUID, command: model, intake: Intake) -> CaseOut:  # type: ignore[valid-type]
-        with case_errors(case_id):
-            case = intake.record(case_id, command.version, command.step())  # type: ignore[attr-defined]
-        return case_out(intake, case)
-
-    return take_step
+    return case_out(intake, case)

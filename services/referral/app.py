@@ -79,7 +79,7 @@ class ReferralApplication(ServiceApplication):
     def register_partner(
         self, agency: str, name: str, services: list[ServiceKind], public_key: str
     ) -> Partner:
-        partner = Partner(agency, name, [service.value for service in services], public_key)
+        partner = Partner.register(agency, name, services, public_key)
         try:
             self.save(partner)
         except IntegrityError:
@@ -139,13 +139,13 @@ class ReferralApplication(ServiceApplication):
             for category in request.categories
             for field in CATEGORY_FIELDS.get(category, ())
         }
-        referral = Referral(
+        referral = Referral.make(
             case_id=request.case_id,
             agency=request.agency,
-            service=request.service.value,
-            purpose=request.purpose.value,
-            urgency=request.urgency.value,
-            categories=[category.value for category in request.categories],
+            service=request.service,
+            purpose=request.purpose,
+            urgency=request.urgency,
+            categories=request.categories,
             consent_ids=sorted({d.consent_id for d in decisions.values() if d.consent_id}),
             shared_data=shared,
             answer_by=Referral.answer_deadline(

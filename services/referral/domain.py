@@ -6,13 +6,15 @@ a partner sends carries its message id; a referral remembers the ids it applied,
 answer delivered twice changes nothing.
 """
 
+from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
+from shared.consent import DataCategory, Purpose
 from shared.privacy import ErasableEvent
 
 
@@ -84,12 +86,31 @@ class Partner(Aggregate):
         services: list[str]
         public_key: str  # base64 X25519: what is sent to this partner is sealed to it
 
-    @event(PartnerRegistered)
-    def __init__(self, agency: str, name: str, services: list[str], public_key: str) -> None:
-        self.agency = agency
-        self.name = name
-        self.services = services
-        self.public_key = public_key
+        def apply(self, partner: "Partner") -> None:
+            partner.agency = self.agency
+            partner.name = self.name
+            partner.services = self.services
+            partner.public_key = self.public_key
+
+    # Set by PartnerRegistered.apply, declared for the type checker only: eventsourcing turns an
+    # aggregate with annotations into a dataclass whose __init__ would demand them.
+    if TYPE_CHECKING:
+        agency: str
+        name: str
+        services: list[str]
+        public_key: str
+
+    @classmethod
+    def register(
+        cls, agency: str, name: str, services: list[ServiceKind], public_key: str
+    ) -> "Partner":
+        return cls._create(
+            cls.PartnerRegistered,
+            agency=agency,
+            name=name,
+            services=[service.value for service in services],
+            public_key=public_key,
+        )
 
     @staticmethod
     def create_id(agency: str) -> UUID:
@@ -122,23 +143,55 @@ class Referral(Aggregate):
         answer_by: datetime
         made_by: str
 
+        def apply(self, referral: "Referral") -> None:
+            referral.case_id = self.case_id
+            referral.agency = self.agency
+            referral.service = self.service
+            referral.purpose = self.purpose
+            referral.urgency = self.urgency
+            referral.categories = self.categories
+            referral.consent_ids = self.consent_ids
+            referral.shared_data = self.shared_data
+            referral.answer_by = self.answer_by
+            referral.made_by = self.made_by
+            referral.state = ReferralState.AWAITING_ANSWER
+            referral.milestones = []
+            referral.applied_messages = set()
+            referral.closing_reason = None
+
     class Answered(Aggregate.Event):
         """Base of the answers a partner sends; ``message_id`` makes each apply once."""
 
         message_id: str
 
+        def apply(self, referral: "Referral") -> None:
+            referral.applied_messages.add(self.message_id)
+
     class ReferralAccepted(Answered):
         """The partner accepted the referral."""
+
+        def apply(self, referral: "Referral") -> None:
+            super().apply(referral)
+            referral.state = ReferralState.ACCEPTED
 
     class ReferralDeclined(Answered):
         """The partner declined the referral, with a reason."""
 
         reason: str
 
+        def apply(self, referral: "Referral") -> None:
+            super().apply(referral)
+            referral.state = ReferralState.DECLINED
+            referral.closing_reason = self.reason
+
     class ServiceStarted(Answered):
         """The partner started its service."""
 
         started_on: date
+
+        def apply(self, referral: "Referral") -> None:
+            super().apply(referral)
+            referral.state = ReferralState.IN_SERVICE
 
     class MilestoneReported(Answered):
         """The partner reported a milestone (enrolled, trained, earning)."""
@@ -147,15 +200,28 @@ class Referral(Aggregate):
         reported_on: date
         detail: str | None
 
+        def apply(self, referral: "Referral") -> None:
+            super().apply(referral)
+            referral.milestones.append((self.milestone, self.reported_on))
+
     class ServiceCompleted(Answered):
         """The partner completed its service."""
 
         completed_on: date
 
+        def apply(self, referral: "Referral") -> None:
+            super().apply(referral)
+            referral.state = ReferralState.COMPLETED
+
     class ServiceDiscontinued(Answered):
         """The partner stopped its service before the end, with a reason."""
 
         reason: str
+
+        def apply(self, referral: "Referral") -> None:
+            super().apply(referral)
+            referral.state = ReferralState.DISCONTINUED
+            referral.closing_reason = self.reason
 
     class ReferralWithdrawn(Aggregate.Event):
         """The referring agency withdrew the referral."""
@@ -163,10 +229,17 @@ class Referral(Aggregate):
         reason: str
         withdrawn_by: str
 
+        def apply(self, referral: "Referral") -> None:
+            referral.state = ReferralState.WITHDRAWN
+            referral.closing_reason = self.reason
+
     class ReferralExpired(Aggregate.Event):
         """The partner did not answer in time."""
 
         answer_was_due: datetime
+
+        def apply(self, referral: "Referral") -> None:
+            referral.state = ReferralState.EXPIRED
 
     class ReferralDataWithdrawn(Aggregate.Event):
         """The partner must stop using and delete what it received for this referral. All in
@@ -175,34 +248,55 @@ class Referral(Aggregate):
         withdrawal_cause: str
         consent_id: UUID | None
 
-    @event(ReferralMade)
-    def __init__(
-        self,
+        def apply(self, referral: "Referral") -> None:
+            referral.state = ReferralState.DATA_WITHDRAWN
+            referral.closing_reason = self.withdrawal_cause
+
+    # Set by ReferralMade.apply, declared for the type checker only: eventsourcing turns an
+    # aggregate with annotations into a dataclass whose __init__ would demand them.
+    if TYPE_CHECKING:
+        case_id: UUID
+        agency: str
+        service: str
+        purpose: str
+        urgency: str
+        categories: list[str]
+        consent_ids: list[UUID]
+        shared_data: dict[str, Any]
+        answer_by: datetime
+        made_by: str
+        state: ReferralState
+        milestones: list[tuple[str, date]]
+        applied_messages: set[str]
+        closing_reason: str | None
+
+    @classmethod
+    def make(
+        cls,
         case_id: UUID,
         agency: str,
-        service: str,
-        purpose: str,
-        urgency: str,
-        categories: list[str],
+        service: ServiceKind,
+        purpose: Purpose,
+        urgency: Urgency,
+        categories: Iterable[DataCategory],
         consent_ids: list[UUID],
         shared_data: dict[str, Any],
         answer_by: datetime,
         made_by: str,
-    ) -> None:
-        self.case_id = case_id
-        self.agency = agency
-        self.service = service
-        self.purpose = purpose
-        self.urgency = urgency
-        self.categories = categories
-        self.consent_ids = consent_ids
-        self.shared_data = shared_data
-        self.answer_by = answer_by
-        self.made_by = made_by
-        self.state = ReferralState.AWAITING_ANSWER
-        self.milestones: list[tuple[str, date]] = []
-        self.applied_messages: set[str] = set()
-        self.closing_reason: str | None = None
+    ) -> "Referral":
+        return cls._create(
+            cls.ReferralMade,
+            case_id=case_id,
+            agency=agency,
+            service=service.value,
+            purpose=purpose.value,
+            urgency=urgency.value,
+            categories=[category.value for category in categories],
+            consent_ids=consent_ids,
+            shared_data=shared_data,
+            answer_by=answer_by,
+            made_by=made_by,
+        )
 
     @staticmethod
     def answer_deadline(
@@ -221,92 +315,50 @@ class Referral(Aggregate):
 
     def accept(self, message_id: str) -> None:
         self._require({ReferralState.AWAITING_ANSWER}, "accepted")
-        self._accept(message_id=message_id)
-
-    @event(ReferralAccepted)
-    def _accept(self, message_id: str) -> None:
-        self.applied_messages.add(message_id)
-        self.state = ReferralState.ACCEPTED
+        self.trigger_event(self.ReferralAccepted, message_id=message_id)
 
     def decline(self, message_id: str, reason: str) -> None:
         self._require({ReferralState.AWAITING_ANSWER}, "declined")
         if not reason.strip():
             raise ReferralRuleViolation("a decline needs a reason")
-        self._decline(message_id=message_id, reason=reason)
-
-    @event(ReferralDeclined)
-    def _decline(self, message_id: str, reason: str) -> None:
-        self.applied_messages.add(message_id)
-        self.state = ReferralState.DECLINED
-        self.closing_reason = reason
+        self.trigger_event(self.ReferralDeclined, message_id=message_id, reason=reason)
 
     def start_service(self, message_id: str, started_on: date) -> None:
         self._require({ReferralState.ACCEPTED}, "started")
-        self._start(message_id=message_id, started_on=started_on)
-
-    @event(ServiceStarted)
-    def _start(self, message_id: str, started_on: date) -> None:
-        self.applied_messages.add(message_id)
-        self.state = ReferralState.IN_SERVICE
+        self.trigger_event(self.ServiceStarted, message_id=message_id, started_on=started_on)
 
     def report_milestone(
         self, message_id: str, milestone: Milestone, reported_on: date, detail: str | None
     ) -> None:
         self._require({ReferralState.IN_SERVICE}, "given a milestone")
-        self._report(
+        self.trigger_event(
+            self.MilestoneReported,
             message_id=message_id,
             milestone=milestone.value,
             reported_on=reported_on,
             detail=detail,
         )
 
-    @event(MilestoneReported)
-    def _report(
-        self, message_id: str, milestone: str, reported_on: date, detail: str | None
-    ) -> None:
-        self.applied_messages.add(message_id)
-        self.milestones.append((milestone, reported_on))
-
     def complete(self, message_id: str, completed_on: date) -> None:
         self._require({ReferralState.IN_SERVICE}, "completed")
-        self._complete(message_id=message_id, completed_on=completed_on)
-
-    @event(ServiceCompleted)
-    def _complete(self, message_id: str, completed_on: date) -> None:
-        self.applied_messages.add(message_id)
-        self.state = ReferralState.COMPLETED
+        self.trigger_event(self.ServiceCompleted, message_id=message_id, completed_on=completed_on)
 
     def discontinue(self, message_id: str, reason: str) -> None:
         self._require({ReferralState.ACCEPTED, ReferralState.IN_SERVICE}, "discontinued")
-        self._discontinue(message_id=message_id, reason=reason)
-
-    @event(ServiceDiscontinued)
-    def _discontinue(self, message_id: str, reason: str) -> None:
-        self.applied_messages.add(message_id)
-        self.state = ReferralState.DISCONTINUED
-        self.closing_reason = reason
+        self.trigger_event(self.ServiceDiscontinued, message_id=message_id, reason=reason)
 
     def withdraw(self, reason: str, withdrawn_by: str) -> None:
         if self.state in FINISHED:
             raise ReferralRuleViolation(
                 f"referral {self.id} is {self.state.value}: it cannot be withdrawn"
             )
-        self._withdraw(reason=reason, withdrawn_by=withdrawn_by)
-
-    @event(ReferralWithdrawn)
-    def _withdraw(self, reason: str, withdrawn_by: str) -> None:
-        self.state = ReferralState.WITHDRAWN
-        self.closing_reason = reason
+        self.trigger_event(self.ReferralWithdrawn, reason=reason, withdrawn_by=withdrawn_by)
 
     def expire_if_unanswered(self, now: datetime) -> bool:
         if self.state != ReferralState.AWAITING_ANSWER or now <= self.answer_by:
             return False
-        self._expire(answer_was_due=self.answer_by)
+        self.trigger_event(self.ReferralExpired, answer_was_due=self.answer_by)
         return True
-
-    @event(ReferralExpired)
-    def _expire(self, answer_was_due: datetime) -> None:
-        self.state = ReferralState.EXPIRED
 
     @property
     def data_withdrawn(self) -> bool:
@@ -316,10 +368,7 @@ class Referral(Aggregate):
         """Tell the partner to delete what it received; once is enough."""
         if self.data_withdrawn:
             return False
-        self._withdraw_data(withdrawal_cause=cause, consent_id=consent_id)
+        self.trigger_event(
+            self.ReferralDataWithdrawn, withdrawal_cause=cause, consent_id=consent_id
+        )
         return True
-
-    @event(ReferralDataWithdrawn)
-    def _withdraw_data(self, withdrawal_cause: str, consent_id: UUID | None) -> None:
-        self.state = ReferralState.DATA_WITHDRAWN
-        self.closing_reason = withdrawal_cause

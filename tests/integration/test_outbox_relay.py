@@ -15,7 +15,7 @@ from shared.keyring import generate_master_key
 from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
-from tests.conftest import as_admin, sqlite_store
+from tests.conftest import TEST_BROKER_PORT, as_admin, sqlite_store
 from tests.partner import as_json, read_messages
 from tests.samples import registration
 
@@ -124,7 +124,7 @@ def test_crash_after_publish_before_recording_publishes_twice_and_applies_once(
 
 
 def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
-    broker = LocalBroker(tmp_path / "kafka", port=19192)
+    broker = LocalBroker(tmp_path / "kafka", port=TEST_BROKER_PORT + 100)  # a broker of its own
     broker.start()
     set_up_platform(broker.admin)
     settings = Settings(

@@ -75,7 +75,7 @@ def test_age_bands(age, band):
 
 
 def test_a_counter_numbers_cases_in_order_and_identifies_itself_by_agency_and_year():
-    counter = AgencyCaseCounter("CD-BUN", 2026)
+    counter = AgencyCaseCounter.start("CD-BUN", 2026)
     assert [counter.next_case_number() for _ in range(2)] == [
         "CD-BUN-2026-00001",
         "CD-BUN-2026-00002",
@@ -93,7 +93,7 @@ def test_only_documented_events_are_published_and_they_match_their_schema(case_k
     assert message is not None
     CATALOGUE.validate(message)
     assert CATALOGUE.to_cloudevent(handed_over, app) is not None
-    counter = AgencyCaseCounter("CD-BUN", 2026)
+    counter = AgencyCaseCounter.start("CD-BUN", 2026)
     counter.next_case_number()
     assert all(CATALOGUE.to_cloudevent(e, app) is None for e in counter.collect_events())
     broken = message.model_copy(update={"data": {**message.data, "sex": "unknown"}})

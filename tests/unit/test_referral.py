@@ -3,19 +3,26 @@ from uuid import uuid4
 
 import pytest
 
-from services.referral.domain import Milestone, Referral, ReferralRuleViolation, Urgency
+from services.referral.domain import (
+    Milestone,
+    Referral,
+    ReferralRuleViolation,
+    ServiceKind,
+    Urgency,
+)
+from shared.consent import DataCategory, Purpose
 
 MADE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
 
 def referral(urgency: Urgency = Urgency.ROUTINE) -> Referral:
-    return Referral(
+    return Referral.make(
         case_id=uuid4(),
         agency="SCH-GOMA",
-        service="education",
-        purpose="education",
-        urgency=urgency.value,
-        categories=["identity"],
+        service=ServiceKind.EDUCATION,
+        purpose=Purpose.EDUCATION,
+        urgency=urgency,
+        categories=[DataCategory.IDENTITY],
         consent_ids=[uuid4()],
         shared_data={"name": "x"},
         answer_by=Referral.answer_deadline(MADE, urgency, timedelta(days=7), timedelta(hours=24)),

@@ -14,6 +14,7 @@ from eventsourcing.domain import Aggregate
 from services.followup.domain import FollowUpPlan
 from services.intake.domain import AgencyCaseCounter, ChildCase
 from services.referral.domain import Partner, Referral
+from shared.accesslog import AccessRecord
 from shared.allowlist import CLEAR_FIELDS, LIBRARY_FIELDS, is_clear
 from shared.application import ServiceApplication
 from shared.cli import published_catalogues
@@ -21,11 +22,12 @@ from shared.partnerbox import PARTNER_SEALED_FIELD_URI
 from shared.privacy import UnresolvableCase, about_a_child
 from shared.publishing import SCHEMA_FOLDER, SEALED_FIELD_URI, schema_text
 
-AGGREGATES = (ChildCase, AgencyCaseCounter, Referral, Partner, FollowUpPlan)
-# Aggregates that hold nothing about a child, each for a reason a reviewer can check here.
+AGGREGATES = (ChildCase, AgencyCaseCounter, Referral, Partner, FollowUpPlan, AccessRecord)
+# Events that hold nothing about a child, each for a reason a reviewer can check here.
 NOT_ABOUT_A_CHILD = {
-    AgencyCaseCounter: "counts an agency's cases",
-    Partner: "an agency and the services it offers",
+    AgencyCaseCounter.Event: "counts an agency's cases",
+    Partner.Event: "an agency and the services it offers",
+    AccessRecord.AccessRecorded: "who opened or was refused what: staff, a route, a case id",
 }
 
 
@@ -52,7 +54,8 @@ def test_every_event_is_about_a_child_unless_its_aggregate_says_why_not(aggregat
     classes = event_classes(aggregate)
     assert classes
     for event_class in classes:
-        assert about_a_child(event_class) == (aggregate not in NOT_ABOUT_A_CHILD), event_class
+        named = any(issubclass(event_class, cleared) for cleared in NOT_ABOUT_A_CHILD)
+        assert about_a_child(event_class) == (not named), event_class
 
 
 def test_the_allow_list_is_short_and_names_only_ids_stage_agency_and_staff():
@@ -71,10 +74,10 @@ def test_every_published_field_is_sealed_or_allow_listed(catalogue):
     one the allow-list names (and is then described as clear)."""
     sealed_ref = PARTNER_SEALED_FIELD_URI if catalogue.service == "partner" else SEALED_FIELD_URI
     assert catalogue.sealed_field.uri == sealed_ref
-    for filename in catalogue.generated_schemas():
+    for entry, filename in zip(catalogue.published, catalogue.generated_schemas(), strict=True):
         schema = json.loads((SCHEMA_FOLDER / filename).read_text())
         for name, field in schema["properties"].items():
-            if is_clear(name):
+            if is_clear(name) or entry.event_class in NOT_ABOUT_A_CHILD:
                 assert "$ref" not in field, (filename, name)
             else:
                 assert field["$ref"] == sealed_ref, (filename, name)

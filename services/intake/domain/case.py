@@ -1,18 +1,47 @@
 """A released child's case, as the facts recorded about it (aggregate ``ChildCase``).
 
-Vocabulary follows the Paris Principles (2007) and IDDRS 5.30: how the child left the armed
-force or group, who held the child, the roles the child was used in (association "in any
-capacity" counts), and the handover to civilian child-protection actors.
+Each fact is an event class that declares its fields once and says, in ``apply``, how it
+changes the case; each command checks the rules, then triggers one fact.
 """
 
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, time
-from enum import StrEnum
+from datetime import date, datetime
 from typing import Any, ClassVar
-from uuid import NAMESPACE_URL, UUID, uuid5
+from uuid import UUID
 
-from eventsourcing.domain import Aggregate, event
+from eventsourcing.domain import Aggregate
 
+from services.intake.domain.commands import (
+    AgeAssessment,
+    AlternativeCare,
+    CasePlan,
+    Consent,
+    FamilyAssessment,
+    FamilyFound,
+    Handover,
+    NeedsAssessment,
+    Placement,
+    Registration,
+    RiskAssessment,
+    TracingRequest,
+)
+from services.intake.domain.errors import CaseRuleViolation, ConsentMissing, InvalidCaseData
+from services.intake.domain.vocabulary import (
+    AgeMethod,
+    AgeResult,
+    AlternativeCareKind,
+    CareExit,
+    ClosureReason,
+    ErasureReason,
+    LeadSource,
+    NeedArea,
+    ProtectionFlag,
+    RiskLevel,
+    Route,
+    Stage,
+    TracingFailure,
+    stage_of,
+)
 from shared.consent import (
     ConsentGiver,
     ConsentRecord,
@@ -23,325 +52,10 @@ from shared.consent import (
 )
 from shared.privacy import ErasableEvent
 
-
-class HowLeft(StrEnum):
-    FORMAL_RELEASE = "formal_release"  # under an action plan or handover protocol
-    ESCAPE = "escape"
-    CAPTURE_OR_SURRENDER = "capture_or_surrender"
-    ABANDONED_BY_GROUP = "abandoned_by_group"
-    RELEASED_BY_COMMUNITY = "released_by_community"
-
-
-class ArmedGroupKind(StrEnum):
-    STATE_ARMED_FORCE = "state_armed_force"
-    NON_STATE_ARMED_GROUP = "non_state_armed_group"
-    ALLIED_MILITIA = "allied_militia"
-
-
-class Role(StrEnum):
-    COMBATANT = "combatant"
-    SUPPORT = "support"
-    SEXUAL_PURPOSES = "sexual_purposes"
-    SPY = "spy"
-    OTHER = "other"
-
-
-class Sex(StrEnum):
-    FEMALE = "female"
-    MALE = "male"
-
-
-class ErasureReason(StrEnum):
-    CHILD_REQUEST = "child_request"
-    CAREGIVER_REQUEST = "caregiver_request"
-    RETENTION_PERIOD_ENDED = "retention_period_ended"
-    COURT_ORDER = "court_order"
-    DATA_PROTECTION_OFFICER = "data_protection_officer"
-
-
-class Stage(StrEnum):
-    """Where a case stands in the journey; statistics-safe, so it travels in clear."""
-
-    REGISTERED = "registered"
-    HANDED_OVER = "handed_over"
-    INTERIM_CARE = "interim_care"
-    TRACING = "tracing"
-    REUNIFIED = "reunified"
-    ALTERNATIVE_CARE = "alternative_care"
-    ADULT_PATHWAY = "adult_pathway"
-    CLOSED = "closed"
-
-
-class Route(StrEnum):
-    CHILD_PROTECTION = "child_protection"
-    ADULT_PATHWAY = "adult_pathway"  # assessed 18 or over: nothing is deleted, the route changes
-
-
-class AgeMethod(StrEnum):
-    DOCUMENTS = "documents"
-    INTERVIEW = "interview"
-    COMMUNITY = "community"
-    MEDICAL = "medical"  # a last resort only
-
-
-class AgeResult(StrEnum):
-    UNDER_18 = "under_18"
-    EIGHTEEN_OR_OVER = "18_or_over"
-    UNCERTAIN = "uncertain"  # the benefit of the doubt: treated as a child
-
-
-class CareKind(StrEnum):
-    INTERIM_CARE_CENTRE = "interim_care_centre"
-    FOSTER_FAMILY = "foster_family"
-    KINSHIP_CARER = "kinship_carer"
-    DIRECT_RETURN = "direct_return"
-
-
-class CareExit(StrEnum):
-    FAMILY_REUNIFICATION = "family_reunification"
-    ALTERNATIVE_CARE = "alternative_care"
-    TRANSFERRED = "transferred"
-    LEFT_WITHOUT_NOTICE = "left_without_notice"
-    OTHER = "other"
-
-
-class NeedArea(StrEnum):
-    HEALTH = "health"
-    PSYCHOSOCIAL = "psychosocial"
-    EDUCATION = "education"
-    LIVELIHOOD = "livelihood"
-    LEGAL = "legal"
-    SECURITY = "security"
-
-
-class ProtectionFlag(StrEnum):
-    """Specific protections. Sexual violence is not among them: it is an extra-restricted
-    category, recorded only inside a sealed field (see ``NeedsAssessment.sexual_violence``)."""
-
-    CHILD_MOTHER = "child_mother"
-    UNACCOMPANIED = "unaccompanied"
-    SEPARATED = "separated"
-    DISABILITY = "disability"
-    DETAINED_OR_FACING_CHARGES = "detained_or_facing_charges"  # a victim: refer for legal aid
-    CROSSED_BORDER = "crossed_border"  # asylum and non-refoulement considerations
-    RE_RECRUITMENT_THREAT = "re_recruitment_threat"
-
-
-class RiskLevel(StrEnum):
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
-
-
-class LeadSource(StrEnum):
-    CHILD = "child"
-    COMMUNITY = "community"
-    TRACING_NETWORK = "tracing_network"
-    AUTHORITIES = "authorities"
-    OTHER = "other"
-
-
-class Relationship(StrEnum):
-    MOTHER = "mother"
-    FATHER = "father"
-    BOTH_PARENTS = "both_parents"
-    GRANDPARENT = "grandparent"
-    SIBLING = "sibling"
-    AUNT_OR_UNCLE = "aunt_or_uncle"
-    OTHER_RELATIVE = "other_relative"
-
-
-class TracingFailure(StrEnum):
-    FAMILY_NOT_FOUND = "family_not_found"
-    FAMILY_UNWILLING_OR_UNSAFE = "family_unwilling_or_unsafe"
-    CHILD_DECLINED = "child_declined"
-    CONSENT_WITHDRAWN = "consent_withdrawn"
-    OTHER = "other"
-
-
-class AlternativeCareKind(StrEnum):
-    KINSHIP_CARE = "kinship_care"
-    FOSTER_CARE = "foster_care"
-    SUPERVISED_INDEPENDENT_LIVING = "supervised_independent_living"  # older adolescents
-
-
-class PlanArea(StrEnum):
-    EDUCATION = "education"
-    LIVELIHOOD = "livelihood"
-    HEALTH = "health"
-    PSYCHOSOCIAL_SUPPORT = "psychosocial_support"
-
-
-class ClosureReason(StrEnum):
-    REINTEGRATION_GOALS_MET = "reintegration_goals_met"
-    TURNED_18_AND_TRANSFERRED = "turned_18_and_transferred"
-    MOVED_AWAY = "moved_away"
-    DIED = "died"
-    LOST_CONTACT = "lost_contact"
-
-
 # Supervised independent living is for older adolescents only.
 INDEPENDENT_LIVING_MIN_AGE = 16
 # What tracing shares with the tracing agency: who the child is, and who the family is.
 TRACING_CATEGORIES = (DataCategory.IDENTITY, DataCategory.FAMILY)
-
-
-class InvalidCaseData(ValueError):
-    """A fact that cannot be true (a date in the future, a handover before the release)."""
-
-
-class CaseRuleViolation(Exception):
-    """A command that makes no sense in the case's current state."""
-
-
-class ConsentMissing(CaseRuleViolation):
-    """A share (tracing) that no valid, unwithdrawn consent allows."""
-
-
-@dataclass(frozen=True)
-class Handover:
-    from_actor: str
-    to_agency: str
-    handed_over_at: datetime
-
-
-@dataclass(frozen=True)
-class Registration:
-    name: str
-    how_left: HowLeft
-    released_on: date
-    release_place: str
-    armed_group: str
-    armed_group_kind: ArmedGroupKind
-    roles: tuple[Role, ...]
-    sex: Sex
-    estimated_age: int
-    registering_agency: str
-    caseworker: str
-    date_of_birth: date | None = None
-    languages: tuple[str, ...] = ()
-    account: str | None = None
-    handover: Handover | None = None
-
-
-@dataclass(frozen=True)
-class Consent:
-    given_by: ConsentGiver
-    purpose: Purpose
-    recipients: tuple[str, ...]
-    categories: tuple[DataCategory, ...]
-    given_on: date
-    recorded_by: str
-    expires_on: date | None = None
-    approved_by: str | None = None
-
-
-@dataclass(frozen=True)
-class AgeAssessment:
-    method: AgeMethod
-    result: AgeResult
-    assessed_by: str
-    assessed_on: date
-    notes: str | None = None
-
-
-@dataclass(frozen=True)
-class Placement:
-    kind: CareKind
-    carer: str  # who: a centre's, foster family's or relative's name, personal
-    entered_on: date
-    placed_by: str
-    address: str | None = None
-    planned_end_on: date | None = None
-
-
-@dataclass(frozen=True)
-class Dependant:
-    """A child mother's own child, a dependant of her case (personal as a whole)."""
-
-    name: str
-    sex: Sex
-    date_of_birth: date | None = None
-
-    def as_json(self) -> dict[str, str | None]:
-        born = None if self.date_of_birth is None else self.date_of_birth.isoformat()
-        return {"name": self.name, "sex": self.sex.value, "date_of_birth": born}
-
-
-@dataclass(frozen=True)
-class NeedsAssessment:
-    needs: tuple[NeedArea, ...]
-    flags: tuple[ProtectionFlag, ...]
-    assessed_by: str
-    assessed_on: date
-    dependants: tuple[Dependant, ...] = ()
-    sexual_violence_survivor: bool = False
-    sexual_violence_details: str | None = None
-    notes: str | None = None
-
-
-@dataclass(frozen=True)
-class RiskAssessment:
-    level: RiskLevel
-    reason: str
-    set_by: str
-    set_at: datetime
-
-
-@dataclass(frozen=True)
-class TracingRequest:
-    tracing_agency: str
-    started_by: str
-    started_on: date
-    sought: str  # who the child is looking for, in the child's words: personal
-    last_known_place: str | None = None
-
-
-@dataclass(frozen=True)
-class FamilyFound:
-    relationship: Relationship
-    family_members: tuple[str, ...]
-    whereabouts: str
-    located_on: date
-    relationship_verified: bool
-    recorded_by: str
-    phone: str | None = None
-
-
-@dataclass(frozen=True)
-class FamilyAssessment:
-    """The best-interests check before any return: the family willing, able and safe, and
-    the child willing too."""
-
-    willing: bool
-    able: bool
-    safe: bool
-    child_willing: bool
-    assessed_by: str
-    assessed_on: date
-    notes: str | None = None
-
-    @property
-    def suitable(self) -> bool:
-        return self.willing and self.able and self.safe and self.child_willing
-
-
-@dataclass(frozen=True)
-class AlternativeCare:
-    kind: AlternativeCareKind
-    carer: str  # the foster family's or relative's identity: personal
-    arranged_on: date
-    arranged_by: str
-    address: str | None = None
-
-
-@dataclass(frozen=True)
-class CasePlan:
-    goals: dict[PlanArea, str]  # free text per area: personal
-    child_participated: bool
-    agreed_on: date
-    agreed_by: str
-    child_views: str | None = None
 
 
 @dataclass(frozen=True)
@@ -372,51 +86,10 @@ class TracingState:
     outcome: str | None = None  # reunified, or why it closed unsuccessfully
 
 
-def stage_of(
-    *,
-    closed: bool,
-    adult: bool,
-    reunified: bool,
-    alternative_care: bool,
-    tracing: bool,
-    interim_care: bool,
-    handed_over: bool,
-) -> Stage:
-    """The stage follows from the facts: the furthest step of the journey reached."""
-    for reached, stage in (
-        (closed, Stage.CLOSED),
-        (adult, Stage.ADULT_PATHWAY),
-        (reunified, Stage.REUNIFIED),
-        (alternative_care, Stage.ALTERNATIVE_CARE),
-        (tracing, Stage.TRACING),
-        (interim_care, Stage.INTERIM_CARE),
-        (handed_over, Stage.HANDED_OVER),
-    ):
-        if reached:
-            return stage
-    return Stage.REGISTERED
-
-
-def start_of_day(day: date) -> datetime:
-    """A day as the moment it began (UTC): a release known by its date alone counts from
-    the start of that day, which flags a late handover sooner rather than later."""
-    return datetime.combine(day, time(0, 0), tzinfo=UTC)
-
-
-def age_band(age: int) -> str:
-    """The band used in statistics, where an exact age could point at one child."""
-    if age < 10:
-        return "under-10"
-    if age < 15:
-        return "10-14"
-    if age < 18:
-        return "15-17"
-    return "18-plus"
-
-
 class ChildCase(Aggregate):
     class Event(ErasableEvent, Aggregate.Event):
-        """A fact about the case itself: the case's key seals it."""
+        """A fact about the case itself: the case's key seals it. The library rebases every
+        event class declared in ``ChildCase`` on this one, so each is erasable."""
 
         is_the_case: ClassVar = True
 
@@ -443,12 +116,32 @@ class ChildCase(Aggregate):
         caseworker: str
         account: str | None
 
+        def apply(self, case: "ChildCase") -> None:
+            case.case_number = self.case_number
+            case.name = self.name
+            case.date_of_birth = self.date_of_birth
+            case.how_left = self.how_left
+            case.released_on = self.released_on
+            case.release_place = self.release_place
+            case.armed_group = self.armed_group
+            case.armed_group_kind = self.armed_group_kind
+            case.roles = self.roles
+            case.sex = self.sex
+            case.estimated_age = self.estimated_age
+            case.languages = self.languages
+            case.registering_agency = self.registering_agency
+            case.caseworker = self.caseworker
+            case.account = self.account
+
     class HandedOver(Aggregate.Event):
         """Custody passed from a military or armed actor to a child-protection agency."""
 
         from_actor: str
         to_agency: str
         handed_over_at: datetime
+
+        def apply(self, case: "ChildCase") -> None:
+            case.handover = Handover(self.from_actor, self.to_agency, self.handed_over_at)
 
     class ConsentGiven(Aggregate.Event):
         """Consent or assent was given for one purpose, to named agencies, for some data."""
@@ -463,11 +156,26 @@ class ChildCase(Aggregate):
         recorded_by: str
         approved_by: str | None
 
+        def apply(self, case: "ChildCase") -> None:
+            case.consents[self.consent_id] = Consent(
+                given_by=ConsentGiver(self.given_by),
+                purpose=Purpose(self.purpose),
+                recipients=tuple(self.recipients),
+                categories=tuple(DataCategory(category) for category in self.categories),
+                given_on=self.given_on,
+                recorded_by=self.recorded_by,
+                expires_on=self.expires_on,
+                approved_by=self.approved_by,
+            )
+
     class ConsentWithdrawn(Aggregate.Event):
         """A consent was withdrawn: from now on it allows no share."""
 
         consent_id: UUID
         recorded_by: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.withdrawn_consents.add(self.consent_id)
 
     class CaseErased(Aggregate.Event):
         """The case's personal data was erased: its key is destroyed once this is recorded.
@@ -475,6 +183,9 @@ class ChildCase(Aggregate):
 
         erasure_reason: str
         requested_by: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.erased = True
 
     # The journey. Every event below carries the stage the case reached with it (in clear:
     # statistics-safe); its other fields are sealed with the case's key.
@@ -490,6 +201,18 @@ class ChildCase(Aggregate):
         route: str
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            case.age_assessments.append(
+                AgeAssessment(
+                    AgeMethod(self.method),
+                    AgeResult(self.result),
+                    self.assessed_by,
+                    self.assessed_on,
+                    self.notes,
+                )
+            )
+            case.route = Route(self.route)
+
     class InterimCarePlaced(Aggregate.Event):
         """The child was placed in interim care."""
 
@@ -501,6 +224,9 @@ class ChildCase(Aggregate):
         placed_by: str
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            case.placement = PlacementState(kind=self.kind, entered_on=self.entered_on)
+
     class InterimCareExtended(Aggregate.Event):
         """Interim care was extended beyond its limit, with a reason and an approver."""
 
@@ -509,6 +235,10 @@ class ChildCase(Aggregate):
         approved_by: str
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            assert case.placement is not None
+            case.placement = replace(case.placement, extended_until=self.until)
+
     class InterimCareEnded(Aggregate.Event):
         """The child left interim care."""
 
@@ -516,6 +246,12 @@ class ChildCase(Aggregate):
         exit_reason: str
         recorded_by: str
         stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            assert case.placement is not None
+            case.placement = replace(
+                case.placement, left_on=self.left_on, exit_reason=self.exit_reason
+            )
 
     class NeedsAssessed(Aggregate.Event):
         """The child's needs and protection flags were assessed."""
@@ -532,6 +268,13 @@ class ChildCase(Aggregate):
         notes: str | None
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            # The latest assessment stands; personal values are kept as they come (an erased
+            # case's read "[erased]").
+            case.needs = list(self.needs)
+            case.protection_flags = list(self.flags)
+            case.dependants = self.dependants
+
     class RiskLevelSet(Aggregate.Event):
         """The case's risk level was set; its response deadline follows from it."""
 
@@ -541,6 +284,10 @@ class ChildCase(Aggregate):
         set_at: datetime
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            case.risk = RiskAssessment(RiskLevel(self.level), self.reason, self.set_by, self.set_at)
+            case.risk_responded_at = None
+
     class RiskResponded(Aggregate.Event):
         """Something was done about the case's risk."""
 
@@ -548,6 +295,9 @@ class ChildCase(Aggregate):
         responded_by: str
         responded_at: datetime
         stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.risk_responded_at = self.responded_at
 
     class TracingStarted(Aggregate.Event):
         """Family tracing started, under a consent for tracing."""
@@ -560,6 +310,14 @@ class ChildCase(Aggregate):
         started_on: date
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            case.tracing = TracingState(
+                open=True,
+                started_on=self.started_on,
+                tracing_agency=self.tracing_agency,
+                consent_id=self.consent_id,
+            )
+
     class TracingLeadRecorded(Aggregate.Event):
         """A tracing lead was recorded."""
 
@@ -568,6 +326,10 @@ class ChildCase(Aggregate):
         recorded_by: str
         recorded_on: date
         stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            assert case.tracing is not None
+            case.tracing = replace(case.tracing, leads=case.tracing.leads + 1)
 
     class FamilyLocated(Aggregate.Event):
         """The child's family was located."""
@@ -581,6 +343,15 @@ class ChildCase(Aggregate):
         located_on: date
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            assert case.tracing is not None
+            case.tracing = replace(
+                case.tracing,
+                family_located_on=self.located_on,
+                relationship=self.relationship,
+                assessment=None,
+            )
+
     class FamilyAssessed(Aggregate.Event):
         """The family was assessed before any return: willing, able, safe; the child willing."""
 
@@ -593,6 +364,19 @@ class ChildCase(Aggregate):
         notes: str | None
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            assert case.tracing is not None
+            assessment = FamilyAssessment(
+                self.willing,
+                self.able,
+                self.safe,
+                self.child_willing,
+                self.assessed_by,
+                self.assessed_on,
+                self.notes,
+            )
+            case.tracing = replace(case.tracing, assessment=assessment)
+
     class Reunified(Aggregate.Event):
         """The child was reunified with the family."""
 
@@ -600,6 +384,11 @@ class ChildCase(Aggregate):
         recorded_by: str
         reunified_on: date
         stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            assert case.tracing is not None
+            case.tracing = replace(case.tracing, open=False, outcome="reunified")
+            case.reunified_on = self.reunified_on
 
     class AlternativeCareArranged(Aggregate.Event):
         """The child was placed in alternative care."""
@@ -611,6 +400,15 @@ class ChildCase(Aggregate):
         arranged_on: date
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            case.alternative_care = AlternativeCare(
+                AlternativeCareKind(self.kind),
+                self.carer,
+                self.arranged_on,
+                self.arranged_by,
+                self.address,
+            )
+
     class TracingClosedUnsuccessful(Aggregate.Event):
         """Tracing was closed without a reunification."""
 
@@ -620,6 +418,10 @@ class ChildCase(Aggregate):
         closed_on: date
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            assert case.tracing is not None
+            case.tracing = replace(case.tracing, open=False, outcome=self.reason)
+
     class CaseAssigned(Aggregate.Event):
         """The case was assigned to another caseworker."""
 
@@ -627,6 +429,9 @@ class ChildCase(Aggregate):
         assigned_by: str
         assigned_on: date
         stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.caseworker = self.caseworker
 
     class CasePlanAgreed(Aggregate.Event):
         """A case plan was agreed with the child."""
@@ -639,6 +444,16 @@ class ChildCase(Aggregate):
         agreed_on: date
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            # Goals are kept as recorded (area names as text; "[erased]" once erased).
+            case.plan = CasePlan(
+                self.goals,  # type: ignore[arg-type]
+                self.child_participated,
+                self.agreed_on,
+                self.agreed_by,
+                self.child_views,
+            )
+
     class CaseClosed(Aggregate.Event):
         """The case was closed."""
 
@@ -648,6 +463,9 @@ class ChildCase(Aggregate):
         closed_on: date
         stage: str
 
+        def apply(self, case: "ChildCase") -> None:
+            case.closed = (self.reason, self.closed_on)
+
     class CaseReopened(Aggregate.Event):
         """A closed case was reopened."""
 
@@ -656,44 +474,32 @@ class ChildCase(Aggregate):
         reopened_on: date
         stage: str
 
-    @event(ChildRegistered)
-    def __init__(
-        self,
-        case_number: str,
-        name: str,
-        date_of_birth: str | None,
-        how_left: str,
-        released_on: date,
-        release_place: str,
-        armed_group: str,
-        armed_group_kind: str,
-        roles: list[str],
-        sex: str,
-        estimated_age: int,
-        languages: list[str],
-        registering_agency: str,
-        caseworker: str,
-        account: str | None,
-    ) -> None:
-        self.case_number = case_number
-        self.name = name
-        self.date_of_birth = date_of_birth
-        self.languages = languages
-        self.account = account
+        def apply(self, case: "ChildCase") -> None:
+            case.closed = None
+
+    def __init__(self) -> None:
+        # What registration records, given by ``ChildRegistered.apply``; declared here for
+        # the type checker.
+        self.case_number: str
+        self.name: str
+        self.date_of_birth: str | None
+        self.how_left: str
+        self.released_on: date
+        self.release_place: str
+        self.armed_group: str
+        self.armed_group_kind: str
+        self.roles: list[str]
+        self.sex: str
+        self.estimated_age: int
+        self.languages: list[str]
+        self.registering_agency: str
+        self.caseworker: str
+        self.account: str | None
+        # The rest of the journey: nothing yet.
         self.consents: dict[UUID, Consent] = {}
         self.withdrawn_consents: set[UUID] = set()
         self.erased = False
         self.stage_as_recorded: str | None = None
-        self.how_left = how_left
-        self.released_on = released_on
-        self.release_place = release_place
-        self.armed_group = armed_group
-        self.armed_group_kind = armed_group_kind
-        self.roles = roles
-        self.sex = sex
-        self.estimated_age = estimated_age
-        self.registering_agency = registering_agency
-        self.caseworker = caseworker
         self.handover: Handover | None = None
         self.route = Route.CHILD_PROTECTION
         self.age_assessments: list[AgeAssessment] = []
@@ -716,7 +522,8 @@ class ChildCase(Aggregate):
         born = registration.date_of_birth
         if born is not None and born > registration.released_on:
             raise InvalidCaseData("date_of_birth is after the release date")
-        case = cls(
+        case = cls._create(
+            cls.ChildRegistered,
             case_number=case_number,
             name=registration.name,
             date_of_birth=None if born is None else born.isoformat(),
@@ -745,15 +552,12 @@ class ChildCase(Aggregate):
             raise InvalidCaseData("handover.at is in the future")
         if handover.handed_over_at.date() < self.released_on:
             raise InvalidCaseData("handover.at is before the release date")
-        self._record_handover(
+        self.trigger_event(
+            self.HandedOver,
             from_actor=handover.from_actor,
             to_agency=handover.to_agency,
             handed_over_at=handover.handed_over_at,
         )
-
-    @event(HandedOver)
-    def _record_handover(self, from_actor: str, to_agency: str, handed_over_at: datetime) -> None:
-        self.handover = Handover(from_actor, to_agency, handed_over_at)
 
     def give_consent(self, consent: Consent, consent_id: UUID, now: datetime) -> None:
         self._refuse_if_erased()
@@ -770,7 +574,8 @@ class ChildCase(Aggregate):
                 "given_by: a child under 12 cannot consent alone; record the child's assent "
                 "and a caregiver's consent, or a best-interests decision"
             )
-        self._record_consent(
+        self.trigger_event(
+            self.ConsentGiven,
             consent_id=consent_id,
             given_by=consent.given_by.value,
             purpose=consent.purpose.value,
@@ -782,49 +587,17 @@ class ChildCase(Aggregate):
             approved_by=consent.approved_by,
         )
 
-    @event(ConsentGiven)
-    def _record_consent(
-        self,
-        consent_id: UUID,
-        given_by: str,
-        purpose: str,
-        recipients: list[str],
-        categories: list[str],
-        given_on: date,
-        expires_on: date | None,
-        recorded_by: str,
-        approved_by: str | None,
-    ) -> None:
-        self.consents[consent_id] = Consent(
-            given_by=ConsentGiver(given_by),
-            purpose=Purpose(purpose),
-            recipients=tuple(recipients),
-            categories=tuple(DataCategory(category) for category in categories),
-            given_on=given_on,
-            recorded_by=recorded_by,
-            expires_on=expires_on,
-            approved_by=approved_by,
-        )
-
     def withdraw_consent(self, consent_id: UUID, recorded_by: str) -> None:
         self._refuse_if_erased()
         if consent_id not in self.consents:
             raise CaseRuleViolation(f"case {self.id} has no consent {consent_id}")
         if consent_id in self.withdrawn_consents:
             raise CaseRuleViolation(f"consent {consent_id} was already withdrawn")
-        self._record_withdrawal(consent_id=consent_id, recorded_by=recorded_by)
-
-    @event(ConsentWithdrawn)
-    def _record_withdrawal(self, consent_id: UUID, recorded_by: str) -> None:
-        self.withdrawn_consents.add(consent_id)
+        self.trigger_event(self.ConsentWithdrawn, consent_id=consent_id, recorded_by=recorded_by)
 
     def erase(self, reason: ErasureReason, requested_by: str) -> None:
         self._refuse_if_erased()
-        self._record_erasure(erasure_reason=reason.value, requested_by=requested_by)
-
-    @event(CaseErased)
-    def _record_erasure(self, erasure_reason: str, requested_by: str) -> None:
-        self.erased = True
+        self.trigger_event(self.CaseErased, erasure_reason=reason.value, requested_by=requested_by)
 
     # --- the journey: each command checks the rules, then records one fact -----------------
 
@@ -859,7 +632,8 @@ class ChildCase(Aggregate):
             )
         adult = assessment.result == AgeResult.EIGHTEEN_OR_OVER
         route = Route.ADULT_PATHWAY if adult else Route.CHILD_PROTECTION
-        self._record_age_assessment(
+        self.trigger_event(
+            self.AgeAssessed,
             method=assessment.method.value,
             result=assessment.result.value,
             assessed_by=assessment.assessed_by,
@@ -868,23 +642,6 @@ class ChildCase(Aggregate):
             route=route.value,
             stage=self._stage_with(adult=adult).value,
         )
-
-    @event(AgeAssessed)
-    def _record_age_assessment(
-        self,
-        method: str,
-        result: str,
-        assessed_by: str,
-        assessed_on: date,
-        notes: str | None,
-        route: str,
-        stage: str,
-    ) -> None:
-        assessment = AgeAssessment(
-            AgeMethod(method), AgeResult(result), assessed_by, assessed_on, notes
-        )
-        self.age_assessments.append(assessment)
-        self.route = Route(route)
 
     def place_in_interim_care(self, placement: Placement, now: datetime) -> None:
         self._refuse_unless_child_route("placed in interim care")
@@ -901,7 +658,8 @@ class ChildCase(Aggregate):
         planned_end = placement.planned_end_on
         if planned_end is not None and planned_end < placement.entered_on:
             raise InvalidCaseData("planned_end_on is before entered_on")
-        self._record_placement(
+        self.trigger_event(
+            self.InterimCarePlaced,
             kind=placement.kind.value,
             carer=placement.carer,
             address=placement.address,
@@ -911,33 +669,19 @@ class ChildCase(Aggregate):
             stage=self._stage_with(interim_care=True).value,
         )
 
-    @event(InterimCarePlaced)
-    def _record_placement(
-        self,
-        kind: str,
-        carer: str,
-        address: str | None,
-        entered_on: date,
-        planned_end_on: date | None,
-        placed_by: str,
-        stage: str,
-    ) -> None:
-        self.placement = PlacementState(kind=kind, entered_on=entered_on)
-
     def extend_interim_care(
         self, until: date, reason: str, approved_by: str, now: datetime
     ) -> None:
         placement = self._current_placement("extended")
         if until <= max(placement.entered_on, now.date()):
             raise InvalidCaseData("until must be after the entry date and after today")
-        self._record_extension(
-            until=until, reason=reason, approved_by=approved_by, stage=self.stage.value
+        self.trigger_event(
+            self.InterimCareExtended,
+            until=until,
+            reason=reason,
+            approved_by=approved_by,
+            stage=self.stage.value,
         )
-
-    @event(InterimCareExtended)
-    def _record_extension(self, until: date, reason: str, approved_by: str, stage: str) -> None:
-        assert self.placement is not None
-        self.placement = replace(self.placement, extended_until=until)
 
     def end_interim_care(
         self, left_on: date, exit_reason: CareExit, recorded_by: str, now: datetime
@@ -946,19 +690,13 @@ class ChildCase(Aggregate):
         self._check_day(left_on, "left_on", now)
         if left_on < placement.entered_on:
             raise InvalidCaseData("left_on is before the day the child entered interim care")
-        self._record_care_end(
+        self.trigger_event(
+            self.InterimCareEnded,
             left_on=left_on,
             exit_reason=exit_reason.value,
             recorded_by=recorded_by,
             stage=self._stage_with(interim_care=False).value,
         )
-
-    @event(InterimCareEnded)
-    def _record_care_end(
-        self, left_on: date, exit_reason: str, recorded_by: str, stage: str
-    ) -> None:
-        assert self.placement is not None
-        self.placement = replace(self.placement, left_on=left_on, exit_reason=exit_reason)
 
     def _current_placement(self, what: str) -> PlacementState:
         self._refuse_unless_open()
@@ -980,7 +718,8 @@ class ChildCase(Aggregate):
             needs.append(NeedArea.LEGAL)  # a victim, not a deserter: refer for legal aid
         if assessment.sexual_violence_details and not assessment.sexual_violence_survivor:
             raise InvalidCaseData("sexual_violence_details are given for a non-survivor")
-        self._record_needs(
+        self.trigger_event(
+            self.NeedsAssessed,
             needs=[need.value for need in needs],
             flags=[flag.value for flag in flags],
             dependants_count=len(assessment.dependants),
@@ -995,42 +734,17 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
-    @event(NeedsAssessed)
-    def _record_needs(
-        self,
-        needs: list[str],
-        flags: list[str],
-        dependants_count: int,
-        dependants: list[dict[str, Any]],
-        sexual_violence: dict[str, Any],
-        assessed_by: str,
-        assessed_on: date,
-        notes: str | None,
-        stage: str,
-    ) -> None:
-        # The latest assessment stands; personal values are kept as they come (an erased
-        # case's read "[erased]").
-        self.needs = list(needs)
-        self.protection_flags = list(flags)
-        self.dependants = dependants
-
     def set_risk_level(self, risk: RiskAssessment, now: datetime) -> None:
         self._refuse_unless_open()
         self._check_moment(risk.set_at, "set_at", now)
-        self._record_risk(
+        self.trigger_event(
+            self.RiskLevelSet,
             level=risk.level.value,
             reason=risk.reason,
             set_by=risk.set_by,
             set_at=risk.set_at,
             stage=self.stage.value,
         )
-
-    @event(RiskLevelSet)
-    def _record_risk(
-        self, level: str, reason: str, set_by: str, set_at: datetime, stage: str
-    ) -> None:
-        self.risk = RiskAssessment(RiskLevel(level), reason, set_by, set_at)
-        self.risk_responded_at = None
 
     def respond_to_risk(
         self, action: str, responded_by: str, responded_at: datetime, now: datetime
@@ -1041,18 +755,13 @@ class ChildCase(Aggregate):
         self._check_moment(responded_at, "responded_at", now)
         if responded_at < self.risk.set_at:
             raise InvalidCaseData("responded_at is before the risk level was set")
-        self._record_risk_response(
+        self.trigger_event(
+            self.RiskResponded,
             action=action,
             responded_by=responded_by,
             responded_at=responded_at,
             stage=self.stage.value,
         )
-
-    @event(RiskResponded)
-    def _record_risk_response(
-        self, action: str, responded_by: str, responded_at: datetime, stage: str
-    ) -> None:
-        self.risk_responded_at = responded_at
 
     def start_tracing(self, request: TracingRequest, now: datetime) -> None:
         """Tracing shares who the child is and who the family is with the tracing agency:
@@ -1064,7 +773,8 @@ class ChildCase(Aggregate):
         if self.reunified_on is not None:
             raise CaseRuleViolation(f"case {self.id} is already reunified")
         consent_id = self._tracing_consent(request.tracing_agency, now)
-        self._record_tracing_start(
+        self.trigger_event(
+            self.TracingStarted,
             tracing_agency=request.tracing_agency,
             consent_id=consent_id,
             sought=request.sought,
@@ -1116,27 +826,13 @@ class ChildCase(Aggregate):
         assert decisions[0].consent_id is not None
         return decisions[0].consent_id
 
-    @event(TracingStarted)
-    def _record_tracing_start(
-        self,
-        tracing_agency: str,
-        consent_id: UUID,
-        sought: str,
-        last_known_place: str | None,
-        started_by: str,
-        started_on: date,
-        stage: str,
-    ) -> None:
-        self.tracing = TracingState(
-            open=True, started_on=started_on, tracing_agency=tracing_agency, consent_id=consent_id
-        )
-
     def record_tracing_lead(
         self, source: LeadSource, lead: str, recorded_by: str, recorded_on: date, now: datetime
     ) -> None:
         self._open_tracing("a lead recorded")
         self._check_day(recorded_on, "recorded_on", now)
-        self._record_lead(
+        self.trigger_event(
+            self.TracingLeadRecorded,
             source=source.value,
             lead=lead,
             recorded_by=recorded_by,
@@ -1144,19 +840,13 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
-    @event(TracingLeadRecorded)
-    def _record_lead(
-        self, source: str, lead: str, recorded_by: str, recorded_on: date, stage: str
-    ) -> None:
-        assert self.tracing is not None
-        self.tracing = replace(self.tracing, leads=self.tracing.leads + 1)
-
     def locate_family(self, found: FamilyFound, now: datetime) -> None:
         tracing = self._open_tracing("a family located")
         self._check_day(found.located_on, "located_on", now)
         if found.located_on < tracing.started_on:
             raise InvalidCaseData("located_on is before tracing started")
-        self._record_family_located(
+        self.trigger_event(
+            self.FamilyLocated,
             relationship=found.relationship.value,
             family_members=list(found.family_members),
             whereabouts=found.whereabouts,
@@ -1167,23 +857,6 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
-    @event(FamilyLocated)
-    def _record_family_located(
-        self,
-        relationship: str,
-        family_members: list[str],
-        whereabouts: str,
-        phone: str | None,
-        relationship_verified: bool,
-        recorded_by: str,
-        located_on: date,
-        stage: str,
-    ) -> None:
-        assert self.tracing is not None
-        self.tracing = replace(
-            self.tracing, family_located_on=located_on, relationship=relationship, assessment=None
-        )
-
     def assess_family(self, assessment: FamilyAssessment, now: datetime) -> None:
         tracing = self._open_tracing("a family assessed")
         self._check_day(assessment.assessed_on, "assessed_on", now)
@@ -1191,7 +864,8 @@ class ChildCase(Aggregate):
             raise CaseRuleViolation(
                 f"case {self.id}: no family was located yet, so none can be assessed"
             )
-        self._record_family_assessment(
+        self.trigger_event(
+            self.FamilyAssessed,
             willing=assessment.willing,
             able=assessment.able,
             safe=assessment.safe,
@@ -1201,24 +875,6 @@ class ChildCase(Aggregate):
             notes=assessment.notes,
             stage=self.stage.value,
         )
-
-    @event(FamilyAssessed)
-    def _record_family_assessment(
-        self,
-        willing: bool,
-        able: bool,
-        safe: bool,
-        child_willing: bool,
-        assessed_by: str,
-        assessed_on: date,
-        notes: str | None,
-        stage: str,
-    ) -> None:
-        assert self.tracing is not None
-        assessment = FamilyAssessment(
-            willing, able, safe, child_willing, assessed_by, assessed_on, notes
-        )
-        self.tracing = replace(self.tracing, assessment=assessment)
 
     def reunify(
         self, reunified_on: date, recorded_by: str, address: str | None, now: datetime
@@ -1235,20 +891,13 @@ class ChildCase(Aggregate):
                 "the family willing, able and safe, and the child willing"
             )
         self._refuse_while_in_interim_care()
-        self._record_reunification(
+        self.trigger_event(
+            self.Reunified,
             address=address,
             recorded_by=recorded_by,
             reunified_on=reunified_on,
             stage=self._stage_with(reunified=True, tracing=False).value,
         )
-
-    @event(Reunified)
-    def _record_reunification(
-        self, address: str | None, recorded_by: str, reunified_on: date, stage: str
-    ) -> None:
-        assert self.tracing is not None
-        self.tracing = replace(self.tracing, open=False, outcome="reunified")
-        self.reunified_on = reunified_on
 
     def arrange_alternative_care(self, care: AlternativeCare, now: datetime) -> None:
         self._refuse_unless_child_route("placed in alternative care")
@@ -1269,27 +918,14 @@ class ChildCase(Aggregate):
                 f"{INDEPENDENT_LIVING_MIN_AGE} or older"
             )
         self._refuse_while_in_interim_care()
-        self._record_alternative_care(
+        self.trigger_event(
+            self.AlternativeCareArranged,
             kind=care.kind.value,
             carer=care.carer,
             address=care.address,
             arranged_by=care.arranged_by,
             arranged_on=care.arranged_on,
             stage=self._stage_with(alternative_care=True).value,
-        )
-
-    @event(AlternativeCareArranged)
-    def _record_alternative_care(
-        self,
-        kind: str,
-        carer: str,
-        address: str | None,
-        arranged_by: str,
-        arranged_on: date,
-        stage: str,
-    ) -> None:
-        self.alternative_care = AlternativeCare(
-            AlternativeCareKind(kind), carer, arranged_on, arranged_by, address
         )
 
     def close_tracing(
@@ -1304,20 +940,14 @@ class ChildCase(Aggregate):
         self._check_day(closed_on, "closed_on", now)
         if closed_on < tracing.started_on:
             raise InvalidCaseData("closed_on is before tracing started")
-        self._record_tracing_closed(
+        self.trigger_event(
+            self.TracingClosedUnsuccessful,
             reason=reason.value,
             notes=notes,
             closed_by=closed_by,
             closed_on=closed_on,
             stage=self._stage_with(tracing=False).value,
         )
-
-    @event(TracingClosedUnsuccessful)
-    def _record_tracing_closed(
-        self, reason: str, notes: str | None, closed_by: str, closed_on: date, stage: str
-    ) -> None:
-        assert self.tracing is not None
-        self.tracing = replace(self.tracing, open=False, outcome=reason)
 
     def _open_tracing(self, what: str) -> TracingState:
         self._refuse_unless_open()
@@ -1338,25 +968,21 @@ class ChildCase(Aggregate):
         self._check_day(assigned_on, "assigned_on", now)
         if caseworker == self.caseworker:
             raise CaseRuleViolation(f"case {self.id} is already assigned to {caseworker}")
-        self._record_assignment(
+        self.trigger_event(
+            self.CaseAssigned,
             caseworker=caseworker,
             assigned_by=assigned_by,
             assigned_on=assigned_on,
             stage=self.stage.value,
         )
 
-    @event(CaseAssigned)
-    def _record_assignment(
-        self, caseworker: str, assigned_by: str, assigned_on: date, stage: str
-    ) -> None:
-        self.caseworker = caseworker
-
     def agree_plan(self, plan: CasePlan, now: datetime) -> None:
         self._refuse_unless_open()
         self._check_day(plan.agreed_on, "agreed_on", now)
         if not plan.goals:
             raise InvalidCaseData("a case plan needs at least one goal")
-        self._record_plan(
+        self.trigger_event(
+            self.CasePlanAgreed,
             goal_areas=[area.value for area in plan.goals],
             goals={area.value: goal for area, goal in plan.goals.items()},
             child_participated=plan.child_participated,
@@ -1365,20 +991,6 @@ class ChildCase(Aggregate):
             agreed_on=plan.agreed_on,
             stage=self.stage.value,
         )
-
-    @event(CasePlanAgreed)
-    def _record_plan(
-        self,
-        goal_areas: list[str],
-        goals: dict[str, str],
-        child_participated: bool,
-        child_views: str | None,
-        agreed_by: str,
-        agreed_on: date,
-        stage: str,
-    ) -> None:
-        # Goals are kept as recorded (area names as text; "[erased]" once erased).
-        self.plan = CasePlan(goals, child_participated, agreed_on, agreed_by, child_views)  # type: ignore[arg-type]
 
     def close(
         self,
@@ -1392,19 +1004,14 @@ class ChildCase(Aggregate):
         if self.closed is not None:
             raise CaseRuleViolation(f"case {self.id} is already closed")
         self._check_day(closed_on, "closed_on", now)
-        self._record_closure(
+        self.trigger_event(
+            self.CaseClosed,
             reason=reason.value,
             notes=notes,
             closed_by=closed_by,
             closed_on=closed_on,
             stage=Stage.CLOSED.value,
         )
-
-    @event(CaseClosed)
-    def _record_closure(
-        self, reason: str, notes: str | None, closed_by: str, closed_on: date, stage: str
-    ) -> None:
-        self.closed = (reason, closed_on)
 
     def reopen(self, reason: str, reopened_by: str, reopened_on: date, now: datetime) -> None:
         self._refuse_if_erased()
@@ -1413,18 +1020,13 @@ class ChildCase(Aggregate):
         self._check_day(reopened_on, "reopened_on", now)
         if reopened_on < self.closed[1]:
             raise InvalidCaseData("reopened_on is before the case was closed")
-        self._record_reopening(
+        self.trigger_event(
+            self.CaseReopened,
             reason=reason,
             reopened_by=reopened_by,
             reopened_on=reopened_on,
             stage=self._stage_with(closed=False).value,
         )
-
-    @event(CaseReopened)
-    def _record_reopening(
-        self, reason: str, reopened_by: str, reopened_on: date, stage: str
-    ) -> None:
-        self.closed = None
 
     def _refuse_unless_open(self) -> None:
         self._refuse_if_erased()
@@ -1453,31 +1055,3 @@ class ChildCase(Aggregate):
     def _refuse_if_erased(self) -> None:
         if self.erased:
             raise CaseRuleViolation(f"case {self.id} is erased: nothing more can be recorded")
-
-
-class AgencyCaseCounter(Aggregate):
-    """Issues an agency's case numbers for one year, so that no two cases share one: the
-    counter is saved with the new case, and a concurrent registration conflicts and retries."""
-
-    class Event(Aggregate.Event):
-        about_a_child: ClassVar = False  # counts cases; names none
-
-    class CaseNumberIssued(Aggregate.Event):
-        pass
-
-    def __init__(self, agency: str, year: int) -> None:
-        self.agency = agency
-        self.year = year
-        self.issued = 0
-
-    @staticmethod
-    def create_id(agency: str, year: int) -> UUID:
-        return uuid5(NAMESPACE_URL, f"homeward:intake:case-numbers/{agency}/{year}")
-
-    def next_case_number(self) -> str:
-        self._issue()
-        return f"{self.agency}-{self.year}-{self.issued:05d}"
-
-    @event(CaseNumberIssued)
-    def _issue(self) -> None:
-        self.issued += 1
