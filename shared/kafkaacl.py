@@ -150,9 +150,11 @@ PRINCIPALS: dict[str, frozenset[Permission]] = {
     # itself more; it is kept apart from the referral service's own so that every ACL it
     # makes is on record under its name, and so that it can be withheld (README).
     REGISTRAR: frozenset({Permission(ACLOperation.ALTER, ResourceType.CLUSTER, CLUSTER)}),
-    AUDITOR: frozenset(on_topic(INTAKE, ACLOperation.READ))
-    | frozenset(on_topic(REFERRAL, ACLOperation.READ))
-    | frozenset(on_topic(FOLLOWUP, ACLOperation.READ)),
+    AUDITOR: frozenset(
+        on_topic(INTAKE, ACLOperation.READ)
+        | on_topic(REFERRAL, ACLOperation.READ)
+        | on_topic(FOLLOWUP, ACLOperation.READ)
+    ),
 }
 
 
