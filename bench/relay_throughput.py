@@ -28,7 +28,7 @@ from services.intake.domain import (
 from services.intake.messages import CATALOGUE
 from shared.database import Database
 from shared.envelope import CONTENT_TYPE
-from shared.kafka import ensure_topics, event_topic, reliable_producer
+from shared.kafka import KafkaConnection, ensure_topics, event_topic, reliable_producer
 from shared.keyring import CaseKeys, SqlKeyring, generate_master_key
 from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
@@ -85,8 +85,8 @@ def send_all(producer: KafkaProducer, messages: list[Message]) -> None:
         future.get(timeout=30)
 
 
-def bare_producer(bootstrap: str) -> KafkaProducer:
-    return KafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
+def bare_producer(kafka: KafkaConnection) -> KafkaProducer:
+    return KafkaProducer(**kafka.client_kwargs(), acks="all", enable_idempotence=True)
 
 
 def main() -> None:
@@ -105,7 +105,7 @@ def main() -> None:
         app: IntakeApplication | None = None
         try:
             broker.start()
-            ensure_topics(broker.bootstrap, [TOPIC])
+            ensure_topics(broker.admin, [TOPIC])
             env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite"}
             keyring = SqlKeyring(
                 Database.named("keyring", {**env, "SQLITE_DBNAME": f"{tmp}/keyring.sqlite3"}),
@@ -128,7 +128,7 @@ def main() -> None:
             row("  last 10%", tenth, "cases", laps[-1] - laps[-1 - tenth])
 
             messages = messages_in_log(app)
-            with bare_producer(broker.bootstrap) as warm_up:  # JVM and topic warm for both
+            with bare_producer(broker.admin) as warm_up:  # JVM and topic warm for both
                 send_all(warm_up, messages[:200])
 
             # (2) The relay draining the backlog, batch after batch, until nothing waits.
@@ -136,7 +136,7 @@ def main() -> None:
                 app,
                 CATALOGUE,
                 TOPIC,
-                lambda: reliable_producer(broker.bootstrap, "bench-relay", 30),
+                lambda: reliable_producer(broker.admin, "bench-relay", 30),
                 batch_size=args.batch_size,
             )
             backlog = relay.lag()
@@ -150,7 +150,7 @@ def main() -> None:
 
             # (3) Baseline: the same messages from a bare producer, all in flight at once.
             began = time.perf_counter()
-            with bare_producer(broker.bootstrap) as producer:
+            with bare_producer(broker.admin) as producer:
                 send_all(producer, messages)
             baseline_seconds = time.perf_counter() - began
             row("baseline: bare producer", len(messages), "msgs", baseline_seconds)

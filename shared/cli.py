@@ -1,5 +1,6 @@
-"""The ``homeward`` command: run the platform, one service, or the local Kafka broker; make a
-partner's key pair; sign a local token."""
+"""The ``homeward`` command: run the platform, one service, or the local Kafka broker; set a
+broker up for the platform; make a partner's key pair or Kafka credentials; sign a local
+token."""
 
 import argparse
 import importlib
@@ -20,7 +21,15 @@ from pydantic import ValidationError
 
 from shared.access import Grant, Role
 from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
-from shared.kafka import SERVICES, ensure_topics, event_topic, platform_topics
+from shared.kafka import (
+    ADMIN,
+    AUDITOR,
+    SERVICES,
+    KafkaLoginError,
+    event_topic,
+    kafka_connection,
+)
+from shared.kafkaacl import KafkaAccessError, set_up_platform
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
 from shared.localkafka import BrokerError, LocalBroker, fetch_jars
 from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
@@ -40,6 +49,44 @@ def local_broker(settings: Settings) -> LocalBroker:
     return LocalBroker(settings.data_dir / "kafka", port=settings.local_broker_port)
 
 
+def with_local_broker(settings: Settings, broker: LocalBroker) -> Settings:
+    """The settings with the local broker as the platform's: its address, SASL on loopback,
+    and the folder of its principals' password files."""
+    kafka = broker.admin
+    return settings.model_copy(
+        update={
+            "kafka_bootstrap": kafka.bootstrap,
+            "kafka_security_protocol": kafka.security_protocol,
+            "kafka_sasl_mechanism": kafka.sasl_mechanism,
+            "kafka_credentials_dir": kafka.credentials_dir,
+        }
+    )
+
+
+def kafka_env(settings: Settings) -> dict[str, str]:
+    """The HOMEWARD_KAFKA_ variables that point another process at the settings' broker."""
+    assert settings.kafka_bootstrap is not None
+    env = {
+        "HOMEWARD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        "HOMEWARD_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
+        "HOMEWARD_KAFKA_SASL_MECHANISM": settings.kafka_sasl_mechanism,
+    }
+    if settings.kafka_credentials_dir is not None:
+        env["HOMEWARD_KAFKA_CREDENTIALS_DIR"] = str(settings.kafka_credentials_dir)
+    return env
+
+
+def kafka_settings(settings: Settings) -> Settings:
+    """The settings of the broker a command talks to: the configured one, or else the local
+    broker if it runs."""
+    if settings.kafka_bootstrap:
+        return settings
+    broker = local_broker(settings)
+    if broker.pid() is None:
+        raise BrokerError("set HOMEWARD_KAFKA_BOOTSTRAP, or run the platform (make run)")
+    return with_local_broker(settings, broker)
+
+
 def local_master_key(settings: Settings) -> Path:
     """Where `homeward up` keeps the master key it makes for local use."""
     return settings.data_dir / "master.key"
@@ -52,8 +99,9 @@ def broker_command(action: str) -> int:
         print(f"Kafka jars in {fetch_jars()}")
     elif action == "start":
         broker.start()
-        created = ensure_topics(broker.bootstrap, platform_topics())
+        created = set_up_platform(broker.admin)
         print(f"Kafka broker {broker.status()}; topics created: {created or 'none (all exist)'}")
+        print(f"Password files of its principals: {broker.credentials_dir}")
     elif action == "stop":
         broker.stop()
         print(f"Kafka broker {broker.status()}")
@@ -76,22 +124,13 @@ def serve(service: str, port: int | None) -> int:
 
 def replay(case_id: UUID, as_of: datetime | None) -> int:
     """Print a case's cross-service history from Kafka alone, one JSON document a line."""
-    settings = Settings()
-    bootstrap = settings.kafka_bootstrap
-    if not bootstrap:
-        broker = local_broker(settings)
-        if broker.pid() is None:
-            print(
-                "homeward: set HOMEWARD_KAFKA_BOOTSTRAP, or run the platform (make run)",
-                file=sys.stderr,
-            )
-            return 2
-        bootstrap = broker.bootstrap
+    settings = kafka_settings(Settings())
     if settings.master_key is None and settings.master_key_file is None:
         settings = settings.model_copy(update={"master_key_file": local_master_key(settings)})
     case_keys = CaseKeys(open_keyring(settings), "audit")
     topics = [event_topic(service) for service in SERVICES]
-    for entry in replay_case(bootstrap, topics, case_id, case_keys, as_of):
+    kafka = kafka_connection(settings, AUDITOR)
+    for entry in replay_case(kafka, topics, case_id, case_keys, as_of):
         print(json.dumps(entry, ensure_ascii=False))
     return 0
 
@@ -100,14 +139,15 @@ def up() -> int:
     """Run the whole platform on this machine until Ctrl-C."""
     settings = Settings()
     broker = None
-    bootstrap = settings.kafka_bootstrap
-    if not bootstrap:
+    env = dict(os.environ)
+    if not settings.kafka_bootstrap:
         broker = local_broker(settings)
         print(f"Starting a local Kafka broker in {broker.home} ...", flush=True)
         broker.start()
-        bootstrap = broker.bootstrap
-    ensure_topics(bootstrap, platform_topics())
-    env = {**os.environ, "HOMEWARD_KAFKA_BOOTSTRAP": bootstrap}
+        set_up_platform(broker.admin)
+        settings = with_local_broker(settings, broker)
+        env |= kafka_env(settings)
+    bootstrap = settings.kafka_bootstrap
     if settings.master_key is None and settings.master_key_file is None:
         key_file = ensure_master_key_file(local_master_key(settings))
         env["HOMEWARD_MASTER_KEY_FILE"] = str(key_file)
@@ -202,6 +242,40 @@ def partner_keygen(out: Path) -> int:
     return 0
 
 
+def partner_credentials(agency: str, principal: str) -> int:
+    """Issue a partner's Kafka credentials (a new password: the previous one stops working)
+    and its ACLs, and print them once, for an administrator to hand to the partner."""
+    from services.referral.partners import issue_partner_credentials, partner_group_prefix
+
+    settings = kafka_settings(Settings())
+    kafka = kafka_connection(settings, principal)
+    if not kafka.authenticates:
+        print("homeward: this broker takes no passwords (PLAINTEXT)", file=sys.stderr)
+        return 2
+    password = issue_partner_credentials(kafka, agency, settings.kafka_timeout_seconds)
+    print(f"Kafka credentials of {agency}; the password is shown this once and kept nowhere:")
+    print(f"  username         {agency}")
+    print(f"  password         {password}")
+    print(f"  sasl_mechanism   {kafka.sasl_mechanism}")
+    print(f"  consumer groups  {partner_group_prefix(agency)}<anything>")
+    return 0
+
+
+def kafka_setup(principal: str) -> int:
+    """Put the platform on the configured broker: its topics, then Homeward's principals and
+    their ACLs, as the broker's administrator ``principal``."""
+    settings = kafka_settings(Settings())
+    kafka = kafka_connection(settings, principal)
+    created = set_up_platform(kafka)
+    print(f"Topics created on {kafka.bootstrap}: {created or 'none (all exist)'}")
+    if kafka.authenticates:
+        print(
+            "Principals and their ACLs set; their password files are in "
+            f"{settings.kafka_credentials_dir}: give each service only its own."
+        )
+    return 0
+
+
 def token(role: Role, agency: str, sub: str, minutes: int, grants: list[Grant]) -> int:
     """Print a short-lived token from the local signer, for local use and tests."""
     print(
@@ -254,6 +328,25 @@ def main(argv: list[str] | None = None) -> int:
     keygen_parser.add_argument(
         "--out", type=Path, default=Path(), help="folder for the private key file (default: .)"
     )
+    credentials_parser = partner_commands.add_parser(
+        "credentials",
+        help="an administrator's: issue a partner's Kafka password (replacing the previous "
+        "one) and its ACLs, printed once",
+    )
+    credentials_parser.add_argument("agency", type=_agency_code)
+    credentials_parser.add_argument(
+        "--as", dest="principal", default=ADMIN, help=f"the broker's administrator ({ADMIN})"
+    )
+    kafka_parser = commands.add_parser("kafka", help="set a Kafka broker up for the platform")
+    kafka_commands = kafka_parser.add_subparsers(dest="kafka_command", required=True)
+    setup_parser = kafka_commands.add_parser(
+        "setup",
+        help="the platform's topics, Homeward's principals (passwords made into "
+        "HOMEWARD_KAFKA_CREDENTIALS_DIR) and exactly their ACLs; safe to repeat",
+    )
+    setup_parser.add_argument(
+        "--as", dest="principal", default=ADMIN, help=f"the broker's administrator ({ADMIN})"
+    )
     token_parser = commands.add_parser(
         "token", help="print a short-lived token from the local signer (never in production)"
     )
@@ -275,6 +368,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    # kafka-python warns on every SASL_PLAINTEXT sign-in, though SCRAM never sends the
+    # password; only the local broker's loopback listener is SASL_PLAINTEXT (production
+    # settings refuse anything but SASL_SSL).
+    logging.getLogger("kafka.net.sasl.scram").setLevel(logging.ERROR)
     try:
         if args.command == "up":
             return up()
@@ -284,12 +381,22 @@ def main(argv: list[str] | None = None) -> int:
             return replay(args.case_id, args.as_of)
         if args.command == "schemas":
             return write_schemas()
-        if args.command == "partner":
+        if args.command == "partner" and args.partner_command == "keygen":
             return partner_keygen(args.out)
+        if args.command == "partner":
+            return partner_credentials(args.agency, args.principal)
+        if args.command == "kafka":
+            return kafka_setup(args.principal)
         if args.command == "token":
             return token(args.role, args.agency, args.sub, args.minutes, args.grants)
         return broker_command(args.action)
-    except (BrokerError, MasterKeyError, LocalSignerRefused) as error:
+    except (
+        BrokerError,
+        MasterKeyError,
+        LocalSignerRefused,
+        KafkaLoginError,
+        KafkaAccessError,
+    ) as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 2
     except ValidationError as error:

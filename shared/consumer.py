@@ -26,7 +26,7 @@ from kafka.structs import OffsetAndMetadata
 from shared.background import BackgroundWorker
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, MalformedMessage
-from shared.kafka import dead_letter_topic, ensure_topics, reliable_producer
+from shared.kafka import KafkaConnection, dead_letter_topic, ensure_topics, reliable_producer
 
 log = logging.getLogger("homeward.consumer")
 
@@ -56,7 +56,7 @@ class EventConsumer(BackgroundWorker):
         self,
         name: str,
         topics: list[str],
-        bootstrap: str,
+        kafka: KafkaConnection,
         database: Database,
         handler: Handler | None = None,
         *,
@@ -68,7 +68,7 @@ class EventConsumer(BackgroundWorker):
     ) -> None:
         super().__init__(name)
         self.topics = topics
-        self.bootstrap = bootstrap
+        self.kafka = kafka
         self.database = database
         if (handler is None) == (command_handler is None):
             raise ValueError("give a consumer either a handler or a command handler")
@@ -85,14 +85,12 @@ class EventConsumer(BackgroundWorker):
 
     def _connect(self) -> KafkaConsumer:
         if self._consumer is None:
-            # The topics read (platform event topics, with their retention) and their
-            # dead-letter topics exist before the first poll, whichever service starts first.
-            ensure_topics(
-                self.bootstrap, [*self.topics, *(dead_letter_topic(t) for t in self.topics)]
-            )
+            # The topics read are made by their owners or the platform's set-up, with their
+            # retention (a reader may not make them); their dead-letter topics are ours.
+            ensure_topics(self.kafka, [dead_letter_topic(t) for t in self.topics])
             self._consumer = KafkaConsumer(
                 *self.topics,
-                bootstrap_servers=self.bootstrap,
+                **self.kafka.client_kwargs(),
                 group_id=self.name,
                 client_id=self.name,
                 enable_auto_commit=False,
@@ -190,7 +188,7 @@ class EventConsumer(BackgroundWorker):
         """Park a message with its reason; wait for the broker's ack before moving on."""
         if self._dead_letters is None:
             self._dead_letters = reliable_producer(
-                self.bootstrap, f"{self.name}-dlq", self.kafka_timeout_seconds
+                self.kafka, f"{self.name}-dlq", self.kafka_timeout_seconds
             )
         headers = [
             ("dlq.reason", reason.encode()),

@@ -1,19 +1,136 @@
-"""Kafka names and clients shared by every service.
+"""Kafka names, logins and clients shared by every service.
 
 One event topic per service, keyed by case id so that one child's events keep their order;
 infinite retention because the topics are the platform's audit record.
+
+Every client of the platform is made from a :class:`KafkaConnection`: where the brokers are,
+how to reach them (TLS, SASL) and which principal the client acts as, so that no client can be
+made that skips the broker's authentication.
 """
 
 import contextlib
+import logging
+import os
+import secrets
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import TopicAlreadyExistsError
 from kafka.structs import OffsetAndMetadata
 
+from shared.settings import Settings
+
 SERVICES = ("intake", "referral", "followup")
 EVENT_TOPIC_PARTITIONS = 6
 DEAD_LETTER_SUFFIX = ".dlq"
+# Every partner's topics (homeward.partner.<agency>.referrals, .replies) start with it.
+PARTNER_TOPIC_PREFIX = "homeward.partner."
+
+# Homeward's principals on the broker. Partners are named by their agency code, which is
+# upper case (AGENCY_CODE_PATTERN), so no partner can take one of these names.
+ADMIN = "homeward-admin"  # topics, service principals and their ACLs: a super user
+REGISTRAR = "homeward-registrar"  # the referral service's partner registration: ACLs, SCRAM
+AUDITOR = "homeward-audit"  # `homeward replay`: reads the event topics
+
+
+# kafka-python's admin client logs its whole configuration, the SASL password included, at
+# DEBUG: that logger never goes below INFO, whatever level the application logs at.
+logging.getLogger("kafka.admin.client").setLevel(logging.INFO)
+
+
+def service_principal(service: str) -> str:
+    return f"homeward-{service}"
+
+
+class KafkaLoginError(RuntimeError):
+    """A principal's password cannot be read; the message names the file, never its content."""
+
+
+def password_file(credentials_dir: Path, principal: str) -> Path:
+    return credentials_dir / f"{principal}.password"
+
+
+def ensure_password_file(credentials_dir: Path, principal: str) -> Path:
+    """A principal's password, made once into a file readable by its owner only."""
+    path = password_file(credentials_dir, principal)
+    credentials_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        # Created 0600 from the start, and never over a password a broker already knows.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+    return path
+
+
+def read_password(credentials_dir: Path, principal: str) -> str:
+    path = password_file(credentials_dir, principal)
+    try:
+        password = path.read_text().strip()
+    except OSError as error:
+        raise KafkaLoginError(
+            f"cannot read the Kafka password of {principal} in {path}: {error.strerror}"
+        ) from None
+    if not password:
+        raise KafkaLoginError(f"the Kafka password file {path} is empty")
+    return password
+
+
+@dataclass(frozen=True)
+class KafkaConnection:
+    """How one principal reaches the brokers. The password stays in its file until a client
+    is made, so that it is in no settings dump, log line or ``repr``."""
+
+    bootstrap: str
+    principal: str | None = None
+    security_protocol: str = "PLAINTEXT"
+    sasl_mechanism: str = "SCRAM-SHA-512"
+    credentials_dir: Path | None = None
+    ssl_cafile: Path | None = None
+
+    @property
+    def authenticates(self) -> bool:
+        return self.security_protocol.startswith("SASL_")
+
+    def as_principal(self, principal: str) -> "KafkaConnection":
+        return replace(self, principal=principal)
+
+    def password(self) -> str:
+        if self.principal is None or self.credentials_dir is None:
+            raise KafkaLoginError("a SASL connection needs a principal and a credentials folder")
+        return read_password(self.credentials_dir, self.principal)
+
+    def client_kwargs(self) -> dict[str, Any]:
+        """The arguments every kafka-python producer, consumer and admin client is made with."""
+        kwargs: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": self.security_protocol,
+        }
+        if self.authenticates:
+            kwargs |= {
+                "sasl_mechanism": self.sasl_mechanism,
+                "sasl_plain_username": self.principal,
+                "sasl_plain_password": self.password(),
+            }
+        if self.security_protocol == "SASL_SSL" and self.ssl_cafile is not None:
+            kwargs["ssl_cafile"] = str(self.ssl_cafile)
+        return kwargs
+
+
+def kafka_connection(settings: Settings, principal: str) -> KafkaConnection:
+    """How ``principal`` reaches the broker the settings name."""
+    if not settings.kafka_bootstrap:
+        raise ValueError("HOMEWARD_KAFKA_BOOTSTRAP is not set: a service needs a broker")
+    return KafkaConnection(
+        bootstrap=settings.kafka_bootstrap,
+        principal=principal,
+        security_protocol=settings.kafka_security_protocol,
+        sasl_mechanism=settings.kafka_sasl_mechanism,
+        credentials_dir=settings.kafka_credentials_dir,
+        ssl_cafile=settings.kafka_ssl_cafile,
+    )
 
 
 def event_topic(service: str) -> str:
@@ -33,14 +150,14 @@ def platform_topics() -> list[str]:
 
 
 def ensure_topics(
-    bootstrap: str,
+    connection: KafkaConnection,
     topics: Iterable[str],
     partitions: int = EVENT_TOPIC_PARTITIONS,
     retention_ms: int = -1,
 ) -> list[str]:
     """Create the topics that do not exist yet; return the ones created. Safe to repeat.
     Retention is infinite unless said otherwise: the event topics are the audit record."""
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="homeward-admin")
+    admin = KafkaAdminClient(**connection.client_kwargs(), client_id="homeward-topics")
     try:
         existing = set(admin.list_topics())
         missing = [topic for topic in dict.fromkeys(topics) if topic not in existing]
@@ -64,7 +181,9 @@ def ensure_topics(
         admin.close()
 
 
-def reliable_producer(bootstrap: str, client_id: str, timeout_seconds: float) -> KafkaProducer:
+def reliable_producer(
+    connection: KafkaConnection, client_id: str, timeout_seconds: float
+) -> KafkaProducer:
     """A producer that waits for every in-sync replica and never reorders or duplicates a retry.
 
     ``max_block_ms`` bounds how long ``send`` waits for metadata, so a broker outage surfaces
@@ -72,7 +191,7 @@ def reliable_producer(bootstrap: str, client_id: str, timeout_seconds: float) ->
     """
     timeout_ms = int(timeout_seconds * 1000)
     return KafkaProducer(
-        bootstrap_servers=bootstrap,
+        **connection.client_kwargs(),
         client_id=client_id,
         acks="all",
         enable_idempotence=True,
@@ -92,11 +211,11 @@ def topic_partitions(consumer: KafkaConsumer, topics: Iterable[str]) -> list[Top
     ]
 
 
-def rewind_consumer_group(bootstrap: str, group: str, topics: list[str]) -> None:
+def rewind_consumer_group(connection: KafkaConnection, group: str, topics: list[str]) -> None:
     """Move a consumer group's committed offsets back to the start of its topics, so that it
     reads them all again (a rebuild). The group must have no running member."""
     consumer = KafkaConsumer(
-        bootstrap_servers=bootstrap,
+        **connection.client_kwargs(),
         group_id=group,
         client_id=f"{group}-rewind",
         enable_auto_commit=False,

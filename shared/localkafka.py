@@ -3,6 +3,12 @@
 The jars come from Maven Central through ``deploy/kafka/pom.xml`` into a git-ignored cache and
 are reused afterwards. Every failure that a newcomer can meet (no Java, no Maven, port taken,
 broker exits) ends with a message that says what to do, never with a hang.
+
+The broker is secured as a production broker is: clients sign in with SASL/SCRAM-SHA-512 and
+the ACL authoriser allows only what an ACL grants. Its own password and the admin's are made
+once, into files readable by their owner only under ``home/credentials``, and given to the
+storage tool at format time in an argument file of the same kind, never on a command line
+that other users could read.
 """
 
 import contextlib
@@ -15,11 +21,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from shared.kafka import (
+    ADMIN,
+    KafkaConnection,
+    ensure_password_file,
+    password_file,
+    read_password,
+)
 from shared.settings import REPO_ROOT
 
 DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
 JAR_CACHE = REPO_ROOT / ".cache" / "kafka-jars"
 READY_TIMEOUT_SECONDS = 90.0
+BROKER_PRINCIPAL = "broker"  # the broker signing in to itself and to its controller
+SASL_MECHANISM = "SCRAM-SHA-512"
 
 
 class BrokerError(RuntimeError):
@@ -99,6 +114,25 @@ class LocalBroker:
         return self.home / "data"
 
     @property
+    def credentials_dir(self) -> Path:
+        """The principals' password files: what HOMEWARD_KAFKA_CREDENTIALS_DIR names locally."""
+        return self.home / "credentials"
+
+    def connection(self, principal: str) -> KafkaConnection:
+        return KafkaConnection(
+            bootstrap=self.bootstrap,
+            principal=principal,
+            security_protocol="SASL_PLAINTEXT",
+            sasl_mechanism=SASL_MECHANISM,
+            credentials_dir=self.credentials_dir,
+        )
+
+    @property
+    def admin(self) -> KafkaConnection:
+        """The super user that makes topics, principals and ACLs."""
+        return self.connection(ADMIN)
+
+    @property
     def _pid_file(self) -> Path:
         return self.home / "broker.pid"
 
@@ -133,15 +167,31 @@ class LocalBroker:
                     "choose another port (HOMEWARD_LOCAL_BROKER_PORT)."
                 )
         jars = fetch_jars()
+        formatted = (self.data_dir / "meta.properties").exists()
+        if formatted and not password_file(self.credentials_dir, ADMIN).exists():
+            raise BrokerError(
+                f"the broker's data in {self.data_dir} was made without sign-in (before SASL "
+                f"and ACLs); delete {self.home} and start again."
+            )
         self.home.mkdir(parents=True, exist_ok=True)
+        for principal in (BROKER_PRINCIPAL, ADMIN):
+            ensure_password_file(self.credentials_dir, principal)
         properties = self.home / "server.properties"
-        properties.write_text(
+        _write_private(
+            properties,
             (DEPLOY_DIR / "server.properties")
             .read_text()
-            .format(port=self.port, controller_port=self.controller_port, log_dirs=self.data_dir)
+            .format(
+                port=self.port,
+                controller_port=self.controller_port,
+                log_dirs=self.data_dir,
+                broker_principal=BROKER_PRINCIPAL,
+                broker_password=read_password(self.credentials_dir, BROKER_PRINCIPAL),
+                admin_principal=ADMIN,
+            ),
         )
         classpath = f"{jars}/*"
-        if not (self.data_dir / "meta.properties").exists():
+        if not formatted:
             self._run_storage_tool(java, classpath, properties)
         jvm_options = [
             "-Xmx512m",
@@ -161,17 +211,40 @@ class LocalBroker:
         self._wait_ready(process)
 
     def _run_storage_tool(self, java: str, classpath: str, properties: Path) -> None:
+        """Format the storage with the SCRAM credentials the broker and the admin sign in
+        with: the first sign-in needs a credential that exists before the broker runs."""
         tool = [java, "-cp", classpath, "kafka.tools.StorageTool"]
         cluster_id = subprocess.run(
             [*tool, "random-uuid"], capture_output=True, text=True, check=True, timeout=60
         ).stdout.strip()
-        result = subprocess.run(
-            [*tool, "format", "-t", cluster_id, "-c", str(properties)],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
+        scram = [
+            f"--add-scram {SASL_MECHANISM}=[name={principal},"
+            f"password={read_password(self.credentials_dir, principal)}]"
+            for principal in (BROKER_PRINCIPAL, ADMIN)
+        ]
+        # `java @file` reads the arguments from the file: the passwords stay off the command
+        # line, which every user of the machine can read in the process list.
+        arguments = self.home / "format.args"
+        _write_private(
+            arguments,
+            "\n".join(
+                [
+                    f'-cp "{classpath}" kafka.tools.StorageTool format',
+                    f'-t {cluster_id} -c "{properties}"',
+                    *scram,
+                ]
+            ),
         )
+        try:
+            result = subprocess.run(
+                [java, f"@{arguments}"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                check=False,
+            )
+        finally:
+            arguments.unlink()
         if result.returncode != 0:
             raise BrokerError(f"formatting KRaft storage failed: {result.stderr.strip()}")
 
@@ -213,6 +286,14 @@ class LocalBroker:
             os.killpg(pid, signal.SIGKILL)
             _reap(pid)
         self._pid_file.unlink(missing_ok=True)
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a file that only its owner may read, even if it existed with wider rights."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(descriptor, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(text)
 
 
 def _reap(pid: int) -> None:

@@ -13,7 +13,7 @@ from kafka import KafkaConsumer
 
 from shared.crypto import ERASED, is_sealed
 from shared.envelope import CloudEvent, MalformedMessage
-from shared.kafka import topic_partitions
+from shared.kafka import KafkaConnection, topic_partitions
 from shared.keyring import CaseKeys
 
 
@@ -31,10 +31,10 @@ def open_personal_fields(
 
 
 def read_case_messages(
-    bootstrap: str, topics: list[str], case_id: UUID, as_of: datetime | None = None
+    kafka: KafkaConnection, topics: list[str], case_id: UUID, as_of: datetime | None = None
 ) -> list[CloudEvent]:
     """Every distinct message about one case on ``topics``, oldest first."""
-    consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = KafkaConsumer(**kafka.client_kwargs(), enable_auto_commit=False)
     try:
         partitions = topic_partitions(consumer, topics)
         consumer.assign(partitions)
@@ -59,7 +59,7 @@ def read_case_messages(
 
 
 def replay_case(
-    bootstrap: str,
+    kafka: KafkaConnection,
     topics: list[str],
     case_id: UUID,
     case_keys: CaseKeys,
@@ -71,5 +71,5 @@ def replay_case(
             **message.model_dump(mode="json", exclude={"data"}, exclude_none=True),
             "data": open_personal_fields(message.data, case_id, case_keys, "audit replay"),
         }
-        for message in read_case_messages(bootstrap, topics, case_id, as_of)
+        for message in read_case_messages(kafka, topics, case_id, as_of)
     ]

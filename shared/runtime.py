@@ -5,6 +5,7 @@ the FastAPI lifespan starts and stops it, and ``/healthz`` reports on it.
 """
 
 import logging
+import re
 import socket
 import time
 from collections.abc import Callable
@@ -18,7 +19,16 @@ from shared.background import BackgroundWorker
 from shared.consumer import CommandHandler, EventConsumer, Handler, UnacceptableMessage
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
-from shared.kafka import ACCESS_TOPIC, ensure_topics, event_topic, reliable_producer
+from shared.kafka import (
+    ACCESS_TOPIC,
+    KafkaConnection,
+    ensure_topics,
+    event_topic,
+    kafka_connection,
+    reliable_producer,
+    service_principal,
+)
+from shared.kafkaacl import Permission, consumes, consumes_prefixed, publishes, require_granted
 from shared.keyring import CaseKeys, Keyring, open_keyring
 from shared.outbox import OutboxRelay, Producer
 from shared.persistence import Clock, event_store_env
@@ -37,6 +47,8 @@ class Subscription:
     name: str = ""
     command_handler: CommandHandler | None = None
     pattern: str | None = None
+    # What every topic the pattern matches starts with: the topics the service may read.
+    pattern_prefix: str | None = None
 
 
 HandlerT = TypeVar("HandlerT", Handler, CommandHandler)
@@ -64,11 +76,12 @@ class ServiceRuntime:
     access_view: AccessLogView | None = None  # every service's access log, where kept
 
     def __post_init__(self) -> None:
-        if not self.settings.kafka_bootstrap:
-            raise ValueError("HOMEWARD_KAFKA_BOOTSTRAP is not set: a service needs a broker")
-        self.bootstrap: str = self.settings.kafka_bootstrap
+        self.kafka: KafkaConnection = kafka_connection(
+            self.settings, service_principal(self.service)
+        )
         self.database = Database.of(self.application)
         self.topic = event_topic(self.service)
+        self.kafka_uses: set[Permission] = set()  # what the wiring does on Kafka
         self.relays: list[OutboxRelay] = []
         self.relay = self.add_relay(self.catalogue, self.topic, self._relay_producer)
         # The service's reads and denials: in its own store, published to the audit topic.
@@ -83,9 +96,17 @@ class ServiceRuntime:
         topic: str,
         producer_factory: Callable[[], Producer],
         route: Callable[[CloudEvent], str] | None = None,
+        route_prefix: str | None = None,
     ) -> OutboxRelay:
         """Publish the application's events, as ``catalogue`` maps them, to ``topic`` (or
-        to where ``route`` sends each message), from a position of its own."""
+        to where ``route`` sends each message, always a topic starting with
+        ``route_prefix``), from a position of its own."""
+        if route is None:
+            self._use(publishes(topic))
+        elif route_prefix is None:
+            raise ValueError("a routed relay names the prefix of the topics it routes to")
+        else:
+            self._use(publishes(route_prefix, prefixed=True))
         relay = OutboxRelay(
             self.application,
             catalogue,
@@ -101,11 +122,22 @@ class ServiceRuntime:
 
     def subscribe(self, subscription: Subscription) -> None:
         """Run a handler over some topics in a consumer group of its own."""
+        group = subscription.name or f"homeward.{self.service}"
+        if subscription.pattern is None:
+            self._use(consumes(group, *subscription.topics))
+        elif subscription.pattern_prefix is None or not subscription.pattern.startswith(
+            "^" + re.escape(subscription.pattern_prefix)
+        ):
+            raise ValueError(
+                f"the pattern of {group} must start with its pattern_prefix, the topics read"
+            )
+        else:
+            self._use(consumes_prefixed(group, subscription.pattern_prefix))
         self.consumers.append(
             EventConsumer(
-                subscription.name or f"homeward.{self.service}",
+                group,
                 subscription.topics,
-                self.bootstrap,
+                self.kafka,
                 self.database,
                 self._opening(subscription.handler),
                 command_handler=self._opening(subscription.command_handler),
@@ -114,18 +146,24 @@ class ServiceRuntime:
             )
         )
 
+    def _use(self, permissions: set[Permission]) -> None:
+        """Record what the wiring does on Kafka, refusing what the service's principal is
+        not granted (``shared/kafkaacl.py``): at build time, not on the broker."""
+        require_granted(self.service, permissions)
+        self.kafka_uses |= permissions
+
     def _opening(self, handler: HandlerT | None) -> HandlerT | None:
         if handler is None:
             return None
         return opening_sealed_fields(handler, self.application.case_keys, self.service)
 
     def _relay_producer(self) -> Producer:
-        ensure_topics(self.bootstrap, [self.topic])
+        ensure_topics(self.kafka, [self.topic])
         return self.reliable_producer("relay")
 
     def reliable_producer(self, purpose: str) -> Producer:
         return reliable_producer(
-            self.bootstrap,
+            self.kafka,
             f"homeward.{self.service}.{purpose}",
             self.settings.kafka_timeout_seconds,
         )
@@ -153,7 +191,8 @@ class ServiceRuntime:
             database = "ok"
         except Exception as error:  # the report must not fail with what it reports on
             database = f"unreachable: {type(error).__name__}"
-        kafka = "ok" if kafka_reachable(self.bootstrap) else f"unreachable at {self.bootstrap}"
+        bootstrap = self.kafka.bootstrap
+        kafka = "ok" if kafka_reachable(bootstrap) else f"unreachable at {bootstrap}"
         return {
             "service": self.service,
             "status": "ok" if database == kafka == "ok" else "degraded",

@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     kafka_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long a publish may wait for the broker's ack."
     )
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="PLAINTEXT",
+        description="How clients reach the broker: SASL_SSL in production (TLS and a password), "
+        "SASL_PLAINTEXT for the local broker on loopback.",
+    )
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = Field(
+        default="SCRAM-SHA-512", description="The SASL mechanism the broker's listener offers."
+    )
+    kafka_credentials_dir: Path | None = Field(
+        default=None,
+        description="A folder holding `<principal>.password` files (e.g. "
+        "`homeward-intake.password`), each readable by its owner only; every Kafka client "
+        "reads the file of the principal it acts as.",
+    )
+    kafka_ssl_cafile: Path | None = Field(
+        default=None,
+        description="PEM file of the CA that signed the broker's certificate (SASL_SSL); unset "
+        "means the system's trusted CAs.",
+    )
     master_key: SecretStr | None = Field(
         default=None, description="Base64 of 32 random bytes: wraps every case's data key."
     )
@@ -117,6 +136,30 @@ class Settings(BaseSettings):
             # Whoever can alter the keys in transit could sign in as anyone.
             if self.auth_jwks_url is not None and jwks_scheme != "https":
                 raise ValueError("HOMEWARD_AUTH_JWKS_URL must be https in production")
+        return self
+
+    @model_validator(mode="after")
+    def _kafka_logins_are_complete(self) -> Self:
+        if self.kafka_security_protocol != "PLAINTEXT" and self.kafka_credentials_dir is None:
+            raise ValueError(
+                f"HOMEWARD_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                "HOMEWARD_KAFKA_CREDENTIALS_DIR, the folder of the principals' password files"
+            )
+        if self.kafka_ssl_cafile is not None and self.kafka_security_protocol != "SASL_SSL":
+            raise ValueError(
+                "HOMEWARD_KAFKA_SSL_CAFILE is for HOMEWARD_KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+            )
+        # Partner referrals and every event about a child cross this connection: in
+        # production, never without TLS and never without the service's own principal.
+        if (
+            self.environment == "production"
+            and self.kafka_bootstrap
+            and self.kafka_security_protocol != "SASL_SSL"
+        ):
+            raise ValueError(
+                "production reaches Kafka over TLS with a password: set "
+                "HOMEWARD_KAFKA_SECURITY_PROTOCOL=SASL_SSL"
+            )
         return self
 
     @property

@@ -9,12 +9,14 @@ import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from shared.database import Database
-from shared.kafka import ensure_topics, platform_topics
+from shared.kafka import ADMIN, kafka_connection
+from shared.kafkaacl import set_up_platform
 from shared.keyring import CaseKeys, SqlKeyring, generate_master_key
 from shared.localkafka import LocalBroker
 from shared.settings import REPO_ROOT, Settings
@@ -28,9 +30,11 @@ POSTGRES_DIR = REPO_ROOT / "var" / f"test-postgres-{TEST_POSTGRES_PORT}"
 
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalBroker]:
+    """The local broker as `homeward up` runs it: SASL/SCRAM sign-in, the ACL authoriser, the
+    platform's topics and Homeward's principals with their ACLs."""
     broker = LocalBroker(tmp_path_factory.mktemp("kafka"), port=TEST_BROKER_PORT)
     broker.start()
-    ensure_topics(broker.bootstrap, platform_topics())
+    set_up_platform(broker.admin)
     yield broker
     broker.stop()
 
@@ -107,11 +111,18 @@ def sqlite_env(tmp_path: Path) -> dict[str, str]:
 def settings(kafka_broker: LocalBroker, tmp_path: Path) -> Settings:
     return Settings(
         kafka_bootstrap=kafka_broker.bootstrap,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_credentials_dir=kafka_broker.credentials_dir,
         data_dir=tmp_path,
         relay_poll_seconds=0.05,
         kafka_timeout_seconds=5,
         master_key=generate_master_key(),
     )
+
+
+def as_admin(settings: Settings) -> dict[str, Any]:
+    """The broker's super user's client arguments: how tests look at any topic."""
+    return kafka_connection(settings, ADMIN).client_kwargs()
 
 
 def in_memory_keyring() -> SqlKeyring:

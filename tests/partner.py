@@ -1,12 +1,13 @@
-"""Reading topics the way a partner agency would: a plain kafka-python consumer, the README's
-own lines to open what is sealed to the partner, no project code but the key tool we give
-partners (`homeward partner keygen`)."""
+"""Reading topics the way a partner agency would: a plain kafka-python consumer signed in with
+the credentials its registration gave, the README's own lines to open what is sealed to the
+partner, no project code but the key tool we give partners (`homeward partner keygen`)."""
 
 import base64
 import contextlib
 import json
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +15,69 @@ from kafka import KafkaConsumer
 from nacl.public import PrivateKey
 
 from shared.cli import main as homeward
+from tests.signin import admin_headers
 
 README = Path(__file__).parent.parent / "README.md"
 GUIDE_MARKER = "<!-- tests/partner.py runs this block as it is written here -->"
 KEY_FILE = "homeward-partner.key"
 
 
+@dataclass(frozen=True)
+class PartnerLogin:
+    """What a partner's registration answers (``kafka_login``), and the client settings the
+    partner's guide shows for it."""
+
+    bootstrap: str
+    username: str
+    password: str
+    sasl_mechanism: str
+
+    @classmethod
+    def of(cls, bootstrap: str, registered: dict[str, Any]) -> "PartnerLogin":
+        login = registered["kafka_login"]
+        assert login is not None, "the registration made no Kafka credentials"
+        assert login["group_prefix"] == f"{login['username']}."
+        return cls(bootstrap, login["username"], login["password"], login["sasl_mechanism"])
+
+    def group(self, name: str) -> str:
+        """A consumer group of the partner's own: its agency code, a dot, any name."""
+        return f"{self.username}.{name}"
+
+    def kafka_python(self) -> dict[str, Any]:
+        # The local broker's listener is SASL_PLAINTEXT; a production one is SASL_SSL.
+        return {
+            "bootstrap_servers": self.bootstrap,
+            "security_protocol": "SASL_PLAINTEXT",
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+
+    def librdkafka(self) -> dict[str, Any]:
+        return {
+            "bootstrap.servers": self.bootstrap,
+            "security.protocol": "SASL_PLAINTEXT",
+            "sasl.mechanisms": self.sasl_mechanism,
+            "sasl.username": self.username,
+            "sasl.password": self.password,
+        }
+
+
 def read_messages(
-    bootstrap: str, topic: str, *, key: str | None = None, expect: int = 1, timeout: float = 30
+    client: dict[str, Any],
+    topic: str,
+    *,
+    key: str | None = None,
+    expect: int = 1,
+    timeout: float = 30,
 ) -> list[Any]:
     """Records of ``topic`` (only those with ``key``, if given), once ``expect`` have arrived
-    or the timeout passed; reads from the beginning in a consumer group of its own."""
+    or the timeout passed; reads from the beginning, signed in with the kafka-python
+    arguments ``client``, in a consumer group of its own."""
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=bootstrap,
-        group_id=f"partner-test-{uuid.uuid4()}",
+        **client,
+        group_id=f"{client.get('sasl_plain_username')}.read-{uuid.uuid4()}",
         auto_offset_reset="earliest",
         enable_auto_commit=False,
     )
@@ -57,6 +106,25 @@ def partner_keys(folder: Path) -> str:
     assert homeward(["partner", "keygen", "--out", str(folder)]) == 0
     private_key = PrivateKey(base64.b64decode((folder / KEY_FILE).read_text()))
     return base64.b64encode(bytes(private_key.public_key)).decode()
+
+
+def register_partner(
+    referrals: Any, bootstrap: str, agency: str, service: str, key_folder: Path, name: str = ""
+) -> PartnerLogin:
+    """A partner registers with the referral service (``referrals``, an HTTP client) with the
+    public key of the key pair it makes in ``key_folder``, and is given its Kafka login."""
+    registered = referrals.post(
+        "/partners",
+        json={
+            "agency": agency,
+            "name": name or agency,
+            "services": [service],
+            "public_key": partner_keys(key_folder),
+        },
+        headers=admin_headers(referrals.app.state.runtime.settings),
+    )
+    assert registered.status_code == 201, registered.text
+    return PartnerLogin.of(bootstrap, registered.json())
 
 
 def guide_code() -> str:

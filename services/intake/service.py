@@ -66,7 +66,7 @@ def rebuild_projections(runtime: ServiceRuntime) -> None:
     was_running = consumer.running
     consumer.stop()
     application.projections.reset(consumer.name)
-    rewind_consumer_group(runtime.bootstrap, consumer.name, consumer.topics)
+    rewind_consumer_group(runtime.kafka, consumer.name, consumer.topics)
     if was_running:
         consumer.start()
 

@@ -19,14 +19,20 @@ from services.referral.app import (
 )
 from services.referral.domain import Partner, Referral, ReferralRuleViolation, ServiceKind, Urgency
 from services.referral.messages import PARTNER_ANSWERS
-from services.referral.partners import ensure_partner_topics
+from services.referral.partners import (
+    ensure_partner_topics,
+    issue_partner_credentials,
+    partner_group_prefix,
+)
 from shared.access import Action, Caller
 from shared.api import AgencyCode, Erased, RequestModel, Text, refusals
 from shared.auth import authorize, public, requires
 from shared.consent import DataCategory, Purpose
 from shared.crypto import SealError
+from shared.kafka import REGISTRAR
 from shared.partnerbox import ALGORITHM, encoded_key, public_key_from_text
 from shared.publishing import validate_data
+from shared.runtime import ServiceRuntime
 
 log = logging.getLogger("homeward.referral")
 
@@ -64,6 +70,23 @@ class PartnerOut(BaseModel):
             referrals_topic=partner.referrals_topic,
             replies_topic=partner.replies_topic,
         )
+
+
+class PartnerKafkaLogin(BaseModel):
+    """How the partner signs in to the broker; the password is shown in this answer only."""
+
+    username: str
+    password: str
+    sasl_mechanism: str
+    group_prefix: str = Field(description="Every consumer group the partner uses starts with it.")
+
+
+class RegisteredPartnerOut(PartnerOut):
+    kafka_login: PartnerKafkaLogin | None = Field(
+        description="The partner's Kafka credentials, shown once and kept nowhere (the broker "
+        "stores a salted hash). Null when the broker takes no passwords, or when they could "
+        "not be made now: then `homeward partner credentials <agency>` issues them."
+    )
 
 
 class ReferralIn(RequestModel):
@@ -208,21 +231,45 @@ def referral_errors(referral_id: UUID | None = None) -> AbstractContextManager[N
     "/partners",
     status_code=status.HTTP_201_CREATED,
     tags=["partners"],
-    summary="Register a partner agency and create its topics",
+    summary="Register a partner agency, create its topics and its Kafka credentials",
 )
 def register_partner(
     body: PartnerIn,
     referrals: Referrals,
     request: Request,
     _caller: Annotated[Caller, Depends(requires(Action.REGISTER_PARTNER))],
-) -> PartnerOut:
+) -> RegisteredPartnerOut:
     with referral_errors():
         partner = referrals.register_partner(body.agency, body.name, body.services, body.public_key)
+    runtime = request.app.state.runtime
     try:
-        ensure_partner_topics(request.app.state.runtime.bootstrap, [partner.agency])
+        ensure_partner_topics(runtime.kafka, [partner.agency])
     except Exception:  # the partner relay creates them when the broker is back
         log.warning("topics of partner %s not created yet", partner.agency, exc_info=True)
-    return PartnerOut.of(partner)
+    return RegisteredPartnerOut(
+        **PartnerOut.of(partner).model_dump(), kafka_login=partner_login(runtime, partner.agency)
+    )
+
+
+def partner_login(runtime: ServiceRuntime, agency: str) -> PartnerKafkaLogin | None:
+    """The partner's new credentials, made by the registrar principal; None when the broker
+    takes no passwords or they cannot be made now (the registration stands either way)."""
+    kafka = runtime.kafka
+    if not kafka.authenticates:
+        return None
+    try:
+        password = issue_partner_credentials(
+            kafka.as_principal(REGISTRAR), agency, runtime.settings.kafka_timeout_seconds
+        )
+    except Exception:
+        log.warning("Kafka credentials of partner %s not made", agency, exc_info=True)
+        return None
+    return PartnerKafkaLogin(
+        username=agency,
+        password=password,
+        sasl_mechanism=kafka.sasl_mechanism,
+        group_prefix=partner_group_prefix(agency),
+    )
 
 
 class ReplyKeyOut(BaseModel):

@@ -14,7 +14,7 @@ from services.referral.projections import IntakeView
 from services.referral.replykey import ReplyKey
 from shared.api import create_service_api
 from shared.envelope import CloudEvent
-from shared.kafka import event_topic
+from shared.kafka import PARTNER_TOPIC_PREFIX, event_topic
 from shared.keyring import Keyring, load_master_key
 from shared.outbox import Producer
 from shared.persistence import Clock, utc_now
@@ -51,18 +51,25 @@ def build_runtime(
             command_handler=on_partner_reply(application),
             name="homeward.referral.replies",
             pattern=REPLIES_PATTERN,
+            pattern_prefix=PARTNER_TOPIC_PREFIX,
         )
     )
 
     def partner_producer() -> Producer:
-        ensure_partner_topics(runtime.bootstrap, application.partner_agencies())
+        ensure_partner_topics(runtime.kafka, application.partner_agencies())
         return runtime.reliable_producer("partner-relay")
 
     def partner_topic(message: CloudEvent) -> str:
         referral = application.get_referral(UUID(message.data["referral_id"]))
         return partner_referrals_topic(referral.agency)
 
-    runtime.add_relay(PARTNER_CATALOGUE, "partners", partner_producer, route=partner_topic)
+    runtime.add_relay(
+        PARTNER_CATALOGUE,
+        "partners",
+        partner_producer,
+        route=partner_topic,
+        route_prefix=PARTNER_TOPIC_PREFIX,
+    )
     runtime.jobs.append(
         PeriodicJob("referral-expiry", EXPIRY_SWEEP_SECONDS, application.expire_unanswered)
     )

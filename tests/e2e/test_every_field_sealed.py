@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from shared.cli import kafka_env
 from shared.keyring import CaseKeys, open_keyring
 from shared.settings import REPO_ROOT
-from tests.conftest import postgres_data_on_disk, postgres_store
+from tests.conftest import as_admin, postgres_data_on_disk, postgres_store
 from tests.e2e.test_full_journey import running_services, sqlite_stores, wait_for
 from tests.partner import partner_keys, read_messages
 from tests.signin import admin_headers, partner_headers, staff_headers, supervisor_headers
@@ -329,7 +330,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         lambda: (
             len(
                 read_messages(
-                    settings.kafka_bootstrap,
+                    as_admin(settings),
                     "homeward.followup.events",
                     key=case_id,
                     expect=12,
@@ -342,7 +343,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
     )
     for partner in (school, training):
         assert read_messages(
-            settings.kafka_bootstrap, f"homeward.partner.{partner}.referrals", key=case_id
+            as_admin(settings), f"homeward.partner.{partner}.referrals", key=case_id
         )
     assert len(markers) >= 30
     assert hits(markers, [*folders(), kafka_broker.data_dir], prefix) == []
@@ -397,7 +398,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
             for key, value in store_env(name).items()
         },
         "HOMEWARD_DATA_DIR": str(settings.data_dir),
-        "HOMEWARD_KAFKA_BOOTSTRAP": settings.kafka_bootstrap,
+        **kafka_env(settings),
         "HOMEWARD_MASTER_KEY": settings.master_key.get_secret_value(),
     }
 

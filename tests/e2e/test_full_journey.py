@@ -24,12 +24,13 @@ from services.intake.service import create_app as intake_api
 from services.referral.messages import CATALOGUE as REFERRAL_EVENTS
 from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
+from shared.kafka import AUDITOR, kafka_connection
 from shared.keyring import CaseKeys, open_keyring
 from shared.replay import read_case_messages, replay_case
 from tests.conftest import sqlite_store
-from tests.partner import partner_keys, run_guide
+from tests.partner import PartnerLogin, register_partner, run_guide
 from tests.samples import registration
-from tests.signin import admin_headers, staff_headers
+from tests.signin import staff_headers
 
 
 class Clock:
@@ -54,21 +55,22 @@ def wait_for(check, what: str, timeout: float = 30):
 
 
 class Partner:
-    """A partner agency as it would be built outside Homeward: a plain Kafka client, its own
-    key pair in ``key_folder`` and the partner's guide's lines to open and seal."""
+    """A partner agency as it would be built outside Homeward: a plain Kafka client signed in
+    with the credentials its registration gave, its own key pair in ``key_folder`` and the
+    partner's guide's lines to open and seal."""
 
-    def __init__(self, bootstrap: str, agency: str, key_folder: Path) -> None:
-        self.agency = agency
+    def __init__(self, login: PartnerLogin, key_folder: Path) -> None:
+        self.agency = agency = login.username
         self.key_folder = key_folder
         self.sealed: Any = None  # the guide's function that seals free text to Homeward
         self.consumer = KafkaConsumer(
             f"homeward.partner.{agency}.referrals",
-            bootstrap_servers=bootstrap,
-            group_id=f"{agency}-case-system",
+            **login.kafka_python(),
+            group_id=login.group("case-system"),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap)
+        self.producer = KafkaProducer(**login.kafka_python())
 
     def next_referral(self) -> dict:
         def received():
@@ -216,22 +218,13 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
     assert plan["caseworker"] == "cw-0412"
 
     # Referrals to a school and a livelihood programme, each under its own consent.
+    logins = {}
     for partner, service, purpose in (
         (school, "education", "education"),
         (training, "livelihood", "livelihood"),
     ):
-        assert (
-            referral.post(
-                "/partners",
-                json={
-                    "agency": partner,
-                    "name": partner,
-                    "services": [service],
-                    "public_key": partner_keys(tmp_path / partner),
-                },
-                headers=admin_headers(settings),
-            ).status_code
-            == 201
+        logins[partner] = register_partner(
+            referral, settings.kafka_bootstrap, partner, service, tmp_path / partner
         )
         step(
             "consents",
@@ -242,8 +235,7 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
             given_on="2026-10-12",
         )
     partners = {
-        school: Partner(settings.kafka_bootstrap, school, tmp_path / school),
-        training: Partner(settings.kafka_bootstrap, training, tmp_path / training),
+        partner: Partner(logins[partner], tmp_path / partner) for partner in (school, training)
     }
     try:
         for partner, service in ((school, "education"), (training, "livelihood")):
@@ -402,13 +394,10 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
 
     # An auditor replays the whole story from Kafka alone, across the three services.
     topics = ["homeward.intake.events", "homeward.referral.events", "homeward.followup.events"]
+    audit = kafka_connection(settings, AUDITOR)
     history = wait_for(
         lambda: (
-            (
-                h := replay_case(
-                    settings.kafka_bootstrap, topics, uuid.UUID(case_id), CaseKeys(keyring, "audit")
-                )
-            )
+            (h := replay_case(audit, topics, uuid.UUID(case_id), CaseKeys(keyring, "audit")))
             and h[-1]["type"].endswith("CaseClosed.v1")
             and h
         ),
@@ -429,7 +418,7 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
         assert any(f"org.homeward.{expected}.v1" == kind for kind in kinds), expected
     # Every message each service published about the case matches its published schema.
     catalogues = {"intake": INTAKE_EVENTS, "referral": REFERRAL_EVENTS, "followup": FOLLOWUP_EVENTS}
-    published = read_case_messages(settings.kafka_bootstrap, topics, uuid.UUID(case_id))
+    published = read_case_messages(audit, topics, uuid.UUID(case_id))
     assert len(published) == len(history)
     for message in published:
         catalogues[message.source.removeprefix("/homeward/")].validate(message)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx2 as httpx
 
-from tests.partner import partner_keys
+from tests.partner import PartnerLogin, partner_keys, read_messages
 from tests.samples import registration
 from tests.signin import admin_headers, local_settings, staff_headers
 
@@ -92,7 +92,8 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             "public_key": partner_keys(tmp_path / "school"),
         }
         registered = httpx.post(f"{referral}/partners", json=partner, headers=admin, timeout=30)
-        assert registered.status_code == 201
+        assert registered.status_code == 201, registered.text
+        school = PartnerLogin.of(f"127.0.0.1:{BROKER_PORT}", registered.json())
         referral_request = {
             "case_id": case["case_id"],
             "agency": "SCH-01",
@@ -112,6 +113,12 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             "the referral service to see the consent",
             platform,
         )
+        # The partner reads it with the credentials its registration gave, on the broker
+        # `homeward up` runs with sign-in and ACLs.
+        (received,) = read_messages(
+            school.kafka_python(), "homeward.partner.SCH-01.referrals", key=case["case_id"]
+        )
+        assert json.loads(received.value)["type"] == "org.homeward.partner.ReferralReceived.v1"
         # An auditor's replay, from Kafka alone, with the personal fields opened.
         replayed = subprocess.run(
             [sys.executable, "-m", "shared.cli", "replay", case["case_id"]],

@@ -12,7 +12,9 @@ import uuid
 import httpx2 as httpx
 from kafka import KafkaConsumer
 
+from shared.cli import kafka_env
 from shared.keyring import generate_master_key
+from tests.conftest import as_admin
 from tests.samples import registration
 from tests.signin import local_settings, staff_headers
 
@@ -37,10 +39,10 @@ def start_intake(env: dict, log) -> subprocess.Popen:
     raise AssertionError("the intake service did not start")
 
 
-def registered_on_topic(bootstrap: str, case_ids: set[str], timeout: float = 60) -> set[str]:
+def registered_on_topic(client: dict, case_ids: set[str], timeout: float = 60) -> set[str]:
     consumer = KafkaConsumer(
         "homeward.intake.events",
-        bootstrap_servers=bootstrap,
+        **client,
         group_id=str(uuid.uuid4()),
         auto_offset_reset="earliest",
         enable_auto_commit=False,
@@ -59,9 +61,9 @@ def registered_on_topic(bootstrap: str, case_ids: set[str], timeout: float = 60)
     return seen & case_ids
 
 
-def test_a_killed_service_publishes_everything_it_committed_when_restarted(kafka_broker, tmp_path):
+def test_a_killed_service_publishes_everything_it_committed_when_restarted(settings, tmp_path):
     env = {key: value for key, value in os.environ.items() if not key.startswith("HOMEWARD_")} | {
-        "HOMEWARD_KAFKA_BOOTSTRAP": kafka_broker.bootstrap,
+        **kafka_env(settings),
         "HOMEWARD_DATA_DIR": str(tmp_path),
         "HOMEWARD_MASTER_KEY": generate_master_key(),
         # A relay that waits long between rounds: the kill lands before it publishes.
@@ -85,11 +87,11 @@ def test_a_killed_service_publishes_everything_it_committed_when_restarted(kafka
         service.send_signal(signal.SIGKILL)
         service.wait(timeout=10)
     assert len(case_ids) == 20
-    assert registered_on_topic(kafka_broker.bootstrap, case_ids, timeout=3) != case_ids
+    assert registered_on_topic(as_admin(settings), case_ids, timeout=3) != case_ids
 
     restarted = start_intake({**env, "HOMEWARD_RELAY_POLL_SECONDS": "0.1"}, log)
     try:
-        assert registered_on_topic(kafka_broker.bootstrap, case_ids) == case_ids
+        assert registered_on_topic(as_admin(settings), case_ids) == case_ids
     finally:
         restarted.terminate()
         try:

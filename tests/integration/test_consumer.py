@@ -9,7 +9,7 @@ from kafka import KafkaProducer
 from services.intake.service import build_runtime
 from shared.consumer import EventConsumer
 from shared.envelope import CloudEvent
-from shared.kafka import ensure_topics
+from shared.kafka import ADMIN, ensure_topics, kafka_connection
 from tests.partner import read_messages
 
 
@@ -17,7 +17,8 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on
     settings, sqlite_env
 ):
     topic = f"homeward.test.{uuid.uuid4().hex[:8]}"
-    ensure_topics(settings.kafka_bootstrap, [topic], partitions=1)
+    admin = kafka_connection(settings, ADMIN)  # a topic and a consumer group of the test's own
+    ensure_topics(admin, [topic], partitions=1)
     case_id = uuid.uuid4()
     valid = CloudEvent.published(
         service="test",
@@ -29,7 +30,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on
         occurred_at=datetime.now(UTC),
         data={"n": 1},
     )
-    producer = KafkaProducer(bootstrap_servers=settings.kafka_bootstrap)
+    producer = KafkaProducer(**admin.client_kwargs())
     for value in (b"\xff not json", b'{"id": "x", "source": "/s", "type": "t"}', valid.to_bytes()):
         producer.send(topic, value=value, key=b"k").get(timeout=10)
     producer.close()
@@ -39,7 +40,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on
     consumer = EventConsumer(
         "dlq-test",
         [topic],
-        settings.kafka_bootstrap,
+        admin,
         runtime.database,
         lambda message, _tx: seen.append(message.id),
     )
@@ -51,7 +52,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on
         consumer.close()
 
     assert seen == [valid.id]
-    parked = read_messages(settings.kafka_bootstrap, f"{topic}.dlq", expect=2)
+    parked = read_messages(admin.client_kwargs(), f"{topic}.dlq", expect=2)
     reasons = [dict(record.headers)["dlq.reason"].decode() for record in parked]
     assert next(record.value for record in parked) == b"\xff not json"
     assert reasons[0].startswith("not JSON")

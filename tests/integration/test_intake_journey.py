@@ -22,6 +22,7 @@ from shared.allowlist import is_clear
 from shared.crypto import is_sealed
 from shared.envelope import CloudEvent
 from shared.privacy import open_fields
+from tests.conftest import as_admin
 from tests.samples import boy_formally_released, person_of_uncertain_age, registration
 from tests.signin import staff_headers
 
@@ -42,8 +43,8 @@ class MovableClock:
 class KafkaTail:
     """Every message published on the topic after it was made, by case, read like a partner."""
 
-    def __init__(self, bootstrap: str) -> None:
-        self.consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    def __init__(self, client: dict) -> None:
+        self.consumer = KafkaConsumer(**client, enable_auto_commit=False)
         partitions = [
             TopicPartition(TOPIC, p) for p in self.consumer.partitions_for_topic(TOPIC) or ()
         ]
@@ -174,7 +175,7 @@ def agency() -> str:
 def platform(settings, sqlite_env):
     clock = MovableClock(datetime(2026, 10, 4, 12, 0, tzinfo=UTC))
     runtime = build_runtime(settings, sqlite_env, clock=clock)
-    tail = KafkaTail(settings.kafka_bootstrap)
+    tail = KafkaTail(as_admin(settings))
     with TestClient(create_app(runtime), headers=staff_headers(runtime.settings)) as client:
         yield client, tail, runtime, clock
     tail.close()

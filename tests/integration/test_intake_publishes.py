@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from services.intake.messages import CATALOGUE
 from services.intake.service import build_runtime, create_app
 from shared.envelope import CloudEvent, event_id
+from tests.conftest import as_admin
 from tests.partner import as_json, read_messages
 from tests.samples import registration
 from tests.signin import admin_headers, staff_headers
@@ -20,7 +21,7 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
         assert response.status_code == 201, response.text
         case = response.json()
         records = read_messages(
-            settings.kafka_bootstrap, "homeward.intake.events", key=case["case_id"], expect=2
+            as_admin(settings), "homeward.intake.events", key=case["case_id"], expect=2
         )
         anonymous = client.get("/healthz", headers={"Authorization": ""}).json()
         health = client.get("/healthz/details", headers=admin_headers(settings)).json()

@@ -9,12 +9,13 @@ from fastapi.testclient import TestClient
 from services.intake.service import build_runtime, create_app
 from shared.consumer import EventConsumer
 from shared.database import Transaction
-from shared.kafka import reliable_producer
+from shared.kafka import ADMIN, kafka_connection, reliable_producer
+from shared.kafkaacl import set_up_platform
 from shared.keyring import generate_master_key
 from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
-from tests.conftest import TEST_BROKER_PORT, sqlite_store
+from tests.conftest import TEST_BROKER_PORT, as_admin, sqlite_store
 from tests.partner import as_json, read_messages
 from tests.samples import registration
 from tests.signin import staff_headers
@@ -49,7 +50,7 @@ def relay_for(runtime, settings: Settings) -> OutboxRelay:
         runtime.application,
         runtime.catalogue,
         INTAKE_TOPIC,
-        lambda: reliable_producer(settings.kafka_bootstrap, "test-relay", 5),
+        lambda: reliable_producer(runtime.kafka, "test-relay", 5),
     )
 
 
@@ -61,7 +62,8 @@ def counting_consumer(runtime, settings: Settings, name: str) -> EventConsumer:
     def apply(message, tx: Transaction) -> None:
         tx.execute("INSERT INTO applied VALUES (?, ?)", (message.id, message.subject))
 
-    return EventConsumer(name, [INTAKE_TOPIC], settings.kafka_bootstrap, runtime.database, apply)
+    admin = kafka_connection(settings, ADMIN)  # a group of the test's own
+    return EventConsumer(name, [INTAKE_TOPIC], admin, runtime.database, apply)
 
 
 def applied_rows(runtime, case_id: str) -> list[tuple]:
@@ -83,12 +85,12 @@ def test_crash_after_commit_before_publish_loses_nothing(settings, sqlite_env):
     with pytest.raises(RelayCrashed):
         crashed.publish_pending()
     assert crashed.position == 0
-    assert read_messages(settings.kafka_bootstrap, INTAKE_TOPIC, key=case_id, timeout=2) == []
+    assert read_messages(as_admin(settings), INTAKE_TOPIC, key=case_id, timeout=2) == []
 
     restarted = relay_for(runtime, settings)
     restarted.publish_pending()
     assert restarted.lag() == 0
-    records = read_messages(settings.kafka_bootstrap, INTAKE_TOPIC, key=case_id, expect=2)
+    records = read_messages(as_admin(settings), INTAKE_TOPIC, key=case_id, expect=2)
     assert [as_json(r)["sequence"][-1] for r in records] == ["1", "2"]
     runtime.application.close()
 
@@ -110,7 +112,7 @@ def test_crash_after_publish_before_recording_publishes_twice_and_applies_once(
     assert first.position == 0  # nothing recorded: the restart publishes again
 
     relay_for(runtime, settings).publish_pending()
-    records = read_messages(settings.kafka_bootstrap, INTAKE_TOPIC, key=case_id, expect=4)
+    records = read_messages(as_admin(settings), INTAKE_TOPIC, key=case_id, expect=4)
     ids = [as_json(r)["id"] for r in records]
     assert len(ids) == 4
     assert len(set(ids)) == 2
@@ -127,8 +129,11 @@ def test_crash_after_publish_before_recording_publishes_twice_and_applies_once(
 def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
     broker = LocalBroker(tmp_path / "kafka", port=TEST_BROKER_PORT + 100)  # a broker of its own
     broker.start()
+    set_up_platform(broker.admin)
     settings = Settings(
         kafka_bootstrap=broker.bootstrap,
+        kafka_security_protocol="SASL_PLAINTEXT",
+        kafka_credentials_dir=broker.credentials_dir,
         data_dir=tmp_path,
         relay_poll_seconds=0.05,
         kafka_timeout_seconds=3,
@@ -138,7 +143,7 @@ def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
     try:
         with TestClient(create_app(runtime), headers=staff_headers(runtime.settings)) as client:
             before = client.post("/cases", json=registration()).json()["case_id"]
-            read_messages(broker.bootstrap, INTAKE_TOPIC, key=before, expect=2)
+            read_messages(as_admin(settings), INTAKE_TOPIC, key=before, expect=2)
 
             broker.stop()
             started = time.monotonic()
@@ -152,7 +157,7 @@ def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
 
             broker.start()
             records = read_messages(
-                broker.bootstrap, INTAKE_TOPIC, key=during, expect=2, timeout=60
+                as_admin(settings), INTAKE_TOPIC, key=during, expect=2, timeout=60
             )
             # A send that timed out during the outage may still have landed: duplicates are
             # allowed (consumers de-duplicate by id), gaps and reordering are not.

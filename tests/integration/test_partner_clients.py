@@ -1,6 +1,7 @@
 """Partners may use librdkafka (confluent-kafka) rather than kafka-python: Homeward's messages
-and topics must work for it as they are, with nothing but the published contract, the
-partner's own key pair and the guide's lines (PyNaCl) to open what is sealed to it."""
+and topics must work for it as they are, with nothing but the published contract, the Kafka
+credentials its registration gave, the partner's own key pair and the guide's lines (PyNaCl)
+to open what is sealed to it."""
 
 import json
 import time
@@ -16,10 +17,10 @@ from services.intake.service import create_app as intake_api
 from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
 from shared.keyring import open_keyring
-from tests.conftest import sqlite_store
-from tests.partner import opened_data, partner_keys, read_messages
+from tests.conftest import as_admin, sqlite_store
+from tests.partner import opened_data, read_messages, register_partner
 from tests.samples import registration
-from tests.signin import admin_headers, staff_headers
+from tests.signin import staff_headers
 
 
 def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_path):
@@ -40,18 +41,9 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
             referral_api(referral_runtime), headers=staff_headers(referral_runtime.settings)
         ) as referrals,
     ):
-        for partner, keys in ((agency, clinic_keys), (other_agency, other_keys)):
-            registered = referrals.post(
-                "/partners",
-                json={
-                    "agency": partner,
-                    "name": "Clinique",
-                    "services": ["health"],
-                    "public_key": partner_keys(keys),
-                },
-                headers=admin_headers(referral_runtime.settings),
-            )
-            assert registered.status_code == 201, registered.text
+        bootstrap = settings.kafka_bootstrap
+        clinic = register_partner(referrals, bootstrap, agency, "health", clinic_keys, "Clinique")
+        register_partner(referrals, bootstrap, other_agency, "health", other_keys, "Dispensaire")
         case = intake.post("/cases", json=registration()).json()
         intake.post(
             f"/cases/{case['case_id']}/consents",
@@ -79,8 +71,8 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
 
         consumer = Consumer(
             {
-                "bootstrap.servers": settings.kafka_bootstrap,
-                "group.id": f"{agency}-clinic",
+                **clinic.librdkafka(),
+                "group.id": clinic.group("clinic"),
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
             }
@@ -108,14 +100,14 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
         # Another partner that reads the clinic's topic (the broker's ACLs should stop it)
         # finds ciphertext only, and its own key opens none of it.
         (seen_by_other,) = read_messages(
-            settings.kafka_bootstrap, f"homeward.partner.{agency}.referrals", key=case["case_id"]
+            as_admin(settings), f"homeward.partner.{agency}.referrals", key=case["case_id"]
         )
         assert b"Amani" not in seen_by_other.value
         assert b"Zawadi" not in seen_by_other.value
         with pytest.raises(CryptoError):
             opened_data(other_keys, json.loads(seen_by_other.value))
 
-        producer = Producer({"bootstrap.servers": settings.kafka_bootstrap})
+        producer = Producer(clinic.librdkafka())
         producer.produce(
             f"homeward.partner.{agency}.replies",
             json.dumps(

@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from services.intake.service import build_runtime, create_app
+from shared.kafka import AUDITOR, kafka_connection
 from shared.keyring import CaseKeys, MasterKeyError, generate_master_key, open_keyring
 from shared.replay import replay_case
-from tests.conftest import postgres_data_on_disk
+from tests.conftest import as_admin, postgres_data_on_disk
 from tests.partner import as_json, read_messages
 from tests.samples import registration
 from tests.signin import supervisor_headers
@@ -40,8 +41,8 @@ def files_containing(needle: bytes, files: list[Path]) -> list[str]:
     return [str(path) for path in files if needle in path.read_bytes()]
 
 
-def wait_published(bootstrap: str, case_id: str, expect: int) -> list:
-    records = read_messages(bootstrap, INTAKE_TOPIC, key=case_id, expect=expect)
+def wait_published(settings, case_id: str, expect: int) -> list:
+    records = read_messages(as_admin(settings), INTAKE_TOPIC, key=case_id, expect=expect)
     assert len(records) >= expect
     return records
 
@@ -63,7 +64,7 @@ def test_personal_data_is_nowhere_in_plaintext_on_disk(
         assert created.status_code == 201
         case_id = created.json()["case_id"]
         assert client.get(f"/cases/{case_id}").json()["name"] == child["body"]["name"]
-        wait_published(settings.kafka_bootstrap, case_id, expect=2)
+        wait_published(settings, case_id, expect=2)
 
     kafka_files = files_under(kafka_broker.data_dir)
     stored = store_files(event_store_env, tmp_path)
@@ -95,7 +96,7 @@ def test_erasure_leaves_the_history_and_removes_every_personal_field(
             json={"version": after["version"], "reason": "child_request"},
         )
         kept = client.get(f"/cases/{other['case_id']}").json()
-        records = wait_published(settings.kafka_bootstrap, case["case_id"], expect=3)
+        records = wait_published(settings, case["case_id"], expect=3)
 
     assert after["erased"] is True
     assert after["name"] == after["release_place"] == after["account"] == "[erased]"
@@ -115,7 +116,8 @@ def test_erasure_leaves_the_history_and_removes_every_personal_field(
     # A full replay from Kafka alone, with a fresh key cache as an auditor would have.
     auditor = CaseKeys(open_keyring(settings), "audit")
     topics = [INTAKE_TOPIC]
-    history = replay_case(settings.kafka_bootstrap, topics, uuid.UUID(case["case_id"]), auditor)
+    audit = kafka_connection(settings, AUDITOR)
+    history = replay_case(audit, topics, uuid.UUID(case["case_id"]), auditor)
     assert [entry["type"].split(".")[3] for entry in history] == [
         "ChildRegistered",
         "HandedOver",
@@ -125,9 +127,7 @@ def test_erasure_leaves_the_history_and_removes_every_personal_field(
     assert registered["name"] == registered["release_place"] == "[erased]"
     assert registered["how_left"] == "[erased]"
     assert registered["case_number"] == case["case_number"]
-    other_history = replay_case(
-        settings.kafka_bootstrap, topics, uuid.UUID(other["case_id"]), auditor
-    )
+    other_history = replay_case(audit, topics, uuid.UUID(other["case_id"]), auditor)
     assert other_history[0]["data"]["name"] == other_child["body"]["name"]
 
     marker = erased_child["marker"].encode()
@@ -145,13 +145,15 @@ def test_no_personal_data_in_logs_or_error_messages(settings, sqlite_env, caplog
             client.post("/cases", json={**child["body"], "father": child["marker"]}),
         ]
         created = client.post("/cases", json=child["body"]).json()
-        read_messages(settings.kafka_bootstrap, INTAKE_TOPIC, key=created["case_id"], expect=2)
+        read_messages(as_admin(settings), INTAKE_TOPIC, key=created["case_id"], expect=2)
         time.sleep(0.5)
     assert [response.status_code for response in refused] == [422, 422, 422]
     for response in refused:
         assert child["marker"] not in response.text
     assert caplog.records, "the test must have captured the service's logs"
     assert child["marker"] not in caplog.text
+    # Nor the service's Kafka password, which its clients (topic creation too) sign in with.
+    assert runtime.kafka.password() not in caplog.text
 
 
 def test_a_service_without_its_master_key_refuses_to_start(settings, sqlite_env, tmp_path):

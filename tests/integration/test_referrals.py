@@ -23,8 +23,15 @@ from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
 from shared.envelope import CloudEvent
 from shared.keyring import open_keyring
-from tests.conftest import sqlite_store
-from tests.partner import as_json, opened_data, partner_keys, read_messages, run_guide
+from tests.conftest import as_admin, sqlite_store
+from tests.partner import (
+    PartnerLogin,
+    as_json,
+    opened_data,
+    read_messages,
+    register_partner,
+    run_guide,
+)
 from tests.samples import registration
 from tests.signin import admin_headers, partner_headers, staff_headers, supervisor_headers
 
@@ -106,8 +113,10 @@ def education_referral(case_id: str, agency: str, **changes) -> dict:
     }
 
 
-def answer(bootstrap: str, agency: str, type_name: str, data: dict) -> str:
-    """A partner's answer: a CloudEvent produced to its own replies topic."""
+def answer(partner: PartnerLogin, type_name: str, data: dict) -> str:
+    """A partner's answer: a CloudEvent produced to its own replies topic, signed in as the
+    partner."""
+    agency = partner.username
     message_id = str(uuid.uuid4())
     document = {
         "specversion": "1.0",
@@ -117,7 +126,7 @@ def answer(bootstrap: str, agency: str, type_name: str, data: dict) -> str:
         "datacontenttype": "application/json",
         "data": data,
     }
-    producer = KafkaProducer(bootstrap_servers=bootstrap)
+    producer = KafkaProducer(**partner.kafka_python())
     producer.send(f"homeward.partner.{agency}.replies", value=json.dumps(document).encode()).get(
         timeout=10
     )
@@ -125,28 +134,21 @@ def answer(bootstrap: str, agency: str, type_name: str, data: dict) -> str:
     return message_id
 
 
-def register_partner(referrals, agency: str, name: str, service: str, key_folder) -> None:
-    """A partner registers with the public key of the key pair it made in ``key_folder``."""
-    registered = referrals.post(
-        "/partners",
-        json={
-            "agency": agency,
-            "name": name,
-            "services": [service],
-            "public_key": partner_keys(key_folder),
-        },
-        headers=admin_headers(referrals.app.state.runtime.settings),
-    )
-    assert registered.status_code == 201, registered.text
-
-
 def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, settings, tmp_path):
     intake, referrals, referral_runtime = platform
     school, training = unique_agency("SCH"), unique_agency("VOC")
     school_keys = tmp_path / "school-keys"
-    register_partner(referrals, school, "Ecole de la Paix", "education", school_keys)
-    register_partner(
-        referrals, training, "Atelier Couture", "vocational_training", tmp_path / "training-keys"
+    bootstrap = settings.kafka_bootstrap
+    school_login = register_partner(
+        referrals, bootstrap, school, "education", school_keys, "Ecole de la Paix"
+    )
+    training_login = register_partner(
+        referrals,
+        bootstrap,
+        training,
+        "vocational_training",
+        tmp_path / "training-keys",
+        "Atelier Couture",
     )
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
     case_id = case["case_id"]
@@ -171,7 +173,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     assert made.json()["consent_ids"] == [case["consents"][0]["consent_id"]]
 
     received = read_messages(
-        settings.kafka_bootstrap, f"homeward.partner.{school}.referrals", key=case_id, expect=1
+        school_login.kafka_python(), f"homeward.partner.{school}.referrals", key=case_id
     )
     assert len(received) == 1
     message = as_json(received[0])
@@ -193,7 +195,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     assert "Kalehe" not in received[0].value.decode()  # the place was not consented
     assert (
         read_messages(
-            settings.kafka_bootstrap,
+            training_login.kafka_python(),
             f"homeward.partner.{training}.referrals",
             key=case_id,
             timeout=3,
@@ -201,16 +203,14 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
         == []
     )
 
-    answer(settings.kafka_bootstrap, school, "ReferralAccepted", {"referral_id": referral_id})
+    answer(school_login, "ReferralAccepted", {"referral_id": referral_id})
     answer(
-        settings.kafka_bootstrap,
-        school,
+        school_login,
         "ServiceStarted",
         {"referral_id": referral_id, "started_on": "2026-11-23"},
     )
     answer(
-        settings.kafka_bootstrap,
-        school,
+        school_login,
         "MilestoneReported",
         {
             "referral_id": referral_id,
@@ -220,10 +220,9 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
         },
     )
     # Not the partner's to answer, and free text in plaintext: both parked with their reasons.
-    answer(settings.kafka_bootstrap, training, "ReferralAccepted", {"referral_id": referral_id})
+    answer(training_login, "ReferralAccepted", {"referral_id": referral_id})
     answer(
-        settings.kafka_bootstrap,
-        school,
+        school_login,
         "ReferralDeclined",
         {"referral_id": referral_id, "reason": "Too far from the family"},
     )
@@ -234,13 +233,12 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     )
     assert state["state"] == "in_service"
     assert state["milestones"] == [["education_enrolled", "2026-11-23"]]
-    parked = read_messages(
-        settings.kafka_bootstrap, f"homeward.partner.{school}.replies.dlq", expect=1
-    )
+    # Each partner reads why its own answers were refused.
+    parked = read_messages(school_login.kafka_python(), f"homeward.partner.{school}.replies.dlq")
     assert "ReferralDeclined" in dict(parked[0].headers)["dlq.reason"].decode()
     assert "reason must be sealed" in dict(parked[0].headers)["dlq.reason"].decode()
     stranger = read_messages(
-        settings.kafka_bootstrap, f"homeward.partner.{training}.replies.dlq", expect=1
+        training_login.kafka_python(), f"homeward.partner.{training}.replies.dlq"
     )
     assert f"not addressed to agency {training}" in dict(stranger[0].headers)["dlq.reason"].decode()
 
@@ -251,7 +249,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     )
     assert withdrawn.status_code == 200, withdrawn.text
     notices = read_messages(
-        settings.kafka_bootstrap, f"homeward.partner.{school}.referrals", key=case_id, expect=2
+        school_login.kafka_python(), f"homeward.partner.{school}.referrals", key=case_id, expect=2
     )
     assert as_json(notices[-1])["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
     assert as_json(notices[-1])["data"]["withdrawal_cause"] == "consent_withdrawn"
@@ -277,7 +275,7 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
         assert refused.status_code == 422
         assert "public_key" in refused.json()["detail"]
         assert problem in refused.json()["detail"]
-    register_partner(referrals, school, "Lycee", "education", tmp_path / "keys")
+    register_partner(referrals, settings.kafka_bootstrap, school, "education", tmp_path / "keys")
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
 
     def refer(urgency: str) -> str:
@@ -334,7 +332,7 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
     )
     assert late.status_code == 409
     expired = read_messages(
-        settings.kafka_bootstrap,
+        as_admin(settings),
         f"homeward.partner.{school}.referrals",
         key=case["case_id"],
         expect=5,
@@ -345,7 +343,7 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
     for record in expired:
         PARTNER_CATALOGUE.validate(CloudEvent.from_bytes(record.value))
     own = read_messages(
-        settings.kafka_bootstrap, "homeward.referral.events", key=case["case_id"], expect=6
+        as_admin(settings), "homeward.referral.events", key=case["case_id"], expect=6
     )
     assert {as_json(r)["type"].split(".")[3] for r in own} == {
         "ReferralMade",
@@ -359,7 +357,7 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
 def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings, tmp_path):
     intake, referrals, referral_runtime = platform
     school = unique_agency("SCH")
-    register_partner(referrals, school, "Ecole", "education", tmp_path / "keys")
+    register_partner(referrals, settings.kafka_bootstrap, school, "education", tmp_path / "keys")
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
     case_id = case["case_id"]
     made = referrals.post("/referrals", json=education_referral(case_id, school))
@@ -372,7 +370,7 @@ def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings
     )
     assert erased.status_code == 200, erased.text
     notices = read_messages(
-        settings.kafka_bootstrap, f"homeward.partner.{school}.referrals", key=case_id, expect=2
+        as_admin(settings), f"homeward.partner.{school}.referrals", key=case_id, expect=2
     )
     notice = as_json(notices[-1])
     assert notice["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
