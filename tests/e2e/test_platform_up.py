@@ -11,11 +11,14 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from shared.settings import REPO_ROOT
 from tests.partner import PartnerLogin, partner_keys, read_messages
 from tests.samples import registration
 from tests.signin import admin_headers, local_settings, staff_headers
 
 PORTS = {"intake": 18001, "referral": 18002, "followup": 18003}
+DEFAULT_PORTS = {"intake": 8001, "referral": 8002, "followup": 8003}
+README = REPO_ROOT / "README.md"
 BROKER_PORT = 19392
 
 
@@ -34,6 +37,24 @@ def healthy(port: int) -> bool:
         return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def readme_commands(after: str, env: dict[str, str]) -> str:
+    """Run the README's first ``sh`` block after the words ``after`` with bash, against the
+    test's ports, and return what it printed."""
+    block = README.read_text().split(after, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
+    for service, port in PORTS.items():
+        block = block.replace(f"localhost:{DEFAULT_PORTS[service]}", f"localhost:{port}")
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", block],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
@@ -139,6 +160,20 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         assert (tmp_path / "intake.sqlite3").exists()
         docs = httpx.get(f"http://127.0.0.1:{PORTS['intake']}/openapi.json", timeout=5).json()
         assert "/cases" in docs["paths"]
+
+        # The README's own commands, as a newcomer pastes them (only the ports differ).
+        shell = {**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
+        registered = json.loads(readme_commands("Register a child", shell))
+        assert "case_id" in registered, registered
+        assert registered["registering_agency"] == "CD-KIN"
+        assert registered["caseworker"] == "cw-0412"
+        shell["CASE_ID"] = registered["case_id"]
+        printed, answers = readme_commands("Intake keeps every service's log", shell), []
+        while printed.strip():  # curl -s prints each answer with no newline after it
+            answer, end = json.JSONDecoder().raw_decode(printed.strip())
+            answers.append(answer)
+            printed = printed.strip()[end:]
+        assert [type(answer) for answer in answers] == [list, list, list], answers
     finally:
         platform.send_signal(signal.SIGINT)
         exit_code = platform.wait(timeout=60)

@@ -34,6 +34,7 @@ from shared.kafkaacl import grant, on_topic
 from shared.localkafka import BROKER_PRINCIPAL
 from tests.conftest import as_admin, sqlite_store
 from tests.partner import PartnerLogin, partner_keys, read_messages, register_partner
+from tests.signin import admin_headers
 
 EVENT_TOPICS = [event_topic(service) for service in SERVICES]
 
@@ -239,6 +240,7 @@ def test_without_the_registrar_a_registration_stands_and_makes_no_credentials(se
                 "services": ["education"],
                 "public_key": partner_keys(tmp_path / agency),
             },
+            headers=admin_headers(runtime.settings),
         )
     assert registered.status_code == 201, registered.text
     assert registered.json()["kafka_login"] is None
