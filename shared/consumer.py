@@ -3,9 +3,13 @@
 - Offsets are committed only after a message was processed (never automatically).
 - De-duplication: the CloudEvent ``id`` goes into the consumer's inbox table in the same
   transaction as the handler's effect, so a message delivered twice is applied once.
-- A message that cannot be read goes to ``<topic>.dlq`` with the reason in a header, and the
-  consumer goes on; a handler that keeps failing does the same after a few attempts, so one bad
-  message never becomes a crash loop.
+- Only what can never be applied goes to ``<topic>.dlq``, with the reason in a header: bytes
+  that are no CloudEvent, whatever their shape; a type that is not published or data that
+  breaks its published schema (when the consumer checks them); a message its handler refuses
+  (:class:`UnacceptableMessage`). The consumer then goes on with the next message.
+- Anything else that fails (a database locked or down, a broker error) is not the message's
+  fault: the consumer retries it, backing off, for as long as it takes, holding its offset, and
+  shows the error in ``last_error`` (``/healthz``) meanwhile. A valid message is never dropped.
 
 Two kinds of effect: a projection writes its rows in the inbox's transaction (``Handler``); a
 command handler (``CommandHandler``) records events through an application, in transactions
@@ -23,10 +27,11 @@ from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import CommitFailedError, KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from shared.background import BackgroundWorker
+from shared.background import MAX_BACKOFF_SECONDS, BackgroundWorker
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import KafkaConnection, dead_letter_topic, ensure_topics, reliable_producer
+from shared.publishing import NotPublished, check_published
 
 log = logging.getLogger("homeward.consumer")
 
@@ -34,9 +39,22 @@ Handler = Callable[[CloudEvent, Transaction], None]
 CommandHandler = Callable[[CloudEvent, str], None]  # the message and the topic it came on
 
 
+class StoppedMidMessage(Exception):
+    """The consumer was stopped while it retried a message: nothing past it is committed, so
+    the message is read again when the consumer comes back."""
+
+
 class UnacceptableMessage(Exception):
     """A readable message that must not be applied (fails its schema, breaks a rule): it goes
     to the dead-letter topic at once, with this exception's text as the reason."""
+
+
+def published_only(message: CloudEvent) -> None:
+    """The check of a platform topic's consumer: a published type, meeting its schema."""
+    try:
+        check_published(message)
+    except NotPublished as error:
+        raise UnacceptableMessage(str(error)) from None
 
 
 INBOX_DDL = """
@@ -62,7 +80,7 @@ class EventConsumer(BackgroundWorker):
         *,
         command_handler: CommandHandler | None = None,
         pattern: str | None = None,
-        max_attempts: int = 3,
+        check: Callable[[CloudEvent], None] | None = None,
         retry_seconds: float = 0.5,
         kafka_timeout_seconds: float = 10.0,
     ) -> None:
@@ -75,7 +93,7 @@ class EventConsumer(BackgroundWorker):
         self.handler = handler
         self.command_handler = command_handler
         self.pattern = pattern
-        self.max_attempts = max_attempts
+        self.check = check  # raises UnacceptableMessage for what may never be applied
         self.retry_seconds = retry_seconds
         self.kafka_timeout_seconds = kafka_timeout_seconds
         self._consumer: KafkaConsumer | None = None
@@ -130,30 +148,28 @@ class EventConsumer(BackgroundWorker):
     def _process(self, record: ConsumerRecord) -> None:
         try:
             message = CloudEvent.from_bytes(record.value)
-        except MalformedMessage as error:
+            if self.check is not None:
+                self.check(message)
+        except (MalformedMessage, UnacceptableMessage) as error:
             self._dead_letter(record, str(error))
             return
-        for attempt in range(1, self.max_attempts + 1):
+        backoff = self.retry_seconds
+        while True:
             try:
                 self._apply_once(message, record.topic)
+                self.last_error = None
                 return
             except UnacceptableMessage as error:
                 self._dead_letter(record, str(error))
                 return
             except Exception as error:
-                reason = f"handler failed: {type(error).__name__}"
+                self.last_error = f"event {message.id}: {type(error).__name__}: {error}"[:500]
                 log.warning(
-                    "consumer %s: event %s attempt %d/%d: %s",
-                    self.name,
-                    message.id,
-                    attempt,
-                    self.max_attempts,
-                    reason,
+                    "consumer %s: %s; retrying in %.1f s", self.name, self.last_error, backoff
                 )
-                if attempt == self.max_attempts:
-                    self._dead_letter(record, reason)
-                    return
-                time.sleep(self.retry_seconds * attempt)
+                if self._stop.wait(backoff):
+                    raise StoppedMidMessage(self.name) from None
+                backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     def _apply_once(self, message: CloudEvent, topic: str) -> None:
         if self.command_handler is not None:
@@ -210,7 +226,10 @@ class EventConsumer(BackgroundWorker):
         )
 
     def step(self) -> float:
-        self.poll_once()
+        try:
+            self.poll_once()
+        except StoppedMidMessage:
+            log.info("consumer %s stopped while retrying a message", self.name)
         return 0.0  # the poll itself waits for messages
 
     def recover(self) -> None:

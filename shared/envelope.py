@@ -108,6 +108,8 @@ class CloudEvent(BaseModel):
             document = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
             raise MalformedMessage(f"not JSON: {error}") from None
+        except RecursionError:  # b"[" * 100_000 must not stop a consumer
+            raise MalformedMessage("not JSON a consumer can read: nested too deeply") from None
         if not isinstance(document, dict):
             raise MalformedMessage("not a JSON object: expected a CloudEvent")
         try:

@@ -11,6 +11,7 @@ contract shows in a diff.
 
 import inspect
 import json
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -136,6 +137,37 @@ def validate_data(service: str, name: str, version: int, data: dict[str, Any]) -
         registry=schema_registry(),
         format_checker=Draft202012Validator.FORMAT_CHECKER,
     ).validate(data)
+
+
+PUBLISHED_TYPE = re.compile(r"^org\.homeward\.([a-z]+)\.([A-Za-z]+)\.v([1-9][0-9]{0,3})$")
+
+
+class NotPublished(ValueError):
+    """A message that is not one of the platform's published types, or breaks its schema."""
+
+
+def check_published(message: CloudEvent) -> None:
+    """Raise :class:`NotPublished` unless ``message`` is a published type whose data meets its
+    checked-in schema: what every consumer of a platform topic accepts, before any handler
+    sees it, so that a forged or corrupt message never reaches a read model."""
+    matched = PUBLISHED_TYPE.match(message.type)
+    try:
+        if matched is None:
+            raise FileNotFoundError(message.type)
+        service, name, version = matched[1], matched[2], int(matched[3])
+        schema = load_schema(service, name, version)
+    except (FileNotFoundError, OSError):
+        raise NotPublished(f"unknown type {message.type[:200]!r}: no published schema") from None
+    errors = sorted(
+        Draft202012Validator(
+            schema, registry=schema_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+        ).iter_errors(message.data),
+        key=lambda error: list(error.absolute_path),
+    )
+    if errors:
+        first = errors[0]
+        where = "/".join(str(part) for part in first.absolute_path) or "data"
+        raise NotPublished(f"{message.type} breaks its schema at {where}: {first.message[:300]}")
 
 
 # How a catalogue seals a message's data: given the data, the event and its case.

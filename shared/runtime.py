@@ -16,7 +16,13 @@ from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
 from shared.accesslog import AccessLog, AccessLogView
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
-from shared.consumer import CommandHandler, EventConsumer, Handler, UnacceptableMessage
+from shared.consumer import (
+    CommandHandler,
+    EventConsumer,
+    Handler,
+    UnacceptableMessage,
+    published_only,
+)
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
 from shared.kafka import (
@@ -142,6 +148,9 @@ class ServiceRuntime:
                 self._opening(subscription.handler),
                 command_handler=self._opening(subscription.command_handler),
                 pattern=subscription.pattern,
+                # The platform's own topics carry only published types; what partners send on
+                # theirs is checked by its handler, which answers them on their own topic.
+                check=published_only if subscription.pattern is None else None,
                 kafka_timeout_seconds=self.settings.kafka_timeout_seconds,
             )
         )
