@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from jsonschema import ValidationError
 from pydantic import BaseModel, Field, field_validator
 
@@ -303,12 +303,19 @@ def get_partner(agency: str, referrals: Referrals) -> PartnerOut:
     status_code=status.HTTP_201_CREATED,
     tags=["referrals"],
     summary="Refer a child to a partner, sharing only what consent allows",
-    responses={409: {"description": "No valid consent covers this share."}},
+    responses={
+        200: {
+            "description": "An open referral of the case to this partner for this service "
+            "exists already: it is the answer, and nothing is sent again."
+        },
+        409: {"description": "No valid consent covers this share, or a rule refuses it."},
+    },
 )
 def make_referral(
     body: ReferralIn,
     referrals: Referrals,
     request: Request,
+    response: Response,
     caller: Annotated[Caller, Depends(requires(Action.MAKE_REFERRAL))],
 ) -> ReferralOut:
     missing = f"No case {body.case_id} here (unknown or erased)."
@@ -319,7 +326,10 @@ def make_referral(
         request, caller, Action.MAKE_REFERRAL, agency, not_found=missing, case_id=body.case_id
     )
     with referral_errors():
-        return ReferralOut.of(referrals.make_referral(body.to_request(caller)))
+        referral, new = referrals.make_referral(body.to_request(caller))
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return ReferralOut.of(referral)
 
 
 @router.get("/referrals/{referral_id}", tags=["referrals"], summary="A referral's state")

@@ -108,8 +108,20 @@ class ReferralApplication(ServiceApplication):
 
     # Referrals
 
-    def make_referral(self, request: ReferralRequest) -> Referral:
-        """Share with a partner only what the consent the service has seen allows, now."""
+    def make_referral(self, request: ReferralRequest) -> tuple[Referral, bool]:
+        """Share with a partner only what the consent the service has seen allows, now; the
+        referral, and whether it is new (a repeat is answered with the open one)."""
+        case = self.intake.case_data(request.case_id, f"referral to {request.agency}")
+        if case is None:
+            raise ReferralRuleViolation(
+                f"case {request.case_id} is unknown here or erased: nothing can be shared"
+            )
+        opened, closed = case
+        if closed:
+            raise ReferralRuleViolation(
+                f"rule 'no referral on a closed case': case {request.case_id} is closed; "
+                "reopen it first"
+            )
         partner = self.get_partner(request.agency)
         if request.service.value not in partner.services:
             raise ReferralRuleViolation(
@@ -127,14 +139,17 @@ class ReferralApplication(ServiceApplication):
         refused = [decision.reason for decision in decisions.values() if not decision]
         if refused:
             raise ConsentMissing("referral refused: " + "; ".join(refused))
-        case = self.intake.case_data(request.case_id, f"referral to {request.agency}")
-        if case is None:
-            raise ReferralRuleViolation(
-                f"case {request.case_id} is unknown here or erased: nothing can be shared"
+        # A caseworker retrying (or two of them acting at once) must not send the partner the
+        # child twice: one open referral per case, partner and service.
+        for existing in self._referrals(
+            lambda r: (
+                r.case_id == request.case_id
+                and r.agency == request.agency
+                and r.service == request.service.value
+                and r.state not in FINISHED
             )
-        opened, closed = case
-        if closed:
-            raise ReferralRuleViolation(f"case {request.case_id} is closed: reopen it first")
+        ):
+            return existing, False
         shared = {
             field: opened.get(field)
             for category in request.categories
@@ -156,7 +171,7 @@ class ReferralApplication(ServiceApplication):
             referring_agency=request.referring_agency,
         )
         self.save(referral)
-        return referral
+        return referral, True
 
     def case_agency(self, case_id: UUID) -> str | None:
         """The agency that registered a case; None for a case unknown here or erased."""

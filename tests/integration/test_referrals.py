@@ -278,14 +278,14 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
     register_partner(referrals, settings.kafka_bootstrap, school, "education", tmp_path / "keys")
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
 
-    def refer(urgency: str) -> str:
+    def refer(urgency: str, status: int = 201) -> str:
         made = referrals.post(
             "/referrals", json=education_referral(case["case_id"], school, urgency=urgency)
         )
-        assert made.status_code == 201, made.text
+        assert made.status_code == status, made.text
         return made.json()["referral_id"]
 
-    declined, routine, urgent = refer("routine"), refer("routine"), refer("urgent")
+    declined = refer("routine")
     as_school = partner_headers(settings, school)
     without_reason = referrals.post(
         f"/partners/{school}/referrals/{declined}/answers",
@@ -320,9 +320,14 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
         == 404
     )
 
+    # One open referral per case, partner and service: the repeat is answered with it.
+    urgent = refer("urgent")
+    assert refer("urgent", status=200) == urgent
+    assert refer("routine", status=200) == urgent
     clock.now += timedelta(hours=25)
     assert referral_runtime.application.expire_unanswered() == [uuid.UUID(urgent)]
-    clock.now += timedelta(days=7)
+    routine = refer("routine")
+    clock.now += timedelta(days=7, hours=1)
     assert referral_runtime.application.expire_unanswered() == [uuid.UUID(routine)]
     assert referrals.get(f"/referrals/{routine}").json()["state"] == "expired"
     late = referrals.post(
@@ -352,6 +357,27 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
     }
     for record in own:
         REFERRAL_EVENTS.validate(CloudEvent.from_bytes(record.value))
+
+
+def test_no_referral_on_a_closed_case(platform, settings, tmp_path):
+    intake, referrals, referral_runtime = platform
+    school = unique_agency("SCH")
+    register_partner(referrals, settings.kafka_bootstrap, school, "education", tmp_path / "keys")
+    case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
+    closed = intake.post(
+        f"/cases/{case['case_id']}/closure",
+        json={
+            "version": case["version"],
+            "reason": "reintegration_goals_met",
+            "closed_on": "2026-11-23",
+        },
+    )
+    assert closed.status_code == 200, closed.text
+    view = referral_runtime.application.intake
+    wait_until(lambda: view.case_data(uuid.UUID(case["case_id"]), "test")[1], what="closure seen")
+    refused = referrals.post("/referrals", json=education_referral(case["case_id"], school))
+    assert refused.status_code == 409
+    assert "no referral on a closed case" in refused.json()["detail"]
 
 
 def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings, tmp_path):
