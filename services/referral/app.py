@@ -23,6 +23,7 @@ from services.referral.replykey import ReplyKey
 from shared.application import ServiceApplication
 from shared.consent import DataCategory, Purpose, shareable_categories
 from shared.partnerbox import public_key_from_text
+from shared.protections import Displacement, PartnerKind, refoulement_risk
 
 # Which published fields of a registration each data category lets through.
 CATEGORY_FIELDS: dict[DataCategory, tuple[str, ...]] = {
@@ -78,9 +79,15 @@ class ReferralApplication(ServiceApplication):
     # Partners
 
     def register_partner(
-        self, agency: str, name: str, services: list[ServiceKind], public_key: str
+        self,
+        agency: str,
+        name: str,
+        kind: PartnerKind,
+        country: str,
+        services: list[ServiceKind],
+        public_key: str,
     ) -> Partner:
-        partner = Partner.register(agency, name, services, public_key)
+        partner = Partner.register(agency, name, kind, country, services, public_key)
         try:
             self.save(partner)
         except IntegrityError:
@@ -127,6 +134,14 @@ class ReferralApplication(ServiceApplication):
             raise ReferralRuleViolation(
                 f"partner {request.agency} does not offer {request.service.value}"
             )
+        risk = refoulement_risk(
+            partner.kind,
+            partner.country,
+            opened.get("nationality"),
+            None if opened.get("displacement") is None else Displacement(opened["displacement"]),
+        )
+        if risk:
+            raise ReferralRuleViolation(f"referral to {request.agency} refused: {risk}")
         now = self.clock()
         decisions = shareable_categories(
             self.intake.consents(request.case_id),

@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 
 from shared.consent import DataCategory, Purpose
 from shared.privacy import ErasableEvent
+from shared.protections import PartnerKind, never_recipient
 
 
 class ServiceKind(StrEnum):
@@ -83,12 +84,16 @@ class Partner(Aggregate):
     class PartnerRegistered(Aggregate.Created):
         agency: str
         name: str
+        kind: str
+        country: str  # ISO 3166-1 alpha-2
         services: list[str]
         public_key: str  # base64 X25519: what is sent to this partner is sealed to it
 
         def apply(self, partner: "Partner") -> None:
             partner.agency = self.agency
             partner.name = self.name
+            partner.kind = PartnerKind(self.kind)
+            partner.country = self.country
             partner.services = self.services
             partner.public_key = self.public_key
 
@@ -97,17 +102,30 @@ class Partner(Aggregate):
     if TYPE_CHECKING:
         agency: str
         name: str
+        kind: PartnerKind
+        country: str
         services: list[str]
         public_key: str
 
     @classmethod
     def register(
-        cls, agency: str, name: str, services: list[ServiceKind], public_key: str
+        cls,
+        agency: str,
+        name: str,
+        kind: PartnerKind,
+        country: str,
+        services: list[ServiceKind],
+        public_key: str,
     ) -> "Partner":
+        refused = never_recipient(kind)
+        if refused:
+            raise ReferralRuleViolation(f"partner {agency} refused: {refused}")
         return cls._create(
             cls.PartnerRegistered,
             agency=agency,
             name=name,
+            kind=kind.value,
+            country=country,
             services=[service.value for service in services],
             public_key=public_key,
         )

@@ -28,6 +28,7 @@ from tests.partner import (
     PartnerLogin,
     as_json,
     opened_data,
+    partner_keys,
     read_messages,
     register_partner,
     run_guide,
@@ -80,8 +81,10 @@ def wait_until(condition, timeout: float = 30, what: str = "the condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def register_case_with_consent(intake, referral_runtime, agency: str, categories: list[str]):
-    case = intake.post("/cases", json=registration()).json()
+def register_case_with_consent(
+    intake, referral_runtime, agency: str, categories: list[str], **registered
+):
+    case = intake.post("/cases", json=registration() | registered).json()
     consented = intake.post(
         f"/cases/{case['case_id']}/consents",
         json={
@@ -264,7 +267,13 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
 ):
     intake, referrals, referral_runtime = platform
     school = unique_agency("SCH")
-    lycee = {"agency": school, "name": "Lycee", "services": ["education"]}
+    lycee = {
+        "agency": school,
+        "name": "Lycee",
+        "kind": "school",
+        "country": "CD",
+        "services": ["education"],
+    }
     for wrong_key, problem in (
         ("not a key!", "base64"),
         (base64.b64encode(b"sixteen bytes...").decode(), "32-byte"),
@@ -378,6 +387,56 @@ def test_no_referral_on_a_closed_case(platform, settings, tmp_path):
     refused = referrals.post("/referrals", json=education_referral(case["case_id"], school))
     assert refused.status_code == 409
     assert "no referral on a closed case" in refused.json()["detail"]
+
+
+def test_security_and_prosecution_bodies_are_never_partners(platform, settings, tmp_path):
+    _, referrals, _ = platform
+    for kind in ("police_security", "prosecution", "armed_forces", "intelligence"):
+        refused = referrals.post(
+            "/partners",
+            json={
+                "agency": unique_agency("GOV"),
+                "name": "Parquet",
+                "kind": kind,
+                "country": "CD",
+                "services": ["legal_aid"],
+                "public_key": partner_keys(tmp_path / kind),
+            },
+            headers=admin_headers(settings),
+        )
+        assert refused.status_code == 409, refused.text
+        assert "no data to security or prosecution bodies" in refused.json()["detail"]
+        assert "Paris Commitments 10-11" in refused.json()["detail"]
+
+
+def test_no_referral_to_the_authorities_of_a_refugees_country_of_origin(
+    platform, settings, tmp_path
+):
+    intake, referrals, referral_runtime = platform
+    ministry, host_ministry = unique_agency("MIN"), unique_agency("MIN")
+    bootstrap = settings.kafka_bootstrap
+    for agency, country in ((ministry, "SS"), (host_ministry, "CD")):
+        register_partner(
+            referrals,
+            bootstrap,
+            agency,
+            "education",
+            tmp_path / agency,
+            kind="government_authority",
+            country=country,
+        )
+    refugee = {"nationality": "SS", "displacement": "refugee"}
+    case = register_case_with_consent(intake, referral_runtime, ministry, ["identity"], **refugee)
+    refused = referrals.post("/referrals", json=education_referral(case["case_id"], ministry))
+    assert refused.status_code == 409
+    assert "non-refoulement" in refused.json()["detail"]
+    assert "Paris Commitments 14" in refused.json()["detail"]
+    # The host country's own authority is not the country of origin.
+    hosted = register_case_with_consent(
+        intake, referral_runtime, host_ministry, ["identity"], **refugee
+    )
+    made = referrals.post("/referrals", json=education_referral(hosted["case_id"], host_ministry))
+    assert made.status_code == 201, made.text
 
 
 def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings, tmp_path):

@@ -115,6 +115,8 @@ class ChildCase(Aggregate):
         registering_agency: str
         caseworker: str
         account: str | None
+        nationality: str | None  # ISO 3166-1 alpha-2
+        displacement: str | None
 
         def apply(self, case: "ChildCase") -> None:
             case.case_number = self.case_number
@@ -132,6 +134,8 @@ class ChildCase(Aggregate):
             case.registering_agency = self.registering_agency
             case.caseworker = self.caseworker
             case.account = self.account
+            case.nationality = self.nationality
+            case.displacement = self.displacement
 
     class HandedOver(Aggregate.Event):
         """Custody passed from a military or armed actor to a child-protection agency."""
@@ -494,6 +498,8 @@ class ChildCase(Aggregate):
         self.languages: list[str]
         self.registering_agency: str
         self.caseworker: str
+        self.nationality: str | None
+        self.displacement: str | None
         self.account: str | None
         # The rest of the journey: nothing yet.
         self.consents: dict[UUID, Consent] = {}
@@ -529,6 +535,10 @@ class ChildCase(Aggregate):
             date_of_birth=None if born is None else born.isoformat(),
             languages=list(registration.languages),
             account=registration.account,
+            nationality=registration.nationality,
+            displacement=None
+            if registration.displacement is None
+            else registration.displacement.value,
             how_left=registration.how_left.value,
             released_on=registration.released_on,
             release_place=registration.release_place,
