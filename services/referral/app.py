@@ -11,6 +11,7 @@ from nacl.public import PublicKey
 
 from services.referral.domain import (
     FINISHED,
+    SERVICE_PURPOSES,
     Milestone,
     Partner,
     Referral,
@@ -133,6 +134,12 @@ class ReferralApplication(ServiceApplication):
         if request.service.value not in partner.services:
             raise ReferralRuleViolation(
                 f"partner {request.agency} does not offer {request.service.value}"
+            )
+        if request.purpose not in SERVICE_PURPOSES[request.service]:
+            raise ReferralRuleViolation(
+                f"rule 'purpose bound to the service': {request.service.value} serves "
+                + ", ".join(sorted(SERVICE_PURPOSES[request.service]))
+                + f", not {request.purpose.value}"
             )
         risk = refoulement_risk(
             partner.kind,

@@ -30,6 +30,21 @@ class ServiceKind(StrEnum):
     SAFE_SHELTER = "safe_shelter"
 
 
+# The purposes each service serves: a referral's purpose is one its service serves, so a
+# consent to one purpose cannot be stretched to a service that pursues another.
+SERVICE_PURPOSES: dict[ServiceKind, frozenset[Purpose]] = {
+    ServiceKind.EDUCATION: frozenset({Purpose.EDUCATION}),
+    ServiceKind.VOCATIONAL_TRAINING: frozenset({Purpose.EDUCATION, Purpose.LIVELIHOOD}),
+    ServiceKind.LIVELIHOOD: frozenset({Purpose.LIVELIHOOD}),
+    ServiceKind.HEALTH: frozenset({Purpose.HEALTH}),
+    ServiceKind.PSYCHOSOCIAL: frozenset({Purpose.PSYCHOSOCIAL_SUPPORT}),
+    ServiceKind.LEGAL_AID: frozenset({Purpose.LEGAL_AID}),
+    ServiceKind.FAMILY_TRACING: frozenset({Purpose.FAMILY_TRACING, Purpose.TRACING_PUBLICITY}),
+    ServiceKind.SAFE_SHELTER: frozenset({Purpose.SHELTER}),
+}
+assert set(SERVICE_PURPOSES) == set(ServiceKind)
+
+
 class Urgency(StrEnum):
     ROUTINE = "routine"
     URGENT = "urgent"

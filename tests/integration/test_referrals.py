@@ -439,6 +439,72 @@ def test_no_referral_to_the_authorities_of_a_refugees_country_of_origin(
     assert made.status_code == 201, made.text
 
 
+def test_statistics_and_monitoring_consents_never_carry_identity(platform):
+    intake, _, _ = platform
+    case = intake.post("/cases", json=registration()).json()
+    for purpose, categories in (
+        ("statistics", ["identity", "education"]),
+        ("monitoring", ["sexual_violence"]),
+        ("statistics", ["association"]),
+        ("monitoring", ["contact_and_location"]),
+    ):
+        refused = intake.post(
+            f"/cases/{case['case_id']}/consents",
+            json={
+                "version": case["version"],
+                "given_by": "caregiver_consent",
+                "purpose": purpose,
+                "recipients": ["UN-MRM"],
+                "categories": categories,
+                "given_on": "2026-11-20",
+            },
+        )
+        assert refused.status_code == 409, refused.text
+        assert "statistics and monitoring carry no one's identity" in refused.json()["detail"]
+        assert categories[0] in refused.json()["detail"]
+
+
+def test_a_referral_serves_the_purpose_of_its_service_and_publicity_needs_its_own_consent(
+    platform, settings, tmp_path
+):
+    intake, referrals, referral_runtime = platform
+    tracer = unique_agency("TRC")
+    register_partner(
+        referrals, settings.kafka_bootstrap, tracer, "family_tracing", tmp_path / "keys"
+    )
+    case = register_case_with_consent(intake, referral_runtime, tracer, ["identity"])
+    stretched = referrals.post(
+        "/referrals", json=education_referral(case["case_id"], tracer, service="family_tracing")
+    )
+    assert stretched.status_code == 409
+    assert "purpose bound to the service" in stretched.json()["detail"]
+    # Consent to be traced is not consent to have one's photo published.
+    traced = intake.post(
+        f"/cases/{case['case_id']}/consents",
+        json={
+            "version": case["version"],
+            "given_by": "caregiver_consent",
+            "purpose": "family_tracing",
+            "recipients": [tracer],
+            "categories": ["identity", "family"],
+            "given_on": "2026-11-20",
+        },
+    )
+    assert traced.status_code == 201, traced.text
+    view = referral_runtime.application.intake
+    wait_until(
+        lambda: len(view.consents(uuid.UUID(case["case_id"]))) == 2, what="tracing consent seen"
+    )
+    publicity = education_referral(
+        case["case_id"], tracer, service="family_tracing", purpose="tracing_publicity"
+    )
+    refused = referrals.post("/referrals", json=publicity)
+    assert refused.status_code == 409
+    assert "no publicity without explicit consent" in refused.json()["detail"]
+    tracing = publicity | {"purpose": "family_tracing"}
+    assert referrals.post("/referrals", json=tracing).status_code == 201
+
+
 def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings, tmp_path):
     intake, referrals, referral_runtime = platform
     school = unique_agency("SCH")

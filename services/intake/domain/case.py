@@ -48,6 +48,7 @@ from shared.consent import (
     DataCategory,
     Decision,
     Purpose,
+    aggregate_refusal,
     may_share,
 )
 from shared.privacy import ErasableEvent
@@ -575,6 +576,9 @@ class ChildCase(Aggregate):
             raise InvalidCaseData("given_on is in the future")
         if consent.expires_on is not None and consent.expires_on < consent.given_on:
             raise InvalidCaseData("expires_on is before given_on")
+        barred = aggregate_refusal(consent.purpose, consent.categories)
+        if barred:
+            raise CaseRuleViolation(f"consent refused: {barred}")
         if consent.given_by == ConsentGiver.BEST_INTERESTS_DECISION and not consent.approved_by:
             raise InvalidCaseData(
                 "a best-interests decision needs the approving supervisor (approved_by)"
