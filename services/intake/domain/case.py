@@ -843,7 +843,7 @@ class ChildCase(Aggregate):
     def record_tracing_lead(
         self, source: LeadSource, lead: str, recorded_by: str, recorded_on: date, now: datetime
     ) -> None:
-        self._open_tracing("a lead recorded")
+        self._tracing_under_consent("a lead recorded", now)
         self._check_day(recorded_on, "recorded_on", now)
         self.trigger_event(
             self.TracingLeadRecorded,
@@ -855,7 +855,7 @@ class ChildCase(Aggregate):
         )
 
     def locate_family(self, found: FamilyFound, now: datetime) -> None:
-        tracing = self._open_tracing("a family located")
+        tracing = self._tracing_under_consent("a family located", now)
         self._check_day(found.located_on, "located_on", now)
         if found.located_on < tracing.started_on:
             raise InvalidCaseData("located_on is before tracing started")
@@ -872,7 +872,7 @@ class ChildCase(Aggregate):
         )
 
     def assess_family(self, assessment: FamilyAssessment, now: datetime) -> None:
-        tracing = self._open_tracing("a family assessed")
+        tracing = self._tracing_under_consent("a family assessed", now)
         self._check_day(assessment.assessed_on, "assessed_on", now)
         if tracing.family_located_on is None:
             raise CaseRuleViolation(
@@ -893,7 +893,7 @@ class ChildCase(Aggregate):
     def reunify(
         self, reunified_on: date, recorded_by: str, address: str | None, now: datetime
     ) -> None:
-        tracing = self._open_tracing("reunified")
+        tracing = self._tracing_under_consent("reunified", now)
         self._check_day(reunified_on, "reunified_on", now)
         if tracing.family_located_on is None:
             raise CaseRuleViolation(
@@ -962,6 +962,21 @@ class ChildCase(Aggregate):
             closed_on=closed_on,
             stage=self._stage_with(tracing=False).value,
         )
+
+    def _tracing_under_consent(self, what: str, now: datetime) -> TracingState:
+        """Open tracing, while a valid consent lets it go on: a withdrawn (or expired) tracing
+        consent pauses it until a new one allows tracing through the same agency. Closing
+        it stays possible: stopping never needs consent."""
+        tracing = self._open_tracing(what)
+        try:
+            self._tracing_consent(tracing.tracing_agency, now)
+        except ConsentMissing as missing:
+            raise ConsentMissing(
+                f"rule 'tracing pauses without a valid tracing consent': nothing can be {what} "
+                f"on case {self.id} until a new consent for tracing through "
+                f"{tracing.tracing_agency} is recorded ({missing})"
+            ) from None
+        return tracing
 
     def _open_tracing(self, what: str) -> TracingState:
         self._refuse_unless_open()
