@@ -25,6 +25,9 @@ AgencyCode = Annotated[
     StringConstraints(strip_whitespace=True, pattern=AGENCY_CODE_PATTERN),
 ]
 
+# ISO 3166-1 alpha-2 by shape only: no list of the assigned codes is kept here.
+CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z]{2}$")]
+
 
 class RequestModel(BaseModel):
     """A request body: a field it does not know is an error, not silently dropped."""

@@ -20,7 +20,11 @@ class Purpose(StrEnum):
     HEALTH = "health"
     PSYCHOSOCIAL_SUPPORT = "psychosocial_support"
     LEGAL_AID = "legal_aid"
+    SHELTER = "shelter"
     STATISTICS = "statistics"
+    MONITORING = "monitoring"  # e.g. the UN's monitoring and reporting mechanism (MRM)
+    TRACING_PUBLICITY = "tracing_publicity"  # a photo or name published to find a family
+    MEDIA = "media"
 
 
 class DataCategory(StrEnum):
@@ -41,6 +45,38 @@ class ConsentGiver(StrEnum):
     CHILD_CONSENT = "child_consent"  # a mature child's own informed consent
     CAREGIVER_CONSENT = "caregiver_consent"  # a parent's or guardian's consent
     BEST_INTERESTS_DECISION = "best_interests_decision"  # no caregiver reachable or safe
+
+
+# Counting needs no one's identity: what could single a child out never goes to these.
+AGGREGATE_PURPOSES = frozenset({Purpose.STATISTICS, Purpose.MONITORING})
+NEVER_IN_AGGREGATES = frozenset(
+    {
+        DataCategory.IDENTITY,
+        DataCategory.CONTACT_AND_LOCATION,
+        DataCategory.ASSOCIATION,
+        DataCategory.SEXUAL_VIOLENCE,
+    }
+)
+# Making a child known to the public can expose the child to the group left behind or to
+# political use (Paris Commitments 13): no other purpose's consent ever stands in for these.
+PUBLICITY_PURPOSES = frozenset({Purpose.MEDIA, Purpose.TRACING_PUBLICITY})
+
+NO_IDENTITY_IN_AGGREGATES = "rule 'statistics and monitoring carry no one's identity'"
+NO_PUBLICITY_WITHOUT_CONSENT = (
+    "rule 'no publicity without explicit consent for it' (Paris Commitments 13)"
+)
+
+
+def aggregate_refusal(purpose: Purpose, categories: Iterable[DataCategory]) -> str | None:
+    """Why a consent or share for ``purpose`` may not cover ``categories``; None if it may."""
+    if purpose not in AGGREGATE_PURPOSES:
+        return None
+    barred = sorted(set(categories) & NEVER_IN_AGGREGATES)
+    if not barred:
+        return None
+    return f"{NO_IDENTITY_IN_AGGREGATES}: purpose '{purpose}' cannot cover " + ", ".join(
+        f"'{category}'" for category in barred
+    )
 
 
 @dataclass(frozen=True)
@@ -76,6 +112,9 @@ def may_share(
     now: datetime,
 ) -> Decision:
     """May ``category`` of case ``case_id`` go to ``agency`` for ``purpose`` at ``now``?"""
+    barred = aggregate_refusal(purpose, [category])
+    if barred:
+        return Decision(False, barred)
     for consent in consents:
         if (
             # A child's assent is asked and recorded, but it never authorises a share alone:
@@ -91,11 +130,13 @@ def may_share(
             and consent.withdrawn_at is None
         ):
             return Decision(True, f"allowed by consent {consent.consent_id}", consent.consent_id)
-    return Decision(
-        False,
+    missing = (
         f"case {case_id} has no valid consent for purpose '{purpose}' to agency '{agency}' "
-        f"covering data category '{category}'",
+        f"covering data category '{category}'"
     )
+    if purpose in PUBLICITY_PURPOSES:
+        return Decision(False, f"{NO_PUBLICITY_WITHOUT_CONSENT}: {missing}")
+    return Decision(False, missing)
 
 
 def shareable_categories(

@@ -109,7 +109,14 @@ def partner_keys(folder: Path) -> str:
 
 
 def register_partner(
-    referrals: Any, bootstrap: str, agency: str, service: str, key_folder: Path, name: str = ""
+    referrals: Any,
+    bootstrap: str,
+    agency: str,
+    service: str,
+    key_folder: Path,
+    name: str = "",
+    kind: str = "humanitarian",
+    country: str = "CD",
 ) -> PartnerLogin:
     """A partner registers with the referral service (``referrals``, an HTTP client) with the
     public key of the key pair it makes in ``key_folder``, and is given its Kafka login."""
@@ -118,6 +125,8 @@ def register_partner(
         json={
             "agency": agency,
             "name": name or agency,
+            "kind": kind,
+            "country": country,
             "services": [service],
             "public_key": partner_keys(key_folder),
         },

@@ -37,11 +37,20 @@ from services.intake.programme import (
 )
 from services.intake.projections import CaseFilter, CaseProjections, CaseRow
 from shared.access import Action, Caller, Decision, Outcome, decide, decide_approval
-from shared.api import AgencyCode, Erased, RequestModel, Text, VersionedCommand, refusals
+from shared.api import (
+    AgencyCode,
+    CountryCode,
+    Erased,
+    RequestModel,
+    Text,
+    VersionedCommand,
+    refusals,
+)
 from shared.auth import authorize, authorize_listing, requires, settle
 from shared.consent import ConsentGiver, DataCategory, Purpose
 from shared.crypto import ERASED
 from shared.envelope import event_type
+from shared.protections import Displacement
 
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
@@ -92,6 +101,12 @@ class ChildRegistration(RequestModel):
         description="The caller, which it defaults to; someone else only by a supervisor.",
     )
     handover: HandoverIn | None = None
+    nationality: CountryCode | None = Field(
+        default=None,
+        description="ISO 3166-1 alpha-2, if known. Personal. With displacement, it keeps the "
+        "authorities of the country of origin from the child's data (non-refoulement).",
+    )
+    displacement: Displacement | None = Field(default=None, description="Personal.")
 
     def to_domain(self, agency: str, caseworker: str) -> Registration:
         handover = None
@@ -102,6 +117,8 @@ class ChildRegistration(RequestModel):
             date_of_birth=self.date_of_birth,
             languages=tuple(self.languages),
             account=self.account,
+            nationality=self.nationality,
+            displacement=self.displacement,
             how_left=self.release.how_left,
             released_on=self.release.date,
             release_place=self.release.place,
@@ -218,6 +235,8 @@ class CaseOut(BaseModel):
     date_of_birth: str | None
     languages: list[str] | Erased
     account: str | None
+    nationality: str | None
+    displacement: str | None
     how_left: str
     released_on: dt.date | Erased
     release_place: str
@@ -270,6 +289,8 @@ class CaseOut(BaseModel):
             date_of_birth=case.date_of_birth,
             languages=case.languages,
             account=case.account,
+            nationality=case.nationality,
+            displacement=case.displacement,
             how_left=case.how_left,
             released_on=case.released_on,
             release_place=case.release_place,

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from jsonschema import ValidationError
 from pydantic import BaseModel, Field, field_validator
 
@@ -25,12 +25,13 @@ from services.referral.partners import (
     partner_group_prefix,
 )
 from shared.access import Action, Caller
-from shared.api import AgencyCode, Erased, RequestModel, Text, refusals
+from shared.api import AgencyCode, CountryCode, Erased, RequestModel, Text, refusals
 from shared.auth import authorize, public, requires
 from shared.consent import DataCategory, Purpose
 from shared.crypto import SealError
 from shared.kafka import REGISTRAR
 from shared.partnerbox import ALGORITHM, encoded_key, public_key_from_text
+from shared.protections import PartnerKind
 from shared.publishing import validate_data
 from shared.runtime import ServiceRuntime
 
@@ -40,6 +41,11 @@ log = logging.getLogger("homeward.referral")
 class PartnerIn(RequestModel):
     agency: AgencyCode
     name: Text
+    kind: PartnerKind = Field(
+        description="armed_forces, police_security, intelligence and prosecution are refused "
+        "(409): they can never receive a child's data (Paris Commitments 10-11)."
+    )
+    country: CountryCode = Field(description="Where the partner works (ISO 3166-1 alpha-2).")
     services: list[ServiceKind] = Field(min_length=1, max_length=len(ServiceKind))
     public_key: str = Field(
         description="Base64 of the partner's 32-byte X25519 public key (`homeward partner "
@@ -55,6 +61,8 @@ class PartnerIn(RequestModel):
 class PartnerOut(BaseModel):
     agency: str
     name: str
+    kind: str
+    country: str
     services: list[str]
     public_key: str
     referrals_topic: str
@@ -65,6 +73,8 @@ class PartnerOut(BaseModel):
         return cls(
             agency=partner.agency,
             name=partner.name,
+            kind=partner.kind.value,
+            country=partner.country,
             services=partner.services,
             public_key=partner.public_key,
             referrals_topic=partner.referrals_topic,
@@ -240,7 +250,9 @@ def register_partner(
     _caller: Annotated[Caller, Depends(requires(Action.REGISTER_PARTNER))],
 ) -> RegisteredPartnerOut:
     with referral_errors():
-        partner = referrals.register_partner(body.agency, body.name, body.services, body.public_key)
+        partner = referrals.register_partner(
+            body.agency, body.name, body.kind, body.country, body.services, body.public_key
+        )
     runtime = request.app.state.runtime
     try:
         ensure_partner_topics(runtime.kafka, [partner.agency])
@@ -303,12 +315,19 @@ def get_partner(agency: str, referrals: Referrals) -> PartnerOut:
     status_code=status.HTTP_201_CREATED,
     tags=["referrals"],
     summary="Refer a child to a partner, sharing only what consent allows",
-    responses={409: {"description": "No valid consent covers this share."}},
+    responses={
+        200: {
+            "description": "An open referral of the case to this partner for this service "
+            "exists already: it is the answer, and nothing is sent again."
+        },
+        409: {"description": "No valid consent covers this share, or a rule refuses it."},
+    },
 )
 def make_referral(
     body: ReferralIn,
     referrals: Referrals,
     request: Request,
+    response: Response,
     caller: Annotated[Caller, Depends(requires(Action.MAKE_REFERRAL))],
 ) -> ReferralOut:
     missing = f"No case {body.case_id} here (unknown or erased)."
@@ -319,7 +338,10 @@ def make_referral(
         request, caller, Action.MAKE_REFERRAL, agency, not_found=missing, case_id=body.case_id
     )
     with referral_errors():
-        return ReferralOut.of(referrals.make_referral(body.to_request(caller)))
+        referral, new = referrals.make_referral(body.to_request(caller))
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return ReferralOut.of(referral)
 
 
 @router.get("/referrals/{referral_id}", tags=["referrals"], summary="A referral's state")

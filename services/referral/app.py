@@ -11,6 +11,7 @@ from nacl.public import PublicKey
 
 from services.referral.domain import (
     FINISHED,
+    SERVICE_PURPOSES,
     Milestone,
     Partner,
     Referral,
@@ -23,6 +24,7 @@ from services.referral.replykey import ReplyKey
 from shared.application import ServiceApplication
 from shared.consent import DataCategory, Purpose, shareable_categories
 from shared.partnerbox import public_key_from_text
+from shared.protections import Displacement, PartnerKind, refoulement_risk
 
 # Which published fields of a registration each data category lets through.
 CATEGORY_FIELDS: dict[DataCategory, tuple[str, ...]] = {
@@ -78,9 +80,15 @@ class ReferralApplication(ServiceApplication):
     # Partners
 
     def register_partner(
-        self, agency: str, name: str, services: list[ServiceKind], public_key: str
+        self,
+        agency: str,
+        name: str,
+        kind: PartnerKind,
+        country: str,
+        services: list[ServiceKind],
+        public_key: str,
     ) -> Partner:
-        partner = Partner.register(agency, name, services, public_key)
+        partner = Partner.register(agency, name, kind, country, services, public_key)
         try:
             self.save(partner)
         except IntegrityError:
@@ -108,13 +116,39 @@ class ReferralApplication(ServiceApplication):
 
     # Referrals
 
-    def make_referral(self, request: ReferralRequest) -> Referral:
-        """Share with a partner only what the consent the service has seen allows, now."""
+    def make_referral(self, request: ReferralRequest) -> tuple[Referral, bool]:
+        """Share with a partner only what the consent the service has seen allows, now; the
+        referral, and whether it is new (a repeat is answered with the open one)."""
+        case = self.intake.case_data(request.case_id, f"referral to {request.agency}")
+        if case is None:
+            raise ReferralRuleViolation(
+                f"case {request.case_id} is unknown here or erased: nothing can be shared"
+            )
+        opened, closed = case
+        if closed:
+            raise ReferralRuleViolation(
+                f"rule 'no referral on a closed case': case {request.case_id} is closed; "
+                "reopen it first"
+            )
         partner = self.get_partner(request.agency)
         if request.service.value not in partner.services:
             raise ReferralRuleViolation(
                 f"partner {request.agency} does not offer {request.service.value}"
             )
+        if request.purpose not in SERVICE_PURPOSES[request.service]:
+            raise ReferralRuleViolation(
+                f"rule 'purpose bound to the service': {request.service.value} serves "
+                + ", ".join(sorted(SERVICE_PURPOSES[request.service]))
+                + f", not {request.purpose.value}"
+            )
+        risk = refoulement_risk(
+            partner.kind,
+            partner.country,
+            opened.get("nationality"),
+            None if opened.get("displacement") is None else Displacement(opened["displacement"]),
+        )
+        if risk:
+            raise ReferralRuleViolation(f"referral to {request.agency} refused: {risk}")
         now = self.clock()
         decisions = shareable_categories(
             self.intake.consents(request.case_id),
@@ -127,14 +161,17 @@ class ReferralApplication(ServiceApplication):
         refused = [decision.reason for decision in decisions.values() if not decision]
         if refused:
             raise ConsentMissing("referral refused: " + "; ".join(refused))
-        case = self.intake.case_data(request.case_id, f"referral to {request.agency}")
-        if case is None:
-            raise ReferralRuleViolation(
-                f"case {request.case_id} is unknown here or erased: nothing can be shared"
+        # A caseworker retrying (or two of them acting at once) must not send the partner the
+        # child twice: one open referral per case, partner and service.
+        for existing in self._referrals(
+            lambda r: (
+                r.case_id == request.case_id
+                and r.agency == request.agency
+                and r.service == request.service.value
+                and r.state not in FINISHED
             )
-        opened, closed = case
-        if closed:
-            raise ReferralRuleViolation(f"case {request.case_id} is closed: reopen it first")
+        ):
+            return existing, False
         shared = {
             field: opened.get(field)
             for category in request.categories
@@ -156,7 +193,7 @@ class ReferralApplication(ServiceApplication):
             referring_agency=request.referring_agency,
         )
         self.save(referral)
-        return referral
+        return referral, True
 
     def case_agency(self, case_id: UUID) -> str | None:
         """The agency that registered a case; None for a case unknown here or erased."""

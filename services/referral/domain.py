@@ -16,6 +16,7 @@ from eventsourcing.domain import Aggregate
 
 from shared.consent import DataCategory, Purpose
 from shared.privacy import ErasableEvent
+from shared.protections import PartnerKind, never_recipient
 
 
 class ServiceKind(StrEnum):
@@ -27,6 +28,21 @@ class ServiceKind(StrEnum):
     LEGAL_AID = "legal_aid"
     FAMILY_TRACING = "family_tracing"
     SAFE_SHELTER = "safe_shelter"
+
+
+# The purposes each service serves: a referral's purpose is one its service serves, so a
+# consent to one purpose cannot be stretched to a service that pursues another.
+SERVICE_PURPOSES: dict[ServiceKind, frozenset[Purpose]] = {
+    ServiceKind.EDUCATION: frozenset({Purpose.EDUCATION}),
+    ServiceKind.VOCATIONAL_TRAINING: frozenset({Purpose.EDUCATION, Purpose.LIVELIHOOD}),
+    ServiceKind.LIVELIHOOD: frozenset({Purpose.LIVELIHOOD}),
+    ServiceKind.HEALTH: frozenset({Purpose.HEALTH}),
+    ServiceKind.PSYCHOSOCIAL: frozenset({Purpose.PSYCHOSOCIAL_SUPPORT}),
+    ServiceKind.LEGAL_AID: frozenset({Purpose.LEGAL_AID}),
+    ServiceKind.FAMILY_TRACING: frozenset({Purpose.FAMILY_TRACING, Purpose.TRACING_PUBLICITY}),
+    ServiceKind.SAFE_SHELTER: frozenset({Purpose.SHELTER}),
+}
+assert set(SERVICE_PURPOSES) == set(ServiceKind)
 
 
 class Urgency(StrEnum):
@@ -83,12 +99,16 @@ class Partner(Aggregate):
     class PartnerRegistered(Aggregate.Created):
         agency: str
         name: str
+        kind: str
+        country: str  # ISO 3166-1 alpha-2
         services: list[str]
         public_key: str  # base64 X25519: what is sent to this partner is sealed to it
 
         def apply(self, partner: "Partner") -> None:
             partner.agency = self.agency
             partner.name = self.name
+            partner.kind = PartnerKind(self.kind)
+            partner.country = self.country
             partner.services = self.services
             partner.public_key = self.public_key
 
@@ -97,17 +117,30 @@ class Partner(Aggregate):
     if TYPE_CHECKING:
         agency: str
         name: str
+        kind: PartnerKind
+        country: str
         services: list[str]
         public_key: str
 
     @classmethod
     def register(
-        cls, agency: str, name: str, services: list[ServiceKind], public_key: str
+        cls,
+        agency: str,
+        name: str,
+        kind: PartnerKind,
+        country: str,
+        services: list[ServiceKind],
+        public_key: str,
     ) -> "Partner":
+        refused = never_recipient(kind)
+        if refused:
+            raise ReferralRuleViolation(f"partner {agency} refused: {refused}")
         return cls._create(
             cls.PartnerRegistered,
             agency=agency,
             name=name,
+            kind=kind.value,
+            country=country,
             services=[service.value for service in services],
             public_key=public_key,
         )

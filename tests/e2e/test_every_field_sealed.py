@@ -250,6 +250,8 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
             json={
                 "agency": partner,
                 "name": partner,
+                "kind": "humanitarian",
+                "country": "CD",
                 "services": [service],
                 "public_key": public_key,
             },

@@ -109,6 +109,8 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         partner = {
             "agency": "SCH-01",
             "name": "School",
+            "kind": "school",
+            "country": "CD",
             "services": ["education"],
             "public_key": partner_keys(tmp_path / "school"),
         }

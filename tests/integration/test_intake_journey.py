@@ -427,7 +427,7 @@ def test_a_boy_released_under_an_action_plan_whose_family_is_not_found_goes_to_f
         },
         "InterimCarePlaced",
     )
-    consent_for_tracing(boy)
+    tracing_consent = consent_for_tracing(boy)
     boy.took(
         "tracing",
         {
@@ -454,10 +454,16 @@ def test_a_boy_released_under_an_action_plan_whose_family_is_not_found_goes_to_f
         },
         "TracingLeadRecorded",
     )
+    # The boy withdraws his consent: tracing pauses (no lead recorded), and may still close.
+    boy.took(f"consents/{tracing_consent}/withdrawal", {}, "ConsentWithdrawn")
+    assert "tracing pauses without a valid tracing consent" in boy.refused(
+        "tracing/leads",
+        {"source": "tracing_network", "lead": "Another fisherman.", "recorded_on": "2026-10-04"},
+    )
     clock.advance(weeks=13)  # 3 January 2027: twelve weeks in interim care have passed
     boy.took(
         "tracing/closure",
-        {"reason": "family_not_found", "closed_on": "2027-01-03"},
+        {"reason": "consent_withdrawn", "closed_on": "2027-01-03"},
         "TracingClosedUnsuccessful",
     )
     assert boy.case["stage"] == "interim_care"

@@ -237,6 +237,8 @@ def test_without_the_registrar_a_registration_stands_and_makes_no_credentials(se
             json={
                 "agency": agency,
                 "name": "Partner CC",
+                "kind": "school",
+                "country": "CD",
                 "services": ["education"],
                 "public_key": partner_keys(tmp_path / agency),
             },

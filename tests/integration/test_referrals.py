@@ -28,6 +28,7 @@ from tests.partner import (
     PartnerLogin,
     as_json,
     opened_data,
+    partner_keys,
     read_messages,
     register_partner,
     run_guide,
@@ -80,8 +81,10 @@ def wait_until(condition, timeout: float = 30, what: str = "the condition"):
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def register_case_with_consent(intake, referral_runtime, agency: str, categories: list[str]):
-    case = intake.post("/cases", json=registration()).json()
+def register_case_with_consent(
+    intake, referral_runtime, agency: str, categories: list[str], **registered
+):
+    case = intake.post("/cases", json=registration() | registered).json()
     consented = intake.post(
         f"/cases/{case['case_id']}/consents",
         json={
@@ -264,7 +267,13 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
 ):
     intake, referrals, referral_runtime = platform
     school = unique_agency("SCH")
-    lycee = {"agency": school, "name": "Lycee", "services": ["education"]}
+    lycee = {
+        "agency": school,
+        "name": "Lycee",
+        "kind": "school",
+        "country": "CD",
+        "services": ["education"],
+    }
     for wrong_key, problem in (
         ("not a key!", "base64"),
         (base64.b64encode(b"sixteen bytes...").decode(), "32-byte"),
@@ -278,14 +287,14 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
     register_partner(referrals, settings.kafka_bootstrap, school, "education", tmp_path / "keys")
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
 
-    def refer(urgency: str) -> str:
+    def refer(urgency: str, status: int = 201) -> str:
         made = referrals.post(
             "/referrals", json=education_referral(case["case_id"], school, urgency=urgency)
         )
-        assert made.status_code == 201, made.text
+        assert made.status_code == status, made.text
         return made.json()["referral_id"]
 
-    declined, routine, urgent = refer("routine"), refer("routine"), refer("urgent")
+    declined = refer("routine")
     as_school = partner_headers(settings, school)
     without_reason = referrals.post(
         f"/partners/{school}/referrals/{declined}/answers",
@@ -320,9 +329,14 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
         == 404
     )
 
+    # One open referral per case, partner and service: the repeat is answered with it.
+    urgent = refer("urgent")
+    assert refer("urgent", status=200) == urgent
+    assert refer("routine", status=200) == urgent
     clock.now += timedelta(hours=25)
     assert referral_runtime.application.expire_unanswered() == [uuid.UUID(urgent)]
-    clock.now += timedelta(days=7)
+    routine = refer("routine")
+    clock.now += timedelta(days=7, hours=1)
     assert referral_runtime.application.expire_unanswered() == [uuid.UUID(routine)]
     assert referrals.get(f"/referrals/{routine}").json()["state"] == "expired"
     late = referrals.post(
@@ -352,6 +366,143 @@ def test_a_partner_declines_over_http_and_an_unanswered_referral_expires(
     }
     for record in own:
         REFERRAL_EVENTS.validate(CloudEvent.from_bytes(record.value))
+
+
+def test_no_referral_on_a_closed_case(platform, settings, tmp_path):
+    intake, referrals, referral_runtime = platform
+    school = unique_agency("SCH")
+    register_partner(referrals, settings.kafka_bootstrap, school, "education", tmp_path / "keys")
+    case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
+    closed = intake.post(
+        f"/cases/{case['case_id']}/closure",
+        json={
+            "version": case["version"],
+            "reason": "reintegration_goals_met",
+            "closed_on": "2026-11-23",
+        },
+    )
+    assert closed.status_code == 200, closed.text
+    view = referral_runtime.application.intake
+    wait_until(lambda: view.case_data(uuid.UUID(case["case_id"]), "test")[1], what="closure seen")
+    refused = referrals.post("/referrals", json=education_referral(case["case_id"], school))
+    assert refused.status_code == 409
+    assert "no referral on a closed case" in refused.json()["detail"]
+
+
+def test_security_and_prosecution_bodies_are_never_partners(platform, settings, tmp_path):
+    _, referrals, _ = platform
+    for kind in ("police_security", "prosecution", "armed_forces", "intelligence"):
+        refused = referrals.post(
+            "/partners",
+            json={
+                "agency": unique_agency("GOV"),
+                "name": "Parquet",
+                "kind": kind,
+                "country": "CD",
+                "services": ["legal_aid"],
+                "public_key": partner_keys(tmp_path / kind),
+            },
+            headers=admin_headers(settings),
+        )
+        assert refused.status_code == 409, refused.text
+        assert "no data to security or prosecution bodies" in refused.json()["detail"]
+        assert "Paris Commitments 10-11" in refused.json()["detail"]
+
+
+def test_no_referral_to_the_authorities_of_a_refugees_country_of_origin(
+    platform, settings, tmp_path
+):
+    intake, referrals, referral_runtime = platform
+    ministry, host_ministry = unique_agency("MIN"), unique_agency("MIN")
+    bootstrap = settings.kafka_bootstrap
+    for agency, country in ((ministry, "SS"), (host_ministry, "CD")):
+        register_partner(
+            referrals,
+            bootstrap,
+            agency,
+            "education",
+            tmp_path / agency,
+            kind="government_authority",
+            country=country,
+        )
+    refugee = {"nationality": "SS", "displacement": "refugee"}
+    case = register_case_with_consent(intake, referral_runtime, ministry, ["identity"], **refugee)
+    refused = referrals.post("/referrals", json=education_referral(case["case_id"], ministry))
+    assert refused.status_code == 409
+    assert "non-refoulement" in refused.json()["detail"]
+    assert "Paris Commitments 14" in refused.json()["detail"]
+    # The host country's own authority is not the country of origin.
+    hosted = register_case_with_consent(
+        intake, referral_runtime, host_ministry, ["identity"], **refugee
+    )
+    made = referrals.post("/referrals", json=education_referral(hosted["case_id"], host_ministry))
+    assert made.status_code == 201, made.text
+
+
+def test_statistics_and_monitoring_consents_never_carry_identity(platform):
+    intake, _, _ = platform
+    case = intake.post("/cases", json=registration()).json()
+    for purpose, categories in (
+        ("statistics", ["identity", "education"]),
+        ("monitoring", ["sexual_violence"]),
+        ("statistics", ["association"]),
+        ("monitoring", ["contact_and_location"]),
+    ):
+        refused = intake.post(
+            f"/cases/{case['case_id']}/consents",
+            json={
+                "version": case["version"],
+                "given_by": "caregiver_consent",
+                "purpose": purpose,
+                "recipients": ["UN-MRM"],
+                "categories": categories,
+                "given_on": "2026-11-20",
+            },
+        )
+        assert refused.status_code == 409, refused.text
+        assert "statistics and monitoring carry no one's identity" in refused.json()["detail"]
+        assert categories[0] in refused.json()["detail"]
+
+
+def test_a_referral_serves_the_purpose_of_its_service_and_publicity_needs_its_own_consent(
+    platform, settings, tmp_path
+):
+    intake, referrals, referral_runtime = platform
+    tracer = unique_agency("TRC")
+    register_partner(
+        referrals, settings.kafka_bootstrap, tracer, "family_tracing", tmp_path / "keys"
+    )
+    case = register_case_with_consent(intake, referral_runtime, tracer, ["identity"])
+    stretched = referrals.post(
+        "/referrals", json=education_referral(case["case_id"], tracer, service="family_tracing")
+    )
+    assert stretched.status_code == 409
+    assert "purpose bound to the service" in stretched.json()["detail"]
+    # Consent to be traced is not consent to have one's photo published.
+    traced = intake.post(
+        f"/cases/{case['case_id']}/consents",
+        json={
+            "version": case["version"],
+            "given_by": "caregiver_consent",
+            "purpose": "family_tracing",
+            "recipients": [tracer],
+            "categories": ["identity", "family"],
+            "given_on": "2026-11-20",
+        },
+    )
+    assert traced.status_code == 201, traced.text
+    view = referral_runtime.application.intake
+    wait_until(
+        lambda: len(view.consents(uuid.UUID(case["case_id"]))) == 2, what="tracing consent seen"
+    )
+    publicity = education_referral(
+        case["case_id"], tracer, service="family_tracing", purpose="tracing_publicity"
+    )
+    refused = referrals.post("/referrals", json=publicity)
+    assert refused.status_code == 409
+    assert "no publicity without explicit consent" in refused.json()["detail"]
+    tracing = publicity | {"purpose": "family_tracing"}
+    assert referrals.post("/referrals", json=tracing).status_code == 201
 
 
 def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings, tmp_path):

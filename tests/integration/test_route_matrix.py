@@ -37,6 +37,7 @@ from shared.consent import DataCategory, Purpose
 from shared.keyring import generate_master_key, open_keyring
 from shared.localkafka import LocalBroker
 from shared.privacy import open_fields
+from shared.protections import PartnerKind
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
 from tests.conftest import sqlite_store
@@ -90,7 +91,9 @@ def holdings_of(world: World, agency: str) -> Holdings:
         with referral.database.transaction() as tx:
             referral.application.intake.apply(message, tx)
     partner = PARTNER_OF[agency]
-    referral.application.register_partner(partner, partner, [ServiceKind.EDUCATION], KEY)
+    referral.application.register_partner(
+        partner, partner, PartnerKind.SCHOOL, "CD", [ServiceKind.EDUCATION], KEY
+    )
     made = Referral.make(
         case_id=case_id,
         agency=partner,

@@ -90,3 +90,21 @@ def test_a_childs_assent_alone_never_authorises_a_share():
     assert not ask([assent])
     caregiver = replace(EDUCATION, consent_id=uuid4(), given_by=ConsentGiver.CAREGIVER_CONSENT)
     assert ask([assent, caregiver]).consent_id == caregiver.consent_id
+
+
+def test_media_is_denied_without_a_consent_for_media_naming_the_rule():
+    decision = ask([EDUCATION], purpose=Purpose.MEDIA)
+    assert not decision
+    assert "no publicity without explicit consent" in decision.reason
+    assert "Paris Commitments 13" in decision.reason
+    media = replace(EDUCATION, consent_id=uuid4(), purpose=Purpose.MEDIA)
+    assert ask([EDUCATION, media], purpose=Purpose.MEDIA).consent_id == media.consent_id
+
+
+def test_statistics_never_carry_identity_whatever_a_consent_says():
+    counted = replace(EDUCATION, purpose=Purpose.STATISTICS)
+    decision = ask([counted], purpose=Purpose.STATISTICS)
+    assert not decision
+    assert "statistics and monitoring carry no one's identity" in decision.reason
+    schooling = replace(counted, categories=frozenset({DataCategory.EDUCATION}))
+    assert ask([schooling], purpose=Purpose.STATISTICS, category=DataCategory.EDUCATION)

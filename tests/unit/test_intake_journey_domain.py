@@ -190,6 +190,40 @@ def test_tracing_needs_an_unwithdrawn_consent_for_tracing_to_that_agency():
     assert case.tracing.consent_id == other
 
 
+def test_a_withdrawn_tracing_consent_pauses_tracing_until_a_new_one():
+    case = registered()
+    consent_id = uuid4()
+    case.give_consent(TRACING_CONSENT, consent_id, NOW)
+    case.start_tracing(TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother"), NOW)
+    case.withdraw_consent(consent_id, "cw-9")
+    paused = "tracing pauses without a valid tracing consent"
+    with pytest.raises(ConsentMissing, match=paused):
+        case.record_tracing_lead(LeadSource.COMMUNITY, "a neighbour", "cw-9", NOW.date(), NOW)
+    with pytest.raises(ConsentMissing, match=paused):
+        case.locate_family(FAMILY, NOW)
+    assert case.tracing is not None
+    assert case.tracing.open  # paused, not closed
+    case.give_consent(TRACING_CONSENT, uuid4(), NOW)
+    case.locate_family(FAMILY, NOW)
+    case.assess_family(SUITABLE, NOW)
+    case.reunify(date(2026, 11, 23), "cw-9", None, NOW)
+    assert case.reunified_on == date(2026, 11, 23)
+
+
+def test_tracing_paused_by_a_withdrawal_can_still_be_closed():
+    case = registered()
+    consent_id = uuid4()
+    case.give_consent(TRACING_CONSENT, consent_id, NOW)
+    case.start_tracing(TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother"), NOW)
+    case.locate_family(FAMILY, NOW)
+    case.withdraw_consent(consent_id, "cw-9")
+    with pytest.raises(ConsentMissing, match="tracing pauses"):
+        case.assess_family(SUITABLE, NOW)
+    case.close_tracing(TracingFailure.CONSENT_WITHDRAWN, "cw-9", NOW.date(), None, NOW)
+    assert case.tracing is not None
+    assert not case.tracing.open
+
+
 def test_interim_care_cannot_end_before_it_started_nor_overlap():
     case = registered()
     with pytest.raises(CaseRuleViolation, match="before it started"):
@@ -285,7 +319,7 @@ def test_alternative_care_waits_for_tracing_to_close_and_independent_living_for_
     foster = AlternativeCare(AlternativeCareKind.FOSTER_CARE, "Famille K.", RELEASED, "cw-9")
     with pytest.raises(CaseRuleViolation, match="tracing is still open"):
         case.arrange_alternative_care(foster, NOW)
-    case.close_tracing(TracingFailure.FAMILY_NOT_FOUND, "cw-9", date(2026, 11, 23), None, NOW)
+    case.close_tracing(TracingFailure.CONSENT_WITHDRAWN, "cw-9", date(2026, 11, 23), None, NOW)
     assert case.stage == Stage.HANDED_OVER
     independent = replace(foster, kind=AlternativeCareKind.SUPERVISED_INDEPENDENT_LIVING)
     young = registered(estimated_age=14)

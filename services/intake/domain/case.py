@@ -48,6 +48,7 @@ from shared.consent import (
     DataCategory,
     Decision,
     Purpose,
+    aggregate_refusal,
     may_share,
 )
 from shared.privacy import ErasableEvent
@@ -115,6 +116,8 @@ class ChildCase(Aggregate):
         registering_agency: str
         caseworker: str
         account: str | None
+        nationality: str | None  # ISO 3166-1 alpha-2
+        displacement: str | None
 
         def apply(self, case: "ChildCase") -> None:
             case.case_number = self.case_number
@@ -132,6 +135,8 @@ class ChildCase(Aggregate):
             case.registering_agency = self.registering_agency
             case.caseworker = self.caseworker
             case.account = self.account
+            case.nationality = self.nationality
+            case.displacement = self.displacement
 
     class HandedOver(Aggregate.Event):
         """Custody passed from a military or armed actor to a child-protection agency."""
@@ -494,6 +499,8 @@ class ChildCase(Aggregate):
         self.languages: list[str]
         self.registering_agency: str
         self.caseworker: str
+        self.nationality: str | None
+        self.displacement: str | None
         self.account: str | None
         # The rest of the journey: nothing yet.
         self.consents: dict[UUID, Consent] = {}
@@ -529,6 +536,10 @@ class ChildCase(Aggregate):
             date_of_birth=None if born is None else born.isoformat(),
             languages=list(registration.languages),
             account=registration.account,
+            nationality=registration.nationality,
+            displacement=None
+            if registration.displacement is None
+            else registration.displacement.value,
             how_left=registration.how_left.value,
             released_on=registration.released_on,
             release_place=registration.release_place,
@@ -565,6 +576,9 @@ class ChildCase(Aggregate):
             raise InvalidCaseData("given_on is in the future")
         if consent.expires_on is not None and consent.expires_on < consent.given_on:
             raise InvalidCaseData("expires_on is before given_on")
+        barred = aggregate_refusal(consent.purpose, consent.categories)
+        if barred:
+            raise CaseRuleViolation(f"consent refused: {barred}")
         if consent.given_by == ConsentGiver.BEST_INTERESTS_DECISION and not consent.approved_by:
             raise InvalidCaseData(
                 "a best-interests decision needs the approving supervisor (approved_by)"
@@ -829,7 +843,7 @@ class ChildCase(Aggregate):
     def record_tracing_lead(
         self, source: LeadSource, lead: str, recorded_by: str, recorded_on: date, now: datetime
     ) -> None:
-        self._open_tracing("a lead recorded")
+        self._tracing_under_consent("a lead recorded", now)
         self._check_day(recorded_on, "recorded_on", now)
         self.trigger_event(
             self.TracingLeadRecorded,
@@ -841,7 +855,7 @@ class ChildCase(Aggregate):
         )
 
     def locate_family(self, found: FamilyFound, now: datetime) -> None:
-        tracing = self._open_tracing("a family located")
+        tracing = self._tracing_under_consent("a family located", now)
         self._check_day(found.located_on, "located_on", now)
         if found.located_on < tracing.started_on:
             raise InvalidCaseData("located_on is before tracing started")
@@ -858,7 +872,7 @@ class ChildCase(Aggregate):
         )
 
     def assess_family(self, assessment: FamilyAssessment, now: datetime) -> None:
-        tracing = self._open_tracing("a family assessed")
+        tracing = self._tracing_under_consent("a family assessed", now)
         self._check_day(assessment.assessed_on, "assessed_on", now)
         if tracing.family_located_on is None:
             raise CaseRuleViolation(
@@ -879,7 +893,7 @@ class ChildCase(Aggregate):
     def reunify(
         self, reunified_on: date, recorded_by: str, address: str | None, now: datetime
     ) -> None:
-        tracing = self._open_tracing("reunified")
+        tracing = self._tracing_under_consent("reunified", now)
         self._check_day(reunified_on, "reunified_on", now)
         if tracing.family_located_on is None:
             raise CaseRuleViolation(
@@ -948,6 +962,21 @@ class ChildCase(Aggregate):
             closed_on=closed_on,
             stage=self._stage_with(tracing=False).value,
         )
+
+    def _tracing_under_consent(self, what: str, now: datetime) -> TracingState:
+        """Open tracing, while a valid consent lets it go on: a withdrawn (or expired) tracing
+        consent pauses it until a new one allows tracing through the same agency. Closing
+        it stays possible: stopping never needs consent."""
+        tracing = self._open_tracing(what)
+        try:
+            self._tracing_consent(tracing.tracing_agency, now)
+        except ConsentMissing as missing:
+            raise ConsentMissing(
+                f"rule 'tracing pauses without a valid tracing consent': nothing can be {what} "
+                f"on case {self.id} until a new consent for tracing through "
+                f"{tracing.tracing_agency} is recorded ({missing})"
+            ) from None
+        return tracing
 
     def _open_tracing(self, what: str) -> TracingState:
         self._refuse_unless_open()

@@ -19,6 +19,7 @@ from services.intake.domain.vocabulary import (
     Sex,
 )
 from shared.consent import ConsentGiver, DataCategory, Purpose
+from shared.protections import Displacement
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class Registration:
     languages: tuple[str, ...] = ()
     account: str | None = None
     handover: Handover | None = None
+    nationality: str | None = None
+    displacement: Displacement | None = None
 
 
 @dataclass(frozen=True)
