@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, Literal
 
 from eventsourcing.application import AggregateNotFoundError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -20,6 +20,10 @@ from shared.tokens import TokenVerifier
 
 Erased = Literal["[erased]"]  # what a sealed field reads once its case's key is destroyed
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# Paging bounds: a database integer overflows past 2**63, which must be a 422, not a 500.
+MAX_OFFSET = 10_000_000
+PageOffset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Rows to skip.")]
+PageLimit = Annotated[int, Query(ge=1, le=500, description="Rows to return, at most.")]
 AgencyCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=AGENCY_CODE_PATTERN),

@@ -41,6 +41,8 @@ from shared.api import (
     AgencyCode,
     CountryCode,
     Erased,
+    PageLimit,
+    PageOffset,
     RequestModel,
     Text,
     VersionedCommand,
@@ -525,8 +527,8 @@ def list_cases(
     ),
     agency: str | None = None,
     caseworker: str | None = None,
-    limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> CasePage:
     visible = authorize_listing(request, caller, Action.LIST_CASES, personal=True)
     where = CaseFilter(

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from shared.access import Action
 from shared.accesslog import AccessLogView, Outcome
+from shared.api import PageLimit, PageOffset
 from shared.auth import requires
 
 
@@ -35,8 +36,8 @@ def list_accesses(
     outcome: Annotated[
         Outcome | None, Query(description="`break_glass`: the opens that await review.")
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: PageLimit = 100,
+    offset: PageOffset = 0,
 ) -> list[dict[str, Any]]:
     return view.accesses(
         case_id=case_id, accessed_by=accessed_by, outcome=outcome, limit=limit, offset=offset

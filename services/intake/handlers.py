@@ -3,7 +3,7 @@
 import logging
 from uuid import UUID
 
-from services.intake.app import IntakeApplication
+from services.intake.app import IntakeApplication, StaleVersion
 from services.intake.domain import CaseRuleViolation
 from shared.consumer import CommandHandler
 from shared.envelope import CloudEvent, event_type
@@ -22,6 +22,8 @@ def on_followup_event(application: IntakeApplication) -> CommandHandler:
         case_id = UUID(message.subject)
         try:
             application.raise_risk_on_alert(case_id, message.id, message.data["kind"])
+        except StaleVersion:
+            raise  # a concurrent edit, not a refusal: the consumer retries the alert
         except CaseRuleViolation as error:  # closed or erased: nothing left to raise
             log.info("case %s: follow-up alert %s not applied: %s", case_id, message.id, error)
 

@@ -7,7 +7,7 @@ from contextlib import AbstractContextManager
 from typing import Annotated, Any, Literal, get_args
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from jsonschema import ValidationError
 from pydantic import BaseModel, Field, field_validator
 
@@ -25,7 +25,16 @@ from services.referral.partners import (
     partner_group_prefix,
 )
 from shared.access import Action, Caller
-from shared.api import AgencyCode, CountryCode, Erased, RequestModel, Text, refusals
+from shared.api import (
+    AgencyCode,
+    CountryCode,
+    Erased,
+    PageLimit,
+    PageOffset,
+    RequestModel,
+    Text,
+    refusals,
+)
 from shared.auth import authorize, public, requires
 from shared.consent import DataCategory, Purpose
 from shared.crypto import SealError
@@ -385,8 +394,8 @@ def partner_referrals(
     referrals: Referrals,
     request: Request,
     caller: Annotated[Caller, Depends(requires(Action.READ_REFERRAL_AS_PARTNER))],
-    limit: int = Query(default=50, ge=1, le=500),
-    offset: int = Query(default=0, ge=0),
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
 ) -> ReferralPage:
     authorize(
         request,
