@@ -103,6 +103,11 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
+class NoCaseKey(KeyError):
+    """The keyring never held a key for this case: a key is made before a case's first event
+    is stored, so no message of that case can ever be opened here."""
+
+
 class SqlKeyring:
     """The keyring as two tables in a database of its own."""
 
@@ -157,7 +162,7 @@ class SqlKeyring:
                 (str(case_id),),
             )
         if not rows:
-            raise KeyError(case_id)
+            raise NoCaseKey(case_id)
         key_id, wrapped = rows[0]
         if wrapped is None:
             return None

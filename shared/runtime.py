@@ -35,7 +35,7 @@ from shared.kafka import (
     service_principal,
 )
 from shared.kafkaacl import Permission, consumes, consumes_prefixed, publishes, require_granted
-from shared.keyring import CaseKeys, Keyring, open_keyring
+from shared.keyring import CaseKeys, Keyring, NoCaseKey, open_keyring
 from shared.outbox import OutboxRelay, Producer
 from shared.persistence import Clock, event_store_env
 from shared.privacy import has_sealed, open_fields
@@ -257,7 +257,7 @@ def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) 
                 raise UnacceptableMessage(f"{message.type} has sealed fields and no case id")
             try:
                 key = case_keys.for_opening(case_id, f"{service}: {message.type}")
-            except KeyError:
+            except NoCaseKey:
                 raise UnacceptableMessage(
                     f"{message.type}: the keyring holds no key for case {case_id}"
                 ) from None
@@ -265,7 +265,12 @@ def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) 
                 log.debug("%s of erased case %s not applied", message.type, case_id)
                 return
             message = message.model_copy(update={"data": open_fields(message.data, key)})
-        handler(message, context)  # type: ignore[arg-type]
+        try:
+            handler(message, context)  # type: ignore[arg-type]
+        except NoCaseKey as missing:  # a handler that seals or opens with the case's key
+            raise UnacceptableMessage(
+                f"{message.type}: the keyring holds no key for case {missing}"
+            ) from None
 
     return cast(HandlerT, handle)
 

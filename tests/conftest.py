@@ -62,6 +62,30 @@ def postgres_data_on_disk() -> Path:
     return POSTGRES_DIR / "data"
 
 
+def stored_uncompressed(store: dict[str, str]) -> None:
+    """Make PostgreSQL keep every value of the store's tables as written: it compresses long
+    values (TOAST), which would hide a plaintext marker from a test that greps the disk, and
+    the control values the test looks for to know it reads the right files."""
+    with psycopg.connect(
+        host=store["POSTGRES_HOST"],
+        port=store["POSTGRES_PORT"],
+        user=store["POSTGRES_USER"],
+        dbname=store["POSTGRES_DBNAME"],
+    ) as connection:
+        connection.autocommit = True
+        columns = connection.execute(
+            "SELECT c.relname, a.attname FROM pg_attribute a "
+            "JOIN pg_class c ON a.attrelid = c.oid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind = 'r' AND a.attnum > 0 "
+            "AND NOT a.attisdropped AND a.attstorage = 'x'"
+        ).fetchall()
+        for table, column in columns:
+            connection.execute(
+                f'ALTER TABLE "{table}" ALTER COLUMN "{column}" SET STORAGE EXTERNAL'
+            )
+
+
 def fresh_postgres_database(cluster: dict[str, str]) -> str:
     name = f"test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(

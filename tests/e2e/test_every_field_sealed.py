@@ -18,7 +18,7 @@ import pytest
 from shared.cli import kafka_env
 from shared.keyring import CaseKeys, open_keyring
 from shared.settings import REPO_ROOT
-from tests.conftest import as_admin, postgres_data_on_disk, postgres_store
+from tests.conftest import as_admin, postgres_data_on_disk, postgres_store, stored_uncompressed
 from tests.e2e.test_full_journey import running_services, sqlite_stores, wait_for
 from tests.partner import partner_keys, read_messages
 from tests.signin import admin_headers, partner_headers, staff_headers, supervisor_headers
@@ -91,6 +91,9 @@ def platform(request, settings, tmp_path):
         store_env = functools.cache(lambda _name: postgres_store(cluster))
         folders = lambda: [tmp_path, postgres_data_on_disk()]  # noqa: E731
     with running_services(settings, store_env) as services:
+        if request.param == "postgres":
+            for name in ("intake", "referral", "followup", "keyring"):
+                stored_uncompressed(store_env(name))
         yield services, folders, store_env
 
 

@@ -16,7 +16,7 @@ from services.intake.service import build_runtime, create_app
 from shared.kafka import AUDITOR, kafka_connection
 from shared.keyring import CaseKeys, MasterKeyError, generate_master_key, open_keyring
 from shared.replay import replay_case
-from tests.conftest import as_admin, postgres_data_on_disk
+from tests.conftest import as_admin, postgres_data_on_disk, stored_uncompressed
 from tests.partner import as_json, read_messages
 from tests.samples import registration
 from tests.signin import supervisor_headers
@@ -59,6 +59,8 @@ def test_personal_data_is_nowhere_in_plaintext_on_disk(
 ):
     child = distinctive("disk")
     runtime = build_runtime(settings, event_store_env)
+    if event_store_env["PERSISTENCE_MODULE"].endswith("postgres"):
+        stored_uncompressed(event_store_env)
     with TestClient(create_app(runtime), headers=supervisor_headers(settings)) as client:
         created = client.post("/cases", json=child["body"])
         assert created.status_code == 201
