@@ -23,6 +23,7 @@ from shared.consumer import (
     UnacceptableMessage,
     published_only,
 )
+from shared.crypto import ERASED
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
 from shared.kafka import (
@@ -252,6 +253,10 @@ def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) 
         case_id = message.case_id
         if message.type == CASE_ERASED and case_id is not None:
             case_keys.forget(case_id)
+        if ERASED in message.data.values():
+            # Published after its case's key was destroyed: nothing in it can be applied.
+            log.debug("%s of erased case %s not applied", message.type, case_id)
+            return
         if has_sealed(message.data):
             if case_id is None:
                 raise UnacceptableMessage(f"{message.type} has sealed fields and no case id")
