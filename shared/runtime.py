@@ -250,6 +250,14 @@ def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) 
     case (``CaseErased`` itself is all in clear, so it reaches every handler)."""
 
     def handle(message: CloudEvent, context: Transaction | str) -> None:
+        try:
+            apply_opened(message, context)
+        except NoCaseKey as missing:  # opening here, or sealing and opening in the handler
+            raise UnacceptableMessage(
+                f"{message.type}: the keyring holds no key for case {missing.args[0]}"
+            ) from None
+
+    def apply_opened(message: CloudEvent, context: Transaction | str) -> None:
         case_id = message.case_id
         if message.type == CASE_ERASED and case_id is not None:
             case_keys.forget(case_id)
@@ -260,22 +268,12 @@ def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) 
         if has_sealed(message.data):
             if case_id is None:
                 raise UnacceptableMessage(f"{message.type} has sealed fields and no case id")
-            try:
-                key = case_keys.for_opening(case_id, f"{service}: {message.type}")
-            except NoCaseKey:
-                raise UnacceptableMessage(
-                    f"{message.type}: the keyring holds no key for case {case_id}"
-                ) from None
+            key = case_keys.for_opening(case_id, f"{service}: {message.type}")
             if key is None:
                 log.debug("%s of erased case %s not applied", message.type, case_id)
                 return
             message = message.model_copy(update={"data": open_fields(message.data, key)})
-        try:
-            handler(message, context)  # type: ignore[arg-type]
-        except NoCaseKey as missing:  # a handler that seals or opens with the case's key
-            raise UnacceptableMessage(
-                f"{message.type}: the keyring holds no key for case {missing}"
-            ) from None
+        handler(message, context)  # type: ignore[arg-type]
 
     return cast(HandlerT, handle)
 
