@@ -4,22 +4,26 @@ import datetime as dt
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints
+from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from services.intake.app import IntakeApplication
 from services.intake.domain import (
     ArmedGroupKind,
+    BestInterests,
+    BestInterestsGrounds,
     CaseRuleViolation,
     ChildCase,
     Consent,
+    DisclosureRefusal,
     ErasureReason,
     Handover,
     HowLeft,
     InvalidCaseData,
+    MaturityAssessment,
     Registration,
     RiskLevel,
     Role,
@@ -151,6 +155,8 @@ class ConsentOut(BaseModel):
     expires_on: dt.date | None
     recorded_by: str
     approved_by: str | None
+    best_interests_grounds: BestInterestsGrounds | None
+    best_interests_reason: str | None
     withdrawn: bool
 
 
@@ -256,21 +262,41 @@ class CaseOut(BaseModel):
         description="Age assessment, interim care, needs, risk, tracing, care and plan."
     )
     deadlines: list[DeadlineOut]
+    age: int | None = Field(
+        description="The child's age today: from the date of birth, else an assessment that "
+        "found the child adult, else the estimate plus the years since registration."
+    )
+    maturity_assessed: bool = Field(description="Assessed mature enough to consent alone.")
+    consents_to_renew: list[UUID] = Field(
+        description="Consents given for the child that the child's age no longer lets stand "
+        "alone: the child's own consent is needed now."
+    )
     alerts: list[str] = Field(
         description="Deadlines missed or overdue now, e.g. 'handover_late', "
-        "'interim_care_overdue', 'risk_response_overdue'."
+        "'interim_care_overdue', 'risk_response_overdue'; 'own_consent_needed' from 15, "
+        "'consent_lapsed_at_18' from 18, while consents_to_renew is not empty."
     )
 
     @classmethod
     def of(cls, case: ChildCase, programme: Programme, now: dt.datetime) -> "CaseOut":
         deadlines = [DeadlineOut.of(d, now) for d in case_deadlines(case, programme)]
+        alerts = [d.alert for d in deadlines if d.alert is not None]
+        age, to_renew = None, []
+        if not case.erased:
+            age, to_renew = case.age(now, programme), case.consents_to_renew(now, programme)
+        if to_renew:
+            adult = age is not None and age >= programme.adult_age
+            alerts.append("consent_lapsed_at_18" if adult else "own_consent_needed")
         return cls(
             **cls._registration(case),
             stage=case.stage,
             route=case.route,
             journey=journey_of(case),
             deadlines=deadlines,
-            alerts=[d.alert for d in deadlines if d.alert is not None],
+            age=age,
+            maturity_assessed=case.maturity_assessed,
+            consents_to_renew=to_renew,
+            alerts=alerts,
         )
 
     @staticmethod
@@ -316,6 +342,12 @@ class CaseOut(BaseModel):
                     expires_on=consent.expires_on,
                     recorded_by=consent.recorded_by,
                     approved_by=consent.approved_by,
+                    best_interests_grounds=None
+                    if consent.best_interests is None
+                    else consent.best_interests.grounds,
+                    best_interests_reason=None
+                    if consent.best_interests is None
+                    else consent.best_interests.reason,
                     withdrawn=consent_id in case.withdrawn_consents,
                 )
                 for consent_id, consent in case.consents.items()
@@ -330,8 +362,32 @@ class ConsentIn(VersionedCommand):
     categories: list[DataCategory] = Field(min_length=1, max_length=len(DataCategory))
     given_on: dt.date
     expires_on: dt.date | None = None
+    best_interests_grounds: BestInterestsGrounds | None = Field(
+        default=None, description="For a best-interests decision: why no caregiver consents."
+    )
+    best_interests_reason: LongText | None = Field(
+        default=None,
+        min_length=20,
+        description="For a best-interests decision: the written reason. Personal.",
+    )
+
+    @model_validator(mode="after")
+    def _best_interests_written(self) -> Self:
+        deciding = self.given_by == ConsentGiver.BEST_INTERESTS_DECISION
+        written = self.best_interests_grounds is not None and self.best_interests_reason
+        if deciding and not written:
+            raise ValueError(
+                "a best-interests decision needs best_interests_grounds and a written "
+                "best_interests_reason (at least 20 characters)"
+            )
+        if not deciding and (self.best_interests_grounds or self.best_interests_reason):
+            raise ValueError("best_interests_* belong to a best-interests decision only")
+        return self
 
     def to_domain(self, recorded_by: str, approved_by: str | None) -> Consent:
+        best_interests = None
+        if self.best_interests_grounds is not None and self.best_interests_reason:
+            best_interests = BestInterests(self.best_interests_grounds, self.best_interests_reason)
         return Consent(
             given_by=self.given_by,
             purpose=self.purpose,
@@ -341,6 +397,36 @@ class ConsentIn(VersionedCommand):
             recorded_by=recorded_by,
             expires_on=self.expires_on,
             approved_by=approved_by,
+            best_interests=best_interests,
+        )
+
+
+class MaturityAssessmentIn(VersionedCommand):
+    mature: bool = Field(description="Mature enough to consent alone (asked at 12 to 14).")
+    assessed_on: dt.date
+    notes: LongText | None = Field(default=None, description="Personal.")
+
+    def to_domain(self, by: str) -> MaturityAssessment:
+        return MaturityAssessment(self.mature, by, self.assessed_on, self.notes)
+
+
+class DisclosureRefusalIn(VersionedCommand):
+    purpose: Purpose | None = Field(default=None, description="None: for any purpose.")
+    recipients: list[AgencyCode] = Field(
+        default_factory=list, max_length=50, description="None named: to anyone."
+    )
+    categories: list[DataCategory] = Field(
+        default_factory=list, max_length=len(DataCategory), description="None named: all."
+    )
+    refused_on: dt.date
+
+    def to_domain(self, by: str) -> DisclosureRefusal:
+        return DisclosureRefusal(
+            purpose=self.purpose,
+            recipients=tuple(dict.fromkeys(self.recipients)),
+            categories=tuple(dict.fromkeys(self.categories)),
+            recorded_by=by,
+            refused_on=self.refused_on,
         )
 
 
@@ -630,6 +716,35 @@ def give_consent(
     with case_errors(case_id):
         case = intake.give_consent(
             case_id, consent.version, consent.to_domain(recorded_by, approved_by)
+        )
+    return case_out(intake, case)
+
+
+@router.post(
+    "/{case_id}/maturity-assessment",
+    summary="Record whether the child is mature enough to consent alone (ages 12 to 14)",
+)
+def assess_maturity(
+    case_id: UUID, assessment: MaturityAssessmentIn, intake: Intake, access: Step
+) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.assess_maturity(
+            case_id, assessment.version, assessment.to_domain(access.caller.sub)
+        )
+    return case_out(intake, case)
+
+
+@router.post(
+    "/{case_id}/disclosure-refusals",
+    status_code=status.HTTP_201_CREATED,
+    summary="Record the child's refusal of a disclosure: it blocks it whatever consent says",
+)
+def refuse_disclosure(
+    case_id: UUID, refusal: DisclosureRefusalIn, intake: Intake, access: Step
+) -> CaseOut:
+    with case_errors(case_id):
+        case = intake.refuse_disclosure(
+            case_id, refusal.version, refusal.to_domain(access.caller.sub)
         )
     return case_out(intake, case)
 

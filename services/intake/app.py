@@ -17,11 +17,13 @@ from services.intake.domain import (
     ChildCase,
     ClosureReason,
     Consent,
+    DisclosureRefusal,
     ErasureReason,
     FamilyAssessment,
     FamilyFound,
     Handover,
     LeadSource,
+    MaturityAssessment,
     NeedsAssessment,
     Placement,
     Registration,
@@ -119,7 +121,21 @@ class IntakeApplication(ServiceApplication):
 
     def give_consent(self, case_id: UUID, version: int, consent: Consent) -> ChildCase:
         case = self.case_at_version(case_id, version)
-        case.give_consent(consent, uuid4(), self.clock())
+        case.give_consent(consent, uuid4(), self.clock(), self.programme)
+        return self._save_case(case)
+
+    def assess_maturity(
+        self, case_id: UUID, version: int, assessment: MaturityAssessment
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.assess_maturity(assessment, self.clock())
+        return self._save_case(case)
+
+    def refuse_disclosure(
+        self, case_id: UUID, version: int, refusal: DisclosureRefusal
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.refuse_disclosure(refusal, uuid4(), self.clock())
         return self._save_case(case)
 
     def withdraw_consent(
@@ -182,7 +198,7 @@ class IntakeApplication(ServiceApplication):
 
     def start_tracing(self, case_id: UUID, version: int, request: TracingRequest) -> ChildCase:
         case = self.case_at_version(case_id, version)
-        case.start_tracing(request, self.clock())
+        case.start_tracing(request, self.clock(), self.programme)
         return self._save_case(case)
 
     def record_tracing_lead(
@@ -195,17 +211,19 @@ class IntakeApplication(ServiceApplication):
         recorded_on: date,
     ) -> ChildCase:
         case = self.case_at_version(case_id, version)
-        case.record_tracing_lead(source, lead, recorded_by, recorded_on, self.clock())
+        case.record_tracing_lead(
+            source, lead, recorded_by, recorded_on, self.clock(), self.programme
+        )
         return self._save_case(case)
 
     def locate_family(self, case_id: UUID, version: int, found: FamilyFound) -> ChildCase:
         case = self.case_at_version(case_id, version)
-        case.locate_family(found, self.clock())
+        case.locate_family(found, self.clock(), self.programme)
         return self._save_case(case)
 
     def assess_family(self, case_id: UUID, version: int, assessment: FamilyAssessment) -> ChildCase:
         case = self.case_at_version(case_id, version)
-        case.assess_family(assessment, self.clock())
+        case.assess_family(assessment, self.clock(), self.programme)
         return self._save_case(case)
 
     def reunify(
@@ -217,7 +235,7 @@ class IntakeApplication(ServiceApplication):
         address: str | None,
     ) -> ChildCase:
         case = self.case_at_version(case_id, version)
-        case.reunify(reunified_on, recorded_by, address, self.clock())
+        case.reunify(reunified_on, recorded_by, address, self.clock(), self.programme)
         return self._save_case(case)
 
     def arrange_alternative_care(

@@ -11,12 +11,15 @@ from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from services.intake.domain import RiskLevel, start_of_day
+from shared.consent import AgeTable
 
 
-class Programme(BaseSettings):
+class Programme(AgeTable):
+    """The age table (who decides about consent) and the time limits."""
+
     model_config = SettingsConfigDict(env_prefix="HOMEWARD_PROGRAMME_", extra="ignore")
 
     handover_hours: float = Field(default=48, gt=0, description="From release to handover.")

@@ -4,12 +4,12 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, Self, get_args
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from jsonschema import ValidationError
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.referral.app import (
     ConsentMissing,
@@ -24,6 +24,7 @@ from services.referral.partners import (
     issue_partner_credentials,
     partner_group_prefix,
 )
+from services.referral.sharing import WrittenField, written_outside
 from shared.access import Action, Caller
 from shared.api import (
     AgencyCode,
@@ -117,6 +118,18 @@ class ReferralIn(RequestModel):
     categories: list[DataCategory] = Field(
         min_length=1, description="What the partner needs; each must be covered by consent."
     )
+    written: dict[WrittenField, Text] = Field(
+        default_factory=dict,
+        description="Notes the caseworker writes for this partner (school level, skills, "
+        "health needs...), each within a category the referral shares.",
+    )
+
+    @model_validator(mode="after")
+    def _written_within_categories(self) -> Self:
+        outside = written_outside(self.written, self.categories)
+        if outside:
+            raise ValueError("; ".join(outside))
+        return self
 
     def to_request(self, caller: Caller) -> ReferralRequest:
         return ReferralRequest(
@@ -128,6 +141,7 @@ class ReferralIn(RequestModel):
             categories=tuple(dict.fromkeys(self.categories)),
             made_by=caller.sub,
             referring_agency=caller.agency,
+            written=dict(self.written),
         )
 
 

@@ -1,6 +1,6 @@
 """The referral application: partners, consent-gated referrals, and the partners' answers."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
@@ -21,24 +21,16 @@ from services.referral.domain import (
 )
 from services.referral.projections import IntakeView
 from services.referral.replykey import ReplyKey
+from services.referral.sharing import (
+    WrittenField,
+    child_standing,
+    shared_fields,
+    written_outside,
+)
 from shared.application import ServiceApplication
-from shared.consent import DataCategory, Purpose, shareable_categories
+from shared.consent import AgeTable, DataCategory, Purpose, shareable_categories
 from shared.partnerbox import public_key_from_text
 from shared.protections import Displacement, PartnerKind, refoulement_risk
-
-# Which published fields of a registration each data category lets through.
-CATEGORY_FIELDS: dict[DataCategory, tuple[str, ...]] = {
-    DataCategory.IDENTITY: ("name", "date_of_birth", "sex", "estimated_age", "languages"),
-    DataCategory.CONTACT_AND_LOCATION: ("release_place",),
-    DataCategory.ASSOCIATION: (
-        "how_left",
-        "released_on",
-        "armed_group",
-        "armed_group_kind",
-        "roles",
-    ),
-    DataCategory.PSYCHOSOCIAL: ("account",),
-}
 
 
 class ConsentMissing(ReferralRuleViolation):
@@ -59,6 +51,7 @@ class ReferralRequest:
     categories: tuple[DataCategory, ...]
     made_by: str
     referring_agency: str
+    written: dict[WrittenField, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -70,6 +63,7 @@ class AnswerDeadlines:
 class ReferralApplication(ServiceApplication):
     name = "referral"
     deadlines: ClassVar[AnswerDeadlines] = AnswerDeadlines()
+    age_table: ClassVar[AgeTable] = AgeTable()  # the programme's, from HOMEWARD_PROGRAMME_*
 
     def attach_intake_view(self, view: IntakeView) -> None:
         self.intake = view
@@ -157,6 +151,8 @@ class ReferralApplication(ServiceApplication):
             agency=request.agency,
             purpose=request.purpose,
             now=now,
+            child=child_standing(opened, now.date(), self.age_table),
+            table=self.age_table,
         )
         refused = [decision.reason for decision in decisions.values() if not decision]
         if refused:
@@ -172,11 +168,9 @@ class ReferralApplication(ServiceApplication):
             )
         ):
             return existing, False
-        shared = {
-            field: opened.get(field)
-            for category in request.categories
-            for field in CATEGORY_FIELDS.get(category, ())
-        }
+        outside = written_outside(request.written, list(request.categories))
+        if outside:
+            raise ReferralRuleViolation("; ".join(outside))
         referral = Referral.make(
             case_id=request.case_id,
             agency=request.agency,
@@ -184,8 +178,10 @@ class ReferralApplication(ServiceApplication):
             purpose=request.purpose,
             urgency=request.urgency,
             categories=request.categories,
-            consent_ids=sorted({d.consent_id for d in decisions.values() if d.consent_id}),
-            shared_data=shared,
+            consent_ids=sorted({i for d in decisions.values() for i in d.consent_ids}),
+            shared_data=shared_fields(
+                opened, request.written, list(request.categories), now.date(), self.age_table
+            ),
             answer_by=Referral.answer_deadline(
                 now, request.urgency, self.deadlines.routine, self.deadlines.urgent
             ),

@@ -1,12 +1,15 @@
 """What the referral service knows of intake, learnt from ``homeward.intake.events`` only.
 
 - Consents: every ``ConsentGiven`` and ``ConsentWithdrawn``, to ask :func:`may_share`.
-- Case data: the ``ChildRegistered`` data, sealed again as one value with the case's key, to
-  pick what a partner may receive; whether the case is closed.
+- The case file: what a partner may receive and what decides whether it may (the
+  registration, the current age's sources, the maturity assessment, the child's refusals, the
+  family located, where the child lives now, the restricted record), sealed again as one
+  value with the case's key; whether the case is closed.
 - On ``CaseErased`` every row about the case goes.
 """
 
 import json
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -41,7 +44,59 @@ CHILD_REGISTERED = event_type("intake", "ChildRegistered", 1)
 CASE_ERASED = event_type("intake", "CaseErased", 1)
 CASE_CLOSED = event_type("intake", "CaseClosed", 1)
 CASE_REOPENED = event_type("intake", "CaseReopened", 1)
-CASE_DATA_FIELD = "registration"  # what the sealed case data is bound to
+CASE_DATA_FIELD = "registration"  # what the sealed case file is bound to
+
+
+def _where_the_child_lives(carer_field: str) -> Callable[[dict[str, Any], dict[str, Any]], None]:
+    def note(case_file: dict[str, Any], data: dict[str, Any]) -> None:
+        case_file["contact"] = {
+            "lives_with": data[carer_field],
+            "address": data["address"],
+            "phone": None,
+        }
+
+    return note
+
+
+def _reunified(case_file: dict[str, Any], data: dict[str, Any]) -> None:
+    case_file["contact"] = {
+        "lives_with": case_file.get("relationship") or "family",
+        "address": data["address"],
+        "phone": case_file.get("family_phone"),
+    }
+
+
+def _family_located(case_file: dict[str, Any], data: dict[str, Any]) -> None:
+    case_file.update(
+        family_members=data["family_members"],
+        relationship=data["relationship"],
+        family_phone=data["phone"],
+    )
+
+
+def _refused(case_file: dict[str, Any], data: dict[str, Any]) -> None:
+    case_file.setdefault("objections", {})[data["refusal_id"]] = {
+        name: data[name] for name in ("purpose", "recipients", "categories")
+    }
+
+
+# How each later intake fact changes the case file (the latest fact wins).
+CASE_FILE_CHANGES: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] = {
+    event_type("intake", "AgeAssessed", 1): lambda case_file, data: case_file.update(
+        assessed_adult=data["result"] == "18_or_over"
+    ),
+    event_type("intake", "MaturityAssessed", 1): lambda case_file, data: case_file.update(
+        maturity_assessed=data["mature"]
+    ),
+    event_type("intake", "DisclosureRefused", 1): _refused,
+    event_type("intake", "FamilyLocated", 1): _family_located,
+    event_type("intake", "Reunified", 1): _reunified,
+    event_type("intake", "InterimCarePlaced", 1): _where_the_child_lives("carer"),
+    event_type("intake", "AlternativeCareArranged", 1): _where_the_child_lives("carer"),
+    event_type("intake", "NeedsAssessed", 1): lambda case_file, data: case_file.update(
+        sexual_violence=data["sexual_violence"]
+    ),
+}
 
 
 class IntakeView:
@@ -87,6 +142,8 @@ class IntakeView:
                 "ON CONFLICT (case_id) DO NOTHING",
                 (data["case_id"], json.dumps(key.seal(CASE_DATA_FIELD, data))),
             )
+        elif message.type in CASE_FILE_CHANGES:
+            self._change_case_file(UUID(data["case_id"]), tx, CASE_FILE_CHANGES[message.type], data)
         elif message.type in (CASE_CLOSED, CASE_REOPENED):
             tx.execute(
                 "UPDATE referral_case_data SET closed = ? WHERE case_id = ?",
@@ -95,6 +152,26 @@ class IntakeView:
         elif message.type == CASE_ERASED:
             tx.execute("DELETE FROM referral_case_data WHERE case_id = ?", (data["case_id"],))
             tx.execute("DELETE FROM referral_consents WHERE case_id = ?", (data["case_id"],))
+
+    def _change_case_file(
+        self,
+        case_id: UUID,
+        tx: Transaction,
+        change: Callable[[dict[str, Any], dict[str, Any]], None],
+        data: dict[str, Any],
+    ) -> None:
+        rows = tx.fetchall(
+            "SELECT sealed_data FROM referral_case_data WHERE case_id = ?", (str(case_id),)
+        )
+        key = self.case_keys.for_opening(case_id, "referral case data")
+        if not rows or key is None:
+            return  # erased: nothing of it is kept any more
+        case_file = key.open(CASE_DATA_FIELD, json.loads(rows[0][0]))
+        change(case_file, data)
+        tx.execute(
+            "UPDATE referral_case_data SET sealed_data = ? WHERE case_id = ?",
+            (json.dumps(key.seal(CASE_DATA_FIELD, case_file)), str(case_id)),
+        )
 
     def consents(self, case_id: UUID) -> list[ConsentRecord]:
         with self.database.transaction() as tx:

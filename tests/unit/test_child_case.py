@@ -1,6 +1,5 @@
 from dataclasses import replace
 from datetime import UTC, date, datetime
-from uuid import uuid4
 
 import pytest
 from jsonschema import ValidationError
@@ -10,7 +9,6 @@ from services.intake.domain import (
     AgencyCaseCounter,
     ArmedGroupKind,
     ChildCase,
-    Consent,
     Handover,
     HowLeft,
     InvalidCaseData,
@@ -20,7 +18,6 @@ from services.intake.domain import (
     age_band,
 )
 from services.intake.messages import CATALOGUE
-from shared.consent import ConsentGiver, DataCategory, Purpose
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 REGISTRATION = Registration(
@@ -99,19 +96,3 @@ def test_only_documented_events_are_published_and_they_match_their_schema(case_k
     broken = message.model_copy(update={"data": {**message.data, "sex": "unknown"}})
     with pytest.raises(ValidationError):
         CATALOGUE.validate(broken)
-
-
-def test_a_child_under_12_cannot_consent_alone():
-    young = ChildCase.register(replace(REGISTRATION, estimated_age=10), "CD-BUN-2026-00002", NOW)
-    consent = Consent(
-        given_by=ConsentGiver.CHILD_CONSENT,
-        purpose=Purpose.EDUCATION,
-        recipients=("SCH-1",),
-        categories=(DataCategory.IDENTITY,),
-        given_on=date(2026, 11, 21),
-        recorded_by="cw-9",
-    )
-    with pytest.raises(InvalidCaseData, match="under 12 cannot consent alone"):
-        young.give_consent(consent, uuid4(), NOW)
-    young.give_consent(replace(consent, given_by=ConsentGiver.CAREGIVER_CONSENT), uuid4(), NOW)
-    assert len(young.consents) == 1

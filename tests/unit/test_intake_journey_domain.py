@@ -45,10 +45,11 @@ from services.intake.domain import (
 from services.intake.messages import CATALOGUE
 from services.intake.programme import Deadline, DeadlineKind, DeadlineStatus, Programme
 from shared.allowlist import is_clear
-from shared.consent import ConsentGiver, DataCategory, Purpose
+from shared.consent import AgeTable, ConsentGiver, DataCategory, Purpose
 from tests.unit.test_child_case import REGISTRATION
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+TABLE = AgeTable()
 RELEASED = REGISTRATION.released_on  # 2026-11-20
 TRACING_CONSENT = Consent(
     given_by=ConsentGiver.CHILD_CONSENT,
@@ -79,9 +80,9 @@ def registered(**changes) -> ChildCase:
 
 def tracing_case() -> ChildCase:
     case = registered()
-    case.give_consent(TRACING_CONSENT, uuid4(), NOW)
+    case.give_consent(TRACING_CONSENT, uuid4(), NOW, TABLE)
     case.start_tracing(
-        TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother, Furaha"), NOW
+        TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother, Furaha"), NOW, TABLE
     )
     return case
 
@@ -111,15 +112,19 @@ def test_a_journey_to_reunification_moves_through_the_stages_and_records_each_fa
     assert case.stage == Stage.HANDED_OVER
     case.place_in_interim_care(PLACEMENT, NOW)
     assert case.stage == Stage.INTERIM_CARE
-    case.give_consent(TRACING_CONSENT, uuid4(), NOW)
-    case.start_tracing(TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother"), NOW)
+    case.give_consent(TRACING_CONSENT, uuid4(), NOW, TABLE)
+    case.start_tracing(
+        TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother"), NOW, TABLE
+    )
     assert case.stage == Stage.TRACING
-    case.record_tracing_lead(LeadSource.COMMUNITY, "a neighbour", "cw-9", date(2026, 11, 21), NOW)
-    case.locate_family(FAMILY, NOW)
-    case.assess_family(SUITABLE, NOW)
+    case.record_tracing_lead(
+        LeadSource.COMMUNITY, "a neighbour", "cw-9", date(2026, 11, 21), NOW, TABLE
+    )
+    case.locate_family(FAMILY, NOW, TABLE)
+    case.assess_family(SUITABLE, NOW, TABLE)
     case.end_interim_care(date(2026, 11, 23), CareExit.FAMILY_REUNIFICATION, "cw-9", NOW)
     assert case.stage == Stage.TRACING
-    case.reunify(date(2026, 11, 23), "cw-9", None, NOW)
+    case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
     assert case.stage == Stage.REUNIFIED
     assert case.tracing is not None
     assert not case.tracing.open
@@ -151,41 +156,43 @@ def test_a_journey_to_reunification_moves_through_the_stages_and_records_each_fa
 def test_reunification_needs_a_located_family_assessed_willing_able_and_safe():
     case = tracing_case()
     with pytest.raises(CaseRuleViolation, match="before the family is located and assessed"):
-        case.reunify(date(2026, 11, 23), "cw-9", None, NOW)
-    case.locate_family(FAMILY, NOW)
+        case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
+    case.locate_family(FAMILY, NOW, TABLE)
     with pytest.raises(CaseRuleViolation, match="willing, able and safe"):
-        case.reunify(date(2026, 11, 23), "cw-9", None, NOW)
-    case.assess_family(replace(SUITABLE, safe=False), NOW)
+        case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
+    case.assess_family(replace(SUITABLE, safe=False), NOW, TABLE)
     with pytest.raises(CaseRuleViolation, match="willing, able and safe"):
-        case.reunify(date(2026, 11, 23), "cw-9", None, NOW)
-    case.assess_family(SUITABLE, NOW)
-    case.reunify(date(2026, 11, 23), "cw-9", None, NOW)
+        case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
+    case.assess_family(SUITABLE, NOW, TABLE)
+    case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
     assert case.reunified_on == date(2026, 11, 23)
 
 
 def test_a_family_is_assessed_only_once_located():
     case = tracing_case()
     with pytest.raises(CaseRuleViolation, match="no family was located"):
-        case.assess_family(SUITABLE, NOW)
+        case.assess_family(SUITABLE, NOW, TABLE)
 
 
 def test_tracing_needs_an_unwithdrawn_consent_for_tracing_to_that_agency():
     case = registered()
     with pytest.raises(ConsentMissing, match="family_tracing"):
-        case.start_tracing(TracingRequest("CD-ICRC", "cw-9", RELEASED, "my mother"), NOW)
+        case.start_tracing(TracingRequest("CD-ICRC", "cw-9", RELEASED, "my mother"), NOW, TABLE)
     consent_id = uuid4()
-    case.give_consent(replace(TRACING_CONSENT, categories=(DataCategory.FAMILY,)), uuid4(), NOW)
+    case.give_consent(
+        replace(TRACING_CONSENT, categories=(DataCategory.FAMILY,)), uuid4(), NOW, TABLE
+    )
     with pytest.raises(ConsentMissing, match="identity"):
-        case.start_tracing(TracingRequest("CD-ICRC", "cw-9", RELEASED, "my mother"), NOW)
-    case.give_consent(TRACING_CONSENT, consent_id, NOW)
+        case.start_tracing(TracingRequest("CD-ICRC", "cw-9", RELEASED, "my mother"), NOW, TABLE)
+    case.give_consent(TRACING_CONSENT, consent_id, NOW, TABLE)
     with pytest.raises(ConsentMissing, match="CD-OTHER"):
-        case.start_tracing(TracingRequest("CD-OTHER", "cw-9", RELEASED, "my mother"), NOW)
+        case.start_tracing(TracingRequest("CD-OTHER", "cw-9", RELEASED, "my mother"), NOW, TABLE)
     case.withdraw_consent(consent_id, "cw-9")
     with pytest.raises(ConsentMissing, match="no valid consent"):
-        case.start_tracing(TracingRequest("CD-ICRC", "cw-9", RELEASED, "my mother"), NOW)
+        case.start_tracing(TracingRequest("CD-ICRC", "cw-9", RELEASED, "my mother"), NOW, TABLE)
     other = uuid4()
-    case.give_consent(TRACING_CONSENT, other, NOW)
-    case.start_tracing(TracingRequest("CD-ICRC", "cw-9", RELEASED, "my mother"), NOW)
+    case.give_consent(TRACING_CONSENT, other, NOW, TABLE)
+    case.start_tracing(TracingRequest("CD-ICRC", "cw-9", RELEASED, "my mother"), NOW, TABLE)
     assert case.tracing is not None
     assert case.tracing.consent_id == other
 
@@ -193,32 +200,38 @@ def test_tracing_needs_an_unwithdrawn_consent_for_tracing_to_that_agency():
 def test_a_withdrawn_tracing_consent_pauses_tracing_until_a_new_one():
     case = registered()
     consent_id = uuid4()
-    case.give_consent(TRACING_CONSENT, consent_id, NOW)
-    case.start_tracing(TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother"), NOW)
+    case.give_consent(TRACING_CONSENT, consent_id, NOW, TABLE)
+    case.start_tracing(
+        TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother"), NOW, TABLE
+    )
     case.withdraw_consent(consent_id, "cw-9")
     paused = "tracing pauses without a valid tracing consent"
     with pytest.raises(ConsentMissing, match=paused):
-        case.record_tracing_lead(LeadSource.COMMUNITY, "a neighbour", "cw-9", NOW.date(), NOW)
+        case.record_tracing_lead(
+            LeadSource.COMMUNITY, "a neighbour", "cw-9", NOW.date(), NOW, TABLE
+        )
     with pytest.raises(ConsentMissing, match=paused):
-        case.locate_family(FAMILY, NOW)
+        case.locate_family(FAMILY, NOW, TABLE)
     assert case.tracing is not None
     assert case.tracing.open  # paused, not closed
-    case.give_consent(TRACING_CONSENT, uuid4(), NOW)
-    case.locate_family(FAMILY, NOW)
-    case.assess_family(SUITABLE, NOW)
-    case.reunify(date(2026, 11, 23), "cw-9", None, NOW)
+    case.give_consent(TRACING_CONSENT, uuid4(), NOW, TABLE)
+    case.locate_family(FAMILY, NOW, TABLE)
+    case.assess_family(SUITABLE, NOW, TABLE)
+    case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
     assert case.reunified_on == date(2026, 11, 23)
 
 
 def test_tracing_paused_by_a_withdrawal_can_still_be_closed():
     case = registered()
     consent_id = uuid4()
-    case.give_consent(TRACING_CONSENT, consent_id, NOW)
-    case.start_tracing(TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother"), NOW)
-    case.locate_family(FAMILY, NOW)
+    case.give_consent(TRACING_CONSENT, consent_id, NOW, TABLE)
+    case.start_tracing(
+        TracingRequest("CD-ICRC", "cw-9", date(2026, 11, 21), "my mother"), NOW, TABLE
+    )
+    case.locate_family(FAMILY, NOW, TABLE)
     case.withdraw_consent(consent_id, "cw-9")
     with pytest.raises(ConsentMissing, match="tracing pauses"):
-        case.assess_family(SUITABLE, NOW)
+        case.assess_family(SUITABLE, NOW, TABLE)
     case.close_tracing(TracingFailure.CONSENT_WITHDRAWN, "cw-9", NOW.date(), None, NOW)
     assert case.tracing is not None
     assert not case.tracing.open
@@ -400,11 +413,11 @@ def full_journey_events() -> list:
     )
     case.set_risk_level(RiskAssessment(RiskLevel.MEDIUM, "threat", "cw", NOW), NOW)
     case.respond_to_risk("safe house", "cw", NOW, NOW)
-    case.give_consent(TRACING_CONSENT, uuid4(), NOW)
-    case.start_tracing(TracingRequest("CD-ICRC", "cw", RELEASED, "my mother", "Kibati"), NOW)
-    case.record_tracing_lead(LeadSource.CHILD, "uncle in Goma", "cw", RELEASED, NOW)
-    case.locate_family(FAMILY, NOW)
-    case.assess_family(SUITABLE, NOW)
+    case.give_consent(TRACING_CONSENT, uuid4(), NOW, TABLE)
+    case.start_tracing(TracingRequest("CD-ICRC", "cw", RELEASED, "my mother", "Kibati"), NOW, TABLE)
+    case.record_tracing_lead(LeadSource.CHILD, "uncle in Goma", "cw", RELEASED, NOW, TABLE)
+    case.locate_family(FAMILY, NOW, TABLE)
+    case.assess_family(SUITABLE, NOW, TABLE)
     case.close_tracing(TracingFailure.FAMILY_UNWILLING_OR_UNSAFE, "cw", NOW.date(), "n", NOW)
     case.end_interim_care(NOW.date(), CareExit.ALTERNATIVE_CARE, "cw", NOW)
     case.arrange_alternative_care(
@@ -415,9 +428,9 @@ def full_journey_events() -> list:
     case.close(ClosureReason.REINTEGRATION_GOALS_MET, "sup-1", NOW.date(), None, NOW)
     case.reopen("relapse", "sup-1", NOW.date(), NOW)
     reunited = tracing_case()
-    reunited.locate_family(FAMILY, NOW)
-    reunited.assess_family(SUITABLE, NOW)
-    reunited.reunify(NOW.date(), "cw", "Kibati", NOW)
+    reunited.locate_family(FAMILY, NOW, TABLE)
+    reunited.assess_family(SUITABLE, NOW, TABLE)
+    reunited.reunify(NOW.date(), "cw", "Kibati", NOW, TABLE)
     return case.collect_events() + reunited.collect_events()[-1:]
 
 

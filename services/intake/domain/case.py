@@ -14,11 +14,14 @@ from eventsourcing.domain import Aggregate
 from services.intake.domain.commands import (
     AgeAssessment,
     AlternativeCare,
+    BestInterests,
     CasePlan,
     Consent,
+    DisclosureRefusal,
     FamilyAssessment,
     FamilyFound,
     Handover,
+    MaturityAssessment,
     NeedsAssessment,
     Placement,
     Registration,
@@ -30,6 +33,7 @@ from services.intake.domain.vocabulary import (
     AgeMethod,
     AgeResult,
     AlternativeCareKind,
+    BestInterestsGrounds,
     CareExit,
     ClosureReason,
     ErasureReason,
@@ -43,13 +47,16 @@ from services.intake.domain.vocabulary import (
     stage_of,
 )
 from shared.consent import (
+    AgeTable,
+    ChildStanding,
     ConsentGiver,
     ConsentRecord,
     DataCategory,
-    Decision,
+    Objection,
     Purpose,
-    aggregate_refusal,
+    current_age,
     may_share,
+    purpose_refusal,
 )
 from shared.privacy import ErasableEvent
 
@@ -171,6 +178,55 @@ class ChildCase(Aggregate):
                 recorded_by=self.recorded_by,
                 expires_on=self.expires_on,
                 approved_by=self.approved_by,
+                best_interests=case.best_interests.get(self.consent_id),
+            )
+
+    class BestInterestsDecided(Aggregate.Event):
+        """No caregiver could be reached, or the caregiver is a source of harm: a decision in
+        the child's best interests, written and approved by a supervisor who did not propose
+        it, stands in for a caregiver's consent (the ``ConsentGiven`` that follows)."""
+
+        consent_id: UUID
+        grounds: str
+        reason: str
+        proposed_by: str
+        approved_by: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.best_interests[self.consent_id] = BestInterests(
+                BestInterestsGrounds(self.grounds), self.reason
+            )
+
+    class MaturityAssessed(Aggregate.Event):
+        """Whether the child is mature enough to consent alone was assessed; the latest
+        assessment counts."""
+
+        mature: bool
+        assessed_by: str
+        assessed_on: date
+        notes: str | None
+
+        def apply(self, case: "ChildCase") -> None:
+            case.maturity_assessed = self.mature
+
+    class DisclosureRefused(Aggregate.Event):
+        """The child refused a disclosure: it is blocked whatever consent was given."""
+
+        refusal_id: UUID
+        purpose: str | None
+        recipients: list[str]
+        categories: list[str]
+        recorded_by: str
+        refused_on: date
+
+        def apply(self, case: "ChildCase") -> None:
+            case.objections.append(
+                Objection(
+                    objection_id=self.refusal_id,
+                    purpose=None if self.purpose is None else Purpose(self.purpose),
+                    recipients=frozenset(self.recipients),
+                    categories=frozenset(DataCategory(c) for c in self.categories),
+                )
             )
 
     class ConsentWithdrawn(Aggregate.Event):
@@ -505,6 +561,9 @@ class ChildCase(Aggregate):
         # The rest of the journey: nothing yet.
         self.consents: dict[UUID, Consent] = {}
         self.withdrawn_consents: set[UUID] = set()
+        self.best_interests: dict[UUID, BestInterests] = {}
+        self.maturity_assessed = False
+        self.objections: list[Objection] = []
         self.erased = False
         self.stage_as_recorded: str | None = None
         self.handover: Handover | None = None
@@ -570,23 +629,34 @@ class ChildCase(Aggregate):
             handed_over_at=handover.handed_over_at,
         )
 
-    def give_consent(self, consent: Consent, consent_id: UUID, now: datetime) -> None:
+    def give_consent(
+        self, consent: Consent, consent_id: UUID, now: datetime, table: AgeTable
+    ) -> None:
         self._refuse_if_erased()
         if consent.given_on > now.date():
             raise InvalidCaseData("given_on is in the future")
         if consent.expires_on is not None and consent.expires_on < consent.given_on:
             raise InvalidCaseData("expires_on is before given_on")
-        barred = aggregate_refusal(consent.purpose, consent.categories)
+        barred = purpose_refusal(consent.purpose, consent.categories)
         if barred:
             raise CaseRuleViolation(f"consent refused: {barred}")
-        if consent.given_by == ConsentGiver.BEST_INTERESTS_DECISION and not consent.approved_by:
+        deciding = consent.given_by == ConsentGiver.BEST_INTERESTS_DECISION
+        if deciding and (not consent.approved_by or consent.best_interests is None):
             raise InvalidCaseData(
-                "a best-interests decision needs the approving supervisor (approved_by)"
+                "a best-interests decision needs its grounds, a written reason and the "
+                "approving supervisor"
             )
-        if consent.given_by == ConsentGiver.CHILD_CONSENT and self.estimated_age < 12:
-            raise InvalidCaseData(
-                "given_by: a child under 12 cannot consent alone; record the child's assent "
-                "and a caregiver's consent, or a best-interests decision"
+        refused = table.may_give(consent.given_by, self.age(now, table), self.maturity_assessed)
+        if refused:
+            raise InvalidCaseData(f"given_by: {refused}")
+        if deciding and consent.best_interests is not None and consent.approved_by:
+            self.trigger_event(
+                self.BestInterestsDecided,
+                consent_id=consent_id,
+                grounds=consent.best_interests.grounds.value,
+                reason=consent.best_interests.reason,
+                proposed_by=consent.recorded_by,
+                approved_by=consent.approved_by,
             )
         self.trigger_event(
             self.ConsentGiven,
@@ -600,6 +670,79 @@ class ChildCase(Aggregate):
             recorded_by=consent.recorded_by,
             approved_by=consent.approved_by,
         )
+
+    def assess_maturity(self, assessment: MaturityAssessment, now: datetime) -> None:
+        self._refuse_if_erased()
+        self._check_day(assessment.assessed_on, "assessed_on", now)
+        self.trigger_event(
+            self.MaturityAssessed,
+            mature=assessment.mature,
+            assessed_by=assessment.assessed_by,
+            assessed_on=assessment.assessed_on,
+            notes=assessment.notes,
+        )
+
+    def refuse_disclosure(
+        self, refusal: DisclosureRefusal, refusal_id: UUID, now: datetime
+    ) -> None:
+        self._refuse_if_erased()
+        self._check_day(refusal.refused_on, "refused_on", now)
+        self.trigger_event(
+            self.DisclosureRefused,
+            refusal_id=refusal_id,
+            purpose=None if refusal.purpose is None else refusal.purpose.value,
+            recipients=list(refusal.recipients),
+            categories=[category.value for category in refusal.categories],
+            recorded_by=refusal.recorded_by,
+            refused_on=refusal.refused_on,
+        )
+
+    def age(self, now: datetime, table: AgeTable) -> int:
+        """The child's age now: the date of birth, else an assessment finding the child
+        adult, else the estimate plus the years since the release it describes (recorded in
+        the case itself, unlike the moment of registration, which is the recorder's clock)."""
+        latest = self.age_assessments[-1] if self.age_assessments else None
+        return current_age(
+            now.date(),
+            date_of_birth=None
+            if self.date_of_birth is None
+            else date.fromisoformat(self.date_of_birth),
+            estimated_age=self.estimated_age,
+            estimated_on=self.released_on,
+            assessed_adult=latest is not None and latest.result == AgeResult.EIGHTEEN_OR_OVER,
+            adult_age=table.adult_age,
+        )
+
+    def standing(self, now: datetime, table: AgeTable) -> ChildStanding:
+        return ChildStanding(
+            age=self.age(now, table),
+            maturity_assessed=self.maturity_assessed,
+            objections=tuple(self.objections),
+        )
+
+    def consents_to_renew(self, now: datetime, table: AgeTable) -> list[UUID]:
+        """Live consents given for the child that the child's age no longer lets stand
+        alone (a caregiver's at 15, anyone's but the young person's at 18), where the child
+        has not given their own for the same purpose and recipients."""
+        age = self.age(now, table)
+        if age < table.own_consent_age:
+            return []
+        live = {
+            consent_id: record
+            for consent_id, record in zip(self.consents, self.consent_records(now), strict=True)
+            if record.withdrawn_at is None
+            and (record.expires_on is None or now.date() <= record.expires_on)
+        }
+        own = [r for r in live.values() if r.given_by == ConsentGiver.CHILD_CONSENT]
+        return [
+            consent_id
+            for consent_id, record in live.items()
+            if record.given_by
+            in (ConsentGiver.CAREGIVER_CONSENT, ConsentGiver.BEST_INTERESTS_DECISION)
+            and not any(
+                o.purpose == record.purpose and record.recipients <= o.recipients for o in own
+            )
+        ]
 
     def withdraw_consent(self, consent_id: UUID, recorded_by: str) -> None:
         self._refuse_if_erased()
@@ -777,7 +920,7 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
-    def start_tracing(self, request: TracingRequest, now: datetime) -> None:
+    def start_tracing(self, request: TracingRequest, now: datetime, table: AgeTable) -> None:
         """Tracing shares who the child is and who the family is with the tracing agency:
         only with a valid, unwithdrawn consent for family tracing to that agency."""
         self._refuse_unless_child_route("traced")
@@ -786,7 +929,7 @@ class ChildCase(Aggregate):
             raise CaseRuleViolation(f"case {self.id}: tracing is already open")
         if self.reunified_on is not None:
             raise CaseRuleViolation(f"case {self.id} is already reunified")
-        consent_id = self._tracing_consent(request.tracing_agency, now)
+        consent_id = self._tracing_consent(request.tracing_agency, now, table)
         self.trigger_event(
             self.TracingStarted,
             tracing_agency=request.tracing_agency,
@@ -815,35 +958,44 @@ class ChildCase(Aggregate):
             for consent_id, consent in self.consents.items()
         ]
 
-    def _tracing_consent(self, agency: str, now: datetime) -> UUID:
-        """The consent that allows tracing through ``agency``: one covering every category
-        tracing shares, if there is one (so a single fact explains the share)."""
+    def _tracing_consent(self, agency: str, now: datetime, table: AgeTable) -> UUID:
+        """The consent that allows tracing through ``agency``: the one given for the child
+        (not an assent) that the decisions for every category tracing shares rest on."""
         consents = self.consent_records(now)
-
-        def allows(held: list[ConsentRecord], category: DataCategory) -> Decision:
-            return may_share(
-                held,
+        decisions = [
+            may_share(
+                consents,
                 case_id=self.id,
                 category=category,
                 agency=agency,
                 purpose=Purpose.FAMILY_TRACING,
                 now=now,
+                child=self.standing(now, table),
+                table=table,
             )
-
-        decisions = [allows(consents, category) for category in TRACING_CATEGORIES]
+            for category in TRACING_CATEGORIES
+        ]
         for decision in decisions:
             if not decision:
                 raise ConsentMissing(f"tracing cannot start: {decision.reason}")
-        for record in consents:
-            if all(allows([record], category) for category in TRACING_CATEGORIES):
-                return record.consent_id
-        assert decisions[0].consent_id is not None
-        return decisions[0].consent_id
+        in_every = set.intersection(*(set(d.consent_ids) for d in decisions))
+        givers = {record.consent_id: record.given_by for record in consents}
+        deciding = sorted(
+            in_every or decisions[0].consent_ids,
+            key=lambda consent_id: givers[consent_id] == ConsentGiver.CHILD_ASSENT,
+        )
+        return deciding[0]
 
     def record_tracing_lead(
-        self, source: LeadSource, lead: str, recorded_by: str, recorded_on: date, now: datetime
+        self,
+        source: LeadSource,
+        lead: str,
+        recorded_by: str,
+        recorded_on: date,
+        now: datetime,
+        table: AgeTable,
     ) -> None:
-        self._tracing_under_consent("a lead recorded", now)
+        self._tracing_under_consent("a lead recorded", now, table)
         self._check_day(recorded_on, "recorded_on", now)
         self.trigger_event(
             self.TracingLeadRecorded,
@@ -854,8 +1006,8 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
-    def locate_family(self, found: FamilyFound, now: datetime) -> None:
-        tracing = self._tracing_under_consent("a family located", now)
+    def locate_family(self, found: FamilyFound, now: datetime, table: AgeTable) -> None:
+        tracing = self._tracing_under_consent("a family located", now, table)
         self._check_day(found.located_on, "located_on", now)
         if found.located_on < tracing.started_on:
             raise InvalidCaseData("located_on is before tracing started")
@@ -871,8 +1023,8 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
-    def assess_family(self, assessment: FamilyAssessment, now: datetime) -> None:
-        tracing = self._tracing_under_consent("a family assessed", now)
+    def assess_family(self, assessment: FamilyAssessment, now: datetime, table: AgeTable) -> None:
+        tracing = self._tracing_under_consent("a family assessed", now, table)
         self._check_day(assessment.assessed_on, "assessed_on", now)
         if tracing.family_located_on is None:
             raise CaseRuleViolation(
@@ -891,9 +1043,14 @@ class ChildCase(Aggregate):
         )
 
     def reunify(
-        self, reunified_on: date, recorded_by: str, address: str | None, now: datetime
+        self,
+        reunified_on: date,
+        recorded_by: str,
+        address: str | None,
+        now: datetime,
+        table: AgeTable,
     ) -> None:
-        tracing = self._tracing_under_consent("reunified", now)
+        tracing = self._tracing_under_consent("reunified", now, table)
         self._check_day(reunified_on, "reunified_on", now)
         if tracing.family_located_on is None:
             raise CaseRuleViolation(
@@ -963,13 +1120,13 @@ class ChildCase(Aggregate):
             stage=self._stage_with(tracing=False).value,
         )
 
-    def _tracing_under_consent(self, what: str, now: datetime) -> TracingState:
+    def _tracing_under_consent(self, what: str, now: datetime, table: AgeTable) -> TracingState:
         """Open tracing, while a valid consent lets it go on: a withdrawn (or expired) tracing
         consent pauses it until a new one allows tracing through the same agency. Closing
         it stays possible: stopping never needs consent."""
         tracing = self._open_tracing(what)
         try:
-            self._tracing_consent(tracing.tracing_agency, now)
+            self._tracing_consent(tracing.tracing_agency, now, table)
         except ConsentMissing as missing:
             raise ConsentMissing(
                 f"rule 'tracing pauses without a valid tracing consent': nothing can be {what} "

@@ -8,6 +8,7 @@ from services.intake.domain.vocabulary import (
     AgeResult,
     AlternativeCareKind,
     ArmedGroupKind,
+    BestInterestsGrounds,
     CareKind,
     HowLeft,
     NeedArea,
@@ -60,6 +61,36 @@ class Consent:
     recorded_by: str
     expires_on: date | None = None
     approved_by: str | None = None
+    best_interests: "BestInterests | None" = None
+
+
+@dataclass(frozen=True)
+class BestInterests:
+    """Why a best-interests decision stands in for a caregiver's consent, in writing."""
+
+    grounds: BestInterestsGrounds
+    reason: str
+
+
+@dataclass(frozen=True)
+class MaturityAssessment:
+    """Whether the child is mature enough to consent alone (asked between 12 and 14)."""
+
+    mature: bool
+    assessed_by: str
+    assessed_on: date
+    notes: str | None = None
+
+
+@dataclass(frozen=True)
+class DisclosureRefusal:
+    """The child refused a disclosure: none named means any purpose, recipient or category."""
+
+    purpose: Purpose | None
+    recipients: tuple[str, ...]
+    categories: tuple[DataCategory, ...]
+    recorded_by: str
+    refused_on: date
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,11 @@ class Route(StrEnum):
     ADULT_PATHWAY = "adult_pathway"  # assessed 18 or over: nothing is deleted, the route changes
 
 
+class BestInterestsGrounds(StrEnum):
+    CAREGIVER_UNREACHABLE = "caregiver_unreachable"
+    CAREGIVER_A_SOURCE_OF_HARM = "caregiver_a_source_of_harm"
+
+
 class AgeMethod(StrEnum):
     DOCUMENTS = "documents"
     INTERVIEW = "interview"
