@@ -181,6 +181,19 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         action=mark("risk.action"),
         responded_at="2026-10-04T08:00:00Z",
     )
+    step(
+        "maturity-assessment",
+        mature=True,
+        assessed_on="2026-10-04",
+        notes=mark("maturity.notes"),
+    )
+    step(
+        "disclosure-refusals",
+        purpose="media",
+        recipients=["CD-RADIO"],
+        categories=["identity"],
+        refused_on="2026-10-04",
+    )
     for purpose, recipients, categories in (
         ("family_tracing", ["CD-ICRC"], ["identity", "family"]),
         ("education", [school], ["identity", "contact_and_location", "psychosocial"]),
@@ -267,6 +280,9 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
             "service": service,
             "purpose": service,
             "categories": categories,
+            "written": {"psychosocial_needs": mark("referral.needs")}
+            if "psychosocial" in categories
+            else {},
         }
         made = wait_for(
             lambda body=body: (

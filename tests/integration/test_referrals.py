@@ -192,7 +192,7 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
         "name": "Amani Zawadi-Kuvuka",
         "date_of_birth": "2011-03-14",
         "sex": "female",
-        "estimated_age": 15,
+        "age": 15,
         "languages": ["sw", "fr"],
     }
     assert "Kalehe" not in received[0].value.decode()  # the place was not consented
@@ -483,7 +483,7 @@ def test_a_referral_serves_the_purpose_of_its_service_and_publicity_needs_its_ow
         f"/cases/{case['case_id']}/consents",
         json={
             "version": case["version"],
-            "given_by": "caregiver_consent",
+            "given_by": "child_consent",
             "purpose": "family_tracing",
             "recipients": [tracer],
             "categories": ["identity", "family"],

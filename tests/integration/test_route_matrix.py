@@ -397,9 +397,8 @@ def test_a_best_interests_decision_needs_a_supervisor_other_than_the_case_s_case
 ):
     intake = world.clients["intake"]
     own_supervisor = world.tokens.headers(Role.SUPERVISOR, OWN, "sup-holds-it")
-    created = intake.post(
-        "/cases", json=registration(caseworker=None), headers=own_supervisor
-    ).json()
+    young = registration(caseworker=None, date_of_birth="2014-01-10", estimated_age=12)
+    created = intake.post("/cases", json=young, headers=own_supervisor).json()
     assert created["caseworker"] == "sup-holds-it"  # the caller, since the body names no one
     decision = {
         "version": created["version"],
@@ -410,6 +409,13 @@ def test_a_best_interests_decision_needs_a_supervisor_other_than_the_case_s_case
         "given_on": "2026-11-20",
     }
     consents = f"/cases/{created['case_id']}/consents"
+    unwritten = intake.post(consents, json=decision, headers=own_supervisor)
+    assert unwritten.status_code == 422
+    assert "written best_interests_reason" in unwritten.text
+    decision |= {
+        "best_interests_grounds": "caregiver_a_source_of_harm",
+        "best_interests_reason": "The uncle who holds custody handed the child to the group.",
+    }
     refused = intake.post(consents, json=decision, headers=caseworker(world))
     assert refused.status_code == 403
     assert "decide_best_interests" in refused.json()["detail"]
@@ -421,3 +427,4 @@ def test_a_best_interests_decision_needs_a_supervisor_other_than_the_case_s_case
     assert approved.status_code == 201, approved.text
     (consent,) = approved.json()["consents"]
     assert (consent["recorded_by"], consent["approved_by"]) == ("sup-holds-it", "sup-approves")
+    assert consent["best_interests_reason"] == decision["best_interests_reason"]

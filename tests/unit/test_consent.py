@@ -149,6 +149,7 @@ AGE_TABLE_CASES = [
     (12, (OWN,), False, False),  # own consent needs a maturity assessment at 12-14
     (12, (OWN,), True, True),
     (14, (OWN,), True, True),
+    (13, (OWN, CAREGIVER), False, True),  # the child's own consent says what an assent says
     (14, (ASSENT, BEST_INTERESTS), False, True),
     (15, (OWN,), False, True),
     (15, (CAREGIVER,), False, False),  # a caregiver alone is not enough from 15

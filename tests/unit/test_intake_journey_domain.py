@@ -13,6 +13,8 @@ from services.intake.domain import (
     AgeResult,
     AlternativeCare,
     AlternativeCareKind,
+    BestInterests,
+    BestInterestsGrounds,
     CareExit,
     CareKind,
     CasePlan,
@@ -22,11 +24,13 @@ from services.intake.domain import (
     Consent,
     ConsentMissing,
     Dependant,
+    DisclosureRefusal,
     ErasureReason,
     FamilyAssessment,
     FamilyFound,
     InvalidCaseData,
     LeadSource,
+    MaturityAssessment,
     NeedArea,
     NeedsAssessment,
     Placement,
@@ -431,7 +435,26 @@ def full_journey_events() -> list:
     reunited.locate_family(FAMILY, NOW, TABLE)
     reunited.assess_family(SUITABLE, NOW, TABLE)
     reunited.reunify(NOW.date(), "cw", "Kibati", NOW, TABLE)
-    return case.collect_events() + reunited.collect_events()[-1:]
+    young = registered(estimated_age=10)
+    young.give_consent(
+        replace(
+            TRACING_CONSENT,
+            given_by=ConsentGiver.BEST_INTERESTS_DECISION,
+            approved_by="sup-1",
+            best_interests=BestInterests(
+                BestInterestsGrounds.CAREGIVER_A_SOURCE_OF_HARM,
+                "the uncle who holds custody took the child to the group",
+            ),
+        ),
+        uuid4(),
+        NOW,
+        TABLE,
+    )
+    young.assess_maturity(MaturityAssessment(False, "cw", NOW.date(), "too young yet"), NOW)
+    young.refuse_disclosure(
+        DisclosureRefusal(Purpose.MEDIA, (), (), "cw", NOW.date()), uuid4(), NOW
+    )
+    return case.collect_events() + reunited.collect_events()[-1:] + young.collect_events()
 
 
 @pytest.fixture
@@ -442,7 +465,7 @@ def application(case_keys):
 def test_every_journey_event_is_published_sealed_and_matches_its_schema(application, case_keys):
     events = full_journey_events()
     published = {type(e).__name__ for e in events} - {"ConsentGiven"}
-    assert len(published) == 18
+    assert len(published) == 21
     for event in events:
         case_keys.for_sealing(event.originator_id)
         message = CATALOGUE.to_cloudevent(event, application)
