@@ -187,6 +187,7 @@ AnswerType = Literal[
     "MilestoneReported",
     "ServiceCompleted",
     "ServiceDiscontinued",
+    "ReferralDataDeleted",
 ]
 # The HTTP answers are the Kafka answers: the two lists cannot drift apart.
 assert {f"org.homeward.partner.{name}.v1" for name in get_args(AnswerType)} == set(PARTNER_ANSWERS)

@@ -65,6 +65,9 @@ class ReferralRequest:
 class AnswerDeadlines:
     routine: timedelta = timedelta(days=7)
     urgent: timedelta = timedelta(hours=24)
+    # From the notice to delete (ReferralDataWithdrawn) to the partner's ReferralDataDeleted:
+    # past it, the caseworker sees the deletion as overdue.
+    deletion_ack_within: timedelta = timedelta(days=7)
 
 
 class ReferralApplication(ServiceApplication):
@@ -204,9 +207,17 @@ class ReferralApplication(ServiceApplication):
         self, agency: str, limit: int, offset: int
     ) -> tuple[list[Referral], int]:
         """A page of the referrals addressed to a partner, newest first, and their number."""
-        mine = self._referrals(lambda r: r.agency == agency)
-        mine.sort(key=lambda r: r.created_on, reverse=True)
+        mine = self._newest_first(lambda r: r.agency == agency)
         return mine[offset : offset + limit], len(mine)
+
+    def referrals_of_case(self, case_id: UUID) -> list[Referral]:
+        """Every referral of a case, newest first."""
+        return self._newest_first(lambda r: r.case_id == case_id)
+
+    def _newest_first(self, wanted: Any) -> list[Referral]:
+        found = self._referrals(wanted)
+        found.sort(key=lambda r: r.created_on, reverse=True)
+        return found
 
     def get_referral(self, referral_id: UUID) -> Referral:
         referral: object = self.repository.get(referral_id)
@@ -246,6 +257,8 @@ class ReferralApplication(ServiceApplication):
             referral.complete(message_id, date.fromisoformat(answer["completed_on"]))
         elif kind == "service_discontinued":
             referral.discontinue(message_id, answer["reason"])
+        elif kind == "data_deleted":
+            referral.acknowledge_deletion(message_id, date.fromisoformat(answer["deleted_on"]))
         else:
             raise ReferralRuleViolation(f"unknown answer {kind!r}")
         self.save(referral)
@@ -273,10 +286,11 @@ class ReferralApplication(ServiceApplication):
         """Tell partners to delete what they received for a case (all of it, or what one
         consent allowed); idempotent."""
         told = []
+        now = self.clock()
         for referral in self._referrals(
             lambda r: r.case_id == case_id and (consent_id is None or consent_id in r.consent_ids)
         ):
-            if referral.withdraw_data(cause, consent_id):
+            if referral.withdraw_data(cause, consent_id, now):
                 self.save(referral)
                 told.append(referral.id)
         return told
