@@ -295,6 +295,46 @@ class ReferralApplication(ServiceApplication):
                 told.append(referral.id)
         return told
 
+    def withdraw_data_of_lapsed_consents(self) -> list[UUID]:
+        """Tell partners to delete what they received under a consent that has expired, or
+        that was withdrawn but whose withdrawal missed the referral: one saved between the
+        consent check of :meth:`make_referral` and the scan of :meth:`withdraw_shared_data`.
+        Run periodically, so that no referral is left without its notice; idempotent."""
+        return [
+            referral.id
+            for referral in self._referrals(lambda r: not r.data_withdrawn)
+            if self._withdraw_data_if_consent_lapsed(referral)
+        ]
+
+    def withdraw_data_if_consent_lapsed(self, referral_id: UUID) -> Referral:
+        """The same check for one referral just saved, so that a withdrawal that raced it is
+        acted on at once rather than at the next sweep."""
+        referral = self.get_referral(referral_id)
+        self._withdraw_data_if_consent_lapsed(referral)
+        return referral
+
+    def _withdraw_data_if_consent_lapsed(self, referral: Referral) -> bool:
+        now = self.clock()
+        seen = {consent.consent_id: consent for consent in self.intake.consents(referral.case_id)}
+        for consent_id in referral.consent_ids:
+            consent = seen.get(consent_id)
+            if consent is None:
+                # The view forgets a case's consents, and its data, when the case is erased.
+                if self.intake.case_data(referral.case_id, "erasure check") is not None:
+                    continue
+                cause, notice_consent = "case_erased", None
+            elif consent.withdrawn_at is not None:
+                cause, notice_consent = "consent_withdrawn", consent_id
+            elif consent.expires_on is not None and now.date() > consent.expires_on:
+                # Valid through its expiry day, as may_share reads it.
+                cause, notice_consent = "consent_expired", consent_id
+            else:
+                continue
+            referral.withdraw_data(cause, notice_consent, now)
+            self.save(referral)
+            return True
+        return False
+
     def _referrals(self, wanted: Any) -> list[Referral]:
         # A scan of the log keeps this exactly consistent with what was recorded; an index
         # projection replaces it when the numbers call for one.
