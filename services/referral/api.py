@@ -197,6 +197,18 @@ class ReferralPage(BaseModel):
     limit: int
     offset: int
 
+    @classmethod
+    def of(
+        cls,
+        page: list[Referral],
+        total: int,
+        limit: int,
+        offset: int,
+        referrals: ReferralApplication,
+    ) -> "ReferralPage":
+        items = [ReferralOut.of(referral, referrals) for referral in page]
+        return cls(items=items, total=total, limit=limit, offset=offset)
+
 
 AnswerType = Literal[
     "ReferralAccepted",
@@ -419,12 +431,7 @@ def case_referrals(
         case_id=case_id,
         personal=True,
     )
-    return ReferralPage(
-        items=[ReferralOut.of(r, referrals) for r in found[offset : offset + limit]],
-        total=len(found),
-        limit=limit,
-        offset=offset,
-    )
+    return ReferralPage.of(found[offset : offset + limit], len(found), limit, offset, referrals)
 
 
 @router.post(
@@ -468,9 +475,7 @@ def partner_referrals(
         personal=True,
     )
     page, total = referrals.referrals_of_partner(agency, limit, offset)
-    return ReferralPage(
-        items=[ReferralOut.of(r, referrals) for r in page], total=total, limit=limit, offset=offset
-    )
+    return ReferralPage.of(page, total, limit, offset, referrals)
 
 
 @router.get(
