@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+from jsonschema import ValidationError
 
 from services.referral.domain import (
     Milestone,
@@ -10,7 +11,9 @@ from services.referral.domain import (
     ServiceKind,
     Urgency,
 )
+from services.referral.messages import PARTNER_ANSWERS
 from shared.consent import DataCategory, Purpose
+from shared.publishing import load_schema, validate_data
 
 MADE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -102,3 +105,27 @@ def test_a_deletion_not_acknowledged_within_its_delay_is_overdue():
     assert made.deletion_overdue(told + week + timedelta(seconds=1), week)
     made.acknowledge_deletion("m1", (told + timedelta(days=9)).date())
     assert not made.deletion_overdue(told + timedelta(days=30), week)
+
+
+@pytest.mark.parametrize("answer_type", sorted(PARTNER_ANSWERS))
+def test_every_partner_answer_has_its_checked_in_schema(answer_type):
+    name = answer_type.split(".")[3]
+    schema = load_schema("partner", name, 1)
+    assert schema["$id"] == f"urn:homeward:schema:partner.{name}.v1"
+    assert "referral_id" in schema["required"]
+
+
+def test_a_deletion_acknowledgement_names_the_day_of_the_deletion():
+    referral_id = str(uuid4())
+    validate_data(
+        "partner",
+        "ReferralDataDeleted",
+        1,
+        {"referral_id": referral_id, "deleted_on": "2026-11-24"},
+    )
+    for wrong in (
+        {"referral_id": referral_id},
+        {"referral_id": referral_id, "deleted_on": "today"},
+    ):
+        with pytest.raises(ValidationError):
+            validate_data("partner", "ReferralDataDeleted", 1, wrong)
