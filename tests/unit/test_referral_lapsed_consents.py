@@ -172,10 +172,16 @@ def test_a_referral_saved_after_the_withdrawal_handler_ran_still_gets_its_notice
     """The race: make_referral checks consent against the view; the withdrawal arrives, is
     applied to the view and its handler scans the referrals; only then is the referral saved.
     The scan could not see it; the sweep does."""
-    service.handle(
-        service.intake_message(CHILD_REGISTERED, {"registering_agency": "CD-KIN", "name": "Amani"}),
-        "homeward.intake.events",
-    )
+    registered = {
+        "registering_agency": "CD-KIN",
+        "name": "Amani",
+        "date_of_birth": None,
+        "estimated_age": 15,
+        "released_on": "2026-10-03",
+        "sex": "female",
+        "languages": ["sw"],
+    }
+    service.handle(service.intake_message(CHILD_REGISTERED, registered), "homeward.intake.events")
     consent_id = service.consent_given()
     service.app.register_partner(
         SCHOOL, "Ecole", PartnerKind.SCHOOL, "CD", [ServiceKind.EDUCATION], KEY
