@@ -66,8 +66,15 @@ CLEAR_FIELDS: dict[str, ClearField] = {
         {"type": "string", "pattern": "^[a-z_]+$"},
     ),
     "withdrawal_cause": ClearField(
-        "why a partner must delete what it received (consent_withdrawn, case_erased)",
+        "why a partner must delete what it received (consent_withdrawn, consent_expired, "
+        "case_erased)",
         {"type": "string", "pattern": "^[a-z_]+$"},
+    ),
+    # The one date in clear: what a partner did with data, never a date of the child's life.
+    "deleted_on": ClearField(
+        "the day a partner says it deleted what it received for a referral: the audit needs "
+        "it after the key is gone",
+        {"type": "string", "format": "date"},
     ),
     # Staff ids, as the identity provider issues them.
     "caseworker": _staff("the caseworker holding the case"),

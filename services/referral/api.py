@@ -160,10 +160,24 @@ class ReferralOut(BaseModel):
     answer_by: dt.datetime | Erased
     milestones: Sequence[tuple[str, dt.date | Erased]]
     closing_reason: str | None
+    withdrawal_cause: str | None = Field(
+        description="Why the partner was told to delete what it received (consent_withdrawn, "
+        "consent_expired, case_erased); null while it was not."
+    )
+    data_deleted_on: dt.date | None = Field(
+        description="The day the partner says it deleted it (its ReferralDataDeleted)."
+    )
+    deletion_due_by: dt.datetime | None = Field(
+        description="By when the partner must acknowledge the deletion."
+    )
+    deletion_overdue: bool = Field(
+        description="Past deletion_due_by with no acknowledgement from the partner."
+    )
     version: int
 
     @classmethod
-    def of(cls, referral: Referral) -> "ReferralOut":
+    def of(cls, referral: Referral, referrals: ReferralApplication) -> "ReferralOut":
+        ack_within = referrals.deadlines.deletion_ack_within
         return cls(
             referral_id=referral.id,
             case_id=referral.case_id,
@@ -179,6 +193,10 @@ class ReferralOut(BaseModel):
             answer_by=referral.answer_by,
             milestones=referral.milestones,
             closing_reason=referral.closing_reason,
+            withdrawal_cause=referral.withdrawal_cause,
+            data_deleted_on=referral.data_deleted_on,
+            deletion_due_by=referral.deletion_due_by(ack_within),
+            deletion_overdue=referral.deletion_overdue(referrals.clock(), ack_within),
             version=referral.version,
         )
 
@@ -193,6 +211,18 @@ class ReferralPage(BaseModel):
     limit: int
     offset: int
 
+    @classmethod
+    def of(
+        cls,
+        page: list[Referral],
+        total: int,
+        limit: int,
+        offset: int,
+        referrals: ReferralApplication,
+    ) -> "ReferralPage":
+        items = [ReferralOut.of(referral, referrals) for referral in page]
+        return cls(items=items, total=total, limit=limit, offset=offset)
+
 
 AnswerType = Literal[
     "ReferralAccepted",
@@ -201,6 +231,7 @@ AnswerType = Literal[
     "MilestoneReported",
     "ServiceCompleted",
     "ServiceDiscontinued",
+    "ReferralDataDeleted",
 ]
 # The HTTP answers are the Kafka answers: the two lists cannot drift apart.
 assert {f"org.homeward.partner.{name}.v1" for name in get_args(AnswerType)} == set(PARTNER_ANSWERS)
@@ -364,7 +395,9 @@ def make_referral(
         referral, new = referrals.make_referral(body.to_request(caller))
     if not new:
         response.status_code = status.HTTP_200_OK
-    return ReferralOut.of(referral)
+    # A withdrawal the service learnt while the referral was being made may have missed it;
+    # checked again now that it is saved (the periodic sweep would, later).
+    return ReferralOut.of(referrals.withdraw_data_if_consent_lapsed(referral.id), referrals)
 
 
 @router.get("/referrals/{referral_id}", tags=["referrals"], summary="A referral's state")
@@ -377,8 +410,42 @@ def get_referral(
     return ReferralOut.of(
         referral_in_scope(
             request, referrals, caller, Action.READ_REFERRAL, referral_id, personal=True
-        )
+        ),
+        referrals,
     )
+
+
+@router.get(
+    "/cases/{case_id}/referrals",
+    tags=["referrals"],
+    summary="A case's referrals, newest first: their state and whether partners deleted "
+    "what they were told to",
+)
+def case_referrals(
+    case_id: UUID,
+    referrals: Referrals,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.READ_REFERRAL))],
+    limit: PageLimit = 50,
+    offset: PageOffset = 0,
+) -> ReferralPage:
+    found = referrals.referrals_of_case(case_id)
+    # A referral names its referring agency (the case's) in clear, so an erased case's
+    # referrals stay listed (did every partner delete?); a case with none is scoped by itself.
+    agency = found[0].referring_agency if found else referrals.case_agency(case_id)
+    missing = f"No case {case_id} here (unknown or erased)."
+    if agency is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, missing)
+    authorize(
+        request,
+        caller,
+        Action.READ_REFERRAL,
+        agency,
+        not_found=missing,
+        case_id=case_id,
+        personal=True,
+    )
+    return ReferralPage.of(found[offset : offset + limit], len(found), limit, offset, referrals)
 
 
 @router.post(
@@ -395,7 +462,9 @@ def withdraw_referral(
 ) -> ReferralOut:
     referral_in_scope(request, referrals, caller, Action.MAKE_REFERRAL, referral_id, personal=False)
     with referral_errors(referral_id):
-        return ReferralOut.of(referrals.withdraw_referral(referral_id, body.reason, caller.sub))
+        return ReferralOut.of(
+            referrals.withdraw_referral(referral_id, body.reason, caller.sub), referrals
+        )
 
 
 @router.get(
@@ -420,9 +489,7 @@ def partner_referrals(
         personal=True,
     )
     page, total = referrals.referrals_of_partner(agency, limit, offset)
-    return ReferralPage(
-        items=[ReferralOut.of(r) for r in page], total=total, limit=limit, offset=offset
-    )
+    return ReferralPage.of(page, total, limit, offset, referrals)
 
 
 @router.get(
@@ -442,7 +509,7 @@ def partner_referral(
     )
     if referral.agency != agency:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"No referral {referral_id}.")
-    return ReferralOut.of(referral)
+    return ReferralOut.of(referral, referrals)
 
 
 @router.post(
@@ -482,5 +549,6 @@ def partner_answer(
     kind = PARTNER_ANSWERS[f"org.homeward.partner.{body.type}.v1"]
     with referral_errors(referral_id):
         return ReferralOut.of(
-            referrals.answer(agency, referral_id, str(body.answer_id), {"kind": kind, **data})
+            referrals.answer(agency, referral_id, str(body.answer_id), {"kind": kind, **data}),
+            referrals,
         )

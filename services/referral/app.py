@@ -58,6 +58,9 @@ class ReferralRequest:
 class AnswerDeadlines:
     routine: timedelta = timedelta(days=7)
     urgent: timedelta = timedelta(hours=24)
+    # From the notice to delete (ReferralDataWithdrawn) to the partner's ReferralDataDeleted:
+    # past it, the caseworker sees the deletion as overdue.
+    deletion_ack_within: timedelta = timedelta(days=7)
 
 
 class ReferralApplication(ServiceApplication):
@@ -200,9 +203,17 @@ class ReferralApplication(ServiceApplication):
         self, agency: str, limit: int, offset: int
     ) -> tuple[list[Referral], int]:
         """A page of the referrals addressed to a partner, newest first, and their number."""
-        mine = self._referrals(lambda r: r.agency == agency)
-        mine.sort(key=lambda r: r.created_on, reverse=True)
+        mine = self._newest_first(lambda r: r.agency == agency)
         return mine[offset : offset + limit], len(mine)
+
+    def referrals_of_case(self, case_id: UUID) -> list[Referral]:
+        """Every referral of a case, newest first."""
+        return self._newest_first(lambda r: r.case_id == case_id)
+
+    def _newest_first(self, wanted: Any) -> list[Referral]:
+        found = self._referrals(wanted)
+        found.sort(key=lambda r: r.created_on, reverse=True)
+        return found
 
     def get_referral(self, referral_id: UUID) -> Referral:
         referral: object = self.repository.get(referral_id)
@@ -242,6 +253,8 @@ class ReferralApplication(ServiceApplication):
             referral.complete(message_id, date.fromisoformat(answer["completed_on"]))
         elif kind == "service_discontinued":
             referral.discontinue(message_id, answer["reason"])
+        elif kind == "data_deleted":
+            referral.acknowledge_deletion(message_id, date.fromisoformat(answer["deleted_on"]))
         else:
             raise ReferralRuleViolation(f"unknown answer {kind!r}")
         self.save(referral)
@@ -269,13 +282,54 @@ class ReferralApplication(ServiceApplication):
         """Tell partners to delete what they received for a case (all of it, or what one
         consent allowed); idempotent."""
         told = []
+        now = self.clock()
         for referral in self._referrals(
             lambda r: r.case_id == case_id and (consent_id is None or consent_id in r.consent_ids)
         ):
-            if referral.withdraw_data(cause, consent_id):
+            if referral.withdraw_data(cause, consent_id, now):
                 self.save(referral)
                 told.append(referral.id)
         return told
+
+    def withdraw_data_of_lapsed_consents(self) -> list[UUID]:
+        """Tell partners to delete what they received under a consent that has expired, or
+        that was withdrawn but whose withdrawal missed the referral: one saved between the
+        consent check of :meth:`make_referral` and the scan of :meth:`withdraw_shared_data`.
+        Run periodically, so that no referral is left without its notice; idempotent."""
+        return [
+            referral.id
+            for referral in self._referrals(lambda r: not r.data_withdrawn)
+            if self._withdraw_data_if_consent_lapsed(referral)
+        ]
+
+    def withdraw_data_if_consent_lapsed(self, referral_id: UUID) -> Referral:
+        """The same check for one referral just saved, so that a withdrawal that raced it is
+        acted on at once rather than at the next sweep."""
+        referral = self.get_referral(referral_id)
+        self._withdraw_data_if_consent_lapsed(referral)
+        return referral
+
+    def _withdraw_data_if_consent_lapsed(self, referral: Referral) -> bool:
+        now = self.clock()
+        seen = {consent.consent_id: consent for consent in self.intake.consents(referral.case_id)}
+        for consent_id in referral.consent_ids:
+            consent = seen.get(consent_id)
+            if consent is None:
+                # The view forgets a case's consents, and its data, when the case is erased.
+                if self.intake.case_data(referral.case_id, "erasure check") is not None:
+                    continue
+                cause, notice_consent = "case_erased", None
+            elif consent.withdrawn_at is not None:
+                cause, notice_consent = "consent_withdrawn", consent_id
+            elif consent.expires_on is not None and now.date() > consent.expires_on:
+                # Valid through its expiry day, as may_share reads it.
+                cause, notice_consent = "consent_expired", consent_id
+            else:
+                continue
+            referral.withdraw_data(cause, notice_consent, now)
+            self.save(referral)
+            return True
+        return False
 
     def _referrals(self, wanted: Any) -> list[Referral]:
         # A scan of the log keeps this exactly consistent with what was recorded; an index

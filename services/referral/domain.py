@@ -193,6 +193,9 @@ class Referral(Aggregate):
             referral.milestones = []
             referral.applied_messages = set()
             referral.closing_reason = None
+            referral.withdrawal_cause = None
+            referral.data_withdrawn_at = None
+            referral.data_deleted_on = None
 
     class Answered(Aggregate.Event):
         """Base of the answers a partner sends; ``message_id`` makes each apply once."""
@@ -286,6 +289,18 @@ class Referral(Aggregate):
         def apply(self, referral: "Referral") -> None:
             referral.state = ReferralState.DATA_WITHDRAWN
             referral.closing_reason = self.withdrawal_cause
+            referral.withdrawal_cause = self.withdrawal_cause
+            referral.data_withdrawn_at = self.timestamp
+
+    class ReferralDataDeleted(Answered):
+        """The partner says it deleted what it received for this referral, after being told
+        to. All in clear, so that it can be recorded after the case's key is destroyed."""
+
+        deleted_on: date
+
+        def apply(self, referral: "Referral") -> None:
+            super().apply(referral)
+            referral.data_deleted_on = self.deleted_on
 
     # Set by ReferralMade.apply, declared for the type checker only: eventsourcing turns an
     # aggregate with annotations into a dataclass whose __init__ would demand them.
@@ -305,6 +320,9 @@ class Referral(Aggregate):
         milestones: list[tuple[str, date]]
         applied_messages: set[str]
         closing_reason: str | None
+        withdrawal_cause: str | None
+        data_withdrawn_at: datetime | None
+        data_deleted_on: date | None
 
     @classmethod
     def make(
@@ -402,11 +420,35 @@ class Referral(Aggregate):
     def data_withdrawn(self) -> bool:
         return self.state == ReferralState.DATA_WITHDRAWN
 
-    def withdraw_data(self, cause: str, consent_id: UUID | None) -> bool:
-        """Tell the partner to delete what it received; once is enough."""
+    def withdraw_data(self, cause: str, consent_id: UUID | None, now: datetime) -> bool:
+        """Tell the partner to delete what it received; once is enough. Recorded at ``now``,
+        the service's own clock, which the deletion deadline is then counted from."""
         if self.data_withdrawn:
             return False
         self.trigger_event(
-            self.ReferralDataWithdrawn, withdrawal_cause=cause, consent_id=consent_id
+            self.ReferralDataWithdrawn,
+            withdrawal_cause=cause,
+            consent_id=consent_id,
+            timestamp=now,
         )
         return True
+
+    def acknowledge_deletion(self, message_id: str, deleted_on: date) -> None:
+        """The partner deleted what it received: only once it was told to, and once."""
+        self._require({ReferralState.DATA_WITHDRAWN}, "acknowledged as deleted")
+        if self.data_deleted_on is not None:
+            raise ReferralRuleViolation(
+                f"referral {self.id}: its partner acknowledged the deletion already "
+                f"({self.data_deleted_on.isoformat()})"
+            )
+        self.trigger_event(self.ReferralDataDeleted, message_id=message_id, deleted_on=deleted_on)
+
+    def deletion_due_by(self, ack_within: timedelta) -> datetime | None:
+        """By when the partner must acknowledge the deletion; None while it was not told."""
+        if self.data_withdrawn_at is None:
+            return None
+        return self.data_withdrawn_at + ack_within
+
+    def deletion_overdue(self, now: datetime, ack_within: timedelta) -> bool:
+        due_by = self.deletion_due_by(ack_within)
+        return due_by is not None and self.data_deleted_on is None and now > due_by

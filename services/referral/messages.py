@@ -7,7 +7,8 @@
   partner's own public key (:mod:`shared.partnerbox`). Those topics keep messages for a
   bounded time only (``PARTNER_RETENTION``); a ``ReferralDataWithdrawn`` tells the partner to
   delete sooner.
-- Partners answer on ``homeward.partner.<agency>.replies`` with the ``partner.*`` answer types.
+- Partners answer on ``homeward.partner.<agency>.replies`` with the ``partner.*`` answer types,
+  ``ReferralDataDeleted`` included: the acknowledgement of a ``ReferralDataWithdrawn``.
 """
 
 from datetime import timedelta
@@ -37,6 +38,7 @@ CATALOGUE = EventCatalogue(
             Referral.ReferralWithdrawn,
             Referral.ReferralExpired,
             Referral.ReferralDataWithdrawn,
+            Referral.ReferralDataDeleted,
         )
     ),
 )
@@ -118,4 +120,5 @@ PARTNER_ANSWERS = {
     "org.homeward.partner.MilestoneReported.v1": "milestone",
     "org.homeward.partner.ServiceCompleted.v1": "service_completed",
     "org.homeward.partner.ServiceDiscontinued.v1": "service_discontinued",
+    "org.homeward.partner.ReferralDataDeleted.v1": "data_deleted",
 }

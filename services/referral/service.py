@@ -21,7 +21,7 @@ from shared.persistence import Clock, utc_now
 from shared.runtime import PeriodicJob, ServiceRuntime, Subscription, build_service_runtime
 from shared.settings import Settings
 
-EXPIRY_SWEEP_SECONDS = 30.0
+EXPIRY_SWEEP_SECONDS = 30.0  # unanswered referrals, and consents that expired or were withdrawn
 
 
 def build_runtime(
@@ -72,6 +72,13 @@ def build_runtime(
     )
     runtime.jobs.append(
         PeriodicJob("referral-expiry", EXPIRY_SWEEP_SECONDS, application.expire_unanswered)
+    )
+    runtime.jobs.append(
+        PeriodicJob(
+            "referral-lapsed-consents",
+            EXPIRY_SWEEP_SECONDS,
+            application.withdraw_data_of_lapsed_consents,
+        )
     )
     return runtime
 

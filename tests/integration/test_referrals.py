@@ -82,7 +82,12 @@ def wait_until(condition, timeout: float = 30, what: str = "the condition"):
 
 
 def register_case_with_consent(
-    intake, referral_runtime, agency: str, categories: list[str], **registered
+    intake,
+    referral_runtime,
+    agency: str,
+    categories: list[str],
+    expires_on: str | None = None,
+    **registered,
 ):
     case = intake.post("/cases", json=registration() | registered).json()
     consented = intake.post(
@@ -94,6 +99,7 @@ def register_case_with_consent(
             "recipients": [agency],
             "categories": categories,
             "given_on": "2026-11-20",
+            "expires_on": expires_on,
         },
     )
     assert consented.status_code == 201, consented.text
@@ -259,6 +265,134 @@ def test_partners_receive_only_consented_fields_and_answer_on_kafka(platform, se
     wait_until(
         lambda: refer(school, "education", ["identity"]).status_code == 409,
         what="the withdrawal seen by the referral service",
+    )
+
+
+def test_partners_told_to_delete_acknowledge_it_and_an_expired_consent_tells_them_too(
+    platform, settings, clock, tmp_path
+):
+    intake, referrals, referral_runtime = platform
+    application = referral_runtime.application
+    school = unique_agency("SCH")
+    login = register_partner(
+        referrals, settings.kafka_bootstrap, school, "education", tmp_path / "keys"
+    )
+    withdrawn_case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
+    expiring_case = register_case_with_consent(
+        intake, referral_runtime, school, ["identity"], expires_on="2026-11-25"
+    )
+    made = {
+        name: referrals.post("/referrals", json=education_referral(case["case_id"], school))
+        for name, case in (("withdrawn", withdrawn_case), ("expiring", expiring_case))
+    }
+    assert all(response.status_code == 201 for response in made.values())
+    withdrawn_id, expiring_id = (made[name].json()["referral_id"] for name in made)
+    assert made["withdrawn"].json()["deletion_due_by"] is None
+
+    def notices_of(case: dict) -> list[dict]:
+        """What the partner reads of the case on its own topic, signed in as itself."""
+        received = read_messages(
+            login.kafka_python(),
+            f"homeward.partner.{school}.referrals",
+            key=case["case_id"],
+            expect=2,
+        )
+        return [as_json(record) for record in received]
+
+    # Consent withdrawn at intake: the partner is told, deletes, and says so on Kafka.
+    withdrawal = intake.post(
+        f"/cases/{withdrawn_case['case_id']}/consents/"
+        f"{withdrawn_case['consents'][0]['consent_id']}/withdrawal",
+        json={"version": withdrawn_case["version"]},
+    )
+    assert withdrawal.status_code == 200, withdrawal.text
+    notice = notices_of(withdrawn_case)[-1]
+    assert notice["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
+    assert notice["data"]["withdrawal_cause"] == "consent_withdrawn"
+    told = referrals.get(f"/referrals/{withdrawn_id}").json()
+    assert told["withdrawal_cause"] == "consent_withdrawn"
+    assert told["deletion_due_by"] == "2026-11-30T09:00:00Z"  # 7 days from the notice
+    assert (told["data_deleted_on"], told["deletion_overdue"]) == (None, False)
+    answer(login, "ReferralDataDeleted", {"referral_id": withdrawn_id, "deleted_on": "2026-11-24"})
+    acknowledged = wait_until(
+        lambda: (r := referrals.get(f"/referrals/{withdrawn_id}").json())["data_deleted_on"] and r,
+        what="the partner's acknowledgement applied",
+    )
+    assert acknowledged["data_deleted_on"] == "2026-11-24"
+    assert acknowledged["deletion_overdue"] is False
+    again = referrals.post(
+        f"/partners/{school}/referrals/{withdrawn_id}/answers",
+        json={"type": "ReferralDataDeleted", "data": {"deleted_on": "2026-11-25"}},
+        headers=partner_headers(settings, school),
+    )
+    assert again.status_code == 409
+    assert "acknowledged the deletion already" in again.json()["detail"]
+
+    # Past its expiry day, the other consent's referral is told too, by the periodic sweep.
+    assert any(
+        job.work == application.withdraw_data_of_lapsed_consents for job in referral_runtime.jobs
+    )
+    acknowledged_version = application.get_referral(uuid.UUID(withdrawn_id)).version
+    clock.now = datetime(2026, 11, 26, 9, 0, tzinfo=UTC)
+    application.withdraw_data_of_lapsed_consents()
+    notice = notices_of(expiring_case)[-1]
+    assert notice["type"] == "org.homeward.partner.ReferralDataWithdrawn.v1"
+    assert notice["data"]["withdrawal_cause"] == "consent_expired"
+    assert application.get_referral(uuid.UUID(withdrawn_id)).version == acknowledged_version
+
+    # A week and an hour later, the unacknowledged deletion is overdue, in the case's list too.
+    clock.now += timedelta(days=7, hours=1)
+    expired = referrals.get(f"/referrals/{expiring_id}").json()
+    assert (expired["withdrawal_cause"], expired["deletion_overdue"]) == ("consent_expired", True)
+    assert expired["deletion_due_by"] == "2026-12-03T09:00:00Z"
+    listed = referrals.get(f"/cases/{expiring_case['case_id']}/referrals").json()
+    assert [(r["referral_id"], r["deletion_overdue"]) for r in listed["items"]] == [
+        (expiring_id, True)
+    ]
+    assert referrals.get(f"/referrals/{withdrawn_id}").json()["deletion_overdue"] is False
+    published = read_messages(
+        as_admin(settings), "homeward.referral.events", key=withdrawn_case["case_id"], expect=3
+    )
+    deleted = [r for r in published if as_json(r)["type"].endswith(".ReferralDataDeleted.v1")]
+    assert len(deleted) == 1
+    REFERRAL_EVENTS.validate(CloudEvent.from_bytes(deleted[0].value))
+    assert as_json(deleted[0])["data"]["deleted_on"] == "2026-11-24"
+
+
+def test_a_withdrawal_seen_while_a_referral_is_made_reaches_it_once_saved(
+    platform, settings, tmp_path, monkeypatch
+):
+    """The withdrawal lands in the view after the referral's consent check, and its handler's
+    scan of the referrals has run, before the referral is saved: POST /referrals checks the
+    saved referral again, so the partner is told at once, not at the next sweep."""
+    intake, referrals, referral_runtime = platform
+    school = unique_agency("SCH")
+    register_partner(referrals, settings.kafka_bootstrap, school, "education", tmp_path / "keys")
+    case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
+    view = referral_runtime.application.intake
+    consents = view.consents
+    withdrawal = CloudEvent(
+        specversion="1.0",
+        id=str(uuid.uuid4()),
+        source="/homeward/intake",
+        type="org.homeward.intake.ConsentWithdrawn.v1",
+        time=datetime(2026, 11, 23, 9, 0, tzinfo=UTC),
+        data={"case_id": case["case_id"], "consent_id": case["consents"][0]["consent_id"]},
+    )
+
+    def checked_then_withdrawn(case_id: uuid.UUID):
+        stale = consents(case_id)
+        monkeypatch.setattr(view, "consents", consents)
+        with view.database.transaction() as tx:
+            view.apply(withdrawal, tx)
+        return stale
+
+    monkeypatch.setattr(view, "consents", checked_then_withdrawn)
+    made = referrals.post("/referrals", json=education_referral(case["case_id"], school))
+    assert made.status_code == 201, made.text
+    assert (made.json()["state"], made.json()["withdrawal_cause"]) == (
+        "data_withdrawn",
+        "consent_withdrawn",
     )
 
 
@@ -533,5 +667,16 @@ def test_erasure_tells_the_partner_to_delete_and_ends_sharing(platform, settings
     # What the referral recorded reads as erased too, and nothing more can be shared.
     read = referrals.get(f"/referrals/{made.json()['referral_id']}")
     assert read.json()["shared_data"] == "[erased]"
+    # The caseworker still sees whether the partner deleted: the case's list outlives it.
+    (listed,) = referrals.get(f"/cases/{case_id}/referrals").json()["items"]
+    assert (listed["withdrawal_cause"], listed["data_deleted_on"]) == ("case_erased", None)
+    # Its acknowledgement is recorded without the case's key, which is gone.
+    acknowledged = referrals.post(
+        f"/partners/{school}/referrals/{listed['referral_id']}/answers",
+        json={"type": "ReferralDataDeleted", "data": {"deleted_on": "2026-11-24"}},
+        headers=partner_headers(settings, school),
+    )
+    assert acknowledged.status_code == 200, acknowledged.text
+    assert acknowledged.json()["data_deleted_on"] == "2026-11-24"
     again = referrals.post("/referrals", json=education_referral(case_id, school))
     assert again.status_code == 404

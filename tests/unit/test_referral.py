@@ -2,6 +2,7 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 import pytest
+from jsonschema import ValidationError
 
 from services.referral.domain import (
     Milestone,
@@ -10,7 +11,9 @@ from services.referral.domain import (
     ServiceKind,
     Urgency,
 )
+from services.referral.messages import PARTNER_ANSWERS
 from shared.consent import DataCategory, Purpose
+from shared.publishing import load_schema, validate_data
 
 MADE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -70,6 +73,59 @@ def test_an_unanswered_referral_expires_after_its_deadline_urgent_ones_sooner():
 def test_data_is_withdrawn_once_whatever_state_the_referral_is_in():
     made = referral()
     made.decline("m1", "full")
-    assert made.withdraw_data("consent_withdrawn", None)
-    assert not made.withdraw_data("consent_withdrawn", None)
+    assert made.withdraw_data("consent_withdrawn", None, MADE)
+    assert not made.withdraw_data("consent_expired", None, MADE + timedelta(days=1))
     assert made.state == "data_withdrawn"
+    assert made.withdrawal_cause == "consent_withdrawn"
+
+
+def test_a_deletion_is_acknowledged_only_after_the_notice_and_once():
+    made = referral()
+    with pytest.raises(ReferralRuleViolation, match="cannot be acknowledged as deleted"):
+        made.acknowledge_deletion("m1", date(2026, 11, 24))
+    assert made.data_deleted_on is None
+    made.withdraw_data("consent_withdrawn", None, MADE)
+    made.acknowledge_deletion("m2", date(2026, 11, 25))
+    assert made.data_deleted_on == date(2026, 11, 25)
+    assert made.has_applied("m2")
+    with pytest.raises(ReferralRuleViolation, match="acknowledged the deletion already"):
+        made.acknowledge_deletion("m3", date(2026, 11, 26))
+    assert made.data_deleted_on == date(2026, 11, 25)
+    assert made.state == "data_withdrawn"
+
+
+def test_a_deletion_not_acknowledged_within_its_delay_is_overdue():
+    made, week = referral(), timedelta(days=7)
+    assert made.deletion_due_by(week) is None
+    assert not made.deletion_overdue(MADE + timedelta(days=365), week)
+    told = MADE + timedelta(days=2)
+    made.withdraw_data("consent_expired", None, told)
+    assert made.deletion_due_by(week) == told + week
+    assert not made.deletion_overdue(told + week, week)
+    assert made.deletion_overdue(told + week + timedelta(seconds=1), week)
+    made.acknowledge_deletion("m1", (told + timedelta(days=9)).date())
+    assert not made.deletion_overdue(told + timedelta(days=30), week)
+
+
+@pytest.mark.parametrize("answer_type", sorted(PARTNER_ANSWERS))
+def test_every_partner_answer_has_its_checked_in_schema(answer_type):
+    name = answer_type.split(".")[3]
+    schema = load_schema("partner", name, 1)
+    assert schema["$id"] == f"urn:homeward:schema:partner.{name}.v1"
+    assert "referral_id" in schema["required"]
+
+
+def test_a_deletion_acknowledgement_names_the_day_of_the_deletion():
+    referral_id = str(uuid4())
+    validate_data(
+        "partner",
+        "ReferralDataDeleted",
+        1,
+        {"referral_id": referral_id, "deleted_on": "2026-11-24"},
+    )
+    for wrong in (
+        {"referral_id": referral_id},
+        {"referral_id": referral_id, "deleted_on": "today"},
+    ):
+        with pytest.raises(ValidationError):
+            validate_data("partner", "ReferralDataDeleted", 1, wrong)
