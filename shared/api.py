@@ -5,11 +5,12 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from typing import Annotated, Any, Literal
 
+import pycountry
 from eventsourcing.application import AggregateNotFoundError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.access import AGENCY_CODE_PATTERN, Action
@@ -29,8 +30,20 @@ AgencyCode = Annotated[
     StringConstraints(strip_whitespace=True, pattern=AGENCY_CODE_PATTERN),
 ]
 
-# ISO 3166-1 alpha-2 by shape only: no list of the assigned codes is kept here.
-CountryCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z]{2}$")]
+
+def _an_assigned_country(code: str) -> str:
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{code!r} is not an assigned ISO 3166-1 alpha-2 country code")
+    return code
+
+
+# The non-refoulement rule compares these codes: one that names no country would compare unequal
+# to the child's real nationality and let an authority of the country of origin through.
+CountryCode = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[A-Z]{2}$"),
+    AfterValidator(_an_assigned_country),
+]
 
 
 class RequestModel(BaseModel):

@@ -64,6 +64,16 @@ BAD_BODIES = {
     ),
     "age out of range": (registration(estimated_age=2), 422, "estimated_age"),
     "unexpected field": (registration(name_of_father="x"), 422, "name_of_father"),
+    "nationality no country has": (
+        registration(nationality="XK1"),
+        422,
+        "nationality",
+    ),
+    "nationality of the right shape but assigned to no country": (
+        registration(nationality="ZZ"),
+        422,
+        "'ZZ' is not an assigned ISO 3166-1 alpha-2 country code",
+    ),
     "agency code malformed": (
         registration(registering_agency="kinshasa office"),
         422,
