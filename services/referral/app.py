@@ -10,7 +10,6 @@ from eventsourcing.utils import get_topic
 from nacl.public import PublicKey
 
 from services.referral.domain import (
-    FINISHED,
     SERVICE_PURPOSES,
     Milestone,
     Partner,
@@ -19,6 +18,7 @@ from services.referral.domain import (
     ServiceKind,
     Urgency,
 )
+from services.referral.index import ReferralIndex, Where
 from services.referral.projections import IntakeView
 from services.referral.replykey import ReplyKey
 from services.referral.sharing import (
@@ -70,6 +70,9 @@ class ReferralApplication(ServiceApplication):
 
     def attach_intake_view(self, view: IntakeView) -> None:
         self.intake = view
+
+    def attach_index(self, index: ReferralIndex) -> None:
+        self.index = index
 
     def attach_reply_key(self, reply_key: ReplyKey) -> None:
         self.reply_key = reply_key
@@ -163,12 +166,7 @@ class ReferralApplication(ServiceApplication):
         # A caseworker retrying (or two of them acting at once) must not send the partner the
         # child twice: one open referral per case, partner and service.
         for existing in self._referrals(
-            lambda r: (
-                r.case_id == request.case_id
-                and r.agency == request.agency
-                and r.service == request.service.value
-                and r.state not in FINISHED
-            )
+            Where(request.case_id, request.agency, request.service.value, is_open=True)
         ):
             return existing, False
         outside = written_outside(request.written, list(request.categories))
@@ -203,17 +201,12 @@ class ReferralApplication(ServiceApplication):
         self, agency: str, limit: int, offset: int
     ) -> tuple[list[Referral], int]:
         """A page of the referrals addressed to a partner, newest first, and their number."""
-        mine = self._newest_first(lambda r: r.agency == agency)
-        return mine[offset : offset + limit], len(mine)
+        mine = Where(agency=agency)
+        return self._referrals(mine, limit, offset), self.index.count(mine)
 
     def referrals_of_case(self, case_id: UUID) -> list[Referral]:
         """Every referral of a case, newest first."""
-        return self._newest_first(lambda r: r.case_id == case_id)
-
-    def _newest_first(self, wanted: Any) -> list[Referral]:
-        found = self._referrals(wanted)
-        found.sort(key=lambda r: r.created_on, reverse=True)
-        return found
+        return self._referrals(Where(case_id=case_id))
 
     def get_referral(self, referral_id: UUID) -> Referral:
         referral: object = self.repository.get(referral_id)
@@ -270,7 +263,7 @@ class ReferralApplication(ServiceApplication):
         """Record the expiry of every referral whose answer is overdue now."""
         now = self.clock()
         expired = []
-        for referral in self._referrals(lambda r: r.state not in FINISHED):
+        for referral in self._referrals(Where(is_open=True)):
             if referral.expire_if_unanswered(now):
                 self.save(referral)
                 expired.append(referral.id)
@@ -283,9 +276,9 @@ class ReferralApplication(ServiceApplication):
         consent allowed); idempotent."""
         told = []
         now = self.clock()
-        for referral in self._referrals(
-            lambda r: r.case_id == case_id and (consent_id is None or consent_id in r.consent_ids)
-        ):
+        for referral in self._referrals(Where(case_id=case_id, data_withdrawn=False)):
+            if consent_id is not None and consent_id not in referral.consent_ids:
+                continue
             if referral.withdraw_data(cause, consent_id, now):
                 self.save(referral)
                 told.append(referral.id)
@@ -298,7 +291,7 @@ class ReferralApplication(ServiceApplication):
         Run periodically, so that no referral is left without its notice; idempotent."""
         return [
             referral.id
-            for referral in self._referrals(lambda r: not r.data_withdrawn)
+            for referral in self._referrals(Where(data_withdrawn=False))
             if self._withdraw_data_if_consent_lapsed(referral)
         ]
 
@@ -331,12 +324,5 @@ class ReferralApplication(ServiceApplication):
             return True
         return False
 
-    def _referrals(self, wanted: Any) -> list[Referral]:
-        # A scan of the log keeps this exactly consistent with what was recorded; an index
-        # projection replaces it when the numbers call for one.
-        topic = get_topic(Referral.ReferralMade)
-        notifications = self.recorder.select_notifications(
-            start=None, limit=1_000_000, topics=[topic]
-        )
-        referrals = [self.get_referral(UUID(str(n.originator_id))) for n in notifications]
-        return [referral for referral in referrals if wanted(referral)]
+    def _referrals(self, where: Where, limit: int | None = None, offset: int = 0) -> list[Referral]:
+        return [self.get_referral(i) for i in self.index.ids(where, limit, offset)]

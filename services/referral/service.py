@@ -8,6 +8,7 @@ from services.referral.api import router
 from services.referral.app import ReferralApplication
 from services.referral.domain import partner_referrals_topic
 from services.referral.handlers import REPLIES_PATTERN, on_intake_event, on_partner_reply
+from services.referral.index import ReferralIndex
 from services.referral.messages import CATALOGUE, PARTNER_CATALOGUE
 from services.referral.partners import ensure_partner_topics
 from services.referral.projections import IntakeView
@@ -37,6 +38,7 @@ def build_runtime(
     assert isinstance(application, ReferralApplication)
     view = IntakeView(runtime.database, application.case_keys)
     application.attach_intake_view(view)
+    application.attach_index(ReferralIndex(runtime.database, application))
     application.attach_reply_key(ReplyKey.of_service(runtime.database, load_master_key(settings)))
     runtime.subscribe(
         Subscription(

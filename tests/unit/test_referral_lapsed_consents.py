@@ -11,6 +11,7 @@ import pytest
 from services.referral.app import ReferralApplication, ReferralRequest
 from services.referral.domain import Referral, ServiceKind, Urgency
 from services.referral.handlers import on_intake_event
+from services.referral.index import ReferralIndex
 from services.referral.projections import (
     CASE_ERASED,
     CHILD_REGISTERED,
@@ -46,6 +47,7 @@ class Service:
         )
         self.view = IntakeView(Database.named("referral", MEMORY), case_keys)
         self.app.attach_intake_view(self.view)
+        self.app.attach_index(ReferralIndex(Database.named("index", MEMORY), self.app))
         self.handle = on_intake_event(self.app, self.view)
         self.case_id = uuid.uuid4()
         case_keys.for_sealing(self.case_id)
