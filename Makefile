@@ -36,6 +36,7 @@ lint: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python bench/relay_throughput.py
 	$(BIN)/python bench/access_log.py
+	$(BIN)/python bench/referral_sweeps.py
 
 clean:
 	rm -rf $(VENV) var .cache
