@@ -53,7 +53,8 @@ CASE_LIST_DDL = """CREATE TABLE IF NOT EXISTS intake_case_list (
     registered_at TEXT NOT NULL,
     version INTEGER NOT NULL,
     sealed_name TEXT,
-    erased INTEGER NOT NULL DEFAULT 0
+    erased INTEGER NOT NULL DEFAULT 0,
+    overdue_from TEXT
 )"""
 
 COLUMNS = (
@@ -77,6 +78,7 @@ COLUMNS = (
     "version",
     "sealed_name",
     "erased",
+    "overdue_from",
 )
 
 
@@ -89,6 +91,11 @@ def _moment(value: str | None) -> str | None:
     if value is None:
         return None
     return datetime.fromisoformat(value).astimezone(UTC).isoformat()
+
+
+def _instant(moment: datetime) -> str:
+    """A fixed-width UTC text, so that instants compare as strings in any database."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def _parsed(value: str | None, parse: Callable[[str], T]) -> T | None:
@@ -188,6 +195,20 @@ class CaseProjections:
         self.clock = clock
         with database.transaction() as tx:
             tx.execute(CASE_LIST_DDL)
+        self._add_overdue_from()
+
+    def _add_overdue_from(self) -> None:
+        """A list kept before ``overdue_from`` existed gets the column, computed for its rows."""
+        try:
+            with self.database.transaction() as tx:
+                tx.fetchall("SELECT overdue_from FROM intake_case_list WHERE 1 = 0")
+            return
+        except Exception:  # SQLite and psycopg name a missing column differently
+            log.info("adding overdue_from to the case list")
+        with self.database.transaction() as tx:
+            tx.execute("ALTER TABLE intake_case_list ADD COLUMN overdue_from TEXT")
+            for (case_id,) in tx.fetchall("SELECT case_id FROM intake_case_list"):
+                self._note_overdue_from(case_id, tx)
 
     # --- keeping the rows ----------------------------------------------------------------
 
@@ -204,6 +225,7 @@ class CaseProjections:
             return
         if message.type == intake_type("ChildRegistered"):
             self._insert(message, version, tx)
+            self._note_overdue_from(message.subject, tx)
             return
         changes: dict[str, Any] = {"version": version}
         if "stage" in message.data:
@@ -222,6 +244,25 @@ class CaseProjections:
                 "UPDATE intake_case_list SET stage = ? WHERE case_id = ? AND stage = ?",
                 (Stage.HANDED_OVER.value, message.subject, Stage.REGISTERED.value),
             )
+        self._note_overdue_from(message.subject, tx)
+
+    def _note_overdue_from(self, case_id: str, tx: Transaction) -> None:
+        """Keep, in clear, when the case's earliest unmet deadline falls (ISO, UTC), so that
+        "overdue now" is a comparison in SQL: the list never loads or opens the other rows."""
+        rows = tx.fetchall(
+            f"SELECT {', '.join(COLUMNS)} FROM intake_case_list WHERE case_id = ?", (case_id,)
+        )
+        if rows:
+            tx.execute(
+                "UPDATE intake_case_list SET overdue_from = ? WHERE case_id = ?",
+                (self._overdue_from(dict(zip(COLUMNS, rows[0], strict=True))), case_id),
+            )
+
+    def _overdue_from(self, values: dict[str, Any]) -> str | None:
+        if values["stage"] == Stage.CLOSED or values["erased"]:
+            return None  # no deadlines left to meet
+        unmet = [d.due_at for d in self._deadlines(values) if d.met_at is None]
+        return _instant(min(unmet)) if unmet else None
 
     def _insert(self, message: CloudEvent, version: int, tx: Transaction) -> None:
         data = message.data
@@ -248,6 +289,7 @@ class CaseProjections:
             "version": version,
             "sealed_name": None if key is None else json.dumps(key.seal("name", data["name"])),
             "erased": 0,
+            "overdue_from": None,
         }
         tx.execute(
             f"INSERT INTO intake_case_list ({', '.join(COLUMNS)}) "
@@ -266,28 +308,22 @@ class CaseProjections:
     # --- answering -----------------------------------------------------------------------
 
     def cases(self, where: CaseFilter, limit: int, offset: int) -> Page:
-        """A page of cases, newest registration first. The overdue filter is derived at query
-        time, so it is applied to the open cases that have a deadline at all."""
+        """A page of cases, newest registration first."""
         sql, params = where.where()
+        if where.overdue is not None:
+            now = _instant(self.clock())
+            overdue = "overdue_from IS NOT NULL AND overdue_from < ?"
+            clause = overdue if where.overdue else f"NOT ({overdue})"
+            sql = f"{sql} AND {clause}" if sql else f" WHERE {clause}"
+            params = [*params, now]
         order = " ORDER BY registered_at DESC, case_id"
-        if where.overdue is None:
-            with self.database.transaction() as tx:
-                total = tx.fetchall(f"SELECT COUNT(*) FROM intake_case_list{sql}", params)[0][0]
-                rows = tx.fetchall(
-                    f"SELECT {', '.join(COLUMNS)} FROM intake_case_list{sql}{order} "
-                    "LIMIT ? OFFSET ?",
-                    [*params, limit, offset],
-                )
-            return Page([self._row(r) for r in rows], int(total), limit, offset)
-        now = self.clock()
         with self.database.transaction() as tx:
+            total = tx.fetchall(f"SELECT COUNT(*) FROM intake_case_list{sql}", params)[0][0]
             rows = tx.fetchall(
-                f"SELECT {', '.join(COLUMNS)} FROM intake_case_list{sql}{order}", params
+                f"SELECT {', '.join(COLUMNS)} FROM intake_case_list{sql}{order} LIMIT ? OFFSET ?",
+                [*params, limit, offset],
             )
-        matching = [
-            case for case in map(self._row, rows) if bool(case.overdue(now)) == where.overdue
-        ]
-        return Page(matching[offset : offset + limit], len(matching), limit, offset)
+        return Page([self._row(r) for r in rows], int(total), limit, offset)
 
     def overdue(
         self, agency: str | None = None, visible_agency: str | None = None
