@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -36,6 +37,7 @@ from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
 from shared.publishing import SCHEMA_FOLDER, EventCatalogue, schema_text
 from shared.replay import replay_case
 from shared.settings import Settings
+from shared.supervision import AlreadyRunning, DataDirLock, Supervised, die_with_parent
 from shared.tokens import (
     AGENCY_CODE,
     LONGEST_LOCAL_TOKEN_MINUTES,
@@ -136,14 +138,27 @@ def replay(case_id: UUID, as_of: datetime | None) -> int:
 
 
 def up() -> int:
-    """Run the whole platform on this machine until Ctrl-C."""
+    """Run the whole platform on this machine until Ctrl-C, keeping each part alive."""
     settings = Settings()
+    lock = DataDirLock(settings.data_dir)
+    try:
+        lock.acquire()
+    except AlreadyRunning as error:
+        print(f"homeward: {error}", file=sys.stderr)
+        return 1
+    try:
+        return _run_platform(settings)
+    finally:
+        lock.release()
+
+
+def _run_platform(settings: Settings) -> int:
     broker = None
     env = dict(os.environ)
     if not settings.kafka_bootstrap:
         broker = local_broker(settings)
         print(f"Starting a local Kafka broker in {broker.home} ...", flush=True)
-        broker.start()
+        broker.start(supervisor=os.getpid())
         set_up_platform(broker.admin)
         settings = with_local_broker(settings, broker)
         env |= kafka_env(settings)
@@ -158,10 +173,17 @@ def up() -> int:
             f"Token signer: {signing_key} (local use only); sign in with "
             "`homeward token --role caseworker --agency CD-KIN --sub cw-0412`"
         )
-    processes = {
-        service: subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", service], env=env)
-        for service in SERVICES
-    }
+
+    def service_process(service: str) -> Callable[[], subprocess.Popen[bytes]]:
+        return lambda: subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "serve", service],
+            env=env,
+            preexec_fn=die_with_parent(os.getpid()),
+        )
+
+    services = [Supervised(service, service_process(service)) for service in SERVICES]
+    for supervised in services:
+        supervised.launch()
     stopping = False
 
     def request_stop(_signum: int, _frame: FrameType | None) -> None:
@@ -175,26 +197,26 @@ def up() -> int:
         url = f"http://{settings.host}:{settings.service_port(service)}"
         print(f"{service:9} {url}  (docs {url}/docs, health {url}/healthz)")
     print("Ctrl-C stops everything.", flush=True)
-    exit_code = 0
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
     while not stopping:
-        exited = [name for name, process in processes.items() if process.poll() is not None]
-        if exited:
-            print(f"{', '.join(exited)} stopped unexpectedly; stopping the platform.")
-            exit_code = 1
-            break
+        if broker is not None and broker.pid() is None:
+            say("the Kafka broker stopped; starting it again")
+            try:
+                broker.start(supervisor=os.getpid())
+            except BrokerError as error:
+                say(f"the Kafka broker could not start again ({error}); trying again")
+        for supervised in services:
+            supervised.check(say)
         time.sleep(0.5)
-    for process in processes.values():
-        if process.poll() is None:
-            process.terminate()
-    for process in processes.values():
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+    for supervised in services:
+        supervised.stop()
     if broker is not None:
         broker.stop()
     print("Homeward stopped.")
-    return exit_code
+    return 0
 
 
 def published_catalogues() -> list["EventCatalogue"]:

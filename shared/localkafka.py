@@ -11,7 +11,6 @@ storage tool at format time in an argument file of the same kind, never on a com
 that other users could read.
 """
 
-import contextlib
 import os
 import shutil
 import signal
@@ -29,6 +28,7 @@ from shared.kafka import (
     read_password,
 )
 from shared.settings import REPO_ROOT
+from shared.supervision import die_with_parent, live_pid, pid_file_text
 
 DEPLOY_DIR = REPO_ROOT / "deploy" / "kafka"
 JAR_CACHE = REPO_ROOT / ".cache" / "kafka-jars"
@@ -137,15 +137,11 @@ class LocalBroker:
         return self.home / "broker.pid"
 
     def pid(self) -> int | None:
+        """The broker's pid while that very process runs (not a zombie, not a reused pid)."""
         try:
-            pid = int(self._pid_file.read_text())
-        except (FileNotFoundError, ValueError):
+            return live_pid(self._pid_file.read_text())
+        except FileNotFoundError:
             return None
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        return pid
 
     def status(self) -> str:
         pid = self.pid()
@@ -154,8 +150,9 @@ class LocalBroker:
         state = "accepting connections" if port_is_open(self.port) else "starting"
         return f"running, pid {pid}, {state} on {self.bootstrap} (log {self.log_file})"
 
-    def start(self) -> None:
-        """Start the broker and wait until it accepts connections. Idempotent."""
+    def start(self, supervisor: int | None = None) -> None:
+        """Start the broker and wait until it accepts connections. Idempotent. Started for a
+        ``supervisor`` process, the broker stops when that process dies."""
         if self.pid() is not None:
             self._wait_ready()
             return
@@ -206,8 +203,9 @@ class LocalBroker:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                preexec_fn=None if supervisor is None else die_with_parent(supervisor),
             )
-        self._pid_file.write_text(str(process.pid))
+        self._pid_file.write_text(pid_file_text(process.pid))
         self._wait_ready(process)
 
     def _run_storage_tool(self, java: str, classpath: str, properties: Path) -> None:
@@ -280,11 +278,10 @@ class LocalBroker:
         os.killpg(pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline and self.pid() is not None:
-            _reap(pid)
             time.sleep(0.2)
         if self.pid() is not None:
             os.killpg(pid, signal.SIGKILL)
-            _reap(pid)
+            self.pid()  # collects it, when it is our child
         self._pid_file.unlink(missing_ok=True)
 
 
@@ -294,9 +291,3 @@ def _write_private(path: Path, text: str) -> None:
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
-
-
-def _reap(pid: int) -> None:
-    """Collect the exit status when the broker is our own child, so it does not linger."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)

@@ -1,0 +1,125 @@
+"""`homeward up` keeps the platform alive and leaves nothing behind: a killed service or
+broker comes back, a second `up` on the same data directory is refused, and killing `up`
+itself (SIGKILL, no chance to clean up) stops every process it started."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from shared.supervision import live_pid
+from tests.e2e.test_platform_up import healthy, wait_for
+
+PORTS = {"intake": 18101, "referral": 18102, "followup": 18103}
+BROKER_PORT = 19492
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The live processes whose parent is ``pid``, with their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry.name)] = command
+    return found
+
+
+def service_pid(up: int, service: str) -> int | None:
+    found = [pid for pid, command in children_of(up).items() if f"serve {service}" in command]
+    return found[0] if found else None
+
+
+def gone(pid: int) -> bool:
+    return not Path(f"/proc/{pid}").exists() or (
+        Path(f"/proc/{pid}/stat").read_text().split(") ")[1].startswith("Z")
+    )
+
+
+def test_up_restarts_what_dies_refuses_a_twin_and_leaves_no_orphan(tmp_path: Path):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HOMEWARD_")}
+    env.update(
+        HOMEWARD_DATA_DIR=str(tmp_path),
+        HOMEWARD_LOCAL_BROKER_PORT=str(BROKER_PORT),
+        HOMEWARD_INTAKE_PORT=str(PORTS["intake"]),
+        HOMEWARD_REFERRAL_PORT=str(PORTS["referral"]),
+        HOMEWARD_FOLLOWUP_PORT=str(PORTS["followup"]),
+    )
+    output = tmp_path / "up.log"
+    started = time.monotonic()
+    started_by_up: list[int] = []
+    with output.open("wb") as sink:
+        up = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "up"], env=env, stdout=sink, stderr=sink
+        )
+    try:
+        for port in PORTS.values():
+            wait_for(lambda port=port: healthy(port), 90, f"service on port {port}", up)
+
+        twin = subprocess.run(
+            [sys.executable, "-m", "shared.cli", "up"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert twin.returncode == 1
+        assert f"another `homeward up` (pid {up.pid}) is running on {tmp_path}" in twin.stderr
+        assert healthy(PORTS["intake"])  # the twin touched nothing
+
+        crashed = service_pid(up.pid, "intake")
+        assert crashed is not None
+        os.kill(crashed, signal.SIGKILL)
+        wait_for(
+            lambda: (
+                service_pid(up.pid, "intake") not in (None, crashed) and healthy(PORTS["intake"])
+            ),
+            60,
+            "intake started again",
+            up,
+        )
+        assert "intake exited with code -9; starting it again in 1 s" in output.read_text()
+
+        broker_pid = live_pid((tmp_path / "kafka" / "broker.pid").read_text())
+        assert broker_pid is not None
+        os.kill(broker_pid, signal.SIGKILL)
+        wait_for(
+            lambda: (
+                live_pid((tmp_path / "kafka" / "broker.pid").read_text()) not in (None, broker_pid)
+            ),
+            90,
+            "the broker started again",
+            up,
+        )
+        assert "the Kafka broker stopped; starting it again" in output.read_text()
+
+        started_by_up[:] = children_of(up.pid)
+        assert len(started_by_up) == 4  # three services and the broker
+        up.kill()  # no handler runs: only the kernel's parent-death signal can stop them
+        up.wait()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not all(map(gone, started_by_up)):
+            time.sleep(0.3)
+        orphans = [pid for pid in started_by_up if not gone(pid)]
+        assert orphans == [], f"still running after `up` was killed: {orphans}"
+        print(
+            f"\nsupervision: service and broker restarted, twin refused, "
+            f"{len(started_by_up)} children stopped with their parent, "
+            f"{time.monotonic() - started:.0f} s"
+        )
+    finally:
+        if up.poll() is None:
+            up.send_signal(signal.SIGINT)
+            up.wait(timeout=60)
+        for pid in started_by_up:  # what a failed run could leave behind
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
