@@ -19,6 +19,7 @@ from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.errors import TopicAlreadyExistsError
+from kafka.partitioner.default import murmur2
 from kafka.structs import OffsetAndMetadata
 
 from shared.settings import Settings
@@ -209,6 +210,21 @@ def topic_partitions(consumer: KafkaConsumer, topics: Iterable[str]) -> list[Top
         for topic in topics
         for partition in sorted(consumer.partitions_for_topic(topic) or ())
     ]
+
+
+def partitions_of_key(
+    consumer: KafkaConsumer, topics: Iterable[str], key: bytes
+) -> list[TopicPartition]:
+    """The one partition of each topic that a message with ``key`` goes to: the platform's
+    producers use the client's default partitioner (murmur2 of the key, as Java's)."""
+    found = []
+    for topic in topics:
+        partitions = sorted(consumer.partitions_for_topic(topic) or ())
+        if partitions:
+            found.append(
+                TopicPartition(topic, partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)])
+            )
+    return found
 
 
 def rewind_consumer_group(connection: KafkaConnection, group: str, topics: list[str]) -> None:

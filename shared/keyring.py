@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import threading
+from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -190,19 +191,23 @@ def open_keyring(settings: Settings, env: dict[str, str] | None = None) -> SqlKe
 
 
 class CaseKeys:
-    """One service's access to the keyring, with unwrapped keys cached in memory only."""
+    """One service's access to the keyring, with the unwrapped keys of the cases it used last
+    cached in memory only, at most ``cached`` of them: the cache neither grows with every case
+    ever seen nor holds more opened keys than the work at hand needs."""
 
-    def __init__(self, keyring: Keyring, service: str) -> None:
+    def __init__(self, keyring: Keyring, service: str, cached: int = 10_000) -> None:
         self.keyring = keyring
         self.service = service
-        self._cache: dict[UUID, DataKey] = {}
+        self.cached = cached
+        self._cache: OrderedDict[UUID, DataKey] = OrderedDict()
         self._lock = threading.Lock()
 
     def for_sealing(self, case_id: UUID) -> DataKey:
         with self._lock:
             key = self._cache.get(case_id)
             if key is None:
-                key = self._cache[case_id] = self.keyring.create(case_id)
+                key = self.keyring.create(case_id)
+            self._keep(key)
             return key
 
     def for_opening(self, case_id: UUID, purpose: str) -> DataKey | None:
@@ -210,9 +215,15 @@ class CaseKeys:
             key = self._cache.get(case_id)
             if key is None:
                 key = self.keyring.unwrap(case_id, service=self.service, purpose=purpose)
-                if key is not None:
-                    self._cache[case_id] = key
+            if key is not None:
+                self._keep(key)
             return key
+
+    def _keep(self, key: DataKey) -> None:
+        self._cache[key.case_id] = key
+        self._cache.move_to_end(key.case_id)
+        while len(self._cache) > self.cached:
+            self._cache.popitem(last=False)
 
     def forget(self, case_id: UUID) -> None:
         """Drop a cached key, as on ``CaseErased``."""

@@ -13,7 +13,7 @@ from kafka import KafkaConsumer
 
 from shared.crypto import ERASED, is_sealed
 from shared.envelope import CloudEvent, MalformedMessage
-from shared.kafka import KafkaConnection, topic_partitions
+from shared.kafka import KafkaConnection, partitions_of_key
 from shared.keyring import CaseKeys
 
 
@@ -36,11 +36,12 @@ def read_case_messages(
     """Every distinct message about one case on ``topics``, oldest first."""
     consumer = KafkaConsumer(**kafka.client_kwargs(), enable_auto_commit=False)
     try:
-        partitions = topic_partitions(consumer, topics)
+        key = str(case_id).encode()
+        # A case's messages are keyed by the case: one partition of each topic holds them all.
+        partitions = partitions_of_key(consumer, topics, key)
         consumer.assign(partitions)
         consumer.seek_to_beginning(*partitions)
         end = consumer.end_offsets(partitions)
-        key = str(case_id).encode()
         found: dict[str, CloudEvent] = {}
         while any(consumer.position(p) < end[p] for p in partitions):
             for records in consumer.poll(timeout_ms=1000).values():
