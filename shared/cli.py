@@ -32,7 +32,7 @@ from shared.kafka import (
 )
 from shared.kafkaacl import KafkaAccessError, set_up_platform
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
-from shared.localkafka import BrokerError, LocalBroker, fetch_jars
+from shared.localkafka import BrokerError, LocalBroker, LocalCluster, fetch_jars
 from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
 from shared.publishing import SCHEMA_FOLDER, EventCatalogue, schema_text
 from shared.replay import replay_case
@@ -94,8 +94,10 @@ def local_master_key(settings: Settings) -> Path:
     return settings.data_dir / "master.key"
 
 
-def broker_command(action: str) -> int:
+def broker_command(action: str, nodes: int) -> int:
     settings = Settings()
+    if nodes > 1:
+        return cluster_command(action, local_cluster(settings, nodes))
     broker = local_broker(settings)
     if action == "fetch":
         print(f"Kafka jars in {fetch_jars()}")
@@ -111,6 +113,31 @@ def broker_command(action: str) -> int:
         print(f"Kafka broker {broker.status()}")
         return 0 if broker.pid() is not None else 3
     return 0
+
+
+def local_cluster(settings: Settings, nodes: int) -> LocalCluster:
+    return LocalCluster(
+        settings.data_dir / "kafka-cluster", port=settings.local_broker_port, size=nodes
+    )
+
+
+def cluster_command(action: str, cluster: LocalCluster) -> int:
+    if action == "fetch":
+        print(f"Kafka jars in {fetch_jars()}")
+        return 0
+    if action == "start":
+        cluster.start()
+        created = set_up_platform(cluster.admin)
+        print(f"Kafka cluster on {cluster.bootstrap}; topics created: {created or 'none'}")
+    elif action == "stop":
+        cluster.stop()
+    running = 0
+    for node in cluster.nodes:
+        print(f"node {node.node_id}: {node.status()}")
+        running += node.pid() is not None
+    if action == "stop":
+        return 0
+    return 0 if running == cluster.size else 3
 
 
 def serve(service: str, port: int | None) -> int:
@@ -387,6 +414,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     broker_parser = commands.add_parser("broker", help="the local Kafka broker")
     broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
+    broker_parser.add_argument(
+        "--nodes",
+        type=int,
+        default=1,
+        help="a cluster of this many nodes (3: every partition three times, min.insync 2), "
+        "on HOMEWARD_LOCAL_BROKER_PORT and the ports after it",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -411,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
             return kafka_setup(args.principal)
         if args.command == "token":
             return token(args.role, args.agency, args.sub, args.minutes, args.grants)
-        return broker_command(args.action)
+        return broker_command(args.action, args.nodes)
     except (
         BrokerError,
         MasterKeyError,

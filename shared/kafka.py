@@ -170,7 +170,8 @@ def ensure_topics(
                     {
                         topic: {
                             "num_partitions": partitions,
-                            "replication_factor": 1,
+                            # The broker's default: as many copies as the cluster has nodes.
+                            "replication_factor": -1,
                             "configs": {"retention.ms": str(retention_ms)},
                         }
                         for topic in missing

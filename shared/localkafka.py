@@ -16,8 +16,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from shared.kafka import (
@@ -91,10 +92,18 @@ def port_is_open(port: int, host: str = "127.0.0.1") -> bool:
 
 @dataclass
 class LocalBroker:
-    """One KRaft node whose data, config, log and pid file live under ``home``."""
+    """One KRaft node whose data, config, log and pid file live under ``home``: a broker of
+    its own, or one node of a :class:`LocalCluster`."""
 
     home: Path
     port: int = 9092
+    node_id: int = 1
+    # Every voter of the controller quorum, ``id@host:port``; alone, the node is its own.
+    voters: str | None = None
+    replication: int = 1  # copies of each partition: the cluster's size
+    min_insync: int = 1  # copies that must have a write before it is acknowledged
+    credentials: Path | None = None  # shared by the nodes of a cluster
+    cluster_id: str | None = None  # the same for every node of a cluster
 
     @property
     def controller_port(self) -> int:
@@ -116,7 +125,7 @@ class LocalBroker:
     @property
     def credentials_dir(self) -> Path:
         """The principals' password files: what HOMEWARD_KAFKA_CREDENTIALS_DIR names locally."""
-        return self.home / "credentials"
+        return self.credentials or self.home / "credentials"
 
     def connection(self, principal: str) -> KafkaConnection:
         return KafkaConnection(
@@ -181,6 +190,10 @@ class LocalBroker:
             .format(
                 port=self.port,
                 controller_port=self.controller_port,
+                node_id=self.node_id,
+                voters=self.voters or f"{self.node_id}@127.0.0.1:{self.controller_port}",
+                replication=self.replication,
+                min_insync=self.min_insync,
                 log_dirs=self.data_dir,
                 broker_principal=BROKER_PRINCIPAL,
                 broker_password=read_password(self.credentials_dir, BROKER_PRINCIPAL),
@@ -211,10 +224,7 @@ class LocalBroker:
     def _run_storage_tool(self, java: str, classpath: str, properties: Path) -> None:
         """Format the storage with the SCRAM credentials the broker and the admin sign in
         with: the first sign-in needs a credential that exists before the broker runs."""
-        tool = [java, "-cp", classpath, "kafka.tools.StorageTool"]
-        cluster_id = subprocess.run(
-            [*tool, "random-uuid"], capture_output=True, text=True, check=True, timeout=60
-        ).stdout.strip()
+        cluster_id = self.cluster_id or new_cluster_id(java, classpath)
         scram = [
             f"--add-scram {SASL_MECHANISM}=[name={principal},"
             f"password={read_password(self.credentials_dir, principal)}]"
@@ -291,3 +301,89 @@ def _write_private(path: Path, text: str) -> None:
     os.fchmod(descriptor, 0o600)
     with os.fdopen(descriptor, "w") as file:
         file.write(text)
+
+
+def new_cluster_id(java: str, classpath: str) -> str:
+    return subprocess.run(
+        [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.strip()
+
+
+@dataclass
+class LocalCluster:
+    """Several KRaft nodes on loopback, each a broker and a controller voter, holding every
+    partition ``size`` times and acknowledging a write once ``min_insync`` copies have it:
+    one node can die without an acknowledged write being lost or writes stopping. Node *n*
+    listens on ``port + 2(n-1)``, its controller on the port after."""
+
+    home: Path
+    port: int = 9092
+    size: int = 3
+    min_insync: int = 2
+
+    @property
+    def nodes(self) -> list[LocalBroker]:
+        voters = ",".join(
+            f"{n}@127.0.0.1:{self.port + 2 * (n - 1) + 1}" for n in range(1, self.size + 1)
+        )
+        cluster_id_file = self.home / "cluster.id"
+        return [
+            LocalBroker(
+                self.home / f"node-{n}",
+                port=self.port + 2 * (n - 1),
+                node_id=n,
+                voters=voters,
+                replication=self.size,
+                min_insync=self.min_insync,
+                credentials=self.home / "credentials",
+                cluster_id=cluster_id_file.read_text().strip()
+                if cluster_id_file.exists()
+                else None,
+            )
+            for n in range(1, self.size + 1)
+        ]
+
+    @property
+    def bootstrap(self) -> str:
+        return ",".join(node.bootstrap for node in self.nodes)
+
+    @property
+    def admin(self) -> KafkaConnection:
+        return replace(self.nodes[0].admin, bootstrap=self.bootstrap)
+
+    def start(self, supervisor: int | None = None) -> None:
+        """Start every node; the voters wait for each other, so they start side by side."""
+        cluster_id_file = self.home / "cluster.id"
+        if not cluster_id_file.exists():
+            self.home.mkdir(parents=True, exist_ok=True)
+            java = _require("java", "install a Java runtime (17 or newer) to run Kafka.")
+            cluster_id_file.write_text(new_cluster_id(java, f"{fetch_jars()}/*"))
+        for principal in (BROKER_PRINCIPAL, ADMIN):  # before the nodes, which all read them
+            ensure_password_file(self.home / "credentials", principal)
+        errors: list[BaseException] = []
+
+        def start(node: LocalBroker) -> None:
+            try:
+                node.start(supervisor)
+            except BaseException as error:  # reported below, once every node has tried
+                errors.append(error)
+
+        threads = [threading.Thread(target=start, args=(node,)) for node in self.nodes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+
+    def stop(self) -> None:
+        # Side by side: a node shutting down waits for the quorum the others make.
+        threads = [threading.Thread(target=node.stop) for node in self.nodes]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
