@@ -150,12 +150,13 @@ def create_service_api(
     @app.get(
         "/healthz",
         tags=["operations"],
-        summary="Up or down",
+        summary="Up, degraded (working, with events waiting to be published) or down",
         dependencies=[Depends(public())],
     )
     def healthz() -> JSONResponse:
-        up = runtime.health()["status"] == "ok"
-        return JSONResponse({"status": "up" if up else "down"}, status_code=200 if up else 503)
+        status = runtime.health()["status"]
+        answer = {"ok": "up", "degraded": "degraded"}.get(status, "down")
+        return JSONResponse({"status": answer}, status_code=503 if answer == "down" else 200)
 
     @app.get(
         "/healthz/details",
@@ -165,7 +166,7 @@ def create_service_api(
     )
     def health_details() -> JSONResponse:
         report = runtime.health()
-        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+        return JSONResponse(report, status_code=503 if report["status"] == "down" else 200)
 
     @app.get(
         "/schemas",
