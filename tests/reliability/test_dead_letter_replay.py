@@ -10,7 +10,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer
 
 from shared.cli import kafka_env
 from shared.cli import main as homeward
@@ -35,6 +35,14 @@ def probe(n: int, partner: str) -> CloudEvent:
         occurred_at=datetime.now(UTC),
         data={"n": n, "partner": partner, "note": SECRET},
     )
+
+
+def partitions_of(kafka, topic: str) -> set[int]:
+    consumer = KafkaConsumer(**kafka.client_kwargs())
+    try:
+        return consumer.partitions_for_topic(topic)
+    finally:
+        consumer.close()
 
 
 def printed_lines(capsys: pytest.CaptureFixture[str], *argv: str) -> list[str]:
@@ -83,6 +91,7 @@ def test_a_parked_message_is_replayed_after_the_fix_and_applied_once(
     try:
         consume_until([0])
         read_messages(admin.client_kwargs(), f"{topic}.dlq", expect=2)
+        assert partitions_of(admin, f"{topic}.dlq") == {0}  # one ordered log of parked messages
         listed = printed_lines(capsys, "dlq", "list", topic)
         assert listed[-1] == f"2 parked on {topic}.dlq"
         parked = [
