@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.access import AGENCY_CODE_PATTERN, Action
 from shared.auth import public, requires
+from shared.keyring import CaseErased
 from shared.publishing import load_schema
 from shared.runtime import ServiceRuntime
 from shared.tokens import TokenVerifier
@@ -141,6 +142,15 @@ async def explain_validation_error(_request: Request, error: Exception) -> JSONR
     )
 
 
+async def refuse_write_to_erased_case(_request: Request, error: Exception) -> JSONResponse:
+    """409 for a write about a case whose key was destroyed: erased while the request ran, or
+    before this service heard of it. Nothing about an erased case is recorded any more."""
+    return JSONResponse(
+        status_code=409,
+        content={"detail": f"{error}: nothing more can be recorded about it"},
+    )
+
+
 def create_service_api(
     runtime: ServiceRuntime, *, title: str, description: str, routers: list[APIRouter]
 ) -> FastAPI:
@@ -157,18 +167,20 @@ def create_service_api(
     app.state.token_verifier = TokenVerifier(runtime.settings)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, explain_validation_error)
+    app.add_exception_handler(CaseErased, refuse_write_to_erased_case)
 
     # Anyone may learn whether the service is up; where it is failing (hosts, positions,
     # errors) helps an attacker, so the details need a token that may see them.
     @app.get(
         "/healthz",
         tags=["operations"],
-        summary="Up or down",
+        summary="Up, degraded (working, with events waiting to be published) or down",
         dependencies=[Depends(public())],
     )
     def healthz() -> JSONResponse:
-        up = runtime.health()["status"] == "ok"
-        return JSONResponse({"status": "up" if up else "down"}, status_code=200 if up else 503)
+        status = runtime.health()["status"]
+        answer = {"ok": "up", "degraded": "degraded"}.get(status, "down")
+        return JSONResponse({"status": answer}, status_code=503 if answer == "down" else 200)
 
     @app.get(
         "/healthz/details",
@@ -178,7 +190,7 @@ def create_service_api(
     )
     def health_details() -> JSONResponse:
         report = runtime.health()
-        return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
+        return JSONResponse(report, status_code=503 if report["status"] == "down" else 200)
 
     @app.get(
         "/schemas",

@@ -1,6 +1,6 @@
 """The ``homeward`` command: run the platform, one service, or the local Kafka broker; set a
-broker up for the platform; make a partner's key pair or Kafka credentials; sign a local
-token."""
+broker up for the platform; list and replay parked messages; make a partner's key pair or
+Kafka credentials; sign a local token."""
 
 import argparse
 import importlib
@@ -22,11 +22,15 @@ from pydantic import ValidationError
 
 from shared.access import Grant, Role
 from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
+from shared.deadletters import NotParked, parked_messages, select
+from shared.deadletters import replay as replay_parked
 from shared.kafka import (
     ADMIN,
     AUDITOR,
     SERVICES,
     KafkaLoginError,
+    UnknownTopic,
+    dead_letter_topic,
     event_topic,
     kafka_connection,
 )
@@ -325,6 +329,30 @@ def kafka_setup(principal: str) -> int:
     return 0
 
 
+def list_dead_letters(topic: str, principal: str) -> int:
+    """Print the metadata of every message parked from ``topic``, never its data."""
+    kafka = kafka_connection(kafka_settings(Settings()), principal)
+    parked = parked_messages(kafka, topic)
+    for message in parked:
+        print(message.describe())
+    print(f"{len(parked)} parked on {dead_letter_topic(topic)}")
+    return 0
+
+
+def replay_dead_letters(topic: str, principal: str, event_id: str | None, since: int | None) -> int:
+    """Send parked messages of ``topic`` back to where they were read, for their consumers to
+    try again."""
+    settings = kafka_settings(Settings())
+    kafka = kafka_connection(settings, principal)
+    parked = parked_messages(kafka, topic)
+    chosen = select(parked, event_id=event_id, since=since)
+    replay_parked(kafka, chosen, settings.kafka_timeout_seconds)
+    for message in chosen:
+        print(f"resent {message.describe()}")
+    print(f"resent {len(chosen)} of the {len(parked)} parked on {dead_letter_topic(topic)}")
+    return 0
+
+
 def token(role: Role, agency: str, sub: str, minutes: int, grants: list[Grant]) -> int:
     """Print a short-lived token from the local signer, for local use and tests."""
     print(
@@ -412,6 +440,28 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         help="an auditor's grant; repeat for several",
     )
+    dlq_parser = commands.add_parser(
+        "dlq", help="an administrator's: the messages consumers parked on a topic's .dlq"
+    )
+    dlq_commands = dlq_parser.add_subparsers(dest="dlq_command", required=True)
+    dlq_list_parser = dlq_commands.add_parser(
+        "list", help="each parked message's offset, origin, key, id, type and reason; no data"
+    )
+    dlq_replay_parser = dlq_commands.add_parser(
+        "replay",
+        help="send parked messages back to their topic after a fix: their consumers try "
+        "them again, and those that applied them skip them (by CloudEvent id)",
+    )
+    for dlq_command in (dlq_list_parser, dlq_replay_parser):
+        dlq_command.add_argument("topic", help="the topic they were read from")
+        dlq_command.add_argument(
+            "--as", dest="principal", default=ADMIN, help=f"the broker's administrator ({ADMIN})"
+        )
+    chosen = dlq_replay_parser.add_mutually_exclusive_group()
+    chosen.add_argument("--id", dest="event_id", help="only the message of this CloudEvent id")
+    chosen.add_argument(
+        "--since", type=int, metavar="OFFSET", help="only those parked at this offset or later"
+    )
     broker_parser = commands.add_parser("broker", help="the local Kafka broker")
     broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     broker_parser.add_argument(
@@ -443,6 +493,10 @@ def main(argv: list[str] | None = None) -> int:
             return partner_credentials(args.agency, args.principal)
         if args.command == "kafka":
             return kafka_setup(args.principal)
+        if args.command == "dlq" and args.dlq_command == "list":
+            return list_dead_letters(args.topic, args.principal)
+        if args.command == "dlq":
+            return replay_dead_letters(args.topic, args.principal, args.event_id, args.since)
         if args.command == "token":
             return token(args.role, args.agency, args.sub, args.minutes, args.grants)
         return broker_command(args.action, args.nodes)
@@ -452,6 +506,8 @@ def main(argv: list[str] | None = None) -> int:
         LocalSignerRefused,
         KafkaLoginError,
         KafkaAccessError,
+        UnknownTopic,
+        NotParked,
     ) as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 2

@@ -29,8 +29,14 @@ from kafka.structs import OffsetAndMetadata
 
 from shared.background import MAX_BACKOFF_SECONDS, BackgroundWorker
 from shared.database import Database, Transaction
+from shared.deadletters import parking_headers
 from shared.envelope import CloudEvent, MalformedMessage
-from shared.kafka import KafkaConnection, dead_letter_topic, ensure_topics, reliable_producer
+from shared.kafka import (
+    KafkaConnection,
+    dead_letter_topic,
+    ensure_dead_letter_topics,
+    reliable_producer,
+)
 from shared.publishing import NotPublished, check_published
 
 log = logging.getLogger("homeward.consumer")
@@ -105,7 +111,7 @@ class EventConsumer(BackgroundWorker):
         if self._consumer is None:
             # The topics read are made by their owners or the platform's set-up, with their
             # retention (a reader may not make them); their dead-letter topics are ours.
-            ensure_topics(self.kafka, [dead_letter_topic(t) for t in self.topics])
+            ensure_dead_letter_topics(self.kafka, self.topics)
             self._consumer = KafkaConsumer(
                 *self.topics,
                 **self.kafka.client_kwargs(),
@@ -201,20 +207,19 @@ class EventConsumer(BackgroundWorker):
         )
 
     def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
-        """Park a message with its reason; wait for the broker's ack before moving on."""
+        """Park a message with its reason; wait for the broker's ack before moving on. The
+        message keeps its own headers, so that ``homeward dlq replay`` can send it back as it
+        was. Nothing of it went into the inbox: a replayed copy is applied like a new one."""
         if self._dead_letters is None:
             self._dead_letters = reliable_producer(
                 self.kafka, f"{self.name}-dlq", self.kafka_timeout_seconds
             )
-        headers = [
-            ("dlq.reason", reason.encode()),
-            ("dlq.topic", record.topic.encode()),
-            ("dlq.partition", str(record.partition).encode()),
-            ("dlq.offset", str(record.offset).encode()),
-            ("dlq.consumer", self.name.encode()),
-        ]
         self._dead_letters.send(
-            dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+            dead_letter_topic(record.topic),
+            value=record.value,
+            key=record.key,
+            headers=parking_headers(record, self.name, reason),
+            partition=0,  # one ordered log of parked messages, whatever the topic's partitions
         ).get(timeout=self.kafka_timeout_seconds)
         log.warning(
             "consumer %s: %s[%d]@%d sent to the dead-letter topic: %s",

@@ -12,12 +12,13 @@ import contextlib
 import logging
 import os
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import TopicAlreadyExistsError
 from kafka.partitioner.default import murmur2
 from kafka.structs import OffsetAndMetadata
@@ -27,6 +28,9 @@ from shared.settings import Settings
 SERVICES = ("intake", "referral", "followup")
 EVENT_TOPIC_PARTITIONS = 6
 DEAD_LETTER_SUFFIX = ".dlq"
+# One partition: a topic's parked messages form one ordered log, so that an offset names one
+# of them (`homeward dlq replay --since`).
+DEAD_LETTER_PARTITIONS = 1
 # Every partner's topics (homeward.partner.<agency>.referrals, .replies) start with it.
 PARTNER_TOPIC_PREFIX = "homeward.partner."
 
@@ -146,8 +150,16 @@ ACCESS_TOPIC = "homeward.audit.access"
 
 
 def platform_topics() -> list[str]:
-    topics = [event_topic(service) for service in SERVICES]
-    return [*topics, *(dead_letter_topic(topic) for topic in topics), ACCESS_TOPIC]
+    """The services' event topics and the access log (each service's dead letters of them are
+    made apart: they have one partition)."""
+    return [*(event_topic(service) for service in SERVICES), ACCESS_TOPIC]
+
+
+def ensure_dead_letter_topics(connection: KafkaConnection, topics: Iterable[str]) -> list[str]:
+    """The dead-letter topics of ``topics`` (kept forever, like what they park)."""
+    return ensure_topics(
+        connection, [dead_letter_topic(topic) for topic in topics], DEAD_LETTER_PARTITIONS
+    )
 
 
 def ensure_topics(
@@ -226,6 +238,41 @@ def partitions_of_key(
                 TopicPartition(topic, partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)])
             )
     return found
+
+
+class UnknownTopic(LookupError):
+    """A topic that does not exist, or that a principal may not see."""
+
+
+def read_to_end(
+    connection: KafkaConnection, topics: list[str], key: bytes | None = None
+) -> Iterator[ConsumerRecord]:
+    """Every record of ``topics`` from the beginning to the end they had when asked, in no
+    consumer group (nothing is committed); with a ``key``, only the partition of each topic
+    that key maps to. A topic that does not exist, or that the connection's principal may not
+    read, is an error, not an empty topic."""
+    consumer = KafkaConsumer(**connection.client_kwargs(), enable_auto_commit=False)
+    try:
+        partitions = (
+            topic_partitions(consumer, topics)
+            if key is None
+            else partitions_of_key(consumer, topics, key)
+        )
+        missing = set(topics) - {partition.topic for partition in partitions}
+        if missing:
+            raise UnknownTopic(
+                f"no topic {', '.join(sorted(missing))} that {connection.principal} may read"
+            )
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        end = consumer.end_offsets(partitions)
+        while any(consumer.position(p) < end[p] for p in partitions):
+            for records in consumer.poll(timeout_ms=1000).values():
+                yield from (
+                    r for r in records if r.offset < end[TopicPartition(r.topic, r.partition)]
+                )
+    finally:
+        consumer.close(autocommit=False)
 
 
 def rewind_consumer_group(connection: KafkaConnection, group: str, topics: list[str]) -> None:

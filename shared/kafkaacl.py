@@ -35,6 +35,7 @@ from shared.kafka import (
     SERVICES,
     KafkaConnection,
     dead_letter_topic,
+    ensure_dead_letter_topics,
     ensure_password_file,
     ensure_topics,
     event_topic,
@@ -219,6 +220,7 @@ def set_up_platform(admin_connection: KafkaConnection) -> list[str]:
     password made once into the credentials folder when it has none) and exactly the ACLs of
     the table. Safe to repeat; returns the topics it created."""
     created = ensure_topics(admin_connection, platform_topics())
+    created += ensure_dead_letter_topics(admin_connection, map(event_topic, SERVICES))
     credentials_dir = admin_connection.credentials_dir
     if not admin_connection.authenticates or credentials_dir is None:
         return created

@@ -5,13 +5,19 @@ publishes the log's notifications in order, after the last position it recorded.
 is stored (a tracking record in the service's own database) only after the broker acknowledged
 every message up to it, so a crash or a broker outage can publish a message twice, never zero
 times. Consumers de-duplicate by the CloudEvent ``id``.
+
+A stored event the relay cannot make a message of (its stored state does not decode) is never
+skipped: the relay publishes everything before it, then holds its position there and tries
+again every round, logging an ERROR once per distinct failure and showing it as ``stuck`` (the
+service's health is then degraded) until the event decodes again.
 """
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Notification, Tracking
 from kafka.errors import KafkaError
 
 from shared.application import ServiceApplication
@@ -25,6 +31,14 @@ log = logging.getLogger("homeward.outbox")
 class Producer(Protocol):
     def send(self, topic: str, *, value: bytes, key: bytes, headers: list[Any]) -> Any: ...
     def close(self, timeout: float | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Stuck:
+    """Where the relay holds, and why."""
+
+    position: int  # the id of the notification it cannot publish
+    error: str
 
 
 class OutboxRelay(BackgroundWorker):
@@ -54,6 +68,7 @@ class OutboxRelay(BackgroundWorker):
         self._batch_size = batch_size
         self._poll_seconds = poll_seconds
         self._ack_timeout = ack_timeout_seconds
+        self.stuck: Stuck | None = None
 
     @property
     def position(self) -> int:
@@ -72,21 +87,32 @@ class OutboxRelay(BackgroundWorker):
         )
         if not notifications:
             return 0
-        producer = self._connected_producer()
-        sent = []
+        messages: list[tuple[int, CloudEvent | None]] = []
+        stuck = None
         for notification in notifications:
-            message = self.catalogue.to_cloudevent(
-                self.application.mapper.to_domain_event(notification), self.application
-            )
-            future = None
-            if message is not None:
-                future = producer.send(
+            try:
+                messages.append((notification.id, self._message_of(notification)))
+            except Exception as error:  # whatever it is, the relay must not go past it
+                stuck = Stuck(notification.id, f"{type(error).__name__}: {error}"[:500])
+                break
+        self._report(stuck)
+        if not messages:
+            return 0
+        producer = self._connected_producer()
+        sent = [
+            (
+                notification_id,
+                None
+                if message is None
+                else producer.send(
                     self._route(message),
                     value=message.to_bytes(),
                     key=(message.partitionkey or "").encode(),
                     headers=[("content-type", CONTENT_TYPE.encode())],
-                )
-            sent.append((notification.id, future))
+                ),
+            )
+            for notification_id, message in messages
+        ]
         published_up_to = start
         try:
             for notification_id, future in sent:
@@ -98,6 +124,29 @@ class OutboxRelay(BackgroundWorker):
             if published_up_to > start:
                 self.record_position(published_up_to)
         return published_up_to - start
+
+    def _message_of(self, notification: Notification) -> CloudEvent | None:
+        """The message for a stored event; None for one this relay does not publish."""
+        if not self.catalogue.publishes_stored(notification.topic):
+            return None
+        event = self.application.mapper.to_domain_event(notification)
+        return self.catalogue.to_cloudevent(event, self.application)
+
+    def _report(self, stuck: Stuck | None) -> None:
+        """Say once that the relay holds at a stored event, and once that it goes on."""
+        if stuck == self.stuck:
+            return
+        if stuck is not None:
+            log.error(
+                "%s cannot publish the stored event at notification %d, and holds there "
+                "(nothing after it is published until it is repaired): %s",
+                self.name,
+                stuck.position,
+                stuck.error,
+            )
+        elif self.stuck is not None:
+            log.info("%s publishes again from notification %d", self.name, self.stuck.position)
+        self.stuck = stuck
 
     def record_position(self, notification_id: int) -> None:
         self._tracking.insert_tracking(Tracking(self.name, notification_id))

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
+from eventsourcing.utils import resolve_topic
 from jsonschema import Draft202012Validator, ValidationError
 from referencing import Registry, Resource
 
@@ -208,6 +209,12 @@ class EventCatalogue:
         self._by_type = {
             event_type(service, entry.name, entry.version): entry for entry in published
         }
+
+    def publishes_stored(self, topic: str) -> bool:
+        """Whether the events stored under ``topic`` (the library's name for their class)
+        are published: the others need not be decoded at all. Raises ``TopicError`` for a
+        class that cannot be found."""
+        return resolve_topic(topic) in self._by_class
 
     def form_of(self, event: Any) -> PublishedEvent | None:
         """How an event type is published, or None for an internal one."""

@@ -9,11 +9,9 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from kafka import KafkaConsumer
-
 from shared.crypto import ERASED, is_sealed
 from shared.envelope import CloudEvent, MalformedMessage
-from shared.kafka import KafkaConnection, partitions_of_key
+from shared.kafka import KafkaConnection, read_to_end
 from shared.keyring import CaseKeys
 
 
@@ -34,27 +32,17 @@ def read_case_messages(
     kafka: KafkaConnection, topics: list[str], case_id: UUID, as_of: datetime | None = None
 ) -> list[CloudEvent]:
     """Every distinct message about one case on ``topics``, oldest first."""
-    consumer = KafkaConsumer(**kafka.client_kwargs(), enable_auto_commit=False)
-    try:
-        key = str(case_id).encode()
-        # A case's messages are keyed by the case: one partition of each topic holds them all.
-        partitions = partitions_of_key(consumer, topics, key)
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        end = consumer.end_offsets(partitions)
-        found: dict[str, CloudEvent] = {}
-        while any(consumer.position(p) < end[p] for p in partitions):
-            for records in consumer.poll(timeout_ms=1000).values():
-                for record in records:
-                    if record.key != key:
-                        continue
-                    try:
-                        message = CloudEvent.from_bytes(record.value)
-                    except MalformedMessage:
-                        continue
-                    found.setdefault(message.id, message)
-    finally:
-        consumer.close(autocommit=False)
+    key = str(case_id).encode()
+    found: dict[str, CloudEvent] = {}
+    # A case's messages are keyed by the case: one partition of each topic holds them all.
+    for record in read_to_end(kafka, topics, key):
+        if record.key != key:
+            continue
+        try:
+            message = CloudEvent.from_bytes(record.value)
+        except MalformedMessage:
+            continue
+        found.setdefault(message.id, message)
     history = sorted(found.values(), key=lambda m: (m.time or datetime.min, m.sequence or ""))
     return [m for m in history if as_of is None or (m.time is not None and m.time <= as_of)]
 

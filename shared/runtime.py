@@ -203,9 +203,15 @@ class ServiceRuntime:
             database = f"unreachable: {type(error).__name__}"
         bootstrap = self.kafka.bootstrap
         kafka = "ok" if kafka_reachable(bootstrap) else f"unreachable at {bootstrap}"
+        if database != "ok" or kafka != "ok":
+            status = "down"
+        elif any(relay.stuck for relay in self.relays):
+            status = "degraded"  # the service works; some events wait behind one it cannot publish
+        else:
+            status = "ok"
         return {
             "service": self.service,
-            "status": "ok" if database == kafka == "ok" else "degraded",
+            "status": status,
             "database": database,
             "kafka": kafka,
             "relay": {
@@ -213,9 +219,14 @@ class ServiceRuntime:
                 "position": self.relay.position,
                 "waiting": self.relay.lag(),
                 "last_error": self.relay.last_error,
+                **stuck_report(self.relay),
             },
             "other_relays": {
-                relay.name: {"waiting": relay.lag(), "last_error": relay.last_error}
+                relay.name: {
+                    "waiting": relay.lag(),
+                    "last_error": relay.last_error,
+                    **stuck_report(relay),
+                }
                 for relay in self.relays[1:]
             },
             "consumers": {
@@ -223,6 +234,15 @@ class ServiceRuntime:
                 for consumer in self.consumers
             },
         }
+
+
+def stuck_report(relay: OutboxRelay) -> dict[str, Any]:
+    """Where a relay holds at a stored event it cannot publish, and why; None when it is not."""
+    stuck = relay.stuck
+    return {
+        "stuck_at": None if stuck is None else stuck.position,
+        "stuck_error": None if stuck is None else stuck.error,
+    }
 
 
 class PeriodicJob(BackgroundWorker):

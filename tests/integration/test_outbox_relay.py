@@ -35,10 +35,10 @@ class ProducerThatDies:
         pass
 
 
-def register_without_relay(runtime) -> str:
+def register_without_relay(runtime, body: dict | None = None) -> str:
     """Register through the API with no lifespan, so no relay publishes in the background."""
     response = TestClient(create_app(runtime), headers=staff_headers(runtime.settings)).post(
-        "/cases", json=registration()
+        "/cases", json=body or registration()
     )
     assert response.status_code == 201, response.text
     return response.json()["case_id"]
