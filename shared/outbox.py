@@ -10,6 +10,10 @@ A stored event the relay cannot make a message of (its stored state does not dec
 skipped: the relay publishes everything before it, then holds its position there and tries
 again every round, logging an ERROR once per distinct failure and showing it as ``stuck`` (the
 service's health is then degraded) until the event decodes again.
+
+Several instances of a service may run on one database: each relay publishes only while it
+holds the relay's lease (:mod:`shared.lease`), so exactly one instance publishes at a time and
+another takes over when the holder dies.
 """
 
 import logging
@@ -23,6 +27,7 @@ from kafka.errors import KafkaError
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
 from shared.envelope import CONTENT_TYPE, CloudEvent
+from shared.lease import Lease, lease_for
 from shared.publishing import EventCatalogue
 
 log = logging.getLogger("homeward.outbox")
@@ -69,6 +74,7 @@ class OutboxRelay(BackgroundWorker):
         self._poll_seconds = poll_seconds
         self._ack_timeout = ack_timeout_seconds
         self.stuck: Stuck | None = None
+        self.lease: Lease = lease_for(application, self.name)
 
     @property
     def position(self) -> int:
@@ -165,11 +171,15 @@ class OutboxRelay(BackgroundWorker):
             self._producer = None
 
     def step(self) -> float:
+        if not self.lease.hold():
+            return self._poll_seconds  # another instance publishes; wait to take over
         moved = self.publish_pending()
         return 0.0 if moved >= self._batch_size else self._poll_seconds
 
     def recover(self) -> None:
         self._drop_producer()
+        self.lease.release()  # a broken database connection may have lost it already
 
     def close(self) -> None:
         self._drop_producer()
+        self.lease.release()

@@ -216,6 +216,8 @@ class ServiceRuntime:
             "kafka": kafka,
             "relay": {
                 "running": self.relay.running,
+                # False on a standby instance: another one publishes the shared store's events.
+                "holds_lease": self.relay.lease.held,
                 "position": self.relay.position,
                 "waiting": self.relay.lag(),
                 "last_error": self.relay.last_error,
@@ -223,6 +225,7 @@ class ServiceRuntime:
             },
             "other_relays": {
                 relay.name: {
+                    "holds_lease": relay.lease.held,
                     "waiting": relay.lag(),
                     "last_error": relay.last_error,
                     **stuck_report(relay),
