@@ -4,6 +4,7 @@ from datetime import date, datetime
 from typing import TYPE_CHECKING, ClassVar
 from uuid import UUID, uuid4
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.persistence import IntegrityError
 
@@ -12,6 +13,7 @@ from services.intake.domain import (
     AgencyCaseCounter,
     AlternativeCare,
     CareExit,
+    CaseNotFound,
     CasePlan,
     CaseRuleViolation,
     ChildCase,
@@ -37,6 +39,7 @@ from shared.application import ServiceApplication
 from shared.erasure import KeyShredder
 from shared.keyring import CaseKeys
 from shared.persistence import Clock
+from shared.refusals import VersionConflict
 
 if TYPE_CHECKING:
     from services.intake.projections import CaseProjections
@@ -44,7 +47,7 @@ if TYPE_CHECKING:
 NUMBERING_ATTEMPTS = 5
 
 
-class StaleVersion(CaseRuleViolation):
+class StaleVersion(CaseRuleViolation, VersionConflict):
     """The command was based on an older version of the case than the one recorded."""
 
 
@@ -81,9 +84,12 @@ class IntakeApplication(ServiceApplication):
         raise AssertionError("unreachable")
 
     def get_case(self, case_id: UUID) -> ChildCase:
-        case: object = self.repository.get(case_id)
+        try:
+            case: object = self.repository.get(case_id)
+        except AggregateNotFoundError:
+            raise CaseNotFound(case_id) from None
         if not isinstance(case, ChildCase):
-            raise KeyError(case_id)
+            raise CaseNotFound(case_id)
         return case
 
     def case_at_version(self, case_id: UUID, version: int) -> ChildCase:
@@ -92,7 +98,8 @@ class IntakeApplication(ServiceApplication):
         if case.version != version:
             raise StaleVersion(
                 f"case {case_id} is at version {case.version}, not {version}: "
-                "reload it and try again"
+                "reload it and try again",
+                current_version=case.version,
             )
         return case
 
@@ -113,7 +120,7 @@ class IntakeApplication(ServiceApplication):
     def history(self, case_id: UUID) -> list[DomainEventProtocol[UUID]]:
         """Every recorded fact of a case, oldest first, personal fields opened (or
         ``[erased]``)."""
-        self.get_case(case_id)  # a case that does not exist is a KeyError, not an empty list
+        self.get_case(case_id)  # a case that does not exist is CaseNotFound, not an empty list
         return list(self.repository.event_store.get(case_id))
 
     # Each step below is based on the version of the case the caller saw: a stale one is
@@ -307,7 +314,8 @@ class IntakeApplication(ServiceApplication):
             self.save(case)
         except IntegrityError:
             raise StaleVersion(
-                f"case {case.id} changed while this command ran: reload it and try again"
+                f"case {case.id} changed while this command ran: reload it and try again",
+                current_version=self.recorded_version(case.id),
             ) from None
         return case
 

@@ -26,7 +26,12 @@ from services.intake.domain.commands import (
     RiskAssessment,
     TracingRequest,
 )
-from services.intake.domain.errors import CaseRuleViolation, ConsentMissing, InvalidCaseData
+from services.intake.domain.errors import (
+    CaseNotFound,
+    CaseRuleViolation,
+    ConsentMissing,
+    InvalidCaseData,
+)
 from services.intake.domain.numbering import AgencyCaseCounter
 from services.intake.domain.vocabulary import (
     AgeMethod,
@@ -69,6 +74,7 @@ __all__ = [
     "BestInterestsGrounds",
     "CareExit",
     "CareKind",
+    "CaseNotFound",
     "CasePlan",
     "CaseRuleViolation",
     "ChildCase",
