@@ -6,7 +6,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from eventsourcing.persistence import IntegrityError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -28,6 +28,15 @@ PageLimit = Annotated[int, Query(ge=1, le=500, description="Rows to return, at m
 AgencyCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=AGENCY_CODE_PATTERN),
+]
+# Every query parameter and path segment has bounds: what no stored value can match is a 422.
+LONGEST_AGENCY_CODE = 26  # what AGENCY_CODE_PATTERN matches at most: three parts of 8 and 2 dashes
+AgencyFilter = Annotated[
+    str | None, Query(max_length=LONGEST_AGENCY_CODE, description="Only this agency's.")
+]
+AgencyInPath = Annotated[str, Path(max_length=LONGEST_AGENCY_CODE, description="An agency code.")]
+CaseworkerFilter = Annotated[
+    str | None, Query(max_length=200, description="Only this caseworker's (token `sub`).")
 ]
 
 # ISO 3166-1 alpha-2 by shape only: no list of the assigned codes is kept here.
@@ -223,7 +232,7 @@ def create_service_api(
         summary="One published JSON Schema",
         dependencies=[Depends(public())],
     )
-    def get_schema(event_type: str) -> dict[str, Any]:
+    def get_schema(event_type: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
         prefix = f"org.homeward.{runtime.service}."
         name, _, version = event_type.removeprefix(prefix).rpartition(".v")
         if event_type not in runtime.catalogue.types:

@@ -5,7 +5,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field, StringConstraints
 
 from services.followup.app import FollowUpApplication
@@ -19,8 +19,10 @@ from services.followup.domain import (
 )
 from services.followup.projections import FollowUpViews
 from shared.access import Action, Caller
-from shared.api import Erased, Text, VersionedCommand
+from shared.api import CaseworkerFilter, Erased, Text, VersionedCommand
 from shared.auth import authorize, authorize_listing, requires
+
+VisitNumber = Annotated[int, Path(ge=1, le=1000, description="More than any schedule has.")]
 
 
 class VisitIn(VersionedCommand):
@@ -154,7 +156,7 @@ def get_plan(case_id: UUID, app: FollowUp, read: Views, _caller: Reader) -> Plan
 
 @router.post("/plans/{case_id}/visits/{number}/completion", summary="Record a visit")
 def complete_visit(
-    case_id: UUID, number: int, body: VisitIn, app: FollowUp, read: Views, caller: Staff
+    case_id: UUID, number: VisitNumber, body: VisitIn, app: FollowUp, read: Views, caller: Staff
 ) -> PlanOut:
     plan = app.complete_visit(case_id, body.version, number, body.findings(caller.sub))
     return PlanOut.of(plan, read.outcomes(case_id))
@@ -162,7 +164,7 @@ def complete_visit(
 
 @router.post("/plans/{case_id}/visits/{number}/missed", summary="Record a missed visit")
 def miss_visit(
-    case_id: UUID, number: int, body: MissedIn, app: FollowUp, read: Views, _caller: Staff
+    case_id: UUID, number: VisitNumber, body: MissedIn, app: FollowUp, read: Views, _caller: Staff
 ) -> PlanOut:
     plan = app.miss_visit(case_id, body.version, number, body.reason)
     return PlanOut.of(plan, read.outcomes(case_id))
@@ -186,7 +188,7 @@ def due_visits(
     read: Views,
     request: Request,
     caller: Annotated[Caller, Depends(requires(Action.LIST_CASES))],
-    caseworker: str | None = None,
+    caseworker: CaseworkerFilter = None,
 ) -> list[dict[str, Any]]:
     visible = authorize_listing(request, caller, Action.LIST_CASES)
     return read.due_visits(app.clock().date(), caseworker, visible)

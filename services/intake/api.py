@@ -40,6 +40,8 @@ from services.intake.projections import CaseFilter, CaseProjections, CaseRow
 from shared.access import Action, Caller, Decision, Outcome, decide, decide_approval
 from shared.api import (
     AgencyCode,
+    AgencyFilter,
+    CaseworkerFilter,
     CountryCode,
     Erased,
     PageLimit,
@@ -595,8 +597,8 @@ def list_cases(
     overdue: bool | None = Query(
         default=None, description="Only cases with (or without) an overdue deadline now."
     ),
-    agency: str | None = None,
-    caseworker: str | None = None,
+    agency: AgencyFilter = None,
+    caseworker: CaseworkerFilter = None,
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> CasePage:
@@ -625,7 +627,7 @@ def overdue_cases(
     read_model: Projections,
     request: Request,
     caller: Annotated[Caller, Depends(requires(Action.LIST_CASES))],
-    agency: str | None = None,
+    agency: AgencyFilter = None,
 ) -> list[OverdueOut]:
     visible = authorize_listing(request, caller, Action.LIST_CASES)
     now = intake.clock()
@@ -762,7 +764,7 @@ def stage_statistics(
     read_model: Projections,
     request: Request,
     caller: Annotated[Caller, Depends(requires(Action.READ_STATISTICS))],
-    agency: str | None = None,
+    agency: AgencyFilter = None,
 ) -> StageCounts:
     counts = read_model.stage_counts(
         agency, authorize_listing(request, caller, Action.READ_STATISTICS)

@@ -22,6 +22,7 @@ from services.referral.sharing import WrittenField, written_outside
 from shared.access import Action, Caller
 from shared.api import (
     AgencyCode,
+    AgencyInPath,
     CountryCode,
     Erased,
     PageLimit,
@@ -342,7 +343,7 @@ def reply_key(referrals: Referrals) -> ReplyKeyOut:
     summary="A partner and its topics",
     dependencies=[Depends(requires(Action.READ_PARTNERS))],
 )
-def get_partner(agency: str, referrals: Referrals) -> PartnerOut:
+def get_partner(agency: AgencyInPath, referrals: Referrals) -> PartnerOut:
     return PartnerOut.of(referrals.get_partner(agency))
 
 
@@ -453,7 +454,7 @@ def withdraw_referral(
     summary="A partner's own referrals, newest first",
 )
 def partner_referrals(
-    agency: str,
+    agency: AgencyInPath,
     referrals: Referrals,
     request: Request,
     caller: Annotated[Caller, Depends(requires(Action.READ_REFERRAL_AS_PARTNER))],
@@ -478,7 +479,7 @@ def partner_referrals(
     summary="A partner reads one of its own referrals",
 )
 def partner_referral(
-    agency: str,
+    agency: AgencyInPath,
     referral_id: UUID,
     referrals: Referrals,
     request: Request,
@@ -498,7 +499,7 @@ def partner_referral(
     summary="A partner answers over HTTP, as it could on its replies topic",
 )
 def partner_answer(
-    agency: str,
+    agency: AgencyInPath,
     referral_id: UUID,
     body: AnswerIn,
     referrals: Referrals,
