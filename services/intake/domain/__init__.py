@@ -32,7 +32,7 @@ from services.intake.domain.errors import (
     ConsentMissing,
     InvalidCaseData,
 )
-from services.intake.domain.numbering import AgencyCaseCounter
+from services.intake.domain.numbering import AgencyCaseCounter, case_number
 from services.intake.domain.vocabulary import (
     AgeMethod,
     AgeResult,
@@ -109,6 +109,7 @@ __all__ = [
     "TracingRequest",
     "TracingState",
     "age_band",
+    "case_number",
     "stage_of",
     "start_of_day",
 ]
