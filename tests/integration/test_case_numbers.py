@@ -4,6 +4,8 @@
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+import pytest
+
 from services.intake.app import IntakeApplication
 from services.intake.domain import AgencyCaseCounter
 from tests.unit.test_child_case import NOW, REGISTRATION
@@ -35,3 +37,16 @@ def test_numbers_go_on_from_the_counter_aggregate_and_stay_unique_per_agency_and
     # The old counter's history still loads, as recorded.
     counter = intake.repository.get(AgencyCaseCounter.create_id("CD-BUN", NOW.year))
     assert counter.issued == 3
+
+
+def test_a_registration_that_fails_after_taking_its_number_leaves_a_gap(
+    sqlite_env, case_keys, monkeypatch
+):
+    intake = IntakeApplication(sqlite_env, lambda: NOW, case_keys)
+    first = intake.register_child(REGISTRATION)
+    with monkeypatch.context() as failing:
+        failing.setattr(intake, "save", lambda *_: (_ for _ in ()).throw(OSError("disk full")))
+        with pytest.raises(OSError, match="disk full"):
+            intake.register_child(REGISTRATION)
+    after = intake.register_child(REGISTRATION)
+    assert [first.case_number[-5:], after.case_number[-5:]] == ["00001", "00003"]

@@ -15,6 +15,7 @@ from services.followup import service as followup_service
 from services.followup.domain import InvalidVisitData, PlanNotFound, StalePlan
 from services.intake import service as intake_service
 from services.intake.app import IntakeApplication, StaleVersion
+from services.intake.domain import RiskAssessment, RiskLevel
 from services.intake.service import build_runtime, create_app
 from services.referral import service as referral_service
 from services.referral.domain import PartnerNotFound, ReferralNotFound
@@ -23,6 +24,7 @@ from shared.api import MAX_OFFSET, answer_refusals
 from shared.refusals import RuleViolation
 from tests.samples import registration
 from tests.signin import Tokens, staff_headers
+from tests.unit.test_child_case import NOW, REGISTRATION
 
 
 def test_paging_past_what_a_database_integer_holds_is_refused_with_422(settings, sqlite_env):
@@ -194,3 +196,19 @@ def test_each_kind_of_refusal_has_one_answer_in_every_service(error, status, bod
     assert response.status_code == status
     assert response.json() == body
     assert (response.headers.get("connection") == "close") == (status == 500)
+
+
+def test_a_change_saved_meanwhile_is_refused_with_the_version_recorded(
+    sqlite_env, case_keys, monkeypatch
+):
+    intake = IntakeApplication(sqlite_env, lambda: NOW, case_keys)
+    case = intake.register_child(REGISTRATION)
+    stale = intake.get_case(case.id)
+    based_on = stale.version
+    risk = RiskAssessment(RiskLevel.HIGH, "threats at the market", "cw-9", NOW)
+    intake.set_risk_level(case.id, based_on, risk)
+    # The second command loaded the case before the first one was saved.
+    monkeypatch.setattr(intake, "get_case", lambda _case_id: stale)
+    with pytest.raises(StaleVersion, match="changed while this command ran") as refused:
+        intake.set_risk_level(case.id, based_on, risk)
+    assert refused.value.current_version == based_on + 1
