@@ -14,6 +14,7 @@ from services.intake.domain import (
     ArmedGroupKind,
     BestInterests,
     BestInterestsGrounds,
+    CaseNotFound,
     ChildCase,
     Consent,
     DisclosureRefusal,
@@ -483,7 +484,7 @@ def case_access(action: Action, *, personal: bool = False) -> Callable[..., Case
             caller,
             action,
             case.registering_agency,
-            not_found=f"No case {case_id}.",
+            not_found=str(CaseNotFound(case_id)),
             case_id=case_id,
             personal=personal,
         )
@@ -695,7 +696,11 @@ def give_consent(
             decide_approval(access.caller, agency, access.case.caseworker),
         ):
             settle(
-                request, access.caller, decision, not_found=f"No case {case_id}.", case_id=case_id
+                request,
+                access.caller,
+                decision,
+                not_found=str(CaseNotFound(case_id)),
+                case_id=case_id,
             )
         recorded_by, approved_by = access.case.caseworker, access.caller.sub
     case = intake.give_consent(

@@ -34,6 +34,7 @@ from services.intake.domain import (
     AlternativeCareKind,
     CareExit,
     CareKind,
+    CaseNotFound,
     CasePlan,
     ClosureReason,
     Dependant,
@@ -152,7 +153,7 @@ def record_interim_care_extension(
         request,
         access.caller,
         decide_approval(access.caller, access.case.registering_agency, access.case.caseworker),
-        not_found=f"No case {case_id}.",
+        not_found=str(CaseNotFound(case_id)),
         case_id=case_id,
     )
     case = intake.extend_interim_care(
