@@ -1,13 +1,13 @@
 """What every service's HTTP API has in common: start-up, health, limits, the shapes of
 requests, and refusals that say what to fix."""
 
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 import pycountry
-from eventsourcing.application import AggregateNotFoundError
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request, status
+from eventsourcing.persistence import IntegrityError
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -17,6 +17,7 @@ from shared.access import AGENCY_CODE_PATTERN, Action
 from shared.auth import public, requires
 from shared.keyring import CaseErased
 from shared.publishing import load_schema
+from shared.refusals import InvalidData, NotFound, RuleViolation, VersionConflict
 from shared.runtime import ServiceRuntime
 from shared.tokens import TokenVerifier
 
@@ -29,6 +30,15 @@ PageLimit = Annotated[int, Query(ge=1, le=500, description="Rows to return, at m
 AgencyCode = Annotated[
     str,
     StringConstraints(strip_whitespace=True, pattern=AGENCY_CODE_PATTERN),
+]
+# Every query parameter and path segment has bounds: what no stored value can match is a 422.
+LONGEST_AGENCY_CODE = 26  # what AGENCY_CODE_PATTERN matches at most: three parts of 8 and 2 dashes
+AgencyFilter = Annotated[
+    str | None, Query(max_length=LONGEST_AGENCY_CODE, description="Only this agency's.")
+]
+AgencyInPath = Annotated[str, Path(max_length=LONGEST_AGENCY_CODE, description="An agency code.")]
+CaseworkerFilter = Annotated[
+    str | None, Query(max_length=200, description="Only this caseworker's (token `sub`).")
 ]
 
 
@@ -57,33 +67,61 @@ class VersionedCommand(RequestModel):
     version: int = Field(ge=1, description="The version this change is based on.")
 
 
-@contextmanager
-def refusals(
-    *,
-    conflicts: tuple[type[Exception], ...] = (),
-    invalid: tuple[type[Exception], ...] = (),
-    missing: tuple[type[Exception], ...] = (),
-    not_found: str = "Not found.",
-) -> Iterator[None]:
-    """Domain refusals as HTTP answers: 409 for what the state forbids, 422 for facts that
-    cannot be true, 404 for what does not exist. Messages name ids, never personal data."""
-    not_found_errors: tuple[type[Exception], ...] = (AggregateNotFoundError, *missing)
-    try:
-        yield
-    except invalid as error:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"Fix this: {error}") from None
-    except conflicts as error:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(error)) from None
-    except not_found_errors:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, not_found) from None
+def answer_refusals(app: FastAPI) -> None:
+    """The one mapping of refusals to HTTP answers for every service (shared.refusals):
+    409 for what the state forbids or a change recorded meanwhile (with the version to start
+    again from, when it is known), 422 for facts that cannot be true, 404 for what does not
+    exist. Anything else is a bug: 500, and the connection is closed after it."""
+
+    async def conflict(_request: Request, error: Exception) -> JSONResponse:
+        body: dict[str, Any] = {"detail": str(error)}
+        if isinstance(error, VersionConflict) and error.current_version is not None:
+            body["current_version"] = error.current_version
+        return JSONResponse(body, status_code=status.HTTP_409_CONFLICT)
+
+    async def saved_meanwhile(_request: Request, _error: Exception) -> JSONResponse:
+        # A save that lost the race to another one: which aggregate is not known here.
+        detail = "Another change was recorded while this command ran: reload and try again."
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_409_CONFLICT)
+
+    async def invalid(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse(
+            {"detail": f"Fix this: {error}"}, status_code=status.HTTP_422_UNPROCESSABLE_CONTENT
+        )
+
+    async def not_found(_request: Request, error: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(error)}, status_code=status.HTTP_404_NOT_FOUND)
+
+    async def erased(_request: Request, error: Exception) -> JSONResponse:
+        # A write about a case whose key was destroyed: erased while the request ran, or
+        # before this service heard of it. Nothing about an erased case is recorded any more.
+        detail = f"{error}: nothing more can be recorded about it"
+        return JSONResponse({"detail": detail}, status_code=status.HTTP_409_CONFLICT)
+
+    async def failed(_request: Request, _error: Exception) -> JSONResponse:
+        # After a failure the connection's state is not trusted: a client must not reuse it.
+        return JSONResponse(
+            {"detail": "Internal error; try again later."},
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            headers={"Connection": "close"},
+        )
+
+    app.add_exception_handler(RuleViolation, conflict)
+    app.add_exception_handler(IntegrityError, saved_meanwhile)
+    app.add_exception_handler(InvalidData, invalid)
+    app.add_exception_handler(NotFound, not_found)
+    app.add_exception_handler(CaseErased, erased)
+    app.add_exception_handler(Exception, failed)
 
 
 class BodySizeLimit:
-    """Refuse bodies over a limit with 413 before they are read into memory."""
+    """Refuse bodies over a limit with 413 before they are read into memory, whether their
+    size is declared (Content-Length) or not (chunked transfer encoding)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.detail = f"The request body is larger than {max_bytes} bytes."
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -91,7 +129,7 @@ class BodySizeLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._refuse(send)
+            await _refuse(send, status.HTTP_413_CONTENT_TOO_LARGE, self.detail)
             return
         received = 0
 
@@ -100,24 +138,41 @@ class BodySizeLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.max_bytes:
-                raise _BodyTooLarge
+                # An HTTPException, which FastAPI's body reading lets through as it is: it
+                # answers any other error raised there with a 400.
+                raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, self.detail)
             return message
 
-        try:
-            await self.app(scope, counting_receive, send)
-        except _BodyTooLarge:
-            await self._refuse(send)
-
-    async def _refuse(self, send: Send) -> None:
-        response = JSONResponse(
-            status_code=413,
-            content={"detail": f"The request body is larger than {self.max_bytes} bytes."},
-        )
-        await response({"type": "http"}, _no_body, send)
+        await self.app(scope, counting_receive, send)
 
 
-class _BodyTooLarge(Exception):
-    pass
+class JsonBodiesOnly:
+    """Refuse with 415 a body not declared as JSON: every route takes JSON, and FastAPI would
+    hand any other body to validation as raw bytes (a 422 that says nothing useful)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and _is_other_than_json(dict(scope["headers"])):
+            detail = "Send the request body as JSON, with Content-Type: application/json."
+            await _refuse(send, status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, detail)
+            return
+        await self.app(scope, receive, send)
+
+
+def _is_other_than_json(headers: dict[bytes, bytes]) -> bool:
+    has_body = b"transfer-encoding" in headers or headers.get(b"content-length", b"0") != b"0"
+    media_type = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+    is_json = media_type == b"application/json" or (
+        media_type.startswith(b"application/") and media_type.endswith(b"+json")
+    )
+    return has_body and not is_json
+
+
+async def _refuse(send: Send, status_code: int, detail: str) -> None:
+    response = JSONResponse(status_code=status_code, content={"detail": detail})
+    await response({"type": "http"}, _no_body, send)
 
 
 async def _no_body() -> Message:
@@ -142,15 +197,6 @@ async def explain_validation_error(_request: Request, error: Exception) -> JSONR
     )
 
 
-async def refuse_write_to_erased_case(_request: Request, error: Exception) -> JSONResponse:
-    """409 for a write about a case whose key was destroyed: erased while the request ran, or
-    before this service heard of it. Nothing about an erased case is recorded any more."""
-    return JSONResponse(
-        status_code=409,
-        content={"detail": f"{error}: nothing more can be recorded about it"},
-    )
-
-
 def create_service_api(
     runtime: ServiceRuntime, *, title: str, description: str, routers: list[APIRouter]
 ) -> FastAPI:
@@ -165,9 +211,10 @@ def create_service_api(
     app = FastAPI(title=title, description=description, version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     app.state.token_verifier = TokenVerifier(runtime.settings)
+    app.add_middleware(JsonBodiesOnly)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_request_bytes)
     app.add_exception_handler(RequestValidationError, explain_validation_error)
-    app.add_exception_handler(CaseErased, refuse_write_to_erased_case)
+    answer_refusals(app)
 
     # Anyone may learn whether the service is up; where it is failing (hosts, positions,
     # errors) helps an attacker, so the details need a token that may see them.
@@ -207,7 +254,7 @@ def create_service_api(
         summary="One published JSON Schema",
         dependencies=[Depends(public())],
     )
-    def get_schema(event_type: str) -> dict[str, Any]:
+    def get_schema(event_type: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
         prefix = f"org.homeward.{runtime.service}."
         name, _, version = event_type.removeprefix(prefix).rpartition(".v")
         if event_type not in runtime.catalogue.types:

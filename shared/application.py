@@ -54,6 +54,12 @@ class ServiceApplication(Application[UUID]):
         assert isinstance(mapper, PersonalDataMapper)
         return mapper.to_sealed_domain_event(stored[0])
 
+    def recorded_version(self, aggregate_id: UUID) -> int | None:
+        """The version of an aggregate as last recorded (None if nothing is): what a command
+        refused for a change saved meanwhile tells the caller to start again from."""
+        latest = self.recorder.select_events(aggregate_id, desc=True, limit=1)
+        return latest[0].originator_version if latest else None
+
     def case_of(self, event: DomainEventProtocol[UUID]) -> UUID:
         """The case an event belongs to: the Kafka key and ``caseid`` of its message, so
         that one child's history keeps its order."""

@@ -2,27 +2,27 @@
 
 import datetime as dt
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
+from fastapi import APIRouter, Depends, Path, Request
 from pydantic import BaseModel, Field, StringConstraints
 
 from services.followup.app import FollowUpApplication
 from services.followup.domain import (
     FollowUpPlan,
-    FollowUpRuleViolation,
     GoalsMet,
-    InvalidVisitData,
+    PlanNotFound,
     Rating,
     RiskLevel,
     VisitFindings,
 )
 from services.followup.projections import FollowUpViews
 from shared.access import Action, Caller
-from shared.api import Erased, Text, VersionedCommand, refusals
+from shared.api import CaseworkerFilter, Erased, Text, VersionedCommand
 from shared.auth import authorize, authorize_listing, requires
+
+VisitNumber = Annotated[int, Path(ge=1, le=1000, description="More than any schedule has.")]
 
 
 class VisitIn(VersionedCommand):
@@ -118,18 +118,6 @@ Views = Annotated[FollowUpViews, Depends(views)]
 router = APIRouter(tags=["follow-up"])
 
 
-def no_plan(case_id: UUID) -> str:
-    return f"Case {case_id} has no follow-up plan (not returned yet)."
-
-
-def plan_errors(case_id: UUID) -> AbstractContextManager[None]:
-    return refusals(
-        conflicts=(FollowUpRuleViolation,),
-        invalid=(InvalidVisitData,),
-        not_found=no_plan(case_id),
-    )
-
-
 def plan_caller(action: Action, *, personal: bool = False) -> Callable[..., Caller]:
     """The caller, once the plan's case is of their agency: the agency is what intake
     published when it registered the case; a case of no agency known here is not found."""
@@ -142,13 +130,13 @@ def plan_caller(action: Action, *, personal: bool = False) -> Callable[..., Call
     ) -> Caller:
         agency = read.agency_of(case_id)
         if agency is None:
-            raise HTTPException(status.HTTP_404_NOT_FOUND, no_plan(case_id))
+            raise PlanNotFound(case_id)
         authorize(
             request,
             caller,
             action,
             agency,
-            not_found=no_plan(case_id),
+            not_found=str(PlanNotFound(case_id)),
             case_id=case_id,
             personal=personal,
         )
@@ -163,40 +151,35 @@ Staff = Annotated[Caller, Depends(plan_caller(Action.RECORD_STEP))]
 
 @router.get("/plans/{case_id}", summary="A case's follow-up plan and reintegration record")
 def get_plan(case_id: UUID, app: FollowUp, read: Views, _caller: Reader) -> PlanOut:
-    with plan_errors(case_id):
-        return PlanOut.of(app.get_plan(case_id), read.outcomes(case_id))
+    return PlanOut.of(app.get_plan(case_id), read.outcomes(case_id))
 
 
 @router.post("/plans/{case_id}/visits/{number}/completion", summary="Record a visit")
 def complete_visit(
-    case_id: UUID, number: int, body: VisitIn, app: FollowUp, read: Views, caller: Staff
+    case_id: UUID, number: VisitNumber, body: VisitIn, app: FollowUp, read: Views, caller: Staff
 ) -> PlanOut:
-    with plan_errors(case_id):
-        plan = app.complete_visit(case_id, body.version, number, body.findings(caller.sub))
-        return PlanOut.of(plan, read.outcomes(case_id))
+    plan = app.complete_visit(case_id, body.version, number, body.findings(caller.sub))
+    return PlanOut.of(plan, read.outcomes(case_id))
 
 
 @router.post("/plans/{case_id}/visits/{number}/missed", summary="Record a missed visit")
 def miss_visit(
-    case_id: UUID, number: int, body: MissedIn, app: FollowUp, read: Views, _caller: Staff
+    case_id: UUID, number: VisitNumber, body: MissedIn, app: FollowUp, read: Views, _caller: Staff
 ) -> PlanOut:
-    with plan_errors(case_id):
-        plan = app.miss_visit(case_id, body.version, number, body.reason)
-        return PlanOut.of(plan, read.outcomes(case_id))
+    plan = app.miss_visit(case_id, body.version, number, body.reason)
+    return PlanOut.of(plan, read.outcomes(case_id))
 
 
 @router.post("/plans/{case_id}/risk", summary="Reassess the risk; high alerts intake")
 def reassess(case_id: UUID, body: RiskIn, app: FollowUp, read: Views, _caller: Staff) -> PlanOut:
-    with plan_errors(case_id):
-        plan = app.reassess_risk(case_id, body.version, body.level, body.reason)
-        return PlanOut.of(plan, read.outcomes(case_id))
+    plan = app.reassess_risk(case_id, body.version, body.level, body.reason)
+    return PlanOut.of(plan, read.outcomes(case_id))
 
 
 @router.post("/plans/{case_id}/review", summary="Review the reintegration goals")
 def review(case_id: UUID, body: ReviewIn, app: FollowUp, read: Views, caller: Staff) -> PlanOut:
-    with plan_errors(case_id):
-        plan = app.review(case_id, body.version, body.goals_met, caller.sub)
-        return PlanOut.of(plan, read.outcomes(case_id))
+    plan = app.review(case_id, body.version, body.goals_met, caller.sub)
+    return PlanOut.of(plan, read.outcomes(case_id))
 
 
 @router.get("/visits/due", summary="Visits due and overdue, per caseworker")
@@ -205,7 +188,7 @@ def due_visits(
     read: Views,
     request: Request,
     caller: Annotated[Caller, Depends(requires(Action.LIST_CASES))],
-    caseworker: str | None = None,
+    caseworker: CaseworkerFilter = None,
 ) -> list[dict[str, Any]]:
     visible = authorize_listing(request, caller, Action.LIST_CASES)
     return read.due_visits(app.clock().date(), caseworker, visible)

@@ -4,15 +4,17 @@ from datetime import date
 from typing import ClassVar
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from services.followup.domain import (
     FollowUpPlan,
-    FollowUpRuleViolation,
     GoalsMet,
+    PlanNotFound,
     ReturnKind,
     RiskLevel,
     Schedule,
+    StalePlan,
     VisitFindings,
 )
 from shared.application import ServiceApplication
@@ -41,17 +43,32 @@ class FollowUpApplication(ServiceApplication):
         return plan
 
     def get_plan(self, case_id: UUID) -> FollowUpPlan:
-        plan: object = self.repository.get(FollowUpPlan.create_id(case_id))
+        try:
+            plan: object = self.repository.get(FollowUpPlan.create_id(case_id))
+        except AggregateNotFoundError:
+            raise PlanNotFound(case_id) from None
         assert isinstance(plan, FollowUpPlan)
         return plan
 
     def plan_at_version(self, case_id: UUID, version: int) -> FollowUpPlan:
         plan = self.get_plan(case_id)
         if plan.version != version:
-            raise FollowUpRuleViolation(
+            raise StalePlan(
                 f"the plan of case {case_id} is at version {plan.version}, not {version}: "
-                "reload it and try again"
+                "reload it and try again",
+                current_version=plan.version,
             )
+        return plan
+
+    def _save_plan(self, plan: FollowUpPlan) -> FollowUpPlan:
+        try:
+            self.save(plan)
+        except IntegrityError:
+            raise StalePlan(
+                f"the plan of case {plan.case_id} changed while this command ran: "
+                "reload it and try again",
+                current_version=self.recorded_version(plan.id),
+            ) from None
         return plan
 
     def complete_visit(
@@ -59,30 +76,26 @@ class FollowUpApplication(ServiceApplication):
     ) -> FollowUpPlan:
         plan = self.plan_at_version(case_id, version)
         plan.complete_visit(number, findings, self.clock().date())
-        self.save(plan)
-        return plan
+        return self._save_plan(plan)
 
     def miss_visit(self, case_id: UUID, version: int, number: int, reason: str) -> FollowUpPlan:
         plan = self.plan_at_version(case_id, version)
         plan.miss_visit(number, reason)
-        self.save(plan)
-        return plan
+        return self._save_plan(plan)
 
     def reassess_risk(
         self, case_id: UUID, version: int, level: RiskLevel, reason: str
     ) -> FollowUpPlan:
         plan = self.plan_at_version(case_id, version)
         plan.reassess_risk(level, reason)
-        self.save(plan)
-        return plan
+        return self._save_plan(plan)
 
     def review(
         self, case_id: UUID, version: int, goals_met: GoalsMet, reviewed_by: str
     ) -> FollowUpPlan:
         plan = self.plan_at_version(case_id, version)
         plan.review(goals_met, reviewed_by)
-        self.save(plan)
-        return plan
+        return self._save_plan(plan)
 
     def cancel_plan(self, case_id: UUID) -> None:
         """The case was erased: its plan stops, if it has one."""

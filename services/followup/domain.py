@@ -15,6 +15,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from shared.privacy import ErasableEvent
+from shared.refusals import InvalidData, NotFound, RuleViolation, VersionConflict
 
 
 class ReturnKind(StrEnum):
@@ -45,12 +46,21 @@ class AlertKind(StrEnum):
     HIGH_RISK = "high_risk"
 
 
-class FollowUpRuleViolation(Exception):
+class FollowUpRuleViolation(RuleViolation):
     pass
 
 
-class InvalidVisitData(ValueError):
+class StalePlan(FollowUpRuleViolation, VersionConflict):
+    """The command was based on an older version of the plan than the one recorded."""
+
+
+class InvalidVisitData(InvalidData):
     pass
+
+
+class PlanNotFound(NotFound):
+    def __init__(self, case_id: UUID) -> None:
+        super().__init__(f"Case {case_id} has no follow-up plan (not returned yet).")
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 import datetime as dt
 from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any, Self
 from uuid import UUID
@@ -15,14 +14,13 @@ from services.intake.domain import (
     ArmedGroupKind,
     BestInterests,
     BestInterestsGrounds,
-    CaseRuleViolation,
+    CaseNotFound,
     ChildCase,
     Consent,
     DisclosureRefusal,
     ErasureReason,
     Handover,
     HowLeft,
-    InvalidCaseData,
     MaturityAssessment,
     Registration,
     RiskLevel,
@@ -43,6 +41,8 @@ from services.intake.projections import CaseFilter, CaseProjections, CaseRow
 from shared.access import Action, Caller, Decision, Outcome, decide, decide_approval
 from shared.api import (
     AgencyCode,
+    AgencyFilter,
+    CaseworkerFilter,
     CountryCode,
     Erased,
     PageLimit,
@@ -50,7 +50,6 @@ from shared.api import (
     RequestModel,
     Text,
     VersionedCommand,
-    refusals,
 )
 from shared.auth import authorize, authorize_listing, requires, settle
 from shared.consent import ConsentGiver, DataCategory, Purpose
@@ -438,16 +437,6 @@ class ErasureIn(VersionedCommand):
     reason: ErasureReason
 
 
-def case_errors(case_id: UUID | None = None) -> AbstractContextManager[None]:
-    """Domain refusals become HTTP answers that say what to fix, naming no personal data."""
-    return refusals(
-        conflicts=(CaseRuleViolation,),
-        invalid=(InvalidCaseData,),
-        missing=(KeyError,),
-        not_found=f"No case {case_id}.",
-    )
-
-
 def intake_application(request: Request) -> IntakeApplication:
     application = request.app.state.runtime.application
     assert isinstance(application, IntakeApplication)
@@ -489,14 +478,13 @@ def case_access(action: Action, *, personal: bool = False) -> Callable[..., Case
         intake: Intake,
         caller: Annotated[Caller, Depends(requires(action))],
     ) -> CaseAccess:
-        with case_errors(case_id):
-            case = intake.get_case(case_id)
+        case = intake.get_case(case_id)
         authorize(
             request,
             caller,
             action,
             case.registering_agency,
-            not_found=f"No case {case_id}.",
+            not_found=str(CaseNotFound(case_id)),
             case_id=case_id,
             personal=personal,
         )
@@ -543,8 +531,7 @@ def register_child(
             decide(caller, Action.REASSIGN_CASE, agency),
             not_found="No such agency.",
         )
-    with case_errors():
-        case = intake.register_child(registration.to_domain(agency, caseworker))
+    case = intake.register_child(registration.to_domain(agency, caseworker))
     return case_out(intake, case)
 
 
@@ -611,8 +598,8 @@ def list_cases(
     overdue: bool | None = Query(
         default=None, description="Only cases with (or without) an overdue deadline now."
     ),
-    agency: str | None = None,
-    caseworker: str | None = None,
+    agency: AgencyFilter = None,
+    caseworker: CaseworkerFilter = None,
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> CasePage:
@@ -641,7 +628,7 @@ def overdue_cases(
     read_model: Projections,
     request: Request,
     caller: Annotated[Caller, Depends(requires(Action.LIST_CASES))],
-    agency: str | None = None,
+    agency: AgencyFilter = None,
 ) -> list[OverdueOut]:
     visible = authorize_listing(request, caller, Action.LIST_CASES)
     now = intake.clock()
@@ -662,8 +649,7 @@ def overdue_cases(
 
 @router.get("/{case_id}/timeline", summary="A case's recorded facts, newest first")
 def timeline(case_id: UUID, intake: Intake, access: Reading) -> list[TimelineEntry]:
-    with case_errors(case_id):
-        history = intake.history(case_id)
+    history = intake.history(case_id)
     # Restricted fields open only for whoever holds them (the read itself is recorded once).
     restricted_open = decide(
         access.caller, Action.READ_SEXUAL_VIOLENCE, access.case.registering_agency
@@ -710,13 +696,16 @@ def give_consent(
             decide_approval(access.caller, agency, access.case.caseworker),
         ):
             settle(
-                request, access.caller, decision, not_found=f"No case {case_id}.", case_id=case_id
+                request,
+                access.caller,
+                decision,
+                not_found=str(CaseNotFound(case_id)),
+                case_id=case_id,
             )
         recorded_by, approved_by = access.case.caseworker, access.caller.sub
-    with case_errors(case_id):
-        case = intake.give_consent(
-            case_id, consent.version, consent.to_domain(recorded_by, approved_by)
-        )
+    case = intake.give_consent(
+        case_id, consent.version, consent.to_domain(recorded_by, approved_by)
+    )
     return case_out(intake, case)
 
 
@@ -727,10 +716,9 @@ def give_consent(
 def assess_maturity(
     case_id: UUID, assessment: MaturityAssessmentIn, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.assess_maturity(
-            case_id, assessment.version, assessment.to_domain(access.caller.sub)
-        )
+    case = intake.assess_maturity(
+        case_id, assessment.version, assessment.to_domain(access.caller.sub)
+    )
     return case_out(intake, case)
 
 
@@ -742,10 +730,7 @@ def assess_maturity(
 def refuse_disclosure(
     case_id: UUID, refusal: DisclosureRefusalIn, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.refuse_disclosure(
-            case_id, refusal.version, refusal.to_domain(access.caller.sub)
-        )
+    case = intake.refuse_disclosure(case_id, refusal.version, refusal.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -756,8 +741,7 @@ def refuse_disclosure(
 def withdraw_consent(
     case_id: UUID, consent_id: UUID, withdrawal: WithdrawalIn, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.withdraw_consent(case_id, withdrawal.version, consent_id, access.caller.sub)
+    case = intake.withdraw_consent(case_id, withdrawal.version, consent_id, access.caller.sub)
     return case_out(intake, case)
 
 
@@ -768,9 +752,8 @@ def withdraw_consent(
     "'[erased]' in every service, replay and export, while the history of facts stays.",
 )
 def erase_case(case_id: UUID, erasure: ErasureIn, intake: Intake, access: Erasure) -> CaseOut:
-    with case_errors(case_id):
-        intake.erase_case(case_id, erasure.version, erasure.reason, access.caller.sub)
-        return case_out(intake, intake.get_case(case_id))
+    intake.erase_case(case_id, erasure.version, erasure.reason, access.caller.sub)
+    return case_out(intake, intake.get_case(case_id))
 
 
 statistics = APIRouter(prefix="/statistics", tags=["statistics"])
@@ -786,7 +769,7 @@ def stage_statistics(
     read_model: Projections,
     request: Request,
     caller: Annotated[Caller, Depends(requires(Action.READ_STATISTICS))],
-    agency: str | None = None,
+    agency: AgencyFilter = None,
 ) -> StageCounts:
     counts = read_model.stage_counts(
         agency, authorize_listing(request, caller, Action.READ_STATISTICS)

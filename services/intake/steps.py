@@ -24,7 +24,6 @@ from services.intake.api import (
     LongText,
     Reassignment,
     Step,
-    case_errors,
     case_out,
 )
 from services.intake.domain import (
@@ -35,6 +34,7 @@ from services.intake.domain import (
     AlternativeCareKind,
     CareExit,
     CareKind,
+    CaseNotFound,
     CasePlan,
     ClosureReason,
     Dependant,
@@ -84,8 +84,7 @@ class HandoverStep(VersionedCommand):
 
 @journey_step("handover", "Record the handover to civilian child protection")
 def record_handover(case_id: UUID, step: HandoverStep, intake: Intake, access: Step) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.hand_over(case_id, step.version, step.to_domain())
+    case = intake.hand_over(case_id, step.version, step.to_domain())
     return case_out(intake, case)
 
 
@@ -103,8 +102,7 @@ class AgeAssessmentStep(VersionedCommand):
 def record_age_assessment(
     case_id: UUID, step: AgeAssessmentStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.assess_age(case_id, step.version, step.to_domain(access.caller.sub))
+    case = intake.assess_age(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -130,10 +128,7 @@ class InterimCareStep(VersionedCommand):
 def record_interim_care(
     case_id: UUID, step: InterimCareStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.place_in_interim_care(
-            case_id, step.version, step.to_domain(access.caller.sub)
-        )
+    case = intake.place_in_interim_care(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -158,13 +153,12 @@ def record_interim_care_extension(
         request,
         access.caller,
         decide_approval(access.caller, access.case.registering_agency, access.case.caseworker),
-        not_found=f"No case {case_id}.",
+        not_found=str(CaseNotFound(case_id)),
         case_id=case_id,
     )
-    with case_errors(case_id):
-        case = intake.extend_interim_care(
-            case_id, step.version, step.until, step.reason, access.caller.sub
-        )
+    case = intake.extend_interim_care(
+        case_id, step.version, step.until, step.reason, access.caller.sub
+    )
     return case_out(intake, case)
 
 
@@ -177,10 +171,9 @@ class InterimCareEndStep(VersionedCommand):
 def record_interim_care_end(
     case_id: UUID, step: InterimCareEndStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.end_interim_care(
-            case_id, step.version, step.left_on, step.exit_reason, access.caller.sub
-        )
+    case = intake.end_interim_care(
+        case_id, step.version, step.left_on, step.exit_reason, access.caller.sub
+    )
     return case_out(intake, case)
 
 
@@ -220,8 +213,7 @@ class NeedsAssessmentStep(VersionedCommand):
 def record_needs_assessment(
     case_id: UUID, step: NeedsAssessmentStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.assess_needs(case_id, step.version, step.to_domain(access.caller.sub))
+    case = intake.assess_needs(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -236,8 +228,7 @@ class RiskLevelStep(VersionedCommand):
 
 @journey_step("risk-level", "Set the risk level; its response deadline follows")
 def record_risk_level(case_id: UUID, step: RiskLevelStep, intake: Intake, access: Step) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.set_risk_level(case_id, step.version, step.to_domain(access.caller.sub))
+    case = intake.set_risk_level(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -250,10 +241,9 @@ class RiskResponseStep(VersionedCommand):
 def record_risk_response(
     case_id: UUID, step: RiskResponseStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.respond_to_risk(
-            case_id, step.version, step.action, access.caller.sub, step.responded_at
-        )
+    case = intake.respond_to_risk(
+        case_id, step.version, step.action, access.caller.sub, step.responded_at
+    )
     return case_out(intake, case)
 
 
@@ -275,8 +265,7 @@ class TracingStep(VersionedCommand):
 
 @journey_step("tracing", "Start family tracing (needs consent for tracing)")
 def record_tracing(case_id: UUID, step: TracingStep, intake: Intake, access: Step) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.start_tracing(case_id, step.version, step.to_domain(access.caller.sub))
+    case = intake.start_tracing(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -290,10 +279,9 @@ class TracingLeadStep(VersionedCommand):
 def record_tracing_leads(
     case_id: UUID, step: TracingLeadStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.record_tracing_lead(
-            case_id, step.version, step.source, step.lead, access.caller.sub, step.recorded_on
-        )
+    case = intake.record_tracing_lead(
+        case_id, step.version, step.source, step.lead, access.caller.sub, step.recorded_on
+    )
     return case_out(intake, case)
 
 
@@ -323,8 +311,7 @@ class FamilyLocatedStep(VersionedCommand):
 def record_tracing_family_located(
     case_id: UUID, step: FamilyLocatedStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.locate_family(case_id, step.version, step.to_domain(access.caller.sub))
+    case = intake.locate_family(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -352,8 +339,7 @@ class FamilyAssessmentStep(VersionedCommand):
 def record_tracing_family_assessment(
     case_id: UUID, step: FamilyAssessmentStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.assess_family(case_id, step.version, step.to_domain(access.caller.sub))
+    case = intake.assess_family(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -367,10 +353,9 @@ class TracingClosureStep(VersionedCommand):
 def record_tracing_closure(
     case_id: UUID, step: TracingClosureStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.close_tracing(
-            case_id, step.version, step.reason, access.caller.sub, step.closed_on, step.notes
-        )
+    case = intake.close_tracing(
+        case_id, step.version, step.reason, access.caller.sub, step.closed_on, step.notes
+    )
     return case_out(intake, case)
 
 
@@ -383,10 +368,7 @@ class ReunificationStep(VersionedCommand):
 def record_reunification(
     case_id: UUID, step: ReunificationStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.reunify(
-            case_id, step.version, step.reunified_on, access.caller.sub, step.address
-        )
+    case = intake.reunify(case_id, step.version, step.reunified_on, access.caller.sub, step.address)
     return case_out(intake, case)
 
 
@@ -404,10 +386,7 @@ class AlternativeCareStep(VersionedCommand):
 def record_alternative_care(
     case_id: UUID, step: AlternativeCareStep, intake: Intake, access: Step
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.arrange_alternative_care(
-            case_id, step.version, step.to_domain(access.caller.sub)
-        )
+    case = intake.arrange_alternative_care(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -420,10 +399,9 @@ class AssignmentStep(VersionedCommand):
 def record_assignment(
     case_id: UUID, step: AssignmentStep, intake: Intake, access: Reassignment
 ) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.assign(
-            case_id, step.version, step.caseworker, access.caller.sub, step.assigned_on
-        )
+    case = intake.assign(
+        case_id, step.version, step.caseworker, access.caller.sub, step.assigned_on
+    )
     return case_out(intake, case)
 
 
@@ -445,8 +423,7 @@ class CasePlanStep(VersionedCommand):
 
 @journey_step("case-plan", "Record the case plan agreed with the child")
 def record_case_plan(case_id: UUID, step: CasePlanStep, intake: Intake, access: Step) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.agree_plan(case_id, step.version, step.to_domain(access.caller.sub))
+    case = intake.agree_plan(case_id, step.version, step.to_domain(access.caller.sub))
     return case_out(intake, case)
 
 
@@ -458,10 +435,9 @@ class ClosureStep(VersionedCommand):
 
 @journey_step("closure", "Close the case")
 def record_closure(case_id: UUID, step: ClosureStep, intake: Intake, access: Step) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.close_case(
-            case_id, step.version, step.reason, access.caller.sub, step.closed_on, step.notes
-        )
+    case = intake.close_case(
+        case_id, step.version, step.reason, access.caller.sub, step.closed_on, step.notes
+    )
     return case_out(intake, case)
 
 
@@ -472,8 +448,7 @@ class ReopeningStep(VersionedCommand):
 
 @journey_step("reopening", "Reopen a closed case")
 def record_reopening(case_id: UUID, step: ReopeningStep, intake: Intake, access: Step) -> CaseOut:
-    with case_errors(case_id):
-        case = intake.reopen_case(
-            case_id, step.version, step.reason, access.caller.sub, step.reopened_on
-        )
+    case = intake.reopen_case(
+        case_id, step.version, step.reason, access.caller.sub, step.reopened_on
+    )
     return case_out(intake, case)

@@ -3,7 +3,6 @@
 import datetime as dt
 import logging
 from collections.abc import Sequence
-from contextlib import AbstractContextManager
 from typing import Annotated, Any, Literal, Self, get_args
 from uuid import UUID, uuid4
 
@@ -11,13 +10,8 @@ from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
 from jsonschema import ValidationError
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from services.referral.app import (
-    ConsentMissing,
-    ReferralApplication,
-    ReferralRequest,
-    UnknownPartner,
-)
-from services.referral.domain import Partner, Referral, ReferralRuleViolation, ServiceKind, Urgency
+from services.referral.app import ReferralApplication, ReferralRequest
+from services.referral.domain import Partner, Referral, ReferralNotFound, ServiceKind, Urgency
 from services.referral.messages import PARTNER_ANSWERS
 from services.referral.partners import (
     ensure_partner_topics,
@@ -28,13 +22,13 @@ from services.referral.sharing import WrittenField, written_outside
 from shared.access import Action, Caller
 from shared.api import (
     AgencyCode,
+    AgencyInPath,
     CountryCode,
     Erased,
     PageLimit,
     PageOffset,
     RequestModel,
     Text,
-    refusals,
 )
 from shared.auth import authorize, public, requires
 from shared.consent import DataCategory, Purpose
@@ -265,15 +259,14 @@ def referral_in_scope(
 ) -> Referral:
     """The referral, once the caller may take ``action`` on it: staff of the referring
     agency, or the partner it is addressed to; anyone else is answered as if it were missing."""
-    with referral_errors(referral_id):
-        referral = referrals.get_referral(referral_id)
+    referral = referrals.get_referral(referral_id)
     as_partner = action in (Action.READ_REFERRAL_AS_PARTNER, Action.ANSWER_REFERRAL)
     authorize(
         request,
         caller,
         action,
         referral.agency if as_partner else referral.referring_agency,
-        not_found=f"No referral {referral_id}.",
+        not_found=str(ReferralNotFound(referral_id)),
         case_id=referral.case_id,
         personal=personal,
     )
@@ -281,14 +274,6 @@ def referral_in_scope(
 
 
 router = APIRouter()
-
-
-def referral_errors(referral_id: UUID | None = None) -> AbstractContextManager[None]:
-    return refusals(
-        conflicts=(ConsentMissing, ReferralRuleViolation),
-        missing=(UnknownPartner, KeyError),
-        not_found=f"No referral {referral_id}." if referral_id else "No such partner.",
-    )
 
 
 @router.post(
@@ -303,10 +288,9 @@ def register_partner(
     request: Request,
     _caller: Annotated[Caller, Depends(requires(Action.REGISTER_PARTNER))],
 ) -> RegisteredPartnerOut:
-    with referral_errors():
-        partner = referrals.register_partner(
-            body.agency, body.name, body.kind, body.country, body.services, body.public_key
-        )
+    partner = referrals.register_partner(
+        body.agency, body.name, body.kind, body.country, body.services, body.public_key
+    )
     runtime = request.app.state.runtime
     try:
         ensure_partner_topics(runtime.kafka, [partner.agency])
@@ -359,9 +343,8 @@ def reply_key(referrals: Referrals) -> ReplyKeyOut:
     summary="A partner and its topics",
     dependencies=[Depends(requires(Action.READ_PARTNERS))],
 )
-def get_partner(agency: str, referrals: Referrals) -> PartnerOut:
-    with referral_errors():
-        return PartnerOut.of(referrals.get_partner(agency))
+def get_partner(agency: AgencyInPath, referrals: Referrals) -> PartnerOut:
+    return PartnerOut.of(referrals.get_partner(agency))
 
 
 @router.post(
@@ -391,8 +374,7 @@ def make_referral(
     authorize(
         request, caller, Action.MAKE_REFERRAL, agency, not_found=missing, case_id=body.case_id
     )
-    with referral_errors():
-        referral, new = referrals.make_referral(body.to_request(caller))
+    referral, new = referrals.make_referral(body.to_request(caller))
     if not new:
         response.status_code = status.HTTP_200_OK
     # A withdrawal the service learnt while the referral was being made may have missed it;
@@ -461,10 +443,9 @@ def withdraw_referral(
     caller: Annotated[Caller, Depends(requires(Action.MAKE_REFERRAL))],
 ) -> ReferralOut:
     referral_in_scope(request, referrals, caller, Action.MAKE_REFERRAL, referral_id, personal=False)
-    with referral_errors(referral_id):
-        return ReferralOut.of(
-            referrals.withdraw_referral(referral_id, body.reason, caller.sub), referrals
-        )
+    return ReferralOut.of(
+        referrals.withdraw_referral(referral_id, body.reason, caller.sub), referrals
+    )
 
 
 @router.get(
@@ -473,7 +454,7 @@ def withdraw_referral(
     summary="A partner's own referrals, newest first",
 )
 def partner_referrals(
-    agency: str,
+    agency: AgencyInPath,
     referrals: Referrals,
     request: Request,
     caller: Annotated[Caller, Depends(requires(Action.READ_REFERRAL_AS_PARTNER))],
@@ -498,7 +479,7 @@ def partner_referrals(
     summary="A partner reads one of its own referrals",
 )
 def partner_referral(
-    agency: str,
+    agency: AgencyInPath,
     referral_id: UUID,
     referrals: Referrals,
     request: Request,
@@ -508,7 +489,7 @@ def partner_referral(
         request, referrals, caller, Action.READ_REFERRAL_AS_PARTNER, referral_id, personal=True
     )
     if referral.agency != agency:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"No referral {referral_id}.")
+        raise ReferralNotFound(referral_id)
     return ReferralOut.of(referral, referrals)
 
 
@@ -518,7 +499,7 @@ def partner_referral(
     summary="A partner answers over HTTP, as it could on its replies topic",
 )
 def partner_answer(
-    agency: str,
+    agency: AgencyInPath,
     referral_id: UUID,
     body: AnswerIn,
     referrals: Referrals,
@@ -547,8 +528,7 @@ def partner_answer(
             f"Fix {where}: it must satisfy {error.validator} {error.validator_value!r}",
         ) from None
     kind = PARTNER_ANSWERS[f"org.homeward.partner.{body.type}.v1"]
-    with referral_errors(referral_id):
-        return ReferralOut.of(
-            referrals.answer(agency, referral_id, str(body.answer_id), {"kind": kind, **data}),
-            referrals,
-        )
+    return ReferralOut.of(
+        referrals.answer(agency, referral_id, str(body.answer_id), {"kind": kind, **data}),
+        referrals,
+    )

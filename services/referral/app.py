@@ -5,6 +5,7 @@ from datetime import date, timedelta
 from typing import Any, ClassVar
 from uuid import UUID
 
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 from nacl.public import PublicKey
@@ -13,7 +14,9 @@ from services.referral.domain import (
     SERVICE_PURPOSES,
     Milestone,
     Partner,
+    PartnerNotFound,
     Referral,
+    ReferralNotFound,
     ReferralRuleViolation,
     ServiceKind,
     Urgency,
@@ -35,10 +38,6 @@ from shared.protections import Displacement, PartnerKind, refoulement_risk
 
 class ConsentMissing(ReferralRuleViolation):
     """The consent the service has seen does not cover this share."""
-
-
-class UnknownPartner(LookupError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -98,7 +97,7 @@ class ReferralApplication(ServiceApplication):
     def get_partner(self, agency: str) -> Partner:
         partner_id = Partner.create_id(agency)
         if partner_id not in self.repository:
-            raise UnknownPartner(f"no partner {agency} is registered")
+            raise PartnerNotFound(agency)
         partner: object = self.repository.get(partner_id)
         assert isinstance(partner, Partner)
         return partner
@@ -209,16 +208,19 @@ class ReferralApplication(ServiceApplication):
         return self._referrals(Where(case_id=case_id))
 
     def get_referral(self, referral_id: UUID) -> Referral:
-        referral: object = self.repository.get(referral_id)
+        try:
+            referral: object = self.repository.get(referral_id)
+        except AggregateNotFoundError:
+            raise ReferralNotFound(referral_id) from None
         if not isinstance(referral, Referral):
-            raise KeyError(referral_id)
+            raise ReferralNotFound(referral_id)
         return referral
 
     def referral_of_partner(self, agency: str, referral_id: UUID) -> Referral:
         """A partner sees its own referrals only; another's is as if it did not exist."""
         referral = self.get_referral(referral_id)
         if referral.agency != agency:
-            raise KeyError(referral_id)
+            raise ReferralNotFound(referral_id)
         return referral
 
     def answer(

@@ -17,6 +17,7 @@ from eventsourcing.domain import Aggregate
 from shared.consent import DataCategory, Purpose
 from shared.privacy import ErasableEvent
 from shared.protections import PartnerKind, never_recipient
+from shared.refusals import NotFound, RuleViolation
 
 
 class ServiceKind(StrEnum):
@@ -80,8 +81,18 @@ FINISHED = {
 }
 
 
-class ReferralRuleViolation(Exception):
+class ReferralRuleViolation(RuleViolation):
     """A change that makes no sense in the referral's current state."""
+
+
+class ReferralNotFound(NotFound):
+    def __init__(self, referral_id: UUID) -> None:
+        super().__init__(f"No referral {referral_id}.")
+
+
+class PartnerNotFound(NotFound):
+    def __init__(self, agency: str) -> None:
+        super().__init__(f"No partner {agency} is registered.")
 
 
 def partner_referrals_topic(agency: str) -> str:

@@ -6,7 +6,7 @@ from uuid import UUID
 from jsonschema import ValidationError
 
 from services.referral.app import ReferralApplication
-from services.referral.domain import ReferralRuleViolation
+from services.referral.domain import ReferralNotFound, ReferralRuleViolation
 from services.referral.messages import PARTNER_ANSWERS
 from services.referral.projections import CASE_ERASED, CONSENT_WITHDRAWN, IntakeView
 from shared.consumer import CommandHandler, UnacceptableMessage
@@ -69,7 +69,7 @@ def on_partner_reply(application: ReferralApplication) -> CommandHandler:
         referral_id = UUID(data["referral_id"])
         try:
             application.answer(agency, referral_id, message.id, {"kind": kind, **data})
-        except KeyError:
+        except ReferralNotFound:
             raise UnacceptableMessage(
                 f"referral {referral_id} is not addressed to agency {agency}"
             ) from None

@@ -31,7 +31,7 @@ def alert() -> CloudEvent:
 
 
 def test_a_concurrent_edit_reaches_the_consumer_which_retries_it():
-    handle = on_followup_event(Intake(StaleVersion("changed meanwhile")))  # type: ignore[arg-type]
+    handle = on_followup_event(Intake(StaleVersion("changed meanwhile", current_version=3)))  # type: ignore[arg-type]
     with pytest.raises(StaleVersion):
         handle(alert(), "homeward.followup.events")
 

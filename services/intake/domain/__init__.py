@@ -26,8 +26,13 @@ from services.intake.domain.commands import (
     RiskAssessment,
     TracingRequest,
 )
-from services.intake.domain.errors import CaseRuleViolation, ConsentMissing, InvalidCaseData
-from services.intake.domain.numbering import AgencyCaseCounter
+from services.intake.domain.errors import (
+    CaseNotFound,
+    CaseRuleViolation,
+    ConsentMissing,
+    InvalidCaseData,
+)
+from services.intake.domain.numbering import AgencyCaseCounter, case_number
 from services.intake.domain.vocabulary import (
     AgeMethod,
     AgeResult,
@@ -69,6 +74,7 @@ __all__ = [
     "BestInterestsGrounds",
     "CareExit",
     "CareKind",
+    "CaseNotFound",
     "CasePlan",
     "CaseRuleViolation",
     "ChildCase",
@@ -103,6 +109,7 @@ __all__ = [
     "TracingRequest",
     "TracingState",
     "age_band",
+    "case_number",
     "stage_of",
     "start_of_day",
 ]

@@ -6,9 +6,16 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 
+def case_number(agency: str, year: int, issued: int) -> str:
+    """The ``issued``-th case number of an agency in a year, e.g. ``CD-KIN-2026-00042``."""
+    return f"{agency}-{year}-{issued:05d}"
+
+
 class AgencyCaseCounter(Aggregate):
-    """Issues an agency's case numbers for one year, so that no two cases share one: the
-    counter is saved with the new case, and a concurrent registration conflicts and retries."""
+    """Issued an agency's case numbers for one year until registrations outgrew it (each one
+    saved the counter with the new case, so concurrent ones conflicted and retried): now
+    ``services.intake.casenumbers`` issues them. Kept so that its recorded history still
+    loads, and tells where that agency and year's numbers go on from."""
 
     class Event(Aggregate.Event):
         about_a_child: ClassVar = False  # counts cases; names none
@@ -41,4 +48,4 @@ class AgencyCaseCounter(Aggregate):
 
     def next_case_number(self) -> str:
         self.trigger_event(self.CaseNumberIssued)
-        return f"{self.agency}-{self.year}-{self.issued:05d}"
+        return case_number(self.agency, self.year, self.issued)
