@@ -14,6 +14,7 @@ from services.intake.domain import (
     AgeAssessment,
     AgencyCaseCounter,
     AlternativeCare,
+    BreakdownReason,
     CareExit,
     CaseNotFound,
     CasePlan,
@@ -31,10 +32,12 @@ from services.intake.domain import (
     NeedsAssessment,
     Placement,
     Registration,
+    ReturnCheckRecord,
     RiskAssessment,
     RiskLevel,
     TracingFailure,
     TracingRequest,
+    VerifiedWith,
 )
 from services.intake.programme import Programme
 from shared.application import ServiceApplication
@@ -239,6 +242,44 @@ class IntakeApplication(ServiceApplication):
     ) -> ChildCase:
         case = self.case_at_version(case_id, version)
         case.reunify(reunified_on, recorded_by, address, self.clock(), self.programme)
+        return self._save_case(case)
+
+    def verify_relationship(
+        self,
+        case_id: UUID,
+        version: int,
+        side: VerifiedWith,
+        by: str,
+        on: date,
+        notes: str | None,
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.verify_relationship(side, by, on, notes, self.clock(), self.programme)
+        return self._save_case(case)
+
+    def check_return(self, case_id: UUID, version: int, check: ReturnCheckRecord) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.check_return(check, self.clock(), self.programme)
+        return self._save_case(case)
+
+    def approve_return(
+        self, case_id: UUID, version: int, reason: str, approved_by: str, approved_on: date
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.approve_return(reason, approved_by, approved_on, self.clock(), self.programme)
+        return self._save_case(case)
+
+    def record_reunification_breakdown(
+        self,
+        case_id: UUID,
+        version: int,
+        reason: BreakdownReason,
+        broke_down_on: date,
+        notes: str | None,
+        by: str,
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.record_reunification_breakdown(reason, broke_down_on, notes, by, self.clock())
         return self._save_case(case)
 
     def arrange_alternative_care(

@@ -27,11 +27,13 @@ from services.intake.api import (
     case_out,
 )
 from services.intake.domain import (
+    Acceptance,
     AgeAssessment,
     AgeMethod,
     AgeResult,
     AlternativeCare,
     AlternativeCareKind,
+    BreakdownReason,
     CareExit,
     CareKind,
     CaseNotFound,
@@ -42,17 +44,20 @@ from services.intake.domain import (
     FamilyFound,
     Handover,
     LeadSource,
+    Likelihood,
     NeedArea,
     NeedsAssessment,
     Placement,
     PlanArea,
     ProtectionFlag,
     Relationship,
+    ReturnCheckRecord,
     RiskAssessment,
     RiskLevel,
     Sex,
     TracingFailure,
     TracingRequest,
+    VerifiedWith,
 )
 from shared.access import decide_approval
 from shared.api import AgencyCode, RequestModel, Text, VersionedCommand
@@ -359,6 +364,76 @@ def record_tracing_closure(
     return case_out(intake, case)
 
 
+class RelationshipVerificationStep(VersionedCommand):
+    verified_with: VerifiedWith = Field(description="Ask the child and the family apart.")
+    verified_on: dt.date
+    notes: LongText | None = Field(default=None, description="Personal.")
+
+
+@journey_step(
+    "tracing/relationship-verification",
+    "Record that the child, or the family, confirmed the relationship (each separately)",
+)
+def record_relationship_verification(
+    case_id: UUID, step: RelationshipVerificationStep, intake: Intake, access: Step
+) -> CaseOut:
+    case = intake.verify_relationship(
+        case_id, step.version, step.verified_with, access.caller.sub, step.verified_on, step.notes
+    )
+    return case_out(intake, case)
+
+
+class ReturnCheckStep(VersionedCommand):
+    community_acceptance: Acceptance
+    re_recruitment_risk: Likelihood = Field(description="High refuses the return.")
+    checked_on: dt.date
+    notes: LongText | None = Field(default=None, description="Personal.")
+
+    def to_domain(self, by: str) -> ReturnCheckRecord:
+        return ReturnCheckRecord(
+            self.community_acceptance, self.re_recruitment_risk, by, self.checked_on, self.notes
+        )
+
+
+@journey_step("tracing/return-check", "Record community acceptance and the re-recruitment risk")
+def record_return_check(
+    case_id: UUID, step: ReturnCheckStep, intake: Intake, access: Step
+) -> CaseOut:
+    case = intake.check_return(case_id, step.version, step.to_domain(access.caller.sub))
+    return case_out(intake, case)
+
+
+class ReturnApprovalStep(VersionedCommand):
+    reason: LongText = Field(
+        min_length=20, description="Why the return is in the child's best interests. Personal."
+    )
+    approved_on: dt.date
+
+
+@journey_step(
+    "tracing/return-approval",
+    "Approve the return in the child's best interests (a supervisor other than the caseworker)",
+)
+def record_return_approval(
+    case_id: UUID,
+    step: ReturnApprovalStep,
+    intake: Intake,
+    access: Approval,
+    request: Request,
+) -> CaseOut:
+    settle(
+        request,
+        access.caller,
+        decide_approval(access.caller, access.case.registering_agency, access.case.caseworker),
+        not_found=str(CaseNotFound(case_id)),
+        case_id=case_id,
+    )
+    case = intake.approve_return(
+        case_id, step.version, step.reason, access.caller.sub, step.approved_on
+    )
+    return case_out(intake, case)
+
+
 class ReunificationStep(VersionedCommand):
     reunified_on: dt.date
     address: Text | None = Field(default=None, description="Personal.")
@@ -369,6 +444,25 @@ def record_reunification(
     case_id: UUID, step: ReunificationStep, intake: Intake, access: Step
 ) -> CaseOut:
     case = intake.reunify(case_id, step.version, step.reunified_on, access.caller.sub, step.address)
+    return case_out(intake, case)
+
+
+class BreakdownStep(VersionedCommand):
+    reason: BreakdownReason
+    broke_down_on: dt.date
+    notes: LongText | None = Field(default=None, description="Personal.")
+
+
+@journey_step(
+    "reunification/breakdown",
+    "Record that a reunification broke down: interim care, alternative care or tracing again",
+)
+def record_reunification_breakdown(
+    case_id: UUID, step: BreakdownStep, intake: Intake, access: Step
+) -> CaseOut:
+    case = intake.record_reunification_breakdown(
+        case_id, step.version, step.reason, step.broke_down_on, step.notes, access.caller.sub
+    )
     return case_out(intake, case)
 
 

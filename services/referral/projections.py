@@ -91,6 +91,10 @@ CASE_FILE_CHANGES: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] =
     event_type("intake", "DisclosureRefused", 1): _refused,
     event_type("intake", "FamilyLocated", 1): _family_located,
     event_type("intake", "Reunified", 1): _reunified,
+    # The child no longer lives there: no one may be sent to that address.
+    event_type("intake", "ReunificationBrokeDown", 1): lambda case_file, _data: case_file.update(
+        contact=None
+    ),
     event_type("intake", "InterimCarePlaced", 1): _where_the_child_lives("carer"),
     event_type("intake", "AlternativeCareArranged", 1): _where_the_child_lives("carer"),
     event_type("intake", "NeedsAssessed", 1): lambda case_file, data: case_file.update(

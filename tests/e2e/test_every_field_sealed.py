@@ -240,6 +240,31 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         assessed_on="2026-10-11",
         notes=mark("family.notes"),
     )
+    for side in ("child", "family"):
+        step(
+            "tracing/relationship-verification",
+            verified_with=side,
+            verified_on="2026-10-11",
+            notes=mark(f"verification.{side}"),
+        )
+    step(
+        "tracing/return-check",
+        community_acceptance="good",
+        re_recruitment_risk="low",
+        checked_on="2026-10-11",
+        notes=mark("return.check"),
+    )
+    approved = intake.post(
+        f"/cases/{case_id}/tracing/return-approval",
+        json={
+            "version": case["version"],
+            "reason": mark("return.reason"),
+            "approved_on": "2026-10-11",
+        },
+        headers=supervisor_headers(settings, agency),
+    )
+    assert approved.status_code == 200, approved.text
+    case = approved.json()
     step(
         "interim-care/end",
         left_on="2026-10-12",

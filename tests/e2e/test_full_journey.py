@@ -30,7 +30,7 @@ from shared.replay import read_case_messages, replay_case
 from tests.conftest import sqlite_store
 from tests.partner import PartnerLogin, register_partner, run_guide
 from tests.samples import registration
-from tests.signin import staff_headers
+from tests.signin import staff_headers, supervisor_headers
 
 
 class Clock:
@@ -200,6 +200,25 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
         child_willing=True,
         assessed_on="2026-10-11",
     )
+    for side in ("child", "family"):
+        step("tracing/relationship-verification", verified_with=side, verified_on="2026-10-11")
+    step(
+        "tracing/return-check",
+        community_acceptance="good",
+        re_recruitment_risk="low",
+        checked_on="2026-10-11",
+    )
+    approved = intake.post(
+        f"/cases/{case_id}/tracing/return-approval",
+        json={
+            "version": case["version"],
+            "reason": "Her mother is ready and the camp is calm.",
+            "approved_on": "2026-10-11",
+        },
+        headers=supervisor_headers(settings, agency),
+    )
+    assert approved.status_code == 200, approved.text
+    case = approved.json()
     step(
         "interim-care/end",
         left_on="2026-10-12",

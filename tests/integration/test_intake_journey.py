@@ -336,6 +336,31 @@ def test_a_girl_with_a_baby_escaped_from_an_armed_group_is_reunified_after_traci
         "FamilyAssessed",
     )
     assert girl.case["journey"]["tracing"]["assessment"]["suitable"] is True
+    unsafe = girl.refused("reunification", {"reunified_on": "2026-10-05"})
+    assert "rule 'safeguards before return'" in unsafe
+    for side in ("child", "family"):
+        girl.took(
+            "tracing/relationship-verification",
+            {"verified_with": side, "verified_on": "2026-10-05"},
+            "RelationshipVerified",
+        )
+    girl.took(
+        "tracing/return-check",
+        {"community_acceptance": "fair", "re_recruitment_risk": "low", "checked_on": "2026-10-05"},
+        "ReturnChecked",
+    )
+    own_approval = girl.refused(
+        "tracing/return-approval",
+        {"reason": "Her mother is ready and the village is calm.", "approved_on": "2026-10-05"},
+        status=403,
+    )
+    assert "approve" in own_approval
+    girl.took(
+        "tracing/return-approval",
+        {"reason": "Her mother is ready and the village is calm.", "approved_on": "2026-10-05"},
+        "ReturnApproved",
+        supervisor=True,
+    )
     assert "interim care" in girl.refused("reunification", {"reunified_on": "2026-10-05"})
     girl.took(
         "interim-care/end",
@@ -564,17 +589,21 @@ def test_a_person_assessed_as_18_or_over_moves_to_the_adult_pathway_and_keeps_th
     assert person.case["stage"] == "adult_pathway"
     assert person.case["name"] == "Jean-Pierre Habimana"  # nothing is deleted
 
-    assert "adult pathway" in person.refused(
+    # Recruited as a child, the person keeps the reintegration pathway (OPAC art. 6(3)).
+    person.took(
         "interim-care",
         {
             "kind": "interim_care_centre",
             "carer": "CTO Goma",
             "entered_on": "2026-10-04",
         },
+        "InterimCarePlaced",
     )
-    assert "not in interim care" in person.refused(
+    assert person.case["stage"] == "adult_pathway"
+    person.took(
         "interim-care/end",
         {"left_on": "2026-10-04", "exit_reason": "other"},
+        "InterimCareEnded",
     )
     assert "in the future" in person.refused(
         "closure",

@@ -8,6 +8,7 @@ import pytest
 
 from services.intake.app import IntakeApplication
 from services.intake.domain import (
+    Acceptance,
     AgeAssessment,
     AgeMethod,
     AgeResult,
@@ -15,6 +16,7 @@ from services.intake.domain import (
     AlternativeCareKind,
     BestInterests,
     BestInterestsGrounds,
+    BreakdownReason,
     CareExit,
     CareKind,
     CasePlan,
@@ -30,6 +32,7 @@ from services.intake.domain import (
     FamilyFound,
     InvalidCaseData,
     LeadSource,
+    Likelihood,
     MaturityAssessment,
     NeedArea,
     NeedsAssessment,
@@ -37,6 +40,7 @@ from services.intake.domain import (
     PlanArea,
     ProtectionFlag,
     Relationship,
+    ReturnCheckRecord,
     RiskAssessment,
     RiskLevel,
     Route,
@@ -44,6 +48,7 @@ from services.intake.domain import (
     Stage,
     TracingFailure,
     TracingRequest,
+    VerifiedWith,
     stage_of,
 )
 from services.intake.messages import CATALOGUE
@@ -80,6 +85,16 @@ def registered(**changes) -> ChildCase:
     case = ChildCase.register(replace(REGISTRATION, **changes), "CD-BUN-2026-00001", NOW)
     case.collect_events()
     return case
+
+
+def safeguard(case: ChildCase) -> None:
+    """The checks before a return: the relationship confirmed by each side, the community and
+    re-recruitment check, a supervisor's approval."""
+    for side in VerifiedWith:
+        case.verify_relationship(side, "cw-9", NOW.date(), None, NOW, TABLE)
+    check = ReturnCheckRecord(Acceptance.GOOD, Likelihood.LOW, "cw-9", NOW.date())
+    case.check_return(check, NOW, TABLE)
+    case.approve_return("the mother is ready and the village safe", "sup-1", NOW.date(), NOW, TABLE)
 
 
 def tracing_case() -> ChildCase:
@@ -126,6 +141,7 @@ def test_a_journey_to_reunification_moves_through_the_stages_and_records_each_fa
     )
     case.locate_family(FAMILY, NOW, TABLE)
     case.assess_family(SUITABLE, NOW, TABLE)
+    safeguard(case)
     case.end_interim_care(date(2026, 11, 23), CareExit.FAMILY_REUNIFICATION, "cw-9", NOW)
     assert case.stage == Stage.TRACING
     case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
@@ -141,6 +157,10 @@ def test_a_journey_to_reunification_moves_through_the_stages_and_records_each_fa
         "TracingLeadRecorded",
         "FamilyLocated",
         "FamilyAssessed",
+        "RelationshipVerified",
+        "RelationshipVerified",
+        "ReturnChecked",
+        "ReturnApproved",
         "InterimCareEnded",
         "Reunified",
     ]
@@ -148,6 +168,10 @@ def test_a_journey_to_reunification_moves_through_the_stages_and_records_each_fa
     assert [getattr(e, "stage", None) for e in events] == [
         "interim_care",
         None,
+        "tracing",
+        "tracing",
+        "tracing",
+        "tracing",
         "tracing",
         "tracing",
         "tracing",
@@ -168,6 +192,7 @@ def test_reunification_needs_a_located_family_assessed_willing_able_and_safe():
     with pytest.raises(CaseRuleViolation, match="willing, able and safe"):
         case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
     case.assess_family(SUITABLE, NOW, TABLE)
+    safeguard(case)
     case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
     assert case.reunified_on == date(2026, 11, 23)
 
@@ -221,6 +246,7 @@ def test_a_withdrawn_tracing_consent_pauses_tracing_until_a_new_one():
     case.give_consent(TRACING_CONSENT, uuid4(), NOW, TABLE)
     case.locate_family(FAMILY, NOW, TABLE)
     case.assess_family(SUITABLE, NOW, TABLE)
+    safeguard(case)
     case.reunify(date(2026, 11, 23), "cw-9", None, NOW, TABLE)
     assert case.reunified_on == date(2026, 11, 23)
 
@@ -302,8 +328,10 @@ def test_medical_age_assessment_is_a_last_resort_and_18_or_over_changes_the_rout
     assert case.route == Route.ADULT_PATHWAY
     assert case.stage == Stage.ADULT_PATHWAY
     assert case.name == REGISTRATION.name  # nothing is deleted
-    with pytest.raises(CaseRuleViolation, match="adult pathway"):
-        case.place_in_interim_care(PLACEMENT, NOW)
+    # Recruited as a child, an adult keeps the reintegration pathway (OPAC art. 6(3)).
+    case.place_in_interim_care(PLACEMENT, NOW)
+    assert case.stage == Stage.ADULT_PATHWAY
+    case.end_interim_care(NOW.date(), CareExit.OTHER, "cw", NOW)
     # A later assessment can bring the person back to the child route.
     case.assess_age(AgeAssessment(AgeMethod.DOCUMENTS, AgeResult.UNDER_18, "cw", RELEASED), NOW)
     assert case.stage == Stage.HANDED_OVER
@@ -434,7 +462,11 @@ def full_journey_events() -> list:
     reunited = tracing_case()
     reunited.locate_family(FAMILY, NOW, TABLE)
     reunited.assess_family(SUITABLE, NOW, TABLE)
+    safeguard(reunited)
     reunited.reunify(NOW.date(), "cw", "Kibati", NOW, TABLE)
+    reunited.record_reunification_breakdown(
+        BreakdownReason.FAMILY_REJECTION, NOW.date(), "the uncle sent him away", "cw", NOW
+    )
     young = registered(estimated_age=10)
     young.give_consent(
         replace(
@@ -454,7 +486,7 @@ def full_journey_events() -> list:
     young.refuse_disclosure(
         DisclosureRefusal(Purpose.MEDIA, (), (), "cw", NOW.date()), uuid4(), NOW
     )
-    return case.collect_events() + reunited.collect_events()[-1:] + young.collect_events()
+    return case.collect_events() + reunited.collect_events() + young.collect_events()
 
 
 @pytest.fixture
@@ -465,7 +497,7 @@ def application(case_keys):
 def test_every_journey_event_is_published_sealed_and_matches_its_schema(application, case_keys):
     events = full_journey_events()
     published = {type(e).__name__ for e in events} - {"ConsentGiven"}
-    assert len(published) == 21
+    assert len(published) == 25
     for event in events:
         case_keys.for_sealing(event.originator_id)
         message = CATALOGUE.to_cloudevent(event, application)
@@ -492,3 +524,61 @@ def test_the_event_store_holds_personal_fields_sealed(application, case_keys):
         for plaintext in (b"Mama Furaha", b"Kibati", b"Centre Don Bosco", b"970 000", b"Aunt"):
             assert plaintext not in stored.state, (type(event).__name__, plaintext)
         assert type(application.mapper.to_domain_event(stored)) is type(event)
+
+
+def test_a_return_needs_each_safeguard_and_each_missing_one_is_named():
+    case = tracing_case()
+    case.locate_family(FAMILY, NOW, TABLE)
+    case.assess_family(SUITABLE, NOW, TABLE)
+    with pytest.raises(CaseRuleViolation, match="safeguards before return") as refused:
+        case.reunify(NOW.date(), "cw-9", None, NOW, TABLE)
+    for missing in (
+        "the relationship verified with the child",
+        "the relationship verified with the family",
+        "a community acceptance and re-recruitment check",
+        "a best-interests approval by a supervisor",
+    ):
+        assert missing in str(refused.value)
+    case.verify_relationship(VerifiedWith.CHILD, "cw-9", NOW.date(), None, NOW, TABLE)
+    risky = ReturnCheckRecord(Acceptance.POOR, Likelihood.HIGH, "cw-9", NOW.date())
+    case.check_return(risky, NOW, TABLE)
+    with pytest.raises(CaseRuleViolation, match="caseworker proposes a return"):
+        case.approve_return("the mother is ready", "cw-9", NOW.date(), NOW, TABLE)
+    case.approve_return("the mother is ready and waiting", "sup-1", NOW.date(), NOW, TABLE)
+    with pytest.raises(CaseRuleViolation) as refused:
+        case.reunify(NOW.date(), "cw-9", None, NOW, TABLE)
+    assert "verified with the family" in str(refused.value)
+    assert "a re-recruitment risk below high" in str(refused.value)
+    assert "verified with the child" not in str(refused.value)
+    case.assess_family(SUITABLE, NOW, TABLE)  # a new assessment needs its own approval
+    assert case.tracing is not None
+    assert case.tracing.return_approved_by is None
+
+
+def test_a_reunification_that_breaks_down_opens_the_way_to_care_again():
+    case = tracing_case()
+    case.locate_family(FAMILY, NOW, TABLE)
+    case.assess_family(SUITABLE, NOW, TABLE)
+    with pytest.raises(CaseRuleViolation, match="not reunified"):
+        case.record_reunification_breakdown(
+            BreakdownReason.FAMILY_REJECTION, NOW.date(), None, "cw-9", NOW
+        )
+    safeguard(case)
+    case.reunify(NOW.date(), "cw-9", "Kibati", NOW, TABLE)
+    with pytest.raises(CaseRuleViolation, match="interim care comes before that"):
+        case.place_in_interim_care(replace(PLACEMENT, entered_on=NOW.date()), NOW)
+    case.record_reunification_breakdown(
+        BreakdownReason.ABUSE_OR_NEGLECT, NOW.date(), "beaten by the stepfather", "cw-9", NOW
+    )
+    assert case.reunified_on is None
+    assert case.reunification_breakdowns == 1
+    assert case.stage == Stage.HANDED_OVER
+    case.place_in_interim_care(replace(PLACEMENT, entered_on=NOW.date()), NOW)
+    assert case.stage == Stage.INTERIM_CARE
+    case.end_interim_care(NOW.date(), CareExit.ALTERNATIVE_CARE, "cw-9", NOW)
+    case.arrange_alternative_care(
+        AlternativeCare(AlternativeCareKind.KINSHIP_CARE, "Aunt", NOW.date(), "cw-9"), NOW
+    )
+    assert case.stage == Stage.ALTERNATIVE_CARE
+    names = [type(e).__name__ for e in case.collect_events()]
+    assert names.index("Reunified") < names.index("ReunificationBrokeDown")  # both kept

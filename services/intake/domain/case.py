@@ -25,6 +25,7 @@ from services.intake.domain.commands import (
     NeedsAssessment,
     Placement,
     Registration,
+    ReturnCheckRecord,
     RiskAssessment,
     TracingRequest,
 )
@@ -34,16 +35,19 @@ from services.intake.domain.vocabulary import (
     AgeResult,
     AlternativeCareKind,
     BestInterestsGrounds,
+    BreakdownReason,
     CareExit,
     ClosureReason,
     ErasureReason,
     LeadSource,
+    Likelihood,
     NeedArea,
     ProtectionFlag,
     RiskLevel,
     Route,
     Stage,
     TracingFailure,
+    VerifiedWith,
     stage_of,
 )
 from shared.consent import (
@@ -92,6 +96,16 @@ class TracingState:
     relationship: str | None = None
     assessment: FamilyAssessment | None = None
     outcome: str | None = None  # reunified, or why it closed unsuccessfully
+    # The safeguards before a return, all about the family located last.
+    verified_with: frozenset[str] = frozenset()
+    return_checked: "ReturnCheck | None" = None
+    return_approved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnCheck:
+    community_acceptance: str
+    re_recruitment_risk: str
 
 
 class ChildCase(Aggregate):
@@ -411,6 +425,9 @@ class ChildCase(Aggregate):
                 family_located_on=self.located_on,
                 relationship=self.relationship,
                 assessment=None,
+                verified_with=frozenset(),
+                return_checked=None,
+                return_approved_by=None,
             )
 
     class FamilyAssessed(Aggregate.Event):
@@ -436,7 +453,54 @@ class ChildCase(Aggregate):
                 self.assessed_on,
                 self.notes,
             )
-            case.tracing = replace(case.tracing, assessment=assessment)
+            # An approval approved the assessment it followed: a new one needs its own.
+            case.tracing = replace(case.tracing, assessment=assessment, return_approved_by=None)
+
+    class RelationshipVerified(Aggregate.Event):
+        """The relationship with the family located was confirmed by the child, or by the
+        family, each asked apart."""
+
+        verified_with: str
+        verified_by: str
+        verified_on: date
+        notes: str | None
+        stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            assert case.tracing is not None
+            case.tracing = replace(
+                case.tracing, verified_with=case.tracing.verified_with | {self.verified_with}
+            )
+
+    class ReturnChecked(Aggregate.Event):
+        """Before a return: how the community would receive the child, and how likely the
+        child is to be recruited again there."""
+
+        community_acceptance: str
+        re_recruitment_risk: str
+        checked_by: str
+        checked_on: date
+        notes: str | None
+        stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            assert case.tracing is not None
+            check = ReturnCheck(self.community_acceptance, self.re_recruitment_risk)
+            case.tracing = replace(case.tracing, return_checked=check)
+
+    class ReturnApproved(Aggregate.Event):
+        """A supervisor who is not the caseworker found the return in the child's best
+        interests, for the reason written here."""
+
+        reason: str
+        proposed_by: str
+        approved_by: str
+        approved_on: date
+        stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            assert case.tracing is not None
+            case.tracing = replace(case.tracing, return_approved_by=self.approved_by)
 
     class Reunified(Aggregate.Event):
         """The child was reunified with the family."""
@@ -450,6 +514,20 @@ class ChildCase(Aggregate):
             assert case.tracing is not None
             case.tracing = replace(case.tracing, open=False, outcome="reunified")
             case.reunified_on = self.reunified_on
+
+    class ReunificationBrokeDown(Aggregate.Event):
+        """The child no longer lives with the family reunified with: the path to interim
+        care, alternative care or new tracing opens again; the history keeps both."""
+
+        reason: str
+        broke_down_on: date
+        notes: str | None
+        recorded_by: str
+        stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.reunified_on = None
+            case.reunification_breakdowns += 1
 
     class AlternativeCareArranged(Aggregate.Event):
         """The child was placed in alternative care."""
@@ -577,6 +655,7 @@ class ChildCase(Aggregate):
         self.risk_responded_at: datetime | None = None
         self.tracing: TracingState | None = None
         self.reunified_on: date | None = None
+        self.reunification_breakdowns = 0
         self.alternative_care: AlternativeCare | None = None
         self.plan: CasePlan | None = None
         self.closed: tuple[str, date] | None = None  # reason and day, while closed
@@ -801,7 +880,8 @@ class ChildCase(Aggregate):
         )
 
     def place_in_interim_care(self, placement: Placement, now: datetime) -> None:
-        self._refuse_unless_child_route("placed in interim care")
+        # Adults recruited as children keep the pathway (Optional Protocol, art. 6(3)).
+        self._refuse_unless_open()
         self._check_day(placement.entered_on, "entered_on", now)
         if self.placement is not None and self.placement.current:
             raise CaseRuleViolation(
@@ -923,7 +1003,7 @@ class ChildCase(Aggregate):
     def start_tracing(self, request: TracingRequest, now: datetime, table: AgeTable) -> None:
         """Tracing shares who the child is and who the family is with the tracing agency:
         only with a valid, unwithdrawn consent for family tracing to that agency."""
-        self._refuse_unless_child_route("traced")
+        self._refuse_unless_open()
         self._check_day(request.started_on, "started_on", now)
         if self.tracing is not None and self.tracing.open:
             raise CaseRuleViolation(f"case {self.id}: tracing is already open")
@@ -1061,6 +1141,22 @@ class ChildCase(Aggregate):
                 f"case {self.id} cannot be reunified: the latest family assessment must find "
                 "the family willing, able and safe, and the child willing"
             )
+        missing = [
+            f"the relationship verified with the {side}"
+            for side in VerifiedWith
+            if side not in tracing.verified_with
+        ]
+        if tracing.return_checked is None:
+            missing.append("a community acceptance and re-recruitment check")
+        elif tracing.return_checked.re_recruitment_risk == Likelihood.HIGH:
+            missing.append("a re-recruitment risk below high")
+        if tracing.return_approved_by is None:
+            missing.append("a best-interests approval by a supervisor after the assessment")
+        if missing:
+            raise CaseRuleViolation(
+                f"rule 'safeguards before return': case {self.id} cannot be reunified "
+                "without " + "; ".join(missing)
+            )
         self._refuse_while_in_interim_care()
         self.trigger_event(
             self.Reunified,
@@ -1070,8 +1166,94 @@ class ChildCase(Aggregate):
             stage=self._stage_with(reunified=True, tracing=False).value,
         )
 
+    def verify_relationship(
+        self,
+        side: VerifiedWith,
+        by: str,
+        on: date,
+        notes: str | None,
+        now: datetime,
+        table: AgeTable,
+    ) -> None:
+        tracing = self._tracing_under_consent("verified", now, table)
+        self._check_day(on, "verified_on", now)
+        self._refuse_before_family_located(tracing)
+        self.trigger_event(
+            self.RelationshipVerified,
+            verified_with=side.value,
+            verified_by=by,
+            verified_on=on,
+            notes=notes,
+            stage=self.stage.value,
+        )
+
+    def check_return(self, check: ReturnCheckRecord, now: datetime, table: AgeTable) -> None:
+        tracing = self._tracing_under_consent("checked for a return", now, table)
+        self._check_day(check.checked_on, "checked_on", now)
+        self._refuse_before_family_located(tracing)
+        self.trigger_event(
+            self.ReturnChecked,
+            community_acceptance=check.community_acceptance.value,
+            re_recruitment_risk=check.re_recruitment_risk.value,
+            checked_by=check.checked_by,
+            checked_on=check.checked_on,
+            notes=check.notes,
+            stage=self.stage.value,
+        )
+
+    def approve_return(
+        self, reason: str, approved_by: str, approved_on: date, now: datetime, table: AgeTable
+    ) -> None:
+        tracing = self._tracing_under_consent("approved for a return", now, table)
+        self._check_day(approved_on, "approved_on", now)
+        if tracing.assessment is None or not tracing.assessment.suitable:
+            raise CaseRuleViolation(
+                f"case {self.id}: a return is approved after a family assessment that finds "
+                "the family willing, able and safe, and the child willing"
+            )
+        if approved_by == self.caseworker:
+            raise CaseRuleViolation(
+                f"case {self.id}: the caseworker proposes a return; a supervisor who is someone "
+                "else approves it"
+            )
+        self.trigger_event(
+            self.ReturnApproved,
+            reason=reason,
+            proposed_by=self.caseworker,
+            approved_by=approved_by,
+            approved_on=approved_on,
+            stage=self.stage.value,
+        )
+
+    def record_reunification_breakdown(
+        self,
+        reason: BreakdownReason,
+        broke_down_on: date,
+        notes: str | None,
+        by: str,
+        now: datetime,
+    ) -> None:
+        self._refuse_unless_open()
+        self._check_day(broke_down_on, "broke_down_on", now)
+        if self.reunified_on is None:
+            raise CaseRuleViolation(f"case {self.id} is not reunified: nothing can break down")
+        if broke_down_on < self.reunified_on:
+            raise InvalidCaseData("broke_down_on is before the reunification")
+        self.trigger_event(
+            self.ReunificationBrokeDown,
+            reason=reason.value,
+            broke_down_on=broke_down_on,
+            notes=notes,
+            recorded_by=by,
+            stage=self._stage_with(reunified=False).value,
+        )
+
+    def _refuse_before_family_located(self, tracing: TracingState) -> None:
+        if tracing.family_located_on is None:
+            raise CaseRuleViolation(f"case {self.id}: no family was located yet")
+
     def arrange_alternative_care(self, care: AlternativeCare, now: datetime) -> None:
-        self._refuse_unless_child_route("placed in alternative care")
+        self._refuse_unless_open()
         self._check_day(care.arranged_on, "arranged_on", now)
         if self.tracing is not None and self.tracing.open:
             raise CaseRuleViolation(
@@ -1218,13 +1400,6 @@ class ChildCase(Aggregate):
         self._refuse_if_erased()
         if self.closed is not None:
             raise CaseRuleViolation(f"case {self.id} is closed: reopen it first")
-
-    def _refuse_unless_child_route(self, what: str) -> None:
-        self._refuse_unless_open()
-        if self.route == Route.ADULT_PATHWAY:
-            raise CaseRuleViolation(
-                f"case {self.id} is on the adult pathway (assessed 18 or over): it cannot be {what}"
-            )
 
     def _check_day(self, day: date, name: str, now: datetime) -> None:
         if day > now.date():

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from services.intake.domain.vocabulary import (
+    Acceptance,
     AgeMethod,
     AgeResult,
     AlternativeCareKind,
@@ -11,6 +12,7 @@ from services.intake.domain.vocabulary import (
     BestInterestsGrounds,
     CareKind,
     HowLeft,
+    Likelihood,
     NeedArea,
     PlanArea,
     ProtectionFlag,
@@ -163,6 +165,15 @@ class FamilyFound:
     relationship_verified: bool
     recorded_by: str
     phone: str | None = None
+
+
+@dataclass(frozen=True)
+class ReturnCheckRecord:
+    community_acceptance: Acceptance
+    re_recruitment_risk: Likelihood
+    checked_by: str
+    checked_on: date
+    notes: str | None = None
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,35 @@ class Relationship(StrEnum):
     OTHER_RELATIVE = "other_relative"
 
 
+class VerifiedWith(StrEnum):
+    """Who confirmed the relationship: each is asked apart from the other, since a claimed
+    relative may be a recruiter or a trafficker."""
+
+    CHILD = "child"
+    FAMILY = "family"
+
+
+class Likelihood(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Acceptance(StrEnum):
+    GOOD = "good"
+    FAIR = "fair"
+    POOR = "poor"
+
+
+class BreakdownReason(StrEnum):
+    FAMILY_REJECTION = "family_rejection"
+    CHILD_LEFT = "child_left"
+    ABUSE_OR_NEGLECT = "abuse_or_neglect"
+    RE_RECRUITMENT_THREAT = "re_recruitment_threat"
+    ECONOMIC_HARDSHIP = "economic_hardship"
+    OTHER = "other"
+
+
 class TracingFailure(StrEnum):
     FAMILY_NOT_FOUND = "family_not_found"
     FAMILY_UNWILLING_OR_UNSAFE = "family_unwilling_or_unsafe"
