@@ -400,6 +400,37 @@ class ConsentIn(VersionedCommand):
         )
 
 
+class CorrectionIn(VersionedCommand):
+    """The registered facts to correct, each as registration takes it; what is left out stays."""
+
+    name: Text | None = None
+    date_of_birth: dt.date | None = None
+    sex: Sex | None = None
+    estimated_age: int | None = Field(default=None, ge=5, le=30)
+    languages: list[LanguageCode] | None = Field(default=None, max_length=10)
+    nationality: CountryCode | None = None
+    displacement: Displacement | None = None
+    release_place: Text | None = None
+    reason: Text = Field(description="Why the recorded value was wrong. Personal.")
+
+    @model_validator(mode="after")
+    def _something_to_correct(self) -> Self:
+        given = self.corrections()
+        if not given:
+            raise ValueError("name at least one field to correct")
+        nulls = sorted(f for f, v in given.items() if v is None and f not in NULLABLE)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be emptied, only corrected")
+        return self
+
+    def corrections(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude_unset=True, exclude={"version", "reason"})
+
+
+# A correction may say a fact is not known after all.
+NULLABLE = frozenset({"date_of_birth", "nationality", "displacement"})
+
+
 class MaturityAssessmentIn(VersionedCommand):
     mature: bool = Field(description="Mature enough to consent alone (asked at 12 to 14).")
     assessed_on: dt.date
@@ -705,6 +736,23 @@ def give_consent(
         recorded_by, approved_by = access.case.caseworker, access.caller.sub
     case = intake.give_consent(
         case_id, consent.version, consent.to_domain(recorded_by, approved_by)
+    )
+    return case_out(intake, case)
+
+
+@router.post(
+    "/{case_id}/corrections",
+    summary="Correct registered facts (name, date of birth...), with the reason",
+    description="Each corrected field is a `FieldCorrected` fact: the case shows the corrected "
+    "value, the timeline keeps both, and the other services learn it through Kafka.",
+)
+def correct_case(case_id: UUID, correction: CorrectionIn, intake: Intake, access: Step) -> CaseOut:
+    case = intake.correct(
+        case_id,
+        correction.version,
+        correction.corrections(),
+        correction.reason,
+        access.caller.sub,
     )
     return case_out(intake, case)
 

@@ -2,7 +2,7 @@
 
 from datetime import date, datetime
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
@@ -128,6 +128,13 @@ class IntakeApplication(ServiceApplication):
     def give_consent(self, case_id: UUID, version: int, consent: Consent) -> ChildCase:
         case = self.case_at_version(case_id, version)
         case.give_consent(consent, uuid4(), self.clock(), self.programme)
+        return self._save_case(case)
+
+    def correct(
+        self, case_id: UUID, version: int, corrections: dict[str, Any], reason: str, by: str
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.correct(corrections, reason, by)
         return self._save_case(case)
 
     def assess_maturity(

@@ -18,6 +18,7 @@ CATALOGUE = EventCatalogue(
         for event_class in (
             ChildCase.ChildRegistered,
             ChildCase.HandedOver,
+            ChildCase.FieldCorrected,
             ChildCase.ConsentGiven,
             ChildCase.BestInterestsDecided,
             ChildCase.MaturityAssessed,

@@ -123,6 +123,20 @@ ROW_CHANGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     },
     intake_type("RiskResponded"): lambda d: {"risk_responded_at": _moment(d["responded_at"])},
     intake_type("CaseAssigned"): lambda d: {"caseworker": d["caseworker"]},
+    intake_type("FieldCorrected"): lambda d: LISTED_CORRECTIONS.get(d["field"], _nothing)(
+        d["value"]
+    ),
+}
+
+
+def _nothing(_value: Any) -> dict[str, Any]:
+    return {}
+
+
+# The corrections the list shows (a corrected name is sealed again: see ``apply``).
+LISTED_CORRECTIONS: dict[str, Callable[[Any], dict[str, Any]]] = {
+    "sex": lambda value: {"sex": value},
+    "estimated_age": lambda value: {"age_band": age_band(value)},
 }
 
 
@@ -233,6 +247,10 @@ class CaseProjections:
         change = ROW_CHANGES.get(message.type)
         if change is not None:
             changes.update(change(message.data))
+        if message.type == intake_type("FieldCorrected") and message.data["field"] == "name":
+            key = self.case_keys.for_opening(UUID(message.subject), "case list")
+            if key is not None:
+                changes["sealed_name"] = json.dumps(key.seal("name", message.data["value"]))
         assignments = ", ".join(f"{column} = ?" for column in changes)
         tx.execute(
             f"UPDATE intake_case_list SET {assignments} WHERE case_id = ? AND version < ?",

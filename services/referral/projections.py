@@ -89,6 +89,9 @@ CASE_FILE_CHANGES: dict[str, Callable[[dict[str, Any], dict[str, Any]], None]] =
         maturity_assessed=data["mature"]
     ),
     event_type("intake", "DisclosureRefused", 1): _refused,
+    event_type("intake", "FieldCorrected", 1): lambda case_file, data: case_file.update(
+        {data["field"]: data["value"]}
+    ),
     event_type("intake", "FamilyLocated", 1): _family_located,
     event_type("intake", "Reunified", 1): _reunified,
     # The child no longer lives there: no one may be sent to that address.

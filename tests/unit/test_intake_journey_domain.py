@@ -582,3 +582,14 @@ def test_a_reunification_that_breaks_down_opens_the_way_to_care_again():
     assert case.stage == Stage.ALTERNATIVE_CARE
     names = [type(e).__name__ for e in case.collect_events()]
     assert names.index("Reunified") < names.index("ReunificationBrokeDown")  # both kept
+
+
+def test_only_who_the_child_is_can_be_corrected_and_never_into_an_impossible_fact():
+    case = registered()
+    with pytest.raises(InvalidCaseData, match="armed_group cannot be corrected"):
+        case.correct({"armed_group": "another"}, "typo", "cw-9")
+    with pytest.raises(InvalidCaseData, match="date_of_birth is after the release date"):
+        case.correct({"date_of_birth": "2026-11-21"}, "typo", "cw-9")
+    case.correct({"name": "Esaie Bahati M.", "sex": "male"}, "spelling", "cw-9")
+    [corrected] = case.collect_events()  # the unchanged sex records nothing
+    assert (vars(corrected)["field"], case.name) == ("name", "Esaie Bahati M.")

@@ -66,6 +66,19 @@ from shared.privacy import ErasableEvent
 
 # Supervised independent living is for older adolescents only.
 INDEPENDENT_LIVING_MIN_AGE = 16
+# The registered facts a correction may change: who the child is, not what happened.
+CORRECTABLE = frozenset(
+    {
+        "name",
+        "date_of_birth",
+        "sex",
+        "estimated_age",
+        "languages",
+        "nationality",
+        "displacement",
+        "release_place",
+    }
+)
 # What tracing shares with the tracing agency: who the child is, and who the family is.
 TRACING_CATEGORIES = (DataCategory.IDENTITY, DataCategory.FAMILY)
 
@@ -242,6 +255,18 @@ class ChildCase(Aggregate):
                     categories=frozenset(DataCategory(c) for c in self.categories),
                 )
             )
+
+    class FieldCorrected(Aggregate.Event):
+        """A registered fact was wrong and is corrected from now on; the fact it corrects stays
+        in the history beside this one."""
+
+        field: str
+        value: Any
+        reason: str
+        corrected_by: str
+
+        def apply(self, case: "ChildCase") -> None:
+            setattr(case, self.field, self.value)
 
     class ConsentWithdrawn(Aggregate.Event):
         """A consent was withdrawn: from now on it allows no share."""
@@ -822,6 +847,31 @@ class ChildCase(Aggregate):
                 o.purpose == record.purpose and record.recipients <= o.recipients for o in own
             )
         ]
+
+    def correct(self, corrections: dict[str, Any], reason: str, by: str) -> None:
+        """Correct registered facts, one ``FieldCorrected`` each; a value equal to the one
+        recorded changes nothing."""
+        self._refuse_if_erased()
+        unknown = sorted(set(corrections) - CORRECTABLE)
+        if unknown:
+            raise InvalidCaseData(
+                f"{', '.join(unknown)} cannot be corrected; correctable: "
+                + ", ".join(sorted(CORRECTABLE))
+            )
+        born = corrections.get("date_of_birth")
+        if born is not None and date.fromisoformat(born) > self.released_on:
+            raise InvalidCaseData("date_of_birth is after the release date")
+        changed = {f: v for f, v in corrections.items() if getattr(self, f) != v}
+        if not changed:
+            raise CaseRuleViolation(f"case {self.id}: every value given is the one recorded")
+        for field_name, value in changed.items():
+            self.trigger_event(
+                self.FieldCorrected,
+                field=field_name,
+                value=value,
+                reason=reason,
+                corrected_by=by,
+            )
 
     def withdraw_consent(self, consent_id: UUID, recorded_by: str) -> None:
         self._refuse_if_erased()
