@@ -9,13 +9,15 @@ import pycountry
 from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.access import AGENCY_CODE_PATTERN, Action
 from shared.auth import public, requires
 from shared.keyring import CaseErased
+from shared.metrics import RequestMetrics
 from shared.publishing import load_schema
 from shared.refusals import InvalidData, NotFound, RuleViolation, VersionConflict
 from shared.runtime import ServiceRuntime
@@ -213,6 +215,8 @@ def create_service_api(
     app.state.token_verifier = TokenVerifier(runtime.settings)
     app.add_middleware(JsonBodiesOnly)
     app.add_middleware(BodySizeLimit, max_bytes=runtime.settings.max_request_bytes)
+    # Added last, so outermost: the refusals of the limits above are timed too.
+    app.add_middleware(RequestMetrics, histogram=runtime.metrics.requests)
     app.add_exception_handler(RequestValidationError, explain_validation_error)
     answer_refusals(app)
 
@@ -221,7 +225,7 @@ def create_service_api(
     @app.get(
         "/healthz",
         tags=["operations"],
-        summary="Up, degraded (working, with events waiting to be published) or down",
+        summary="Up, degraded (working, with events or messages waiting) or down",
         dependencies=[Depends(public())],
     )
     def healthz() -> JSONResponse:
@@ -238,6 +242,18 @@ def create_service_api(
     def health_details() -> JSONResponse:
         report = runtime.health()
         return JSONResponse(report, status_code=503 if report["status"] == "down" else 200)
+
+    # The same facts as the details, and traffic by route (how many children are registered,
+    # erased...): no personal data, but nothing for just anyone either.
+    @app.get(
+        "/metrics",
+        tags=["operations"],
+        summary="Prometheus metrics: requests, relays, consumers, erasures pending",
+        dependencies=[Depends(requires(Action.VIEW_HEALTH_DETAILS))],
+        response_class=Response,
+    )
+    def metrics() -> Response:
+        return Response(runtime.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get(
         "/schemas",

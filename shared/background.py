@@ -2,6 +2,7 @@
 
 import logging
 import threading
+import time
 
 log = logging.getLogger("homeward.background")
 
@@ -16,9 +17,29 @@ class BackgroundWorker:
     def __init__(self, name: str, retry_seconds: float = 0.5) -> None:
         self.name = name
         self.retry_seconds = retry_seconds
-        self.last_error: str | None = None
+        self._last_error: str | None = None
+        self._failing_since: float | None = None
+        self.failed_rounds = 0  # a counter for the metrics: rounds that raised and were retried
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+
+    @property
+    def last_error(self) -> str | None:
+        """The error of the last failed attempt, until an attempt succeeds."""
+        return self._last_error
+
+    @last_error.setter
+    def last_error(self, error: str | None) -> None:
+        if error is None:
+            self._failing_since = None
+        elif self._failing_since is None:
+            self._failing_since = time.monotonic()
+        self._last_error = error
+
+    def failing_for(self) -> float:
+        """Seconds since the worker's attempts began to fail (0 while they succeed): one failed
+        round is an outage's first sign, one that lasts is a stuck worker."""
+        return 0.0 if self._failing_since is None else time.monotonic() - self._failing_since
 
     def step(self) -> float:
         """Do one round of work; return how long to wait before the next one."""
@@ -43,6 +64,7 @@ class BackgroundWorker:
             try:
                 pause = self.step()
             except Exception as error:  # keep trying: the next round may well succeed
+                self.failed_rounds += 1
                 self.last_error = f"{type(error).__name__}: {error}"
                 log.warning("%s: %s; retrying in %.1f s", self.name, self.last_error, backoff)
                 self.recover()
@@ -77,3 +99,8 @@ class BackgroundWorker:
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def died(self) -> bool:
+        """Started, not asked to stop, and its loop has ended all the same."""
+        return not self.running and self._thread is not None and not self._stop.is_set()

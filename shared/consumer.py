@@ -19,7 +19,9 @@ changes remember the message ids they applied); the inbox then skips later copie
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
+from enum import StrEnum
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -43,6 +45,15 @@ log = logging.getLogger("homeward.consumer")
 
 Handler = Callable[[CloudEvent, Transaction], None]
 CommandHandler = Callable[[CloudEvent, str], None]  # the message and the topic it came on
+
+
+class ParkedBecause(StrEnum):
+    """Why a message went to the dead-letter topic, as a class: the metrics count by it (the
+    reason's own text, in the ``dlq.reason`` header, may name anything)."""
+
+    NOT_A_CLOUDEVENT = "not_a_cloudevent"
+    REFUSED_BY_CHECK = "refused_by_check"  # a type not published, data breaking its schema
+    REFUSED_BY_HANDLER = "refused_by_handler"
 
 
 class StoppedMidMessage(Exception):
@@ -104,6 +115,13 @@ class EventConsumer(BackgroundWorker):
         self.kafka_timeout_seconds = kafka_timeout_seconds
         self._consumer: KafkaConsumer | None = None
         self._dead_letters: Any = None
+        # Counters for the metrics, written by the consumer's thread only.
+        self.applied: Counter[str] = Counter()  # by topic
+        self.duplicates: Counter[str] = Counter()  # by topic: already in the inbox, skipped
+        self.parked: Counter[tuple[str, ParkedBecause]] = Counter()  # by topic and class
+        self.retried_messages = 0
+        # Messages on the topics not yet processed, by topic, as the last poll left them.
+        self.lag: dict[str, int] = {}
         with database.transaction() as tx:
             tx.execute(INBOX_DDL)
 
@@ -141,7 +159,21 @@ class EventConsumer(BackgroundWorker):
                 self._process(record)
                 taken += 1
             self._commit(consumer, partition, records[-1].offset + 1)
+        self.lag = self._lag(consumer)
         return taken
+
+    @staticmethod
+    def _lag(consumer: KafkaConsumer) -> dict[str, int]:
+        """End offset minus position, summed by topic, over the partitions assigned, from what
+        the fetches already brought back: no request to the broker. A partition not fetched
+        from yet is left out."""
+        lag: dict[str, int] = {}
+        for partition in consumer.assignment():
+            end = consumer.highwater(partition)
+            if end is not None:
+                behind = max(end - consumer.position(partition), 0)
+                lag[partition.topic] = lag.get(partition.topic, 0) + behind
+        return lag
 
     def _commit(self, consumer: KafkaConsumer, partition: TopicPartition, offset: int) -> None:
         try:
@@ -156,19 +188,24 @@ class EventConsumer(BackgroundWorker):
             message = CloudEvent.from_bytes(record.value)
             if self.check is not None:
                 self.check(message)
-        except (MalformedMessage, UnacceptableMessage) as error:
-            self._dead_letter(record, str(error))
+        except MalformedMessage as error:
+            self._dead_letter(record, str(error), ParkedBecause.NOT_A_CLOUDEVENT)
+            return
+        except UnacceptableMessage as error:
+            self._dead_letter(record, str(error), ParkedBecause.REFUSED_BY_CHECK)
             return
         backoff = self.retry_seconds
         while True:
             try:
-                self._apply_once(message, record.topic)
+                applied = self._apply_once(message, record.topic)
+                (self.applied if applied else self.duplicates)[record.topic] += 1
                 self.last_error = None
                 return
             except UnacceptableMessage as error:
-                self._dead_letter(record, str(error))
+                self._dead_letter(record, str(error), ParkedBecause.REFUSED_BY_HANDLER)
                 return
             except Exception as error:
+                self.retried_messages += 1
                 self.last_error = f"event {message.id}: {type(error).__name__}: {error}"[:500]
                 log.warning(
                     "consumer %s: %s; retrying in %.1f s", self.name, self.last_error, backoff
@@ -177,7 +214,8 @@ class EventConsumer(BackgroundWorker):
                     raise StoppedMidMessage(self.name) from None
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
-    def _apply_once(self, message: CloudEvent, topic: str) -> None:
+    def _apply_once(self, message: CloudEvent, topic: str) -> bool:
+        """Apply a message unless the inbox has it; True if it was new."""
         if self.command_handler is not None:
             with self.database.transaction() as tx:
                 seen = tx.fetchall(
@@ -188,13 +226,14 @@ class EventConsumer(BackgroundWorker):
                 self.command_handler(message, topic)
             with self.database.transaction() as tx:
                 self._record_in_inbox(tx, message, topic)
-            return
+            return not seen
         assert self.handler is not None
         with self.database.transaction() as tx:
             if self._record_in_inbox(tx, message, topic):
                 self.handler(message, tx)
-            else:
-                log.debug("consumer %s: event %s already applied", self.name, message.id)
+                return True
+            log.debug("consumer %s: event %s already applied", self.name, message.id)
+            return False
 
     def _record_in_inbox(self, tx: Transaction, message: CloudEvent, topic: str) -> bool:
         """True if the message is new to this consumer."""
@@ -206,7 +245,7 @@ class EventConsumer(BackgroundWorker):
             )
         )
 
-    def _dead_letter(self, record: ConsumerRecord, reason: str) -> None:
+    def _dead_letter(self, record: ConsumerRecord, reason: str, because: ParkedBecause) -> None:
         """Park a message with its reason; wait for the broker's ack before moving on. The
         message keeps its own headers, so that ``homeward dlq replay`` can send it back as it
         was. Nothing of it went into the inbox: a replayed copy is applied like a new one."""
@@ -221,6 +260,7 @@ class EventConsumer(BackgroundWorker):
             headers=parking_headers(record, self.name, reason),
             partition=0,  # one ordered log of parked messages, whatever the topic's partitions
         ).get(timeout=self.kafka_timeout_seconds)
+        self.parked[(record.topic, because)] += 1
         log.warning(
             "consumer %s: %s[%d]@%d sent to the dead-letter topic: %s",
             self.name,

@@ -20,6 +20,7 @@ from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
 
 log = logging.getLogger("homeward.erasure")
+PENDING_COUNTED_UP_TO = 10_000
 
 
 class KeyShredder(BackgroundWorker):
@@ -45,10 +46,10 @@ class KeyShredder(BackgroundWorker):
     def position(self) -> int:
         return self._tracking.max_tracking_id(self.name) or 0
 
-    def _recorded_erasures(self) -> Sequence[Notification]:
+    def _recorded_erasures(self, limit: int | None = None) -> Sequence[Notification]:
         return self.application.recorder.select_notifications(
             start=self.position,
-            limit=self._batch_size,
+            limit=limit or self._batch_size,
             topics=[self._topic],
             inclusive_of_start=False,
         )
@@ -56,6 +57,11 @@ class KeyShredder(BackgroundWorker):
     def pending(self) -> list[UUID]:
         """The cases whose erasure is recorded and whose key may still exist."""
         return [UUID(str(n.originator_id)) for n in self._recorded_erasures()]
+
+    def pending_count(self) -> int:
+        """How many recorded erasures wait for their key's destruction (counted up to
+        ``PENDING_COUNTED_UP_TO``, far more than ever wait while the worker runs)."""
+        return len(self._recorded_erasures(PENDING_COUNTED_UP_TO))
 
     def shred_pending(self) -> int:
         """Destroy the keys of the erasures recorded since the last run; return how many."""

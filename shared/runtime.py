@@ -37,6 +37,7 @@ from shared.kafka import (
 )
 from shared.kafkaacl import Permission, consumes, consumes_prefixed, publishes, require_granted
 from shared.keyring import CaseKeys, Keyring, NoCaseKey, open_keyring
+from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Producer
 from shared.persistence import Clock, event_store_env
 from shared.privacy import has_sealed, open_fields
@@ -96,6 +97,7 @@ class ServiceRuntime:
         self.add_relay(ACCESS_CATALOGUE, ACCESS_TOPIC, lambda: self.reliable_producer("audit"))
         self.jobs: list[BackgroundWorker] = []
         self.consumers: list[EventConsumer] = []
+        self.metrics = ServiceMetrics(self)
 
     def add_relay(
         self,
@@ -203,15 +205,23 @@ class ServiceRuntime:
             database = f"unreachable: {type(error).__name__}"
         bootstrap = self.kafka.bootstrap
         kafka = "ok" if kafka_reachable(bootstrap) else f"unreachable at {bootstrap}"
+        waiting = {relay.name: relay.lag() for relay in self.relays}
+        # The service works, but something waits: events behind one the relay cannot publish
+        # or behind a slow broker, messages behind a consumer that fails or falls behind.
+        degraded_because = [
+            *self._relay_troubles(waiting),
+            *(trouble for c in self.consumers for trouble in self._consumer_troubles(c)),
+        ]
         if database != "ok" or kafka != "ok":
             status = "down"
-        elif any(relay.stuck for relay in self.relays):
-            status = "degraded"  # the service works; some events wait behind one it cannot publish
+        elif degraded_because:
+            status = "degraded"
         else:
             status = "ok"
         return {
             "service": self.service,
             "status": status,
+            "degraded_because": degraded_because,
             "database": database,
             "kafka": kafka,
             "relay": {
@@ -219,24 +229,62 @@ class ServiceRuntime:
                 # False on a standby instance: another one publishes the shared store's events.
                 "holds_lease": self.relay.lease.held,
                 "position": self.relay.position,
-                "waiting": self.relay.lag(),
+                "waiting": waiting[self.relay.name],
                 "last_error": self.relay.last_error,
                 **stuck_report(self.relay),
             },
             "other_relays": {
                 relay.name: {
                     "holds_lease": relay.lease.held,
-                    "waiting": relay.lag(),
+                    "waiting": waiting[relay.name],
                     "last_error": relay.last_error,
                     **stuck_report(relay),
                 }
                 for relay in self.relays[1:]
             },
             "consumers": {
-                consumer.name: {"running": consumer.running, "last_error": consumer.last_error}
+                consumer.name: {
+                    "running": consumer.running,
+                    "last_error": consumer.last_error,
+                    "failing_seconds": round(consumer.failing_for(), 1),
+                    "lag": consumer.lag,
+                }
                 for consumer in self.consumers
             },
         }
+
+    def _relay_troubles(self, waiting: dict[str, int]) -> list[str]:
+        troubles = []
+        most = self.settings.health_max_relay_waiting
+        for relay in self.relays:
+            if relay.stuck is not None:
+                troubles.append(
+                    f"relay {relay.name} holds at notification {relay.stuck.position}, "
+                    "which it cannot decode"
+                )
+            if waiting[relay.name] > most:
+                troubles.append(
+                    f"relay {relay.name} has {waiting[relay.name]} events waiting (over {most})"
+                )
+        return troubles
+
+    def _consumer_troubles(self, consumer: EventConsumer) -> list[str]:
+        troubles = []
+        if consumer.died:
+            troubles.append(f"consumer {consumer.name} stopped")
+        failing = consumer.failing_for()
+        if failing > self.settings.health_stuck_seconds:
+            troubles.append(
+                f"consumer {consumer.name} has failed for {failing:.0f} s "
+                f"(over {self.settings.health_stuck_seconds:g}); see its last_error"
+            )
+        most = self.settings.health_max_consumer_lag
+        for topic, behind in consumer.lag.items():
+            if behind > most:
+                troubles.append(
+                    f"consumer {consumer.name} is {behind} messages behind on {topic} (over {most})"
+                )
+        return troubles
 
 
 def stuck_report(relay: OutboxRelay) -> dict[str, Any]:

@@ -64,6 +64,23 @@ class Settings(BaseSettings):
     max_request_bytes: int = Field(
         default=64 * 1024, gt=0, description="Larger request bodies are refused with 413."
     )
+    health_max_relay_waiting: int = Field(
+        default=10_000,
+        gt=0,
+        description="More recorded events than this waiting for a relay: /healthz is degraded.",
+    )
+    health_max_consumer_lag: int = Field(
+        default=10_000,
+        gt=0,
+        description="More messages than this behind on a topic, for a consumer: /healthz is "
+        "degraded.",
+    )
+    health_stuck_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="A consumer failing for longer than this (a message retried, a broker "
+        "unreachable) is stuck: /healthz is degraded.",
+    )
     environment: Literal["local", "production"] = Field(
         default="local",
         description="production refuses the local token signer and requires the identity "
