@@ -75,7 +75,7 @@ class FollowUpApplication(ServiceApplication):
         self, case_id: UUID, version: int, number: int, findings: VisitFindings
     ) -> FollowUpPlan:
         plan = self.plan_at_version(case_id, version)
-        plan.complete_visit(number, findings, self.clock().date())
+        plan.complete_visit(number, findings, self.clock().date(), self.schedule)
         return self._save_plan(plan)
 
     def miss_visit(self, case_id: UUID, version: int, number: int, reason: str) -> FollowUpPlan:
@@ -87,7 +87,7 @@ class FollowUpApplication(ServiceApplication):
         self, case_id: UUID, version: int, level: RiskLevel, reason: str
     ) -> FollowUpPlan:
         plan = self.plan_at_version(case_id, version)
-        plan.reassess_risk(level, reason)
+        plan.reassess_risk(level, reason, self.clock().date(), self.schedule)
         return self._save_plan(plan)
 
     def review(
@@ -109,5 +109,13 @@ class FollowUpApplication(ServiceApplication):
         if FollowUpPlan.create_id(case_id) not in self.repository:
             return
         plan = self.get_plan(case_id)
-        if plan.note_case_risk(level):
+        if plan.note_case_risk(level, self.clock().date(), self.schedule):
+            self.save(plan)
+
+    def reassign(self, case_id: UUID, caseworker: str) -> None:
+        """The case's new caseworker takes the visits still due."""
+        if FollowUpPlan.create_id(case_id) not in self.repository:
+            return
+        plan = self.get_plan(case_id)
+        if plan.reassign(caseworker):
             self.save(plan)

@@ -95,6 +95,7 @@ class Visit:
     due_on: date
     status: str = "scheduled"  # scheduled, completed, missed
     done_on: date | None = None
+    stable: bool | None = None  # once completed: did it find the child well and accepted?
 
 
 class FollowUpPlan(Aggregate):
@@ -149,6 +150,13 @@ class FollowUpPlan(Aggregate):
         def apply(self, plan: "FollowUpPlan") -> None:
             visit = plan.visits[self.number]
             visit.status, visit.done_on = "completed", self.visited_on
+            visit.stable = (
+                Rating.POOR
+                not in (self.wellbeing, self.family_acceptance, self.community_acceptance)
+                and not self.stigma_reported
+                and not self.security_threat
+                and not self.re_recruitment_threat
+            )
 
     class VisitMissed(Aggregate.Event):
         """A follow-up visit did not take place; it stays due."""
@@ -185,6 +193,14 @@ class FollowUpPlan(Aggregate):
 
         def apply(self, plan: "FollowUpPlan") -> None:
             plan.reviews.append(self.goals_met)
+
+    class PlanReassigned(Aggregate.Event):
+        """The case went to another caseworker: the visits still due go with it."""
+
+        caseworker: str
+
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.caseworker = self.caseworker
 
     class PlanCancelled(Aggregate.Event):
         """The case was erased: no visit is due any more and nothing more is recorded."""
@@ -267,7 +283,9 @@ class FollowUpPlan(Aggregate):
             raise FollowUpRuleViolation(f"visit {number} is already {visit.status}")
         return visit
 
-    def complete_visit(self, number: int, findings: VisitFindings, today: date) -> None:
+    def complete_visit(
+        self, number: int, findings: VisitFindings, today: date, schedule: Schedule
+    ) -> None:
         # A missed visit still has to happen: it can be completed late.
         self._visit(number, allowed=("scheduled", "missed"))
         if findings.visited_on > today:
@@ -294,11 +312,7 @@ class FollowUpPlan(Aggregate):
                 self.AlertRaised, kind=AlertKind.RE_RECRUITMENT_THREAT.value, visit_number=number
             )
         elif findings.security_threat or findings.wellbeing == Rating.POOR:
-            self.trigger_event(
-                self.RiskReassessed,
-                level=RiskLevel.HIGH.value,
-                reason=f"findings of visit {number}",
-            )
+            self._raise_risk(RiskLevel.HIGH, f"findings of visit {number}", today, schedule)
             self.trigger_event(
                 self.AlertRaised, kind=AlertKind.HIGH_RISK.value, visit_number=number
             )
@@ -308,20 +322,38 @@ class FollowUpPlan(Aggregate):
         self._visit(number, allowed=("scheduled",))
         self.trigger_event(self.VisitMissed, number=number, reason=reason)
 
-    def reassess_risk(self, level: RiskLevel, reason: str) -> None:
+    def reassess_risk(self, level: RiskLevel, reason: str, today: date, schedule: Schedule) -> None:
         """A caseworker's reassessment on the plan: a high risk alerts intake."""
         self.refuse_if_cancelled()
-        self.trigger_event(self.RiskReassessed, level=level.value, reason=reason)
+        self._raise_risk(level, reason, today, schedule)
         if level == RiskLevel.HIGH:
             self.trigger_event(self.AlertRaised, kind=AlertKind.HIGH_RISK.value, visit_number=None)
 
-    def note_case_risk(self, level: RiskLevel) -> bool:
+    def note_case_risk(self, level: RiskLevel, today: date, schedule: Schedule) -> bool:
         """The case's risk as intake set it: recorded, never alerted back (no echo)."""
         if level == self.risk:
             return False
-        self.trigger_event(
-            self.RiskReassessed, level=level.value, reason="risk level set on the case"
-        )
+        self._raise_risk(level, "risk level set on the case", today, schedule)
+        return True
+
+    def _raise_risk(self, level: RiskLevel, reason: str, today: date, schedule: Schedule) -> None:
+        """Record the risk; a high one brings the closer visits of the high-risk schedule from
+        today on, beside those already due (none is taken away)."""
+        self.trigger_event(self.RiskReassessed, level=level.value, reason=reason)
+        if level != RiskLevel.HIGH:
+            return
+        due = {visit.due_on for visit in self.visits.values()}
+        for offset in schedule.offsets(RiskLevel.HIGH):
+            due_on = self.returned_on + timedelta(days=offset)
+            if due_on > today and due_on not in due:
+                self.trigger_event(
+                    self.VisitScheduled, number=max(self.visits, default=0) + 1, due_on=due_on
+                )
+
+    def reassign(self, caseworker: str) -> bool:
+        if self.cancelled or caseworker == self.caseworker:
+            return False
+        self.trigger_event(self.PlanReassigned, caseworker=caseworker)
         return True
 
     def review(self, goals_met: GoalsMet, reviewed_by: str) -> None:
@@ -332,11 +364,16 @@ class FollowUpPlan(Aggregate):
         self._recommend_closure_if_stable()
 
     def _recommend_closure_if_stable(self) -> None:
-        """Goals met, and the last two visits found the child well and safe."""
+        """Goals met, and the last two visits found the child well, accepted by family and
+        community, without stigma or threat."""
         if self.closure_recommended or not self.reviews or self.reviews[-1] != GoalsMet.MET:
             return
-        completed = sum(visit.status == "completed" for visit in self.visits.values())
-        if completed >= 2 and self.risk != RiskLevel.HIGH:
+        completed = sorted(
+            (v for v in self.visits.values() if v.status == "completed"),
+            key=lambda v: (v.done_on or v.due_on, v.number),
+        )
+        last_two = completed[-2:]
+        if len(last_two) == 2 and all(v.stable for v in last_two) and self.risk != RiskLevel.HIGH:
             self.trigger_event(
                 self.ClosureRecommended, because="goals met and the last visits were stable"
             )

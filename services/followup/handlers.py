@@ -21,6 +21,10 @@ RETURNS = {
 }
 
 
+class CaseNotKnownYet(LookupError):
+    """A return of a case whose registration this service has not seen: not now, later."""
+
+
 def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> CommandHandler:
     """Know each case's caseworker, agency and risk; on a return, make the follow-up plan; on an
     erasure, cancel it and forget the case."""
@@ -34,13 +38,19 @@ def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> C
             views.forget_case(case_id)
         elif message.type in (intake_type("ChildRegistered"), intake_type("CaseAssigned")):
             views.note_caseworker(case_id, data["caseworker"], data.get("registering_agency"))
+            if message.type == intake_type("CaseAssigned"):
+                application.reassign(case_id, data["caseworker"])
         elif message.type == intake_type("RiskLevelSet"):
             views.note_risk(case_id, data["level"])
             application.note_case_risk(case_id, RiskLevel(data["level"]))
         elif message.type in RETURNS:
             kind, date_field = RETURNS[message.type]
             known = views.case(case_id)
-            caseworker, risk = known if known else ("", None)
+            if known is None or not known[0]:
+                # Its registration comes first on the same partition: not yet seen here, it
+                # will be (the consumer retries); a plan never goes to no one.
+                raise CaseNotKnownYet(f"case {case_id} returned before this service knew it")
+            caseworker, risk = known
             application.start_plan(
                 case_id,
                 date.fromisoformat(data[date_field]),

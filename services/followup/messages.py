@@ -21,6 +21,7 @@ CATALOGUE = EventCatalogue(
             FollowUpPlan.AlertRaised,
             FollowUpPlan.ReintegrationReviewed,
             FollowUpPlan.ClosureRecommended,
+            FollowUpPlan.PlanReassigned,
             FollowUpPlan.PlanCancelled,
         )
     ),

@@ -165,6 +165,12 @@ class FollowUpViews:
                 "ON CONFLICT (case_id, number) DO NOTHING",
                 (case_id, data["number"], data["due_on"], case_id),
             )
+        elif message.type == followup_type("PlanReassigned"):
+            tx.execute(
+                "UPDATE followup_visits SET caseworker = ? "
+                "WHERE case_id = ? AND status IN ('scheduled', 'missed')",
+                (data["caseworker"], case_id),
+            )
         elif message.type == followup_type("PlanCancelled"):
             tx.execute("DELETE FROM followup_visits WHERE case_id = ?", (case_id,))
         elif message.type in (followup_type("VisitCompleted"), followup_type("VisitMissed")):

@@ -376,6 +376,9 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
         "the plan to note the case's risk",
     )
     assert plan["alerts"] == ["re_recruitment_threat"]
+    # The high risk brings the closer visits of the high-risk schedule from then on.
+    added = [(v["number"], v["due_on"]) for v in plan["visits"] if v["number"] > 7]
+    assert added == [(8, "2027-02-11"), (9, "2027-07-12")]
     case = raised  # the alert changed the case: the next step builds on that version
     step(
         "risk-level",
@@ -389,7 +392,9 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
     )
 
     for number, day in (
+        (8, date(2027, 2, 11)),
         (4, date(2027, 4, 12)),
+        (9, date(2027, 7, 12)),
         (5, date(2027, 10, 12)),
         (6, date(2028, 4, 11)),
         (7, date(2028, 10, 11)),

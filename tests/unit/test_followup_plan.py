@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 from uuid import uuid4
 
 import pytest
@@ -18,8 +18,11 @@ from services.followup.domain import (
 RETURNED = date(2026, 1, 10)
 
 
+SCHEDULE = Schedule()
+
+
 def plan(risk=None) -> FollowUpPlan:
-    return FollowUpPlan.start(uuid4(), RETURNED, ReturnKind.REUNIFIED, "cw-7", risk, Schedule())
+    return FollowUpPlan.start(uuid4(), RETURNED, ReturnKind.REUNIFIED, "cw-7", risk, SCHEDULE)
 
 
 def findings(**changes) -> VisitFindings:
@@ -55,14 +58,14 @@ def test_a_high_risk_child_is_visited_earlier_and_more_often():
 
 def test_a_re_recruitment_threat_raises_an_alert():
     followed = plan()
-    followed.complete_visit(1, findings(re_recruitment_threat=True), date(2026, 2, 1))
+    followed.complete_visit(1, findings(re_recruitment_threat=True), date(2026, 2, 1), SCHEDULE)
     assert followed.alerts == ["re_recruitment_threat"]
     assert followed.visits[1].status == "completed"
 
 
 def test_poor_wellbeing_raises_the_risk_and_alerts():
     followed = plan()
-    followed.complete_visit(1, findings(wellbeing=Rating.POOR), date(2026, 2, 1))
+    followed.complete_visit(1, findings(wellbeing=Rating.POOR), date(2026, 2, 1), SCHEDULE)
     assert followed.risk == RiskLevel.HIGH
     assert followed.alerts == ["high_risk"]
 
@@ -70,16 +73,20 @@ def test_poor_wellbeing_raises_the_risk_and_alerts():
 def test_a_visit_is_recorded_once_and_not_in_the_future_or_before_the_return():
     followed = plan()
     with pytest.raises(InvalidVisitData, match="future"):
-        followed.complete_visit(1, findings(visited_on=date(2026, 3, 1)), date(2026, 2, 1))
+        followed.complete_visit(
+            1, findings(visited_on=date(2026, 3, 1)), date(2026, 2, 1), SCHEDULE
+        )
     with pytest.raises(InvalidVisitData, match="before the child's return"):
-        followed.complete_visit(1, findings(visited_on=date(2026, 1, 1)), date(2026, 2, 1))
+        followed.complete_visit(
+            1, findings(visited_on=date(2026, 1, 1)), date(2026, 2, 1), SCHEDULE
+        )
     followed.miss_visit(1, "family away at the market")
     with pytest.raises(FollowUpRuleViolation, match="already missed"):
         followed.miss_visit(1, "again")
-    followed.complete_visit(1, findings(), date(2026, 2, 1))  # late, but done
+    followed.complete_visit(1, findings(), date(2026, 2, 1), SCHEDULE)  # late, but done
     assert followed.visits[1].status == "completed"
     with pytest.raises(FollowUpRuleViolation, match="already completed"):
-        followed.complete_visit(1, findings(), date(2026, 2, 1))
+        followed.complete_visit(1, findings(), date(2026, 2, 1), SCHEDULE)
     with pytest.raises(FollowUpRuleViolation, match="no visit 99"):
         followed.miss_visit(99, "x")
 
@@ -88,13 +95,44 @@ def test_closure_is_recommended_when_goals_are_met_after_stable_visits():
     followed = plan()
     followed.review(GoalsMet.MET, "sup-1")
     assert not followed.closure_recommended  # no visits yet
-    followed.complete_visit(1, findings(), date(2026, 2, 1))
-    followed.complete_visit(2, findings(visited_on=date(2026, 2, 9)), date(2026, 2, 10))
+    followed.complete_visit(1, findings(), date(2026, 2, 1), SCHEDULE)
+    followed.complete_visit(2, findings(visited_on=date(2026, 2, 9)), date(2026, 2, 10), SCHEDULE)
     assert followed.closure_recommended
 
 
 def test_the_case_risk_set_by_intake_is_noted_without_echoing_an_alert():
     followed = plan()
-    assert followed.note_case_risk(RiskLevel.HIGH)
-    assert not followed.note_case_risk(RiskLevel.HIGH)
+    assert followed.note_case_risk(RiskLevel.HIGH, date(2026, 2, 1), SCHEDULE)
+    assert not followed.note_case_risk(RiskLevel.HIGH, date(2026, 2, 1), SCHEDULE)
     assert followed.alerts == []
+
+
+def test_closure_is_not_recommended_while_the_last_visits_found_poor_acceptance():
+    followed = plan()
+    followed.review(GoalsMet.MET, "sup-1")
+    poor = findings(family_acceptance=Rating.POOR, community_acceptance=Rating.POOR)
+    followed.complete_visit(1, poor, date(2026, 2, 1), SCHEDULE)
+    followed.complete_visit(2, findings(visited_on=date(2026, 2, 9)), date(2026, 2, 10), SCHEDULE)
+    assert not followed.closure_recommended  # visit 1 found the family and village rejecting
+    followed.complete_visit(3, findings(visited_on=date(2026, 3, 9)), date(2026, 3, 10), SCHEDULE)
+    assert followed.closure_recommended
+
+
+def test_a_risk_raised_later_brings_the_high_risk_visits_from_then_on():
+    followed = plan()
+    standard = {visit.due_on for visit in followed.visits.values()}
+    today = RETURNED + timedelta(days=20)
+    followed.note_case_risk(RiskLevel.HIGH, today, SCHEDULE)
+    added = {visit.due_on for visit in followed.visits.values()} - standard
+    expected = {RETURNED + timedelta(days=d) for d in SCHEDULE.high_risk if d > 20} - standard
+    assert added == expected
+    assert all(due > today for due in added)
+    numbers = sorted(followed.visits)
+    assert numbers == list(range(1, len(numbers) + 1))
+
+
+def test_the_visits_still_due_follow_the_case_to_its_new_caseworker():
+    followed = plan()
+    assert followed.reassign("cw-8")
+    assert not followed.reassign("cw-8")
+    assert followed.caseworker == "cw-8"
