@@ -105,8 +105,8 @@ class EventConsumer(BackgroundWorker):
         self.topics = topics
         self.kafka = kafka
         self.database = database
-        if (handler is None) == (command_handler is None):
-            raise ValueError("give a consumer either a handler or a command handler")
+        if handler is None and command_handler is None:
+            raise ValueError("give a consumer a handler, a command handler, or both")
         self.handler = handler
         self.command_handler = command_handler
         self.pattern = pattern
@@ -215,33 +215,39 @@ class EventConsumer(BackgroundWorker):
                 backoff = min(backoff * 2, MAX_BACKOFF_SECONDS)
 
     def _apply_once(self, message: CloudEvent, topic: str) -> bool:
-        """Apply a message unless the inbox has it; True if it was new."""
+        """Apply a message unless the inbox has it; True if it was new. With both handlers,
+        the projection commits with its inbox row first, then the command runs, with an inbox
+        of its own: a command that fails is retried without the projection applying twice."""
+        new = False
+        if self.handler is not None:
+            with self.database.transaction() as tx:
+                if self._record_in_inbox(tx, self.name, message, topic):
+                    self.handler(message, tx)
+                    new = True
+                else:
+                    log.debug("consumer %s: event %s already applied", self.name, message.id)
         if self.command_handler is not None:
+            inbox = self.name if self.handler is None else f"{self.name}:commands"
             with self.database.transaction() as tx:
                 seen = tx.fetchall(
                     "SELECT 1 FROM homeward_inbox WHERE consumer = ? AND event_id = ?",
-                    (self.name, message.id),
+                    (inbox, message.id),
                 )
             if not seen:
                 self.command_handler(message, topic)
+                new = True
             with self.database.transaction() as tx:
-                self._record_in_inbox(tx, message, topic)
-            return not seen
-        assert self.handler is not None
-        with self.database.transaction() as tx:
-            if self._record_in_inbox(tx, message, topic):
-                self.handler(message, tx)
-                return True
-            log.debug("consumer %s: event %s already applied", self.name, message.id)
-            return False
+                self._record_in_inbox(tx, inbox, message, topic)
+        return new
 
-    def _record_in_inbox(self, tx: Transaction, message: CloudEvent, topic: str) -> bool:
-        """True if the message is new to this consumer."""
+    @staticmethod
+    def _record_in_inbox(tx: Transaction, inbox: str, message: CloudEvent, topic: str) -> bool:
+        """True if the message is new to this inbox."""
         return bool(
             tx.execute(
                 "INSERT INTO homeward_inbox (consumer, event_id, topic, received_at) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (self.name, message.id, topic, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
+                (inbox, message.id, topic, time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())),
             )
         )
 

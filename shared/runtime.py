@@ -48,7 +48,7 @@ from shared.settings import Settings
 @dataclass(frozen=True)
 class Subscription:
     """A handler for the messages of some topics (or of every topic a pattern matches), run
-    by one consumer group: either a projection ``handler`` or a ``command_handler``."""
+    by one consumer group: a projection ``handler``, a ``command_handler``, or both."""
 
     topics: list[str]
     handler: Handler | None = None

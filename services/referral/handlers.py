@@ -8,7 +8,7 @@ from jsonschema import ValidationError
 from services.referral.app import ReferralApplication
 from services.referral.domain import ReferralNotFound, ReferralRuleViolation
 from services.referral.messages import PARTNER_ANSWERS
-from services.referral.projections import CASE_ERASED, CONSENT_WITHDRAWN, IntakeView
+from services.referral.projections import CASE_ERASED, CONSENT_WITHDRAWN
 from shared.consumer import CommandHandler, UnacceptableMessage
 from shared.crypto import SealError
 from shared.envelope import CloudEvent
@@ -19,13 +19,11 @@ log = logging.getLogger("homeward.referral")
 REPLIES_PATTERN = r"^homeward\.partner\.[A-Z0-9-]+\.replies$"
 
 
-def on_intake_event(application: ReferralApplication, view: IntakeView) -> CommandHandler:
-    """Learn consents and case data; when consent is withdrawn or a case erased, tell the
-    partners who received its data to stop and delete."""
+def on_intake_event(application: ReferralApplication) -> CommandHandler:
+    """When consent is withdrawn or a case erased, tell the partners who received its data to
+    stop and delete (the view of intake has learnt it first, in its own inbox's transaction)."""
 
     def handle(message: CloudEvent, _topic: str) -> None:
-        with view.database.transaction() as tx:
-            view.apply(message, tx)
         if message.type not in (CONSENT_WITHDRAWN, CASE_ERASED):
             return
         case_id = UUID(message.data["case_id"])

@@ -43,7 +43,8 @@ def build_runtime(
     runtime.subscribe(
         Subscription(
             [event_topic("intake")],
-            command_handler=on_intake_event(application, view),
+            handler=view.apply,
+            command_handler=on_intake_event(application),
             name="homeward.referral.intake",
         )
     )

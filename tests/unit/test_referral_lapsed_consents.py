@@ -48,7 +48,7 @@ class Service:
         self.view = IntakeView(Database.named("referral", MEMORY), case_keys)
         self.app.attach_intake_view(self.view)
         self.app.attach_index(ReferralIndex(Database.named("index", MEMORY), self.app))
-        self.handle = on_intake_event(self.app, self.view)
+        self.withdraw = on_intake_event(self.app)
         self.case_id = uuid.uuid4()
         case_keys.for_sealing(self.case_id)
 
@@ -76,6 +76,11 @@ class Service:
         }
         self.handle(self.intake_message(CONSENT_GIVEN, given), "homeward.intake.events")
         return consent_id
+
+    def handle(self, message: CloudEvent, topic: str) -> None:
+        """As the service's consumer does: the view first, then what the fact commands."""
+        self.seen_only(message)
+        self.withdraw(message, topic)
 
     def seen_only(self, message: CloudEvent) -> None:
         """The view learns a message, and the handler's scan that should follow never runs."""
