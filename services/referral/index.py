@@ -115,9 +115,15 @@ class ReferralIndex:
             while True:
                 with self.database.transaction() as tx:
                     position = self._position(tx)
-                    notifications = self.application.recorder.select_notifications(
-                        start=position + 1, limit=BATCH, topics=TOPICS
-                    )
+                # Read with no transaction of ours open: the log's reader takes a connection
+                # of the same pool, and asking for a second one while holding the writer
+                # deadlocks with any thread queued for the writer, until the pool times out
+                # (a 500 for a request caught in it). Applying twice is harmless: rows are
+                # inserted once, flags only ever close, the position only moves forward.
+                notifications = self.application.recorder.select_notifications(
+                    start=position + 1, limit=BATCH, topics=TOPICS
+                )
+                with self.database.transaction() as tx:
                     self._apply(notifications, tx)
                 if len(notifications) < BATCH:
                     return

@@ -83,3 +83,25 @@ def test_the_index_holds_nothing_personal(application):
         rows = tx.fetchall("SELECT * FROM referral_index")
     assert "Amani" not in str(rows)
     assert len(rows) == 1
+
+
+def test_catching_up_holds_no_connection_while_it_reads_the_log(case_keys, tmp_path):
+    """The index shares the event store's connection pool, as in the service. A catch-up that
+    read the log while holding its write transaction asked the pool for a second connection:
+    a writer queued meanwhile (the relay, an access record) held the pool's turn and waited
+    for the catch-up's writer, and both waited until the pool timed out (5 s, then a 500)."""
+    store = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "db")}
+    app = ReferralApplication(store, lambda: NOW, case_keys)
+    pool = app.factory.datastore.pool
+    app.attach_index(ReferralIndex(Database.of(app), app))
+    read_log = app.recorder.select_notifications
+    in_use_while_reading = []
+
+    def reading(*args, **kwargs):
+        in_use_while_reading.append(pool.num_in_use)
+        return read_log(*args, **kwargs)
+
+    app.recorder.select_notifications = reading
+    made = referral(app, uuid.uuid4())
+    assert app.index.ids(Where(agency="SCH-1")) == [made.id]
+    assert in_use_while_reading == [0]
