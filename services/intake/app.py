@@ -321,17 +321,26 @@ class IntakeApplication(ServiceApplication):
         case.agree_plan(plan, self.clock())
         return self._save_case(case)
 
-    def close_case(
+    def request_closure(
         self,
         case_id: UUID,
         version: int,
         reason: ClosureReason,
-        closed_by: str,
-        closed_on: date,
+        requested_by: str,
+        requested_on: date,
         notes: str | None,
     ) -> ChildCase:
         case = self.case_at_version(case_id, version)
-        case.close(reason, closed_by, closed_on, notes, self.clock())
+        case.request_closure(
+            reason, requested_by, requested_on, notes, self.clock(), self.programme
+        )
+        return self._save_case(case)
+
+    def approve_closure(
+        self, case_id: UUID, version: int, approved_by: str, approved_on: date
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.approve_closure(approved_by, approved_on, self.clock())
         return self._save_case(case)
 
     def reopen_case(

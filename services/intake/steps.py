@@ -523,15 +523,42 @@ def record_case_plan(case_id: UUID, step: CasePlanStep, intake: Intake, access: 
 
 class ClosureStep(VersionedCommand):
     reason: ClosureReason
-    closed_on: dt.date
+    requested_on: dt.date
     notes: LongText | None = Field(default=None, description="Personal.")
 
 
-@journey_step("closure", "Close the case")
-def record_closure(case_id: UUID, step: ClosureStep, intake: Intake, access: Step) -> CaseOut:
-    case = intake.close_case(
-        case_id, step.version, step.reason, access.caller.sub, step.closed_on, step.notes
+@journey_step("closure", "Ask to close the case, with the reason (a supervisor approves)")
+def record_closure_request(
+    case_id: UUID, step: ClosureStep, intake: Intake, access: Step
+) -> CaseOut:
+    case = intake.request_closure(
+        case_id, step.version, step.reason, access.caller.sub, step.requested_on, step.notes
     )
+    return case_out(intake, case)
+
+
+class ClosureApprovalStep(VersionedCommand):
+    approved_on: dt.date
+
+
+@journey_step(
+    "closure/approval", "Approve the closure asked for (a supervisor other than who asked)"
+)
+def record_closure_approval(
+    case_id: UUID,
+    step: ClosureApprovalStep,
+    intake: Intake,
+    access: Approval,
+    request: Request,
+) -> CaseOut:
+    settle(
+        request,
+        access.caller,
+        decide_approval(access.caller, access.case.registering_agency, access.case.caseworker),
+        not_found=str(CaseNotFound(case_id)),
+        case_id=case_id,
+    )
+    case = intake.approve_closure(case_id, step.version, access.caller.sub, step.approved_on)
     return case_out(intake, case)
 
 

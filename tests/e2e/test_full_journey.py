@@ -410,10 +410,23 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
 
     case = intake.get(f"/cases/{case_id}").json()
     step(
+        "case-plan",
+        goals={"education": "Grade 8 at the Kibati school."},
+        child_participated=True,
+        agreed_on=clock.now.date().isoformat(),
+    )
+    step(
         "closure",
         reason="reintegration_goals_met",
-        closed_on=clock.now.date().isoformat(),
+        requested_on=clock.now.date().isoformat(),
     )
+    approved = intake.post(
+        f"/cases/{case_id}/closure/approval",
+        json={"version": case["version"], "approved_on": clock.now.date().isoformat()},
+        headers=supervisor_headers(settings, agency),
+    )
+    assert approved.status_code == 200, approved.text
+    case = approved.json()
     assert case["stage"] == "closed"
 
     # An auditor replays the whole story from Kafka alone, across the three services.

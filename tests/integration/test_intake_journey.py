@@ -531,15 +531,26 @@ def test_a_boy_released_under_an_action_plan_whose_family_is_not_found_goes_to_f
     assert boy.listed_as(caseworker="cw-0977", stage="alternative_care")
     assert [r["case_id"] for r in boy.listed(caseworker="cw-0977")] == [boy.id]
     boy.took(
-        "closure",
-        {"reason": "reintegration_goals_met", "closed_on": "2027-01-03"},
-        "CaseClosed",
+        "case-plan",
+        {
+            "goals": {"livelihood": "Carpentry apprenticeship with his foster uncle."},
+            "child_participated": True,
+            "agreed_on": "2027-01-03",
+        },
+        "CasePlanAgreed",
     )
+    boy.took(
+        "closure",
+        {"reason": "reintegration_goals_met", "requested_on": "2027-01-03"},
+        "ClosureRequested",
+    )
+    assert boy.case["stage"] == "alternative_care"  # asked for, until a supervisor approves
+    boy.took("closure/approval", {"approved_on": "2027-01-03"}, "CaseClosed", supervisor=True)
     assert boy.case["stage"] == "closed"
     assert boy.case["deadlines"] == []
     assert "already closed" in boy.refused(
         "closure",
-        {"reason": "lost_contact", "closed_on": "2027-01-03"},
+        {"reason": "lost_contact", "requested_on": "2027-01-03"},
     )
     assert "reopen it first" in boy.refused(
         "case-plan",
@@ -607,14 +618,15 @@ def test_a_person_assessed_as_18_or_over_moves_to_the_adult_pathway_and_keeps_th
     )
     assert "in the future" in person.refused(
         "closure",
-        {"reason": "turned_18_and_transferred", "closed_on": "2026-10-05"},
+        {"reason": "turned_18_and_transferred", "requested_on": "2026-10-05"},
         status=422,
     )
     person.took(
         "closure",
-        {"reason": "turned_18_and_transferred", "closed_on": "2026-10-04"},
-        "CaseClosed",
+        {"reason": "turned_18_and_transferred", "requested_on": "2026-10-04"},
+        "ClosureRequested",
     )
+    person.took("closure/approval", {"approved_on": "2026-10-04"}, "CaseClosed", supervisor=True)
     assert person.listed_as(stage="closed", route="adult_pathway")
     stages = client.get(
         "/statistics/stages", params={"agency": person.case["registering_agency"]}

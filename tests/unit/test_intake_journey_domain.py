@@ -280,14 +280,20 @@ def test_interim_care_cannot_end_before_it_started_nor_overlap():
         case.end_interim_care(date(2026, 11, 20), CareExit.OTHER, "cw-9", NOW)
 
 
+def closed(case: ChildCase, reason: ClosureReason, day: date) -> None:
+    """Asked by the caseworker, approved by a supervisor."""
+    case.request_closure(reason, "cw-9", day, None, NOW, TABLE)
+    case.approve_closure("sup-1", day, NOW)
+
+
 def test_closing_twice_and_reopening_an_open_case_are_refused():
     case = registered()
     with pytest.raises(CaseRuleViolation, match="not closed"):
         case.reopen("came back", "sup-1", date(2026, 11, 23), NOW)
-    case.close(ClosureReason.MOVED_AWAY, "sup-1", date(2026, 11, 22), None, NOW)
+    closed(case, ClosureReason.MOVED_AWAY, date(2026, 11, 22))
     assert case.stage == Stage.CLOSED
     with pytest.raises(CaseRuleViolation, match="already closed"):
-        case.close(ClosureReason.MOVED_AWAY, "sup-1", date(2026, 11, 22), None, NOW)
+        closed(case, ClosureReason.MOVED_AWAY, date(2026, 11, 22))
     with pytest.raises(CaseRuleViolation, match="closed: reopen it first"):
         case.place_in_interim_care(PLACEMENT, NOW)
     with pytest.raises(InvalidCaseData, match="before the case was closed"):
@@ -300,7 +306,7 @@ def test_nothing_is_recorded_after_erasure():
     case = registered()
     case.erase(ErasureReason.CHILD_REQUEST, "sup-1")
     with pytest.raises(CaseRuleViolation, match="erased"):
-        case.close(ClosureReason.LOST_CONTACT, "sup-1", date(2026, 11, 22), None, NOW)
+        closed(case, ClosureReason.LOST_CONTACT, date(2026, 11, 22))
     with pytest.raises(CaseRuleViolation, match="erased"):
         case.assess_age(AgeAssessment(AgeMethod.INTERVIEW, AgeResult.UNDER_18, "cw", RELEASED), NOW)
 
@@ -457,7 +463,7 @@ def full_journey_events() -> list:
     )
     case.assign("cw-10", "sup-1", NOW.date(), NOW)
     case.agree_plan(CasePlan({PlanArea.HEALTH: "clinic"}, True, NOW.date(), "cw", "ok"), NOW)
-    case.close(ClosureReason.REINTEGRATION_GOALS_MET, "sup-1", NOW.date(), None, NOW)
+    closed(case, ClosureReason.REINTEGRATION_GOALS_MET, NOW.date())
     case.reopen("relapse", "sup-1", NOW.date(), NOW)
     reunited = tracing_case()
     reunited.locate_family(FAMILY, NOW, TABLE)
@@ -497,7 +503,7 @@ def application(case_keys):
 def test_every_journey_event_is_published_sealed_and_matches_its_schema(application, case_keys):
     events = full_journey_events()
     published = {type(e).__name__ for e in events} - {"ConsentGiven"}
-    assert len(published) == 25
+    assert len(published) == 26
     for event in events:
         case_keys.for_sealing(event.originator_id)
         message = CATALOGUE.to_cloudevent(event, application)
@@ -593,3 +599,25 @@ def test_only_who_the_child_is_can_be_corrected_and_never_into_an_impossible_fac
     case.correct({"name": "Esaie Bahati M.", "sex": "male"}, "spelling", "cw-9")
     [corrected] = case.collect_events()  # the unchanged sex records nothing
     assert (vars(corrected)["field"], case.name) == ("name", "Esaie Bahati M.")
+
+
+def test_a_closure_is_asked_for_with_a_reason_that_holds_and_approved_by_someone_else():
+    case = registered()
+    with pytest.raises(CaseRuleViolation, match="goals met after a return"):
+        case.request_closure(
+            ClosureReason.REINTEGRATION_GOALS_MET, "cw-9", NOW.date(), None, NOW, TABLE
+        )
+    with pytest.raises(CaseRuleViolation, match="a transition plan at 18"):
+        case.request_closure(
+            ClosureReason.TURNED_18_WITH_TRANSITION_PLAN, "cw-9", NOW.date(), None, NOW, TABLE
+        )
+    with pytest.raises(CaseRuleViolation, match="no closure waiting"):
+        case.approve_closure("sup-1", NOW.date(), NOW)
+    case.request_closure(
+        ClosureReason.RE_RECRUITED, "cw-9", NOW.date(), "seen at the camp", NOW, TABLE
+    )
+    assert case.stage != Stage.CLOSED  # asked for, not closed
+    with pytest.raises(CaseRuleViolation, match="four eyes"):
+        case.approve_closure("cw-9", NOW.date(), NOW)
+    case.approve_closure("sup-1", NOW.date(), NOW)
+    assert case.closed == ("re_recruited", NOW.date())

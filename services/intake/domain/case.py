@@ -116,6 +116,14 @@ class TracingState:
 
 
 @dataclass(frozen=True)
+class ClosureRequest:
+    reason: ClosureReason
+    notes: str | None
+    requested_by: str
+    requested_on: date
+
+
+@dataclass(frozen=True)
 class ReturnCheck:
     community_acceptance: str
     re_recruitment_risk: str
@@ -618,6 +626,20 @@ class ChildCase(Aggregate):
                 self.child_views,
             )
 
+    class ClosureRequested(Aggregate.Event):
+        """The caseworker asked to close the case, with a reason; a supervisor decides."""
+
+        reason: str
+        notes: str | None
+        requested_by: str
+        requested_on: date
+        stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.closure_requested = ClosureRequest(
+                ClosureReason(self.reason), self.notes, self.requested_by, self.requested_on
+            )
+
     class CaseClosed(Aggregate.Event):
         """The case was closed."""
 
@@ -629,6 +651,7 @@ class ChildCase(Aggregate):
 
         def apply(self, case: "ChildCase") -> None:
             case.closed = (self.reason, self.closed_on)
+            case.closure_requested = None
 
     class CaseReopened(Aggregate.Event):
         """A closed case was reopened."""
@@ -684,6 +707,7 @@ class ChildCase(Aggregate):
         self.alternative_care: AlternativeCare | None = None
         self.plan: CasePlan | None = None
         self.closed: tuple[str, date] | None = None  # reason and day, while closed
+        self.closure_requested: ClosureRequest | None = None
 
     @classmethod
     def register(cls, registration: Registration, case_number: str, now: datetime) -> "ChildCase":
@@ -1410,24 +1434,63 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
-    def close(
+    def request_closure(
         self,
         reason: ClosureReason,
-        closed_by: str,
-        closed_on: date,
+        requested_by: str,
+        requested_on: date,
         notes: str | None,
         now: datetime,
+        table: AgeTable,
     ) -> None:
         self._refuse_if_erased()
         if self.closed is not None:
             raise CaseRuleViolation(f"case {self.id} is already closed")
-        self._check_day(closed_on, "closed_on", now)
+        self._check_day(requested_on, "requested_on", now)
+        refused = self._closure_refusal(reason, now, table)
+        if refused:
+            raise CaseRuleViolation(f"case {self.id} cannot be closed as {reason}: {refused}")
         self.trigger_event(
-            self.CaseClosed,
+            self.ClosureRequested,
             reason=reason.value,
             notes=notes,
-            closed_by=closed_by,
-            closed_on=closed_on,
+            requested_by=requested_by,
+            requested_on=requested_on,
+            stage=self.stage.value,
+        )
+
+    def _closure_refusal(self, reason: ClosureReason, now: datetime, table: AgeTable) -> str | None:
+        returned = self.reunified_on is not None or self.alternative_care is not None
+        if reason == ClosureReason.REINTEGRATION_GOALS_MET and not (returned and self.plan):
+            return (
+                "rule 'goals met after a return': the child must be back in a family or in "
+                "alternative care, under an agreed case plan"
+            )
+        if reason == ClosureReason.TURNED_18_WITH_TRANSITION_PLAN and (
+            self.age(now, table) < table.adult_age or self.plan is None
+        ):
+            return "rule 'a transition plan at 18': the young person is 18 and a plan is agreed"
+        return None
+
+    def approve_closure(self, approved_by: str, approved_on: date, now: datetime) -> None:
+        """A supervisor who did not ask closes the case, for the reason asked."""
+        self._refuse_if_erased()
+        request = self.closure_requested
+        if self.closed is not None or request is None:
+            raise CaseRuleViolation(f"case {self.id} has no closure waiting for approval")
+        if approved_by == request.requested_by:
+            raise CaseRuleViolation(
+                f"case {self.id}: who asked to close the case cannot approve it (four eyes)"
+            )
+        self._check_day(approved_on, "approved_on", now)
+        if approved_on < request.requested_on:
+            raise InvalidCaseData("approved_on is before the closure was asked for")
+        self.trigger_event(
+            self.CaseClosed,
+            reason=request.reason.value,
+            notes=request.notes,
+            closed_by=approved_by,
+            closed_on=approved_on,
             stage=Stage.CLOSED.value,
         )
 

@@ -192,8 +192,12 @@ class PlanArea(StrEnum):
 
 
 class ClosureReason(StrEnum):
-    REINTEGRATION_GOALS_MET = "reintegration_goals_met"
+    REINTEGRATION_GOALS_MET = "reintegration_goals_met"  # after a return, under a case plan
+    DECLINED_SERVICES_AND_SAFE = "declined_services_and_safe"
+    TURNED_18_WITH_TRANSITION_PLAN = "turned_18_with_transition_plan"  # 18, and a case plan
     TURNED_18_AND_TRANSFERRED = "turned_18_and_transferred"
+    TRANSFERRED = "transferred"  # to another agency's case management
+    RE_RECRUITED = "re_recruited"
     MOVED_AWAY = "moved_away"
     DIED = "died"
     LOST_CONTACT = "lost_contact"
