@@ -230,6 +230,12 @@ def journey_of(case: ChildCase) -> dict[str, Any]:
         "closure": None
         if case.closed is None
         else {"reason": case.closed[0], "closed_on": case.closed[1]},
+        "closure_requested": None
+        if case.closure_requested is None
+        else vars(case.closure_requested),
+        "closure_recommended_by_followup": None
+        if case.closure_recommendation is None
+        else case.closure_recommendation[0],
     }
 
 

@@ -116,6 +116,14 @@ class IntakeApplication(ServiceApplication):
         self._save_case(case)
         return True
 
+    def note_closure_recommendation(self, case_id: UUID, message_id: str, because: str) -> bool:
+        """Follow-up recommends closing: it shows on the case, once per message."""
+        case = self.get_case(case_id)
+        if not case.note_closure_recommendation(because, message_id):
+            return False
+        self._save_case(case)
+        return True
+
     def history(self, case_id: UUID) -> list[DomainEventProtocol[UUID]]:
         """Every recorded fact of a case, oldest first, personal fields opened (or
         ``[erased]``)."""

@@ -11,15 +11,22 @@ from shared.envelope import CloudEvent, event_type
 log = logging.getLogger("homeward.intake")
 
 FOLLOWUP_ALERT = event_type("followup", "AlertRaised", 1)
+FOLLOWUP_CLOSURE = event_type("followup", "ClosureRecommended", 1)
 
 
 def on_followup_event(application: IntakeApplication) -> CommandHandler:
-    """A follow-up alert raises the case's risk level, so it shows in the overdue list."""
+    """A follow-up alert raises the case's risk level, so it shows in the overdue list; a
+    closure recommendation shows on the case."""
 
     def handle(message: CloudEvent, _topic: str) -> None:
-        if message.type != FOLLOWUP_ALERT or not message.subject:
+        if not message.subject:
             return
         case_id = UUID(message.subject)
+        if message.type == FOLLOWUP_CLOSURE:
+            application.note_closure_recommendation(case_id, message.id, message.data["because"])
+            return
+        if message.type != FOLLOWUP_ALERT:
+            return
         try:
             application.raise_risk_on_alert(case_id, message.id, message.data["kind"])
         except StaleVersion:

@@ -408,7 +408,17 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
     assert review["closure_recommended"] is True
     assert all(v["status"] == "completed" for v in review["visits"])
 
-    case = intake.get(f"/cases/{case_id}").json()
+    # The recommendation reaches the case in intake, where the caseworker asks for closure.
+    case = wait_for(
+        lambda: (
+            (c := intake.get(f"/cases/{case_id}").json())["journey"][
+                "closure_recommended_by_followup"
+            ]
+            and c
+        ),
+        "follow-up's closure recommendation on the case",
+    )
+    assert case["stage"] != "closed"  # a recommendation, not a decision
     step(
         "case-plan",
         goals={"education": "Grade 8 at the Kibati school."},

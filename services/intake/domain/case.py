@@ -626,6 +626,17 @@ class ChildCase(Aggregate):
                 self.child_views,
             )
 
+    class FollowUpRecommendedClosure(Aggregate.Event):
+        """Follow-up found the reintegration stable and recommends closing the case: the
+        caseworker decides, and asks for closure."""
+
+        because: str
+        message_id: str  # the follow-up message it came in: applied once
+        stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.closure_recommendation = (self.because, self.message_id)
+
     class ClosureRequested(Aggregate.Event):
         """The caseworker asked to close the case, with a reason; a supervisor decides."""
 
@@ -708,6 +719,7 @@ class ChildCase(Aggregate):
         self.plan: CasePlan | None = None
         self.closed: tuple[str, date] | None = None  # reason and day, while closed
         self.closure_requested: ClosureRequest | None = None
+        self.closure_recommendation: tuple[str, str] | None = None  # why, and its message
 
     @classmethod
     def register(cls, registration: Registration, case_number: str, now: datetime) -> "ChildCase":
@@ -1471,6 +1483,20 @@ class ChildCase(Aggregate):
         ):
             return "rule 'a transition plan at 18': the young person is 18 and a plan is agreed"
         return None
+
+    def note_closure_recommendation(self, because: str, message_id: str) -> bool:
+        """Record follow-up's recommendation once, on an open case; False if nothing to do."""
+        if self.erased or self.closed is not None:
+            return False
+        if self.closure_recommendation and self.closure_recommendation[1] == message_id:
+            return False
+        self.trigger_event(
+            self.FollowUpRecommendedClosure,
+            because=because,
+            message_id=message_id,
+            stage=self.stage.value,
+        )
+        return True
 
     def approve_closure(self, approved_by: str, approved_on: date, now: datetime) -> None:
         """A supervisor who did not ask closes the case, for the reason asked."""
