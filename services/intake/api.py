@@ -199,6 +199,7 @@ def case_deadlines(case: ChildCase, programme: Programme) -> list[Deadline]:
             risk_level=None if risk is None else risk.level,
             risk_set_at=None if risk is None else risk.set_at,
             risk_responded_at=case.risk_responded_at,
+            plan_reviewed_on=case.plan_reviewed_on,
         )
     )
 

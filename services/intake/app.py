@@ -329,6 +329,13 @@ class IntakeApplication(ServiceApplication):
         case.agree_plan(plan, self.clock())
         return self._save_case(case)
 
+    def review_plan(
+        self, case_id: UUID, version: int, reviewed_by: str, reviewed_on: date, notes: str | None
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.review_plan(reviewed_by, reviewed_on, notes, self.clock())
+        return self._save_case(case)
+
     def request_closure(
         self,
         case_id: UUID,

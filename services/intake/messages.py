@@ -45,6 +45,7 @@ CATALOGUE = EventCatalogue(
             ChildCase.TracingClosedUnsuccessful,
             ChildCase.CaseAssigned,
             ChildCase.CasePlanAgreed,
+            ChildCase.CasePlanReviewed,
             ChildCase.FollowUpRecommendedClosure,
             ChildCase.ClosureRequested,
             ChildCase.CaseClosed,

@@ -27,6 +27,10 @@ class Programme(AgeTable):
     high_risk_response_hours: float = Field(default=24, gt=0)
     medium_risk_response_hours: float = Field(default=72, gt=0)
     low_risk_response_hours: float = Field(default=168, gt=0)
+    case_plan_review_weeks: float = Field(default=13, gt=0, description="About 3 months.")
+    high_risk_case_plan_review_weeks: float = Field(
+        default=4, gt=0, description="About a month, while the risk is high."
+    )
 
     @property
     def handover_limit(self) -> timedelta:
@@ -58,9 +62,18 @@ class Programme(AgeTable):
     def risk_response_due(self, level: RiskLevel, set_at: datetime) -> datetime:
         return set_at + self.risk_response_limit(level)
 
+    def case_plan_review_due(self, reviewed_on: date, risk: RiskLevel | None) -> datetime:
+        weeks = (
+            self.high_risk_case_plan_review_weeks
+            if risk == RiskLevel.HIGH
+            else self.case_plan_review_weeks
+        )
+        return start_of_day(reviewed_on) + timedelta(weeks=weeks)
+
     def deadlines(self, dates: "DeadlineDates") -> list["Deadline"]:
         """Handover always; interim care for the latest placement; risk response for the
-        latest risk level."""
+        latest risk level; the next review of an agreed case plan (never met: each review
+        sets the next)."""
         found = [
             Deadline(
                 DeadlineKind.HANDOVER, self.handover_due(dates.released_on), dates.handed_over_at
@@ -83,6 +96,14 @@ class Programme(AgeTable):
                     dates.risk_responded_at,
                 )
             )
+        if dates.plan_reviewed_on is not None:
+            found.append(
+                Deadline(
+                    DeadlineKind.CASE_PLAN_REVIEW,
+                    self.case_plan_review_due(dates.plan_reviewed_on, dates.risk_level),
+                    None,
+                )
+            )
         return found
 
 
@@ -98,12 +119,14 @@ class DeadlineDates:
     risk_level: RiskLevel | None = None
     risk_set_at: datetime | None = None
     risk_responded_at: datetime | None = None
+    plan_reviewed_on: date | None = None  # agreed, or last reviewed
 
 
 class DeadlineKind(StrEnum):
     HANDOVER = "handover"
     INTERIM_CARE = "interim_care"
     RISK_RESPONSE = "risk_response"
+    CASE_PLAN_REVIEW = "case_plan_review"
 
 
 class DeadlineStatus(StrEnum):

@@ -50,12 +50,16 @@ CASE_LIST_DDL = """CREATE TABLE IF NOT EXISTS intake_case_list (
     care_extended_until TEXT,
     risk_set_at TEXT,
     risk_responded_at TEXT,
+    plan_reviewed_on TEXT,
     registered_at TEXT NOT NULL,
     version INTEGER NOT NULL,
     sealed_name TEXT,
     erased INTEGER NOT NULL DEFAULT 0,
     overdue_from TEXT
 )"""
+
+# Columns a list made by an earlier version may lack (all TEXT, nullable).
+ADDED_COLUMNS = ("overdue_from", "plan_reviewed_on")
 
 COLUMNS = (
     "case_id",
@@ -74,6 +78,7 @@ COLUMNS = (
     "care_extended_until",
     "risk_set_at",
     "risk_responded_at",
+    "plan_reviewed_on",
     "registered_at",
     "version",
     "sealed_name",
@@ -123,6 +128,8 @@ ROW_CHANGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     },
     intake_type("RiskResponded"): lambda d: {"risk_responded_at": _moment(d["responded_at"])},
     intake_type("CaseAssigned"): lambda d: {"caseworker": d["caseworker"]},
+    intake_type("CasePlanAgreed"): lambda d: {"plan_reviewed_on": d["agreed_on"]},
+    intake_type("CasePlanReviewed"): lambda d: {"plan_reviewed_on": d["reviewed_on"]},
     intake_type("FieldCorrected"): lambda d: LISTED_CORRECTIONS.get(d["field"], _nothing)(
         d["value"]
     ),
@@ -209,18 +216,24 @@ class CaseProjections:
         self.clock = clock
         with database.transaction() as tx:
             tx.execute(CASE_LIST_DDL)
-        self._add_overdue_from()
+        self._add_missing_columns()
 
-    def _add_overdue_from(self) -> None:
-        """A list kept before ``overdue_from`` existed gets the column, computed for its rows."""
-        try:
-            with self.database.transaction() as tx:
-                tx.fetchall("SELECT overdue_from FROM intake_case_list WHERE 1 = 0")
+    def _add_missing_columns(self) -> None:
+        """A list kept by an older version gets the columns added since, and each row's
+        ``overdue_from`` computed again from them."""
+        missing = []
+        for column in ADDED_COLUMNS:
+            try:
+                with self.database.transaction() as tx:
+                    tx.fetchall(f"SELECT {column} FROM intake_case_list WHERE 1 = 0")
+            except Exception:  # SQLite and psycopg name a missing column differently
+                missing.append(column)
+        if not missing:
             return
-        except Exception:  # SQLite and psycopg name a missing column differently
-            log.info("adding overdue_from to the case list")
+        log.info("adding %s to the case list", ", ".join(missing))
         with self.database.transaction() as tx:
-            tx.execute("ALTER TABLE intake_case_list ADD COLUMN overdue_from TEXT")
+            for column in missing:
+                tx.execute(f"ALTER TABLE intake_case_list ADD COLUMN {column} TEXT")
             for (case_id,) in tx.fetchall("SELECT case_id FROM intake_case_list"):
                 self._note_overdue_from(case_id, tx)
 
@@ -303,6 +316,7 @@ class CaseProjections:
             "care_extended_until": None,
             "risk_set_at": None,
             "risk_responded_at": None,
+            "plan_reviewed_on": None,
             "registered_at": (message.time or self.clock()).astimezone(UTC).isoformat(),
             "version": version,
             "sealed_name": None if key is None else json.dumps(key.seal("name", data["name"])),
@@ -398,6 +412,7 @@ class CaseProjections:
                 risk_level=None if risk_level is None else RiskLevel(risk_level),
                 risk_set_at=_parsed(values["risk_set_at"], datetime.fromisoformat),
                 risk_responded_at=_parsed(values["risk_responded_at"], datetime.fromisoformat),
+                plan_reviewed_on=_parsed(values["plan_reviewed_on"], date.fromisoformat),
             )
         )
 

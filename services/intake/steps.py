@@ -521,6 +521,24 @@ def record_case_plan(case_id: UUID, step: CasePlanStep, intake: Intake, access: 
     return case_out(intake, case)
 
 
+class CasePlanReviewStep(VersionedCommand):
+    reviewed_on: dt.date
+    notes: LongText | None = Field(default=None, description="Personal.")
+
+
+@journey_step(
+    "case-plan/review",
+    "Record a review of the case plan (due every 3 months, monthly while the risk is high)",
+)
+def record_case_plan_review(
+    case_id: UUID, step: CasePlanReviewStep, intake: Intake, access: Step
+) -> CaseOut:
+    case = intake.review_plan(
+        case_id, step.version, access.caller.sub, step.reviewed_on, step.notes
+    )
+    return case_out(intake, case)
+
+
 class ClosureStep(VersionedCommand):
     reason: ClosureReason
     requested_on: dt.date

@@ -4,7 +4,13 @@ comparison in SQL; a list kept before that column existed gets it on start."""
 from datetime import UTC, datetime
 
 from services.intake.programme import Programme
-from services.intake.projections import CASE_LIST_DDL, COLUMNS, CaseFilter, CaseProjections
+from services.intake.projections import (
+    ADDED_COLUMNS,
+    CASE_LIST_DDL,
+    COLUMNS,
+    CaseFilter,
+    CaseProjections,
+)
 from shared.database import Database
 
 NOW = datetime(2026, 10, 4, 12, 0, tzinfo=UTC)
@@ -38,9 +44,12 @@ def old_row(case_id: str, released_on: str, handed_over_at: str | None) -> dict:
 def test_a_list_from_before_the_column_gets_it_computed_and_filters_in_sql(case_keys, tmp_path):
     env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(tmp_path / "db")}
     database = Database.named("intake", env)
-    before = CASE_LIST_DDL.replace(",\n    overdue_from TEXT", "")
+    before = CASE_LIST_DDL.replace(",\n    overdue_from TEXT", "").replace(
+        "    plan_reviewed_on TEXT,\n", ""
+    )
     assert "overdue_from" not in before
-    old_columns = [column for column in COLUMNS if column != "overdue_from"]
+    assert "plan_reviewed_on" not in before
+    old_columns = [column for column in COLUMNS if column not in ADDED_COLUMNS]
     with database.transaction() as tx:
         tx.execute(before)
         for row in (

@@ -6,6 +6,7 @@ from uuid import uuid4
 
 import pytest
 
+from services.intake.api import case_deadlines
 from services.intake.app import IntakeApplication
 from services.intake.domain import (
     Acceptance,
@@ -621,3 +622,26 @@ def test_a_closure_is_asked_for_with_a_reason_that_holds_and_approved_by_someone
         case.approve_closure("cw-9", NOW.date(), NOW)
     case.approve_closure("sup-1", NOW.date(), NOW)
     assert case.closed == ("re_recruited", NOW.date())
+
+
+def test_the_case_plan_falls_due_for_review_every_3_months_and_monthly_at_high_risk():
+    programme = Programme()
+    case = registered()
+    with pytest.raises(CaseRuleViolation, match="no case plan to review"):
+        case.review_plan("cw-9", NOW.date(), None, NOW)
+    case.agree_plan(CasePlan({PlanArea.HEALTH: "clinic"}, True, NOW.date(), "cw-9"), NOW)
+
+    def review() -> Deadline:
+        [due] = [
+            d for d in case_deadlines(case, programme) if d.kind == DeadlineKind.CASE_PLAN_REVIEW
+        ]
+        return due
+
+    assert review().due_at.date() == NOW.date() + timedelta(weeks=13)
+    assert review().status(NOW + timedelta(weeks=14)) == DeadlineStatus.OVERDUE
+    case.set_risk_level(RiskAssessment(RiskLevel.HIGH, "threat", "cw-9", NOW), NOW)
+    assert review().due_at.date() == NOW.date() + timedelta(weeks=4)
+    later = NOW + timedelta(weeks=5)
+    case.review_plan("cw-9", later.date(), "goals kept", later)
+    assert review().due_at.date() == later.date() + timedelta(weeks=4)
+    assert review().status(later) == DeadlineStatus.PENDING

@@ -625,6 +625,18 @@ class ChildCase(Aggregate):
                 self.agreed_by,
                 self.child_views,
             )
+            case.plan_reviewed_on = self.agreed_on
+
+    class CasePlanReviewed(Aggregate.Event):
+        """The case plan was reviewed with the child; the next review falls due from here."""
+
+        reviewed_by: str
+        reviewed_on: date
+        notes: str | None
+        stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.plan_reviewed_on = self.reviewed_on
 
     class FollowUpRecommendedClosure(Aggregate.Event):
         """Follow-up found the reintegration stable and recommends closing the case: the
@@ -719,6 +731,7 @@ class ChildCase(Aggregate):
         self.plan: CasePlan | None = None
         self.closed: tuple[str, date] | None = None  # reason and day, while closed
         self.closure_requested: ClosureRequest | None = None
+        self.plan_reviewed_on: date | None = None
         self.closure_recommendation: tuple[str, str] | None = None  # why, and its message
 
     @classmethod
@@ -1443,6 +1456,23 @@ class ChildCase(Aggregate):
             child_views=plan.child_views,
             agreed_by=plan.agreed_by,
             agreed_on=plan.agreed_on,
+            stage=self.stage.value,
+        )
+
+    def review_plan(
+        self, reviewed_by: str, reviewed_on: date, notes: str | None, now: datetime
+    ) -> None:
+        self._refuse_unless_open()
+        self._check_day(reviewed_on, "reviewed_on", now)
+        if self.plan is None or self.plan_reviewed_on is None:
+            raise CaseRuleViolation(f"case {self.id} has no case plan to review")
+        if reviewed_on < self.plan_reviewed_on:
+            raise InvalidCaseData("reviewed_on is before the plan's last agreement or review")
+        self.trigger_event(
+            self.CasePlanReviewed,
+            reviewed_by=reviewed_by,
+            reviewed_on=reviewed_on,
+            notes=notes,
             stage=self.stage.value,
         )
 
