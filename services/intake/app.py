@@ -22,6 +22,7 @@ from services.intake.domain import (
     ChildCase,
     ClosureReason,
     Consent,
+    DetentionOutcome,
     DisclosureRefusal,
     ErasureReason,
     FamilyAssessment,
@@ -282,6 +283,27 @@ class IntakeApplication(ServiceApplication):
     ) -> ChildCase:
         case = self.case_at_version(case_id, version)
         case.approve_return(reason, approved_by, approved_on, self.clock(), self.programme)
+        return self._save_case(case)
+
+    def record_detention(
+        self,
+        case_id: UUID,
+        version: int,
+        place: str,
+        authority: str,
+        started_on: date,
+        legal_aid_provider: str,
+        by: str,
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.record_detention(place, authority, started_on, legal_aid_provider, by, self.clock())
+        return self._save_case(case)
+
+    def end_detention(
+        self, case_id: UUID, version: int, ended_on: date, outcome: DetentionOutcome, by: str
+    ) -> ChildCase:
+        case = self.case_at_version(case_id, version)
+        case.end_detention(ended_on, outcome, by, self.clock())
         return self._save_case(case)
 
     def record_reunification_breakdown(

@@ -41,6 +41,8 @@ CATALOGUE = EventCatalogue(
             ChildCase.ReturnApproved,
             ChildCase.Reunified,
             ChildCase.ReunificationBrokeDown,
+            ChildCase.DetentionStarted,
+            ChildCase.DetentionEnded,
             ChildCase.AlternativeCareArranged,
             ChildCase.TracingClosedUnsuccessful,
             ChildCase.CaseAssigned,

@@ -40,6 +40,7 @@ from services.intake.domain import (
     CasePlan,
     ClosureReason,
     Dependant,
+    DetentionOutcome,
     FamilyAssessment,
     FamilyFound,
     Handover,
@@ -444,6 +445,45 @@ def record_reunification(
     case_id: UUID, step: ReunificationStep, intake: Intake, access: Step
 ) -> CaseOut:
     case = intake.reunify(case_id, step.version, step.reunified_on, access.caller.sub, step.address)
+    return case_out(intake, case)
+
+
+class DetentionStep(VersionedCommand):
+    place: Text = Field(description="Where the child is held. Personal.")
+    detaining_authority: Text = Field(description="Who holds the child. Personal.")
+    started_on: dt.date
+    legal_aid_provider: Text = Field(description="Who gives the child legal aid: required.")
+
+
+@journey_step(
+    "detention",
+    "Record that the child is detained, with the legal aid provider (no debriefing is recorded)",
+)
+def record_detention(case_id: UUID, step: DetentionStep, intake: Intake, access: Step) -> CaseOut:
+    case = intake.record_detention(
+        case_id,
+        step.version,
+        step.place,
+        step.detaining_authority,
+        step.started_on,
+        step.legal_aid_provider,
+        access.caller.sub,
+    )
+    return case_out(intake, case)
+
+
+class DetentionEndStep(VersionedCommand):
+    ended_on: dt.date
+    outcome: DetentionOutcome
+
+
+@journey_step("detention/end", "Record that the child left detention, with the outcome")
+def record_detention_end(
+    case_id: UUID, step: DetentionEndStep, intake: Intake, access: Step
+) -> CaseOut:
+    case = intake.end_detention(
+        case_id, step.version, step.ended_on, step.outcome, access.caller.sub
+    )
     return case_out(intake, case)
 
 

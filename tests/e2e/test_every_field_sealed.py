@@ -182,6 +182,14 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         responded_at="2026-10-04T08:00:00Z",
     )
     step(
+        "detention",
+        place=mark("detention.place"),
+        detaining_authority=mark("detention.authority"),
+        started_on="2026-10-03",
+        legal_aid_provider=mark("detention.legalaid"),
+    )
+    step("detention/end", ended_on="2026-10-04", outcome="released_to_child_protection")
+    step(
         "maturity-assessment",
         mature=True,
         assessed_on="2026-10-04",

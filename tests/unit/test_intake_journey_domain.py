@@ -27,6 +27,7 @@ from services.intake.domain import (
     Consent,
     ConsentMissing,
     Dependant,
+    DetentionOutcome,
     DisclosureRefusal,
     ErasureReason,
     FamilyAssessment,
@@ -645,3 +646,24 @@ def test_the_case_plan_falls_due_for_review_every_3_months_and_monthly_at_high_r
     case.review_plan("cw-9", later.date(), "goals kept", later)
     assert review().due_at.date() == later.date() + timedelta(weeks=4)
     assert review().status(later) == DeadlineStatus.PENDING
+
+
+def test_a_detention_is_an_episode_with_legal_aid_and_an_outcome():
+    case = registered()
+    with pytest.raises(CaseRuleViolation, match="not detained"):
+        case.end_detention(NOW.date(), DetentionOutcome.CHARGES_DROPPED, "cw-9", NOW)
+    case.record_detention(
+        "Goma central prison", "military prosecutor", RELEASED, "AJ-GOMA", "cw-9", NOW
+    )
+    with pytest.raises(CaseRuleViolation, match="already detained"):
+        case.record_detention("Bunia", "police", RELEASED, "AJ-GOMA", "cw-9", NOW)
+    with pytest.raises(InvalidCaseData, match="before the detention started"):
+        case.end_detention(date(2026, 11, 1), DetentionOutcome.CHARGES_DROPPED, "cw-9", NOW)
+    case.end_detention(NOW.date(), DetentionOutcome.RELEASED_TO_CHILD_PROTECTION, "cw-9", NOW)
+    assert case.detention is None
+    assert case.detentions_ended == 1
+    started, ended = case.collect_events()
+    assert vars(started)["legal_aid_provider"] == "AJ-GOMA"
+    assert vars(ended)["outcome"] == "released_to_child_protection"
+    # Nothing in a detention episode records what the child told an interrogator.
+    assert not {"statement", "debrief", "intelligence"} & set(vars(started))

@@ -38,6 +38,7 @@ from services.intake.domain.vocabulary import (
     BreakdownReason,
     CareExit,
     ClosureReason,
+    DetentionOutcome,
     ErasureReason,
     LeadSource,
     Likelihood,
@@ -113,6 +114,12 @@ class TracingState:
     verified_with: frozenset[str] = frozenset()
     return_checked: "ReturnCheck | None" = None
     return_approved_by: str | None = None
+
+
+@dataclass(frozen=True)
+class Detention:
+    started_on: date
+    legal_aid_provider: str
 
 
 @dataclass(frozen=True)
@@ -548,6 +555,32 @@ class ChildCase(Aggregate):
             case.tracing = replace(case.tracing, open=False, outcome="reunified")
             case.reunified_on = self.reunified_on
 
+    class DetentionStarted(Aggregate.Event):
+        """The child was detained (children are victims first: Paris Commitments 10-11); a
+        legal aid provider is named from the start. Nothing here asks what the child knows."""
+
+        place: str
+        detaining_authority: str
+        started_on: date
+        legal_aid_provider: str
+        recorded_by: str
+        stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.detention = Detention(self.started_on, self.legal_aid_provider)
+
+    class DetentionEnded(Aggregate.Event):
+        """The child left detention, with the outcome."""
+
+        ended_on: date
+        outcome: str
+        recorded_by: str
+        stage: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.detention = None
+            case.detentions_ended += 1
+
     class ReunificationBrokeDown(Aggregate.Event):
         """The child no longer lives with the family reunified with: the path to interim
         care, alternative care or new tracing opens again; the history keeps both."""
@@ -727,6 +760,8 @@ class ChildCase(Aggregate):
         self.tracing: TracingState | None = None
         self.reunified_on: date | None = None
         self.reunification_breakdowns = 0
+        self.detention: Detention | None = None  # while detained
+        self.detentions_ended = 0
         self.alternative_care: AlternativeCare | None = None
         self.plan: CasePlan | None = None
         self.closed: tuple[str, date] | None = None  # reason and day, while closed
@@ -1321,6 +1356,50 @@ class ChildCase(Aggregate):
             proposed_by=self.caseworker,
             approved_by=approved_by,
             approved_on=approved_on,
+            stage=self.stage.value,
+        )
+
+    def record_detention(
+        self,
+        place: str,
+        authority: str,
+        started_on: date,
+        legal_aid_provider: str,
+        by: str,
+        now: datetime,
+    ) -> None:
+        self._refuse_unless_open()
+        if self.detention is not None:
+            raise CaseRuleViolation(
+                f"case {self.id} is already detained since {self.detention.started_on}"
+            )
+        if started_on > now.date():
+            raise InvalidCaseData("started_on is in the future")
+        self.trigger_event(
+            self.DetentionStarted,
+            place=place,
+            detaining_authority=authority,
+            started_on=started_on,
+            legal_aid_provider=legal_aid_provider,
+            recorded_by=by,
+            stage=self.stage.value,
+        )
+
+    def end_detention(
+        self, ended_on: date, outcome: DetentionOutcome, by: str, now: datetime
+    ) -> None:
+        self._refuse_unless_open()
+        if self.detention is None:
+            raise CaseRuleViolation(f"case {self.id} is not detained")
+        if ended_on > now.date():
+            raise InvalidCaseData("ended_on is in the future")
+        if ended_on < self.detention.started_on:
+            raise InvalidCaseData("ended_on is before the detention started")
+        self.trigger_event(
+            self.DetentionEnded,
+            ended_on=ended_on,
+            outcome=outcome.value,
+            recorded_by=by,
             stage=self.stage.value,
         )
 

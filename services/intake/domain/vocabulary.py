@@ -161,6 +161,16 @@ class Acceptance(StrEnum):
     POOR = "poor"
 
 
+class DetentionOutcome(StrEnum):
+    RELEASED_TO_CHILD_PROTECTION = "released_to_child_protection"
+    RELEASED_WITHOUT_CHARGE = "released_without_charge"
+    CHARGES_DROPPED = "charges_dropped"
+    DIVERTED = "diverted"  # to a restorative or community measure, away from prosecution
+    CONVICTED = "convicted"
+    TRANSFERRED = "transferred"
+    OTHER = "other"
+
+
 class BreakdownReason(StrEnum):
     FAMILY_REJECTION = "family_rejection"
     CHILD_LEFT = "child_left"
