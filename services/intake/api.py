@@ -16,11 +16,13 @@ from services.intake.domain import (
     BestInterestsGrounds,
     CaseNotFound,
     ChildCase,
+    ChildOfMother,
     Consent,
     DisclosureRefusal,
     ErasureReason,
     Handover,
     HowLeft,
+    LinkRelation,
     MaturityAssessment,
     Registration,
     RiskLevel,
@@ -263,6 +265,9 @@ class CaseOut(BaseModel):
     caseworker: str
     handover: HandoverOut | None
     consents: list[ConsentOut]
+    linked_cases: dict[UUID, LinkRelation] = Field(
+        description="Cases linked to this one, and what each is to it (a child mother's child)."
+    )
     stage: Stage
     route: Route = Field(description="adult_pathway once assessed 18 or over.")
     journey: dict[str, Any] = Field(
@@ -338,6 +343,7 @@ class CaseOut(BaseModel):
             registering_agency=case.registering_agency,
             caseworker=case.caseworker,
             handover=handover,
+            linked_cases=dict(case.links),
             consents=[
                 ConsentOut(
                     consent_id=consent_id,
@@ -745,6 +751,48 @@ def give_consent(
     case = intake.give_consent(
         case_id, consent.version, consent.to_domain(recorded_by, approved_by)
     )
+    return case_out(intake, case)
+
+
+class ChildOfMotherIn(VersionedCommand):
+    """The version is the mother's case's."""
+
+    name: Text = Field(description="Personal.")
+    sex: Sex
+    date_of_birth: dt.date | None = Field(default=None, description="Personal.")
+    estimated_age: int | None = Field(default=None, ge=0, le=17)
+
+    def to_domain(self) -> ChildOfMother:
+        return ChildOfMother(self.name, self.sex, self.date_of_birth, self.estimated_age)
+
+
+class UnlinkIn(VersionedCommand):
+    reason: Text = Field(description="Why the link was wrong. Personal.")
+
+
+@router.post(
+    "/{case_id}/children",
+    status_code=status.HTTP_201_CREATED,
+    summary="Register a child mother's child as a case of its own, linked to hers",
+    description="Answers the child's new case. The child is registered with the mother's "
+    "release (her agency, caseworker, group and date, or the date of birth when later) and "
+    "the two cases are linked both ways (`CaseLinked`); erasing one leaves the other.",
+)
+def register_child_of_mother(
+    case_id: UUID, child: ChildOfMotherIn, intake: Intake, access: Step
+) -> CaseOut:
+    case = intake.register_child_of(case_id, child.version, child.to_domain(), access.caller.sub)
+    return case_out(intake, case)
+
+
+@router.post(
+    "/{case_id}/links/{linked_case_id}/removal",
+    summary="Remove a link recorded in error, from both cases",
+)
+def unlink_cases(
+    case_id: UUID, linked_case_id: UUID, unlink: UnlinkIn, intake: Intake, access: Step
+) -> CaseOut:
+    case = intake.unlink(case_id, unlink.version, linked_case_id, unlink.reason, access.caller.sub)
     return case_out(intake, case)
 
 

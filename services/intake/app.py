@@ -20,6 +20,7 @@ from services.intake.domain import (
     CasePlan,
     CaseRuleViolation,
     ChildCase,
+    ChildOfMother,
     ClosureReason,
     Consent,
     DetentionOutcome,
@@ -29,6 +30,7 @@ from services.intake.domain import (
     FamilyFound,
     Handover,
     LeadSource,
+    LinkRelation,
     MaturityAssessment,
     NeedsAssessment,
     Placement,
@@ -124,6 +126,30 @@ class IntakeApplication(ServiceApplication):
             return False
         self._save_case(case)
         return True
+
+    def register_child_of(
+        self, mother_id: UUID, version: int, child: ChildOfMother, by: str
+    ) -> ChildCase:
+        """A child mother's child gets a case of its own, numbered by her agency, and the two
+        cases are linked both ways, in one save."""
+        mother = self.case_at_version(mother_id, version)
+        now = self.clock()
+        registration = mother.registration_of_child(child, now, self.programme)
+        number = self.case_numbers.next(registration.registering_agency, now.year)
+        case = ChildCase.register(registration, number, now)
+        mother.link(case.id, LinkRelation.CHILD, by)
+        case.link(mother.id, LinkRelation.MOTHER, by)
+        self.save(mother, case)
+        return case
+
+    def unlink(self, case_id: UUID, version: int, other: UUID, reason: str, by: str) -> ChildCase:
+        """Remove a link recorded in error, on both cases."""
+        case = self.case_at_version(case_id, version)
+        linked = self.get_case(other)
+        case.unlink(other, reason, by)
+        linked.unlink(case_id, reason, by)
+        self.save(case, linked)
+        return case
 
     def history(self, case_id: UUID) -> list[DomainEventProtocol[UUID]]:
         """Every recorded fact of a case, oldest first, personal fields opened (or

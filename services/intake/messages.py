@@ -41,6 +41,8 @@ CATALOGUE = EventCatalogue(
             ChildCase.ReturnApproved,
             ChildCase.Reunified,
             ChildCase.ReunificationBrokeDown,
+            ChildCase.CaseLinked,
+            ChildCase.CaseUnlinked,
             ChildCase.DetentionStarted,
             ChildCase.DetentionEnded,
             ChildCase.AlternativeCareArranged,

@@ -16,6 +16,7 @@ from services.intake.domain.commands import (
     AlternativeCare,
     BestInterests,
     CasePlan,
+    ChildOfMother,
     Consent,
     DisclosureRefusal,
     FamilyAssessment,
@@ -34,14 +35,17 @@ from services.intake.domain.vocabulary import (
     AgeMethod,
     AgeResult,
     AlternativeCareKind,
+    ArmedGroupKind,
     BestInterestsGrounds,
     BreakdownReason,
     CareExit,
     ClosureReason,
     DetentionOutcome,
     ErasureReason,
+    HowLeft,
     LeadSource,
     Likelihood,
+    LinkRelation,
     NeedArea,
     ProtectionFlag,
     RiskLevel,
@@ -64,6 +68,7 @@ from shared.consent import (
     purpose_refusal,
 )
 from shared.privacy import ErasableEvent
+from shared.protections import Displacement
 
 # Supervised independent living is for older adolescents only.
 INDEPENDENT_LIVING_MIN_AGE = 16
@@ -555,6 +560,27 @@ class ChildCase(Aggregate):
             case.tracing = replace(case.tracing, open=False, outcome="reunified")
             case.reunified_on = self.reunified_on
 
+    class CaseLinked(Aggregate.Event):
+        """This case and another were linked: a child mother's and her child's, each a case
+        of its own (erasing one leaves the other)."""
+
+        linked_case_id: UUID
+        relation: str
+        linked_by: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.links[self.linked_case_id] = LinkRelation(self.relation)
+
+    class CaseUnlinked(Aggregate.Event):
+        """A link recorded in error was removed; the history keeps both."""
+
+        linked_case_id: UUID
+        reason: str
+        unlinked_by: str
+
+        def apply(self, case: "ChildCase") -> None:
+            case.links.pop(self.linked_case_id, None)
+
     class DetentionStarted(Aggregate.Event):
         """The child was detained (children are victims first: Paris Commitments 10-11); a
         legal aid provider is named from the start. Nothing here asks what the child knows."""
@@ -761,6 +787,7 @@ class ChildCase(Aggregate):
         self.reunified_on: date | None = None
         self.reunification_breakdowns = 0
         self.detention: Detention | None = None  # while detained
+        self.links: dict[UUID, LinkRelation] = {}
         self.detentions_ended = 0
         self.alternative_care: AlternativeCare | None = None
         self.plan: CasePlan | None = None
@@ -1082,7 +1109,13 @@ class ChildCase(Aggregate):
         self._refuse_unless_open()
         self._check_day(assessment.assessed_on, "assessed_on", now)
         flags = list(dict.fromkeys(assessment.flags))
-        if assessment.dependants and ProtectionFlag.CHILD_MOTHER not in flags:
+        # A later assessment that names no dependants does not make a mother's children
+        # disappear: the ones recorded stand, and so does the flag.
+        dependants = [dependant.as_json() for dependant in assessment.dependants] or (
+            self.dependants if isinstance(self.dependants, list) else []
+        )
+        has_children = LinkRelation.CHILD in self.links.values()
+        if (dependants or has_children) and ProtectionFlag.CHILD_MOTHER not in flags:
             flags.append(ProtectionFlag.CHILD_MOTHER)
         needs = list(dict.fromkeys(assessment.needs))
         if ProtectionFlag.DETAINED_OR_FACING_CHARGES in flags and NeedArea.LEGAL not in needs:
@@ -1093,8 +1126,8 @@ class ChildCase(Aggregate):
             self.NeedsAssessed,
             needs=[need.value for need in needs],
             flags=[flag.value for flag in flags],
-            dependants_count=len(assessment.dependants),
-            dependants=[dependant.as_json() for dependant in assessment.dependants],
+            dependants_count=len(dependants),
+            dependants=dependants,
             sexual_violence={
                 "survivor": assessment.sexual_violence_survivor,
                 "details": assessment.sexual_violence_details,
@@ -1358,6 +1391,62 @@ class ChildCase(Aggregate):
             approved_on=approved_on,
             stage=self.stage.value,
         )
+
+    def registration_of_child(
+        self, child: ChildOfMother, now: datetime, table: AgeTable
+    ) -> Registration:
+        """A child mother's child, registered with her release: the group the child was born
+        in or taken with, and the day the child came out with her (or was born, after it)."""
+        self._refuse_unless_open()
+        born = child.date_of_birth
+        if born is not None and born > now.date():
+            raise InvalidCaseData("date_of_birth is in the future")
+        if born is None and child.estimated_age is None:
+            raise InvalidCaseData("give the child's date_of_birth or estimated_age")
+        released_on = max(self.released_on, born) if born else self.released_on
+        estimated_age = (
+            current_age(
+                now.date(),
+                date_of_birth=born,
+                estimated_age=0,
+                estimated_on=now.date(),
+                assessed_adult=False,
+                adult_age=table.adult_age,
+            )
+            if born
+            else child.estimated_age or 0
+        )
+        return Registration(
+            name=child.name,
+            how_left=HowLeft(self.how_left),
+            released_on=released_on,
+            release_place=self.release_place,
+            armed_group=self.armed_group,
+            armed_group_kind=ArmedGroupKind(self.armed_group_kind),
+            roles=(),
+            sex=child.sex,
+            estimated_age=estimated_age,
+            registering_agency=self.registering_agency,
+            caseworker=self.caseworker,
+            date_of_birth=born,
+            languages=tuple(self.languages),
+            nationality=self.nationality,
+            displacement=None if self.displacement is None else Displacement(self.displacement),
+        )
+
+    def link(self, other: UUID, relation: LinkRelation, by: str) -> None:
+        self._refuse_if_erased()
+        if other in self.links:
+            raise CaseRuleViolation(f"case {self.id} is already linked to case {other}")
+        self.trigger_event(
+            self.CaseLinked, linked_case_id=other, relation=relation.value, linked_by=by
+        )
+
+    def unlink(self, other: UUID, reason: str, by: str) -> None:
+        self._refuse_if_erased()
+        if other not in self.links:
+            raise CaseRuleViolation(f"case {self.id} is not linked to case {other}")
+        self.trigger_event(self.CaseUnlinked, linked_case_id=other, reason=reason, unlinked_by=by)
 
     def record_detention(
         self,

@@ -168,6 +168,16 @@ class FamilyFound:
 
 
 @dataclass(frozen=True)
+class ChildOfMother:
+    """A child mother's child, to be registered as a case of its own linked to hers."""
+
+    name: str
+    sex: Sex
+    date_of_birth: date | None = None
+    estimated_age: int | None = None
+
+
+@dataclass(frozen=True)
 class ReturnCheckRecord:
     community_acceptance: Acceptance
     re_recruitment_risk: Likelihood

@@ -161,6 +161,13 @@ class Acceptance(StrEnum):
     POOR = "poor"
 
 
+class LinkRelation(StrEnum):
+    """What the linked case is to this one."""
+
+    CHILD = "child"  # this is a child mother's case; the linked one, her child's
+    MOTHER = "mother"
+
+
 class DetentionOutcome(StrEnum):
     RELEASED_TO_CHILD_PROTECTION = "released_to_child_protection"
     RELEASED_WITHOUT_CHARGE = "released_without_charge"
