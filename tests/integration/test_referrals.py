@@ -507,13 +507,15 @@ def test_no_referral_on_a_closed_case(platform, settings, tmp_path):
     school = unique_agency("SCH")
     register_partner(referrals, settings.kafka_bootstrap, school, "education", tmp_path / "keys")
     case = register_case_with_consent(intake, referral_runtime, school, ["identity"])
-    closed = intake.post(
+    asked = intake.post(
         f"/cases/{case['case_id']}/closure",
-        json={
-            "version": case["version"],
-            "reason": "reintegration_goals_met",
-            "closed_on": "2026-11-23",
-        },
+        json={"version": case["version"], "reason": "moved_away", "requested_on": "2026-11-23"},
+    )
+    assert asked.status_code == 200, asked.text
+    closed = intake.post(
+        f"/cases/{case['case_id']}/closure/approval",
+        json={"version": asked.json()["version"], "approved_on": "2026-11-23"},
+        headers=supervisor_headers(intake.app.state.runtime.settings),
     )
     assert closed.status_code == 200, closed.text
     view = referral_runtime.application.intake

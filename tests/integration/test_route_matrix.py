@@ -189,6 +189,7 @@ def url(world: World, service: str, path: str, target: str) -> str:
         "referral_id": holdings.referral_id,
         "agency": holdings.partner,
         "consent_id": str(uuid.uuid4()),
+        "linked_case_id": str(uuid.uuid4()),
         "number": "1",
         "event_type": world.runtimes[service].catalogue.types[0],
     }
