@@ -73,3 +73,38 @@ def person_of_uncertain_age(**changes: Any) -> dict[str, Any]:
     )
     body.update(changes)
     return body
+
+
+# The steps of GIRL_ESCAPED's return to her mother, each a body for `POST /cases/{id}/<route>`
+# without the case's version.
+FAMILY_TRACING_CONSENT = {
+    "given_by": "child_consent",
+    "purpose": "family_tracing",
+    "recipients": ["CD-ICRC"],
+    "categories": ["identity", "family"],
+    "given_on": "2026-10-04",
+}
+TRACING_STARTED = {"tracing_agency": "CD-ICRC", "started_on": "2026-10-04", "sought": "My mother"}
+MOTHER_LOCATED = {
+    "relationship": "mother",
+    "family_members": ["Furaha Zawadi"],
+    "whereabouts": "Kibati camp",
+    "relationship_verified": True,
+    "located_on": "2026-10-10",
+}
+MOTHER_ASSESSED = {
+    "willing": True,
+    "able": True,
+    "safe": True,
+    "child_willing": True,
+    "assessed_on": "2026-10-11",
+}
+RETURN_CHECKED = {
+    "community_acceptance": "good",
+    "re_recruitment_risk": "low",
+    "checked_on": "2026-10-11",
+}
+RETURN_APPROVED = {  # by a supervisor
+    "reason": "Her mother is ready and the camp is calm.",
+    "approved_on": "2026-10-11",
+}

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Self
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
 from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
 
 from services.intake.app import IntakeApplication
@@ -31,6 +31,7 @@ from services.intake.domain import (
     Sex,
     Stage,
 )
+from services.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.messages import CATALOGUE, RESTRICTED_FIELDS
 from services.intake.programme import (
     Deadline,
@@ -547,17 +548,38 @@ Erasure = Annotated[CaseAccess, Depends(case_access(Action.ERASE_CASE))]
 router = APIRouter(prefix="/cases", tags=["cases"])
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        pattern=IDEMPOTENCY_KEY_PATTERN,
+        description="Made by the client, one per child it registers (up to 100 letters, "
+        "digits, '-' and '_'): a retry with the same key registers nothing again and is "
+        "answered 200 with the case the first request registered.",
+    ),
+]
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     summary="Register a child released from an armed force or group",
-    responses={422: {"description": "A field is missing, malformed or impossible."}},
+    responses={
+        200: {
+            "model": CaseOut,
+            "description": "Registered earlier with the same Idempotency-Key: nothing recorded.",
+        },
+        409: {"description": "The Idempotency-Key came earlier with another registration."},
+        422: {"description": "A field is missing, malformed or impossible."},
+    },
 )
 def register_child(
     registration: ChildRegistration,
     intake: Intake,
     request: Request,
+    response: Response,
     caller: Annotated[Caller, Depends(requires(Action.REGISTER_CASE))],
+    idempotency_key: IdempotencyKey = None,
 ) -> CaseOut:
     agency = registration.registering_agency or caller.agency
     if agency != caller.agency:
@@ -576,7 +598,14 @@ def register_child(
             decide(caller, Action.REASSIGN_CASE, agency),
             not_found="No such agency.",
         )
-    case = intake.register_child(registration.to_domain(agency, caseworker))
+    if idempotency_key is None:
+        case = intake.register_child(registration.to_domain(agency, caseworker))
+    else:
+        case, registered_now = intake.register_child_once(
+            registration.to_domain(agency, caseworker), idempotency_key
+        )
+        if not registered_now:
+            response.status_code = status.HTTP_200_OK
     return case_out(intake, case)
 
 

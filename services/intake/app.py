@@ -42,6 +42,7 @@ from services.intake.domain import (
     TracingRequest,
     VerifiedWith,
 )
+from services.intake.idempotency import RegistrationKeys, keyed_case_id
 from services.intake.programme import Programme
 from shared.application import ServiceApplication
 from shared.database import Database
@@ -76,14 +77,37 @@ class IntakeApplication(ServiceApplication):
         # Made when first needed: an application kept in memory (tests) has no database.
         return CaseNumbers(Database.of(self), self._issued_by_counter)
 
-    def register_child(self, registration: Registration) -> ChildCase:
+    @cached_property
+    def registration_keys(self) -> RegistrationKeys:
+        return RegistrationKeys(Database.of(self), self.case_keys)
+
+    def register_child(self, registration: Registration, case_id: UUID | None = None) -> ChildCase:
         """Open a case; its number is unique within the registering agency and year, and
         concurrent registrations do not wait on one another for it (services.intake.casenumbers)."""
         now = self.clock()
         number = self.case_numbers.next(registration.registering_agency, now.year)
-        case = ChildCase.register(registration, number, now)
+        case = ChildCase.register(registration, number, now, case_id)
         self.save(case)
         return case
+
+    def register_child_once(
+        self, registration: Registration, idempotency_key: str
+    ) -> tuple[ChildCase, bool]:
+        """Register the child unless the agency's earlier request with the same idempotency
+        key did (services.intake.idempotency): then answer that case, recording nothing and
+        taking no number. True when registered now."""
+        case_id = keyed_case_id(registration.registering_agency, idempotency_key)
+        self.registration_keys.bind(case_id, idempotency_key, registration)
+        try:
+            return self.get_case(case_id), False
+        except CaseNotFound:
+            pass
+        try:
+            return self.register_child(registration, case_id), True
+        except IntegrityError:
+            # The same request twice at once, and the other one saved first: the number this
+            # one took is a gap.
+            return self.get_case(case_id), False
 
     def get_case(self, case_id: UUID) -> ChildCase:
         try:

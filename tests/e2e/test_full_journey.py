@@ -29,7 +29,15 @@ from shared.keyring import CaseKeys, open_keyring
 from shared.replay import read_case_messages, replay_case
 from tests.conftest import sqlite_store
 from tests.partner import PartnerLogin, register_partner, run_guide
-from tests.samples import registration
+from tests.samples import (
+    FAMILY_TRACING_CONSENT,
+    MOTHER_ASSESSED,
+    MOTHER_LOCATED,
+    RETURN_APPROVED,
+    RETURN_CHECKED,
+    TRACING_STARTED,
+    registration,
+)
 from tests.signin import staff_headers, supervisor_headers
 
 
@@ -169,52 +177,17 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
         carer="CTO Goma",
         entered_on="2026-10-04",
     )
-    step(
-        "consents",
-        given_by="child_consent",
-        purpose="family_tracing",
-        recipients=["CD-ICRC"],
-        categories=["identity", "family"],
-        given_on="2026-10-04",
-    )
-    step(
-        "tracing",
-        tracing_agency="CD-ICRC",
-        started_on="2026-10-04",
-        sought="My mother",
-    )
+    step("consents", **FAMILY_TRACING_CONSENT)
+    step("tracing", **TRACING_STARTED)
     clock.to(date(2026, 10, 12))
-    step(
-        "tracing/family-located",
-        relationship="mother",
-        family_members=["Furaha Zawadi"],
-        whereabouts="Kibati camp",
-        relationship_verified=True,
-        located_on="2026-10-10",
-    )
-    step(
-        "tracing/family-assessment",
-        willing=True,
-        able=True,
-        safe=True,
-        child_willing=True,
-        assessed_on="2026-10-11",
-    )
+    step("tracing/family-located", **MOTHER_LOCATED)
+    step("tracing/family-assessment", **MOTHER_ASSESSED)
     for side in ("child", "family"):
         step("tracing/relationship-verification", verified_with=side, verified_on="2026-10-11")
-    step(
-        "tracing/return-check",
-        community_acceptance="good",
-        re_recruitment_risk="low",
-        checked_on="2026-10-11",
-    )
+    step("tracing/return-check", **RETURN_CHECKED)
     approved = intake.post(
         f"/cases/{case_id}/tracing/return-approval",
-        json={
-            "version": case["version"],
-            "reason": "Her mother is ready and the camp is calm.",
-            "approved_on": "2026-10-11",
-        },
+        json={"version": case["version"], **RETURN_APPROVED},
         headers=supervisor_headers(settings, agency),
     )
     assert approved.status_code == 200, approved.text

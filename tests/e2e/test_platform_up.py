@@ -169,6 +169,8 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         assert "case_id" in registered, registered
         assert registered["registering_agency"] == "CD-KIN"
         assert registered["caseworker"] == "cw-0412"
+        retried = json.loads(readme_commands("Register a child", shell))  # the same key
+        assert (retried["case_id"], retried["version"]) == (registered["case_id"], 2)
         shell["CASE_ID"] = registered["case_id"]
         printed, answers = readme_commands("Intake keeps every service's log", shell), []
         while printed.strip():  # curl -s prints each answer with no newline after it

@@ -1,13 +1,15 @@
-"""Bad input to `POST /cases` gets a 4xx that says what to fix, and records nothing."""
+"""Bad input to `POST /cases` gets a 4xx that says what to fix, and records nothing; a retry
+with an `Idempotency-Key` after a lost answer registers the child once."""
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
 from services.intake.service import build_runtime, create_app
-from tests.samples import registration
-from tests.signin import staff_headers
+from tests.samples import boy_formally_released, registration
+from tests.signin import staff_headers, supervisor_headers
 
 FIXED_NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -118,3 +120,94 @@ def test_a_valid_registration_is_recorded_and_readable(intake):
     assert case["version"] == 2
     assert case["handover"]["to_agency"] == "CD-KIN"
     assert client.get("/cases/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def stored_events(runtime) -> int:
+    return runtime.application.recorder.max_notification_id() or 0
+
+
+def keyed(key: str) -> dict[str, str]:
+    return {"Idempotency-Key": key}
+
+
+def test_a_retry_with_the_same_key_answers_the_case_registered_and_records_nothing(intake):
+    runtime, client = intake
+    first = client.post("/cases", json=registration(), headers=keyed("tablet-7_0001"))
+    events_after_first = stored_events(runtime)
+    retry = client.post("/cases", json=registration(), headers=keyed("tablet-7_0001"))
+    events_after_retry = stored_events(runtime)
+    unkeyed = client.post("/cases", json=registration())
+
+    assert (first.status_code, retry.status_code) == (201, 200)
+    assert retry.json()["case_id"] == first.json()["case_id"]
+    assert retry.json()["case_number"] == first.json()["case_number"]
+    assert events_after_retry == events_after_first == 2  # ChildRegistered, HandedOver
+    # The retry took no number: the next registration has the next one.
+    numbers = [int(answer.json()["case_number"][-5:]) for answer in (first, unkeyed)]
+    assert numbers == [1, 2]
+
+
+def test_another_registration_under_a_used_key_is_refused_naming_the_key(intake):
+    runtime, client = intake
+    first = client.post("/cases", json=registration(), headers=keyed("k-42"))
+    events = stored_events(runtime)
+    for other in (boy_formally_released(), registration(handover=None)):
+        refused = client.post("/cases", json=other, headers=keyed("k-42"))
+        assert refused.status_code == 409, refused.text
+        assert "Idempotency-Key 'k-42'" in refused.json()["detail"]
+    assert stored_events(runtime) == events
+    assert client.get(f"/cases/{first.json()['case_id']}").json()["name"] == registration()["name"]
+
+
+def test_the_same_key_at_another_agency_is_another_registration(intake):
+    runtime, client = intake
+    here = client.post("/cases", json=registration(), headers=keyed("shared-key"))
+    elsewhere = client.post(
+        "/cases",
+        json=registration(registering_agency="CD-GOM"),
+        headers=keyed("shared-key") | staff_headers(runtime.settings, agency="CD-GOM"),
+    )
+    assert (here.status_code, elsewhere.status_code) == (201, 201)
+    assert here.json()["case_id"] != elsewhere.json()["case_id"]
+
+
+@pytest.mark.parametrize("key", ["", "x" * 101, "has space", "semi;colon", "a/b"])
+def test_a_malformed_key_is_refused_and_nothing_recorded(intake, key):
+    runtime, client = intake
+    refused = client.post("/cases", json=registration(), headers=keyed(key))
+    assert refused.status_code == 422, refused.text
+    assert "Idempotency-Key" in refused.text
+    assert stored_events(runtime) == 0
+
+
+def test_the_same_key_sent_many_times_at_once_registers_one_case(intake):
+    runtime, client = intake
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(
+            pool.map(
+                lambda _: client.post("/cases", json=registration(), headers=keyed("burst")),
+                range(16),
+            )
+        )
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [200] * 15 + [201]
+    assert len({answer.json()["case_id"] for answer in answers}) == 1
+    assert stored_events(runtime) == 2
+
+
+def test_a_retry_after_erasure_answers_the_erased_case(intake):
+    runtime, client = intake
+    first = client.post("/cases", json=registration(), headers=keyed("erased-later")).json()
+    erased = client.post(
+        f"/cases/{first['case_id']}/erasure",
+        json={"version": first["version"], "reason": "child_request"},
+        headers=supervisor_headers(runtime.settings),
+    )
+    assert erased.status_code == 200, erased.text
+    events = stored_events(runtime)
+
+    retry = client.post("/cases", json=registration(), headers=keyed("erased-later"))
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["case_id"] == first["case_id"]
+    assert retry.json()["erased"] is True
+    assert stored_events(runtime) == events

@@ -11,6 +11,7 @@ import uuid
 
 import httpx2 as httpx
 from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 
 from shared.cli import kafka_env
 from shared.envelope import CloudEvent
@@ -45,6 +46,13 @@ def relay_of(port: int, admin: dict) -> dict:
     return details.json()["relay"]
 
 
+def ids_about(records: list[ConsumerRecord], cases: set[str]) -> list[str]:
+    """The CloudEvent ids of the records about ``cases``, in their order."""
+    # Other tests' messages share the topic, poison among them: keys first.
+    ours = [record for record in records if record.key is not None and record.key.decode() in cases]
+    return [CloudEvent.from_bytes(record.value).id for record in ours]
+
+
 def published_ids(client: dict, cases: set[str], wanted: int, timeout: float = 60) -> list[str]:
     """The ids of the messages about ``cases`` on the topic, as often as each is there."""
     consumer = KafkaConsumer(
@@ -59,9 +67,7 @@ def published_ids(client: dict, cases: set[str], wanted: int, timeout: float = 6
     try:
         while len(set(ids)) < wanted and time.monotonic() < deadline:
             for records in consumer.poll(timeout_ms=500).values():
-                # Other tests' messages share the topic, poison among them: keys first.
-                ours = [r for r in records if r.key is not None and r.key.decode() in cases]
-                ids.extend(CloudEvent.from_bytes(record.value).id for record in ours)
+                ids.extend(ids_about(records, cases))
     finally:
         consumer.close(autocommit=False)
     return ids

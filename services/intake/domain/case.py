@@ -797,7 +797,14 @@ class ChildCase(Aggregate):
         self.closure_recommendation: tuple[str, str] | None = None  # why, and its message
 
     @classmethod
-    def register(cls, registration: Registration, case_number: str, now: datetime) -> "ChildCase":
+    def register(
+        cls,
+        registration: Registration,
+        case_number: str,
+        now: datetime,
+        case_id: UUID | None = None,
+    ) -> "ChildCase":
+        """``case_id``: None for a new random one."""
         if registration.released_on > now.date():
             raise InvalidCaseData("release.date is in the future")
         born = registration.date_of_birth
@@ -805,6 +812,7 @@ class ChildCase(Aggregate):
             raise InvalidCaseData("date_of_birth is after the release date")
         case = cls._create(
             cls.ChildRegistered,
+            id=case_id,
             case_number=case_number,
             name=registration.name,
             date_of_birth=None if born is None else born.isoformat(),

@@ -1,0 +1,425 @@
+"""Processes SIGKILLed at seeded points of a scripted journey, and restarted: the journeys end as
+an undisturbed run of the same script ends, and the intake topic holds exactly the stored events.
+
+The script registers children (with an ``Idempotency-Key``) and takes each from consent through
+tracing to reunification, which makes a follow-up plan through Kafka. A caseworker's client
+retries whatever got no answer: a registration under the same key, a step with the version it
+was based on (applied once; if an earlier attempt was applied and its answer lost, the step is
+answered 409 and the client finds it recorded by reading the case). A ``random.Random(seed)``
+(``HOMEWARD_KILL_SEED``) picks the kill points: the intake service mid-request, right after a
+commit whose answer is then lost, or while its relay publishes what a request recorded; the
+follow-up service between two steps. Each process killed is started again at once. The test
+session's broker is shared with other tests and never killed here.
+"""
+
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections import Counter
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+from uuid import UUID
+
+import httpx2 as httpx
+import pytest
+from eventsourcing.utils import get_topic
+from kafka import KafkaConsumer, TopicPartition
+
+from services.intake.domain import ChildCase
+from shared.cli import kafka_env
+from shared.envelope import event_id
+from shared.kafka import event_topic
+from shared.keyring import generate_master_key
+from shared.settings import Settings
+from tests import samples
+from tests.conftest import as_admin
+from tests.reliability.test_two_instances import ids_about, relay_of
+from tests.signin import admin_headers, local_settings, staff_headers, supervisor_headers
+
+PORTS = {"intake": 18311, "followup": 18313}
+INTAKE_TOPIC = event_topic("intake")
+SEED = int(os.environ.get("HOMEWARD_KILL_SEED", "20261124"))
+
+
+@dataclass
+class Figures:
+    kills: Counter[str] = field(default_factory=Counter)
+    restarts: int = 0
+    retried: int = 0
+    registered_earlier: int = 0  # registrations answered 200: an earlier attempt made it
+    found_recorded: int = 0  # steps answered 409 whose earlier attempt was applied
+
+
+class Service:
+    """One `homeward serve` process that the test kills and starts again."""
+
+    def __init__(self, name: str, env: dict[str, str], log: IO[bytes], figures: Figures) -> None:
+        self.name, self.env, self.log, self.figures = name, env, log, figures
+        self.url = f"http://127.0.0.1:{PORTS[name]}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shared.cli",
+                "serve",
+                self.name,
+                "--port",
+                str(PORTS[self.name]),
+            ],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        raise AssertionError(f"the {self.name} service did not start")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        assert self.process.poll() is None, f"the {self.name} service died unasked"
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.figures.kills[self.name] += 1
+
+    def restart(self) -> None:
+        self.start()
+        self.figures.restarts += 1
+
+    def kill_and_restart(self) -> None:
+        self.kill()
+        self.restart()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                raise
+
+
+# After registration: each step's route, the fact it records, its body (without the case's
+# version), and whether a supervisor sends it.
+RETURN_HOME = [
+    ("consents", "ConsentGiven", samples.FAMILY_TRACING_CONSENT, False),
+    ("tracing", "TracingStarted", samples.TRACING_STARTED, False),
+    ("tracing/family-located", "FamilyLocated", samples.MOTHER_LOCATED, False),
+    ("tracing/family-assessment", "FamilyAssessed", samples.MOTHER_ASSESSED, False),
+    *(
+        (
+            "tracing/relationship-verification",
+            "RelationshipVerified",
+            {"verified_with": side, "verified_on": "2026-10-11"},
+            False,
+        )
+        for side in ("child", "family")
+    ),
+    ("tracing/return-check", "ReturnChecked", samples.RETURN_CHECKED, False),
+    ("tracing/return-approval", "ReturnApproved", samples.RETURN_APPROVED, True),
+    ("reunification", "Reunified", {"reunified_on": "2026-10-12"}, False),
+]
+
+# Where a kill lands: the intake service while it handles the request; right after it
+# committed and answered, the answer then lost; a moment after it answered, while its relay
+# publishes the request's events (the answer kept); the follow-up service before the request.
+MID_REQUEST, ANSWER_LOST, RELAY, FOLLOWUP = "mid-request", "answer lost", "relay", "followup"
+KINDS = (MID_REQUEST, ANSWER_LOST, RELAY, FOLLOWUP)
+
+
+@dataclass(frozen=True)
+class KillPoint:
+    kind: str
+    delay: float  # seconds after the request was sent (mid-request) or answered (relay)
+
+
+def kill_plan(rng: random.Random, requests: int, points: int) -> dict[int, KillPoint]:
+    """Which numbered requests get a kill, and which."""
+    return {
+        number: KillPoint(KINDS[index % len(KINDS)], rng.uniform(0.0, 0.05))
+        for index, number in enumerate(rng.sample(range(requests), points))
+    }
+
+
+class Caseworker:
+    """The journey's client: it sends each request until it gets an answer, and kills a
+    process where ``kills`` says, starting it again at once (as an operator's supervisor
+    would)."""
+
+    def __init__(
+        self,
+        intake: Service,
+        followup: Service,
+        signer: Settings,
+        agency: str,
+        kills: dict[int, KillPoint],
+    ) -> None:
+        self.intake, self.followup = intake, followup
+        self.staff = staff_headers(signer, agency=agency)
+        self.supervisor = supervisor_headers(signer, agency)
+        self.agency = agency
+        self.kills = kills
+        self.figures = intake.figures
+        self.sent = 0
+
+    def get(self, path: str) -> Any:
+        answer = httpx.get(f"{self.intake.url}{path}", headers=self.staff, timeout=30)
+        assert answer.status_code == 200, f"GET {path}: {answer.status_code} {answer.text}"
+        return answer.json()
+
+    def post(self, path: str, body: dict[str, Any], headers: dict[str, str]) -> httpx.Response:
+        point = self.kills.pop(self.sent, None)
+        self.sent += 1
+        if point is not None and point.kind == FOLLOWUP:
+            self.followup.kill_and_restart()
+        while True:
+            answer = self.send(path, body, headers, point)
+            point = None  # a kill point is once: the retries go undisturbed
+            if answer is not None:
+                return answer
+            self.figures.retried += 1
+
+    def send(
+        self, path: str, body: dict[str, Any], headers: dict[str, str], point: KillPoint | None
+    ) -> httpx.Response | None:
+        """One attempt, disturbed as ``point`` says; None when no answer came back."""
+        killer = None
+        if point is not None and point.kind == MID_REQUEST:
+            killer = threading.Timer(point.delay, self.intake.kill)
+            killer.start()
+        answer: httpx.Response | None
+        try:
+            answer = httpx.post(f"{self.intake.url}{path}", json=body, headers=headers, timeout=30)
+        except httpx.TransportError:
+            answer = None
+        if killer is not None:
+            killer.join()  # the kill lands, during the request or just after its answer
+        elif point is not None and point.kind == ANSWER_LOST:
+            self.intake.kill()
+            answer = None
+        elif point is not None and point.kind == RELAY:
+            time.sleep(point.delay)
+            self.intake.kill()
+        if point is not None and point.kind != FOLLOWUP:
+            self.intake.restart()
+        return answer
+
+    def register(self, key: str) -> dict[str, Any]:
+        body = samples.registration(registering_agency=self.agency)
+        answer = self.post("/cases", body, {**self.staff, "Idempotency-Key": key})
+        assert answer.status_code in (200, 201), answer.text
+        self.figures.registered_earlier += answer.status_code == 200
+        return answer.json()
+
+    def step(
+        self,
+        case: dict[str, Any],
+        route: str,
+        fact: str,
+        body: dict[str, Any],
+        by_supervisor: bool,
+    ) -> dict[str, Any]:
+        based_on = case["version"]
+        answer = self.post(
+            f"/cases/{case['case_id']}/{route}",
+            {"version": based_on, **body},
+            self.supervisor if by_supervisor else self.staff,
+        )
+        if answer.status_code in (200, 201):
+            return answer.json()
+        # Stale: an earlier attempt was applied and its answer lost. Its fact must be there.
+        assert answer.status_code == 409, answer.text
+        assert "current_version" in answer.json(), answer.text
+        timeline = self.get(f"/cases/{case['case_id']}/timeline")
+        [recorded] = [entry for entry in timeline if entry["version"] == based_on + 1]
+        assert recorded["type"].split(".")[3] == fact, (route, recorded["type"])
+        self.figures.found_recorded += 1
+        return self.get(f"/cases/{case['case_id']}")
+
+    def journey(self, key: str) -> str:
+        """From registration to reunification; returns the case id."""
+        case = self.register(key)
+        for route, fact, body, by_supervisor in RETURN_HOME:
+            case = self.step(case, route, fact, body, by_supervisor)
+        return str(case["case_id"])
+
+    def final_state(self, case_id: str) -> dict[str, Any]:
+        """What must not depend on the kills: ids, numbers and times left out."""
+        case = self.get(f"/cases/{case_id}")
+        timeline = self.get(f"/cases/{case_id}/timeline")
+        plan = self.wait_for_plan(case_id)
+        tracing = case["journey"]["tracing"]
+        return {
+            "stage": case["stage"],
+            "version": case["version"],
+            "facts": [entry["type"] for entry in reversed(timeline)],
+            "consents": [
+                {key: value for key, value in consent.items() if key != "consent_id"}
+                for consent in case["consents"]
+            ],
+            "tracing": {
+                key: sorted(value) if key == "verified_with" else value  # a set: any order
+                for key, value in tracing.items()
+                if key != "consent_id" and not key.endswith("_at")
+            },
+            "plan": {
+                "return": (plan["return_kind"], plan["returned_on"], plan["caseworker"]),
+                "visits": [(v["number"], v["due_on"], v["status"]) for v in plan["visits"]],
+            },
+        }
+
+    def wait_for_plan(self, case_id: str, timeout: float = 120) -> dict[str, Any]:
+        # A killed consumer's partitions wait for its session to expire before they move on.
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                answer = httpx.get(
+                    f"{self.followup.url}/plans/{case_id}", headers=self.staff, timeout=10
+                )
+            except httpx.TransportError:
+                answer = None
+            if answer is not None and answer.status_code == 200:
+                return dict(answer.json())
+            time.sleep(0.5)
+        raise AssertionError(f"no follow-up plan for case {case_id}")
+
+
+@dataclass
+class Run:
+    cases: list[str]
+    case_numbers: list[str]
+    states: list[dict[str, Any]]
+    stored: dict[str, set[str]]  # case id: the CloudEvent ids of its stored events
+    figures: Figures
+
+
+def stored_case_events(store: Path) -> dict[str, set[str]]:
+    """Every case in the intake service's event store, with the CloudEvent id of each of its
+    events, read from the database itself once the service stopped."""
+    case_topic = f"{get_topic(ChildCase)}."
+    stored: dict[str, set[str]] = {}
+    with closing(sqlite3.connect(store)) as database:
+        rows = database.execute(
+            "SELECT originator_id, originator_version, topic FROM stored_events"
+        )
+        for case_id, version, topic in rows:
+            if topic.startswith(case_topic):
+                case = UUID(case_id)  # stored as hex digits only
+                stored.setdefault(str(case), set()).add(str(event_id(case, version)))
+    return stored
+
+
+REQUESTS_PER_JOURNEY = 1 + len(RETURN_HOME)
+
+
+def run_script(settings: Settings, folder: Path, journeys: int, kills: dict[int, KillPoint]) -> Run:
+    folder.mkdir()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("HOMEWARD_")} | {
+        **kafka_env(settings),
+        "HOMEWARD_DATA_DIR": str(folder),
+        "HOMEWARD_MASTER_KEY": generate_master_key(),
+        "HOMEWARD_RELAY_POLL_SECONDS": "0.05",  # publishing soon after each commit
+    }
+    figures = Figures()
+    log = (folder / "services.log").open("ab")
+    intake = Service("intake", env, log, figures)
+    followup = Service("followup", env, log, figures)
+    signer = local_settings(folder)
+    agency = f"CD-{uuid.uuid4().hex[:4].upper()}"
+    client = Caseworker(intake, followup, signer, agency, kills)
+    try:
+        intake.start()
+        followup.start()
+        cases = [client.journey(f"journey-{number}") for number in range(journeys)]
+        assert client.sent == journeys * REQUESTS_PER_JOURNEY
+        numbers = [client.get(f"/cases/{case_id}")["case_number"] for case_id in cases]
+        states = [client.final_state(case_id) for case_id in cases]
+        deadline = time.monotonic() + 60
+        while relay_of(PORTS["intake"], admin_headers(signer))["waiting"]:
+            assert time.monotonic() < deadline, "the relay did not publish everything"
+            time.sleep(0.2)
+    finally:
+        for service in (intake, followup):
+            service.stop()
+    return Run(cases, numbers, states, stored_case_events(folder / "intake.sqlite3"), figures)
+
+
+def published_ids(client: dict[str, Any], cases: set[str]) -> list[str]:
+    """The ids of the messages about ``cases`` on the intake topic, as often as each is there,
+    read to the end of every partition."""
+    consumer = KafkaConsumer(**client, enable_auto_commit=False)
+    try:
+        partitions = [
+            TopicPartition(INTAKE_TOPIC, partition)
+            for partition in consumer.partitions_for_topic(INTAKE_TOPIC) or ()
+        ]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning(*partitions)
+        ends = consumer.end_offsets(partitions)
+        ids: list[str] = []
+        while any(consumer.position(p) < end for p, end in ends.items()):
+            for records in consumer.poll(timeout_ms=500).values():
+                ids.extend(ids_about(records, cases))
+    finally:
+        consumer.close(autocommit=False)
+    return ids
+
+
+def seeded_kills_hold(settings: Settings, tmp_path: Path, journeys: int, points: int) -> None:
+    undisturbed = run_script(settings, tmp_path / "undisturbed", journeys, {})
+    kills = kill_plan(random.Random(SEED), journeys * REQUESTS_PER_JOURNEY, points)
+    kinds = Counter(point.kind for point in kills.values())
+    disturbed = run_script(settings, tmp_path / "disturbed", journeys, kills)
+
+    for journey, (state, expected) in enumerate(
+        zip(disturbed.states, undisturbed.states, strict=True)
+    ):
+        for key in expected:
+            assert state[key] == expected[key], f"journey {journey}: {key}"
+    # One case per journey: no retry registered a child twice.
+    assert set(disturbed.stored) == set(disturbed.cases)
+    for case_id, state in zip(disturbed.cases, disturbed.states, strict=True):
+        assert len(disturbed.stored[case_id]) == state["version"]
+    stored = set().union(*disturbed.stored.values())
+    ids = published_ids(as_admin(settings), set(disturbed.stored))
+    figures = disturbed.figures
+    print(
+        f"\nseeded kills (seed {SEED}): {journeys} journeys of {REQUESTS_PER_JOURNEY} requests, "
+        f"kill points {points} ({', '.join(f'{kinds[kind]} {kind}' for kind in KINDS)}): "
+        f"processes killed {sum(figures.kills.values())} ({figures.kills['intake']} intake, "
+        f"{figures.kills['followup']} follow-up), restarts {figures.restarts}, requests "
+        f"retried {figures.retried} (registrations answered as made earlier "
+        f"{figures.registered_earlier}, steps found recorded {figures.found_recorded}); "
+        f"case numbers {', '.join(number[-5:] for number in disturbed.case_numbers)}; "
+        f"events stored {len(stored)}, on the topic {len(set(ids))} distinct, published "
+        f"twice {len(ids) - len(set(ids))}, lost {len(stored - set(ids))}, not stored "
+        f"{len(set(ids) - stored)}"
+    )
+    assert set(ids) == stored
+    assert sum(figures.kills.values()) == figures.restarts == points
+    assert len(set(disturbed.case_numbers)) == journeys
+
+
+def test_kills_at_seeded_points_leave_the_journeys_as_an_undisturbed_run(settings, tmp_path):
+    seeded_kills_hold(settings, tmp_path, journeys=4, points=28)
+
+
+@pytest.mark.long
+def test_kills_at_many_more_seeded_points(settings, tmp_path):
+    seeded_kills_hold(settings, tmp_path, journeys=12, points=90)
