@@ -224,6 +224,7 @@ def journey_of(case: ChildCase) -> dict[str, Any]:
         if tracing is None
         else {
             **vars(tracing),
+            "verified_with": sorted(tracing.verified_with),
             "assessment": None
             if tracing.assessment is None
             else {**vars(tracing.assessment), "suitable": tracing.assessment.suitable},
