@@ -1,7 +1,11 @@
 """Realistic request bodies; every test gets its own copy to change."""
 
 import copy
+import uuid
+from datetime import UTC, datetime
 from typing import Any
+
+from shared.envelope import CloudEvent
 
 GIRL_ESCAPED = {
     "name": "Amani Zawadi-Kuvuka",
@@ -108,3 +112,19 @@ RETURN_APPROVED = {  # by a supervisor
     "reason": "Her mother is ready and the camp is calm.",
     "approved_on": "2026-10-11",
 }
+
+
+def probe(**data: Any) -> CloudEvent:
+    """A message of a type no service handles, about a case of its own: for the tests of
+    consumers, which apply ``data`` as they are told."""
+    case_id = uuid.uuid4()
+    return CloudEvent.published(
+        service="test",
+        name="Probed",
+        version=1,
+        case_id=case_id,
+        originator_id=case_id,
+        originator_version=1,
+        occurred_at=datetime.now(UTC),
+        data=data,
+    )

@@ -19,6 +19,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from services.intake.api import (
     Approval,
+    CaseAccess,
     CaseOut,
     Intake,
     LongText,
@@ -72,6 +73,18 @@ STEP_RESPONSES: dict[int | str, dict[str, Any]] = {
     409: {"description": "A stale version, or a step the case's state refuses."},
     422: {"description": "A field is missing, malformed or impossible."},
 }
+
+
+def approved_by_another(request: Request, access: CaseAccess, case_id: UUID) -> None:
+    """Four eyes: the case's caseworker proposes (an extension, a return, a closure) and a
+    supervisor who is someone else approves; anyone else is refused, and the refusal logged."""
+    settle(
+        request,
+        access.caller,
+        decide_approval(access.caller, access.case.registering_agency, access.case.caseworker),
+        not_found=str(CaseNotFound(case_id)),
+        case_id=case_id,
+    )
 
 
 def journey_step(path: str, summary: str) -> Callable[[DecoratedCallable], DecoratedCallable]:
@@ -154,14 +167,7 @@ def record_interim_care_extension(
     access: Approval,
     request: Request,
 ) -> CaseOut:
-    # The case's caseworker is who asks for an extension: four eyes, so not its approver.
-    settle(
-        request,
-        access.caller,
-        decide_approval(access.caller, access.case.registering_agency, access.case.caseworker),
-        not_found=str(CaseNotFound(case_id)),
-        case_id=case_id,
-    )
+    approved_by_another(request, access, case_id)
     case = intake.extend_interim_care(
         case_id, step.version, step.until, step.reason, access.caller.sub
     )
@@ -422,13 +428,7 @@ def record_return_approval(
     access: Approval,
     request: Request,
 ) -> CaseOut:
-    settle(
-        request,
-        access.caller,
-        decide_approval(access.caller, access.case.registering_agency, access.case.caseworker),
-        not_found=str(CaseNotFound(case_id)),
-        case_id=case_id,
-    )
+    approved_by_another(request, access, case_id)
     case = intake.approve_return(
         case_id, step.version, step.reason, access.caller.sub, step.approved_on
     )
@@ -609,13 +609,7 @@ def record_closure_approval(
     access: Approval,
     request: Request,
 ) -> CaseOut:
-    settle(
-        request,
-        access.caller,
-        decide_approval(access.caller, access.case.registering_agency, access.case.caseworker),
-        not_found=str(CaseNotFound(case_id)),
-        case_id=case_id,
-    )
+    approved_by_another(request, access, case_id)
     case = intake.approve_closure(case_id, step.version, access.caller.sub, step.approved_on)
     return case_out(intake, case)
 

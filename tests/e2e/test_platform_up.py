@@ -2,7 +2,6 @@
 an event crosses from intake to the other services through Kafka, and Ctrl-C stops it all."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import httpx2 as httpx
 
 from shared.settings import REPO_ROOT
 from tests.partner import PartnerLogin, partner_keys, read_messages
+from tests.processes import up_env
 from tests.samples import registration
 from tests.signin import admin_headers, local_settings, staff_headers
 
@@ -58,14 +58,7 @@ def readme_commands(after: str, env: dict[str, str]) -> str:
 
 
 def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HOMEWARD_")}
-    env.update(
-        HOMEWARD_DATA_DIR=str(tmp_path),
-        HOMEWARD_LOCAL_BROKER_PORT=str(BROKER_PORT),
-        HOMEWARD_INTAKE_PORT=str(PORTS["intake"]),
-        HOMEWARD_REFERRAL_PORT=str(PORTS["referral"]),
-        HOMEWARD_FOLLOWUP_PORT=str(PORTS["followup"]),
-    )
+    env = up_env(tmp_path, PORTS, BROKER_PORT)
     output = tmp_path / "up.log"
     with output.open("wb") as sink:
         platform = subprocess.Popen(

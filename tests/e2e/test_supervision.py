@@ -11,6 +11,7 @@ from pathlib import Path
 
 from shared.supervision import live_pid
 from tests.e2e.test_platform_up import healthy, wait_for
+from tests.processes import up_env
 
 PORTS = {"intake": 18101, "referral": 18102, "followup": 18103}
 BROKER_PORT = 19492
@@ -45,14 +46,7 @@ def gone(pid: int) -> bool:
 
 
 def test_up_restarts_what_dies_refuses_a_twin_and_leaves_no_orphan(tmp_path: Path):
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HOMEWARD_")}
-    env.update(
-        HOMEWARD_DATA_DIR=str(tmp_path),
-        HOMEWARD_LOCAL_BROKER_PORT=str(BROKER_PORT),
-        HOMEWARD_INTAKE_PORT=str(PORTS["intake"]),
-        HOMEWARD_REFERRAL_PORT=str(PORTS["referral"]),
-        HOMEWARD_FOLLOWUP_PORT=str(PORTS["followup"]),
-    )
+    env = up_env(tmp_path, PORTS, BROKER_PORT)
     output = tmp_path / "up.log"
     started = time.monotonic()
     started_by_up: list[int] = []

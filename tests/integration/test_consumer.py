@@ -2,15 +2,14 @@
 
 import time
 import uuid
-from datetime import UTC, datetime
 
 from kafka import KafkaProducer
 
 from services.intake.service import build_runtime
 from shared.consumer import EventConsumer
-from shared.envelope import CloudEvent
 from shared.kafka import ADMIN, ensure_topics, kafka_connection
 from tests.partner import read_messages
+from tests.samples import probe
 
 
 def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on(
@@ -19,17 +18,7 @@ def test_malformed_messages_go_to_the_dead_letter_topic_and_the_consumer_goes_on
     topic = f"homeward.test.{uuid.uuid4().hex[:8]}"
     admin = kafka_connection(settings, ADMIN)  # a topic and a consumer group of the test's own
     ensure_topics(admin, [topic], partitions=1)
-    case_id = uuid.uuid4()
-    valid = CloudEvent.published(
-        service="test",
-        name="Probed",
-        version=1,
-        case_id=case_id,
-        originator_id=case_id,
-        originator_version=1,
-        occurred_at=datetime.now(UTC),
-        data={"n": 1},
-    )
+    valid = probe(n=1)
     producer = KafkaProducer(**admin.client_kwargs())
     for value in (b"\xff not json", b'{"id": "x", "source": "/s", "type": "t"}', valid.to_bytes()):
         producer.send(topic, value=value, key=b"k").get(timeout=10)

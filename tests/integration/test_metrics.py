@@ -6,7 +6,6 @@ Scrapes go through the API as an operator would; no label ever holds a case id."
 import re
 import sqlite3
 import uuid
-from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from kafka import KafkaProducer
@@ -17,6 +16,7 @@ from shared.consumer import EventConsumer, UnacceptableMessage, published_only
 from shared.envelope import CloudEvent
 from shared.kafka import ADMIN, ensure_topics, event_topic, kafka_connection
 from shared.settings import Settings
+from tests import samples
 from tests.e2e.test_full_journey import wait_for
 from tests.integration.test_outbox_relay import register_without_relay
 from tests.reliability.test_poison_messages import cloudevent
@@ -47,17 +47,7 @@ def value(samples: dict[tuple, float], name: str, **labels: str) -> float | None
 
 
 def probe(n: int) -> CloudEvent:
-    case_id = uuid.uuid4()
-    return CloudEvent.published(
-        service="test",
-        name="Probed",
-        version=1,
-        case_id=case_id,
-        originator_id=case_id,
-        originator_version=1,
-        occurred_at=datetime.now(UTC),
-        data={"n": n},
-    )
+    return samples.probe(n=n)
 
 
 def fresh_topic(settings: Settings, values: list[bytes]) -> str:

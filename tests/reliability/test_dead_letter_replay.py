@@ -7,7 +7,6 @@ applies nothing twice."""
 
 import time
 import uuid
-from datetime import UTC, datetime
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer
@@ -18,23 +17,14 @@ from shared.consumer import EventConsumer, UnacceptableMessage
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent
 from shared.kafka import ADMIN, ensure_topics, kafka_connection
+from tests import samples
 from tests.partner import read_messages
 
 SECRET = "a-value-that-must-never-be-printed"
 
 
 def probe(n: int, partner: str) -> CloudEvent:
-    case_id = uuid.uuid4()
-    return CloudEvent.published(
-        service="test",
-        name="Probed",
-        version=1,
-        case_id=case_id,
-        originator_id=case_id,
-        originator_version=1,
-        occurred_at=datetime.now(UTC),
-        data={"n": n, "partner": partner, "note": SECRET},
-    )
+    return samples.probe(n=n, partner=partner, note=SECRET)
 
 
 def partitions_of(kafka, topic: str) -> set[int]:

@@ -8,7 +8,6 @@ import json
 import sqlite3
 import time
 import uuid
-from datetime import UTC, datetime
 
 from fastapi.testclient import TestClient
 from kafka import KafkaProducer
@@ -20,7 +19,7 @@ from shared.kafka import ADMIN, ensure_topics, event_topic, kafka_connection
 from tests.conftest import as_admin
 from tests.e2e.test_full_journey import wait_for
 from tests.partner import read_messages
-from tests.samples import registration
+from tests.samples import probe, registration
 from tests.signin import staff_headers
 
 
@@ -87,19 +86,7 @@ def test_a_handler_that_fails_for_a_while_is_retried_and_nothing_is_dropped(sett
     admin = kafka_connection(settings, ADMIN)
     topic = f"homeward.test.{uuid.uuid4().hex[:8]}"
     ensure_topics(admin, [topic], partitions=1)
-    messages = [
-        CloudEvent.published(
-            service="test",
-            name="Probed",
-            version=1,
-            case_id=uuid.uuid4(),
-            originator_id=uuid.uuid4(),
-            originator_version=1,
-            occurred_at=datetime.now(UTC),
-            data={"n": n},
-        )
-        for n in range(3)
-    ]
+    messages = [probe(n=n) for n in range(3)]
     producer = KafkaProducer(**admin.client_kwargs())
     for message in messages:
         producer.send(topic, value=message.to_bytes(), key=b"k").get(timeout=10)

@@ -17,7 +17,6 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -41,6 +40,7 @@ from shared.keyring import generate_master_key
 from shared.settings import Settings
 from tests import samples
 from tests.conftest import as_admin
+from tests.processes import serve
 from tests.reliability.test_two_instances import ids_about, relay_of
 from tests.signin import admin_headers, local_settings, staff_headers, supervisor_headers
 
@@ -67,28 +67,7 @@ class Service:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "shared.cli",
-                "serve",
-                self.name,
-                "--port",
-                str(PORTS[self.name]),
-            ],
-            env=self.env,
-            stdout=self.log,
-            stderr=self.log,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError(f"the {self.name} service did not start")
+        self.process = serve(self.name, PORTS[self.name], self.env, self.log)
 
     def kill(self) -> None:
         assert self.process is not None

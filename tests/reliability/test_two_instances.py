@@ -2,10 +2,7 @@
 one relay publishes at a time (a PostgreSQL advisory lock), and when its holder is killed the
 other takes over: every stored event reaches the topic, none is lost."""
 
-import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
 
@@ -17,28 +14,11 @@ from shared.cli import kafka_env
 from shared.envelope import CloudEvent
 from shared.keyring import generate_master_key
 from tests.conftest import as_admin, fresh_postgres_database
+from tests.processes import serve, without_homeward_settings
 from tests.samples import registration
 from tests.signin import admin_headers, local_settings, staff_headers
 
 PORTS = (18211, 18212)
-
-
-def start(port: int, env: dict, log) -> subprocess.Popen:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "serve", "intake", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=log,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise AssertionError(f"the intake instance on port {port} did not start")
 
 
 def relay_of(port: int, admin: dict) -> dict:
@@ -77,7 +57,7 @@ def test_one_relay_publishes_and_the_other_takes_over_when_it_dies(
     settings, tmp_path, postgres_cluster
 ):
     database = fresh_postgres_database(postgres_cluster)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("HOMEWARD_")} | {
+    env = without_homeward_settings() | {
         **kafka_env(settings),
         "HOMEWARD_DATA_DIR": str(tmp_path),
         "HOMEWARD_MASTER_KEY": generate_master_key(),
@@ -90,7 +70,7 @@ def test_one_relay_publishes_and_the_other_takes_over_when_it_dies(
     }
     agency = f"CD-{uuid.uuid4().hex[:4].upper()}"
     log = (tmp_path / "instances.log").open("ab")
-    instances = {port: start(port, env, log) for port in PORTS}
+    instances = {port: serve("intake", port, env, log) for port in PORTS}
     signer = local_settings(tmp_path)
     staff = staff_headers(signer, agency=agency)
     admin = admin_headers(signer)
