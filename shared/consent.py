@@ -244,6 +244,18 @@ class ConsentRecord:
     expires_on: date | None = None
     withdrawn_at: datetime | None = None
 
+    def expired(self, today: date) -> bool:
+        """Past its expiry day: a consent is valid through that day."""
+        return self.expires_on is not None and today > self.expires_on
+
+    def live(self, today: date) -> bool:
+        return (
+            self.given_on <= today
+            and not self.expired(today)
+            # A withdrawal acts from the moment the service has seen it, whatever its clock.
+            and self.withdrawn_at is None
+        )
+
     def covers(
         self, case_id: UUID, purpose: Purpose, agency: str, category: DataCategory, now: datetime
     ) -> bool:
@@ -252,10 +264,7 @@ class ConsentRecord:
             and self.purpose == purpose
             and agency in self.recipients
             and category in self.categories
-            and self.given_on <= now.date()
-            and (self.expires_on is None or now.date() <= self.expires_on)
-            # A withdrawal acts from the moment the service has seen it, whatever its clock.
-            and self.withdrawn_at is None
+            and self.live(now.date())
         )
 
 

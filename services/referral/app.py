@@ -316,8 +316,7 @@ class ReferralApplication(ServiceApplication):
                 cause, notice_consent = "case_erased", None
             elif consent.withdrawn_at is not None:
                 cause, notice_consent = "consent_withdrawn", consent_id
-            elif consent.expires_on is not None and now.date() > consent.expires_on:
-                # Valid through its expiry day, as may_share reads it.
+            elif consent.expired(now.date()):
                 cause, notice_consent = "consent_expired", consent_id
             else:
                 continue

@@ -950,16 +950,11 @@ class ChildCase(Aggregate):
         age = self.age(now, table)
         if age < table.own_consent_age:
             return []
-        live = {
-            consent_id: record
-            for consent_id, record in zip(self.consents, self.consent_records(now), strict=True)
-            if record.withdrawn_at is None
-            and (record.expires_on is None or now.date() <= record.expires_on)
-        }
-        own = [r for r in live.values() if r.given_by == ConsentGiver.CHILD_CONSENT]
+        live = [record for record in self.consent_records(now) if record.live(now.date())]
+        own = [r for r in live if r.given_by == ConsentGiver.CHILD_CONSENT]
         return [
-            consent_id
-            for consent_id, record in live.items()
+            record.consent_id
+            for record in live
             if record.given_by
             in (ConsentGiver.CAREGIVER_CONSENT, ConsentGiver.BEST_INTERESTS_DECISION)
             and not any(
