@@ -184,6 +184,15 @@ def up() -> int:
 
 
 def _run_platform(settings: Settings) -> int:
+    # Ctrl-C while the broker starts stops the platform once it is up, as cleanly as later.
+    stopping = False
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
     broker = None
     env = dict(os.environ)
     if not settings.kafka_bootstrap:
@@ -215,14 +224,6 @@ def _run_platform(settings: Settings) -> int:
     services = [Supervised(service, service_process(service)) for service in SERVICES]
     for supervised in services:
         supervised.launch()
-    stopping = False
-
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
     print(f"Kafka: {bootstrap}")
     for service in SERVICES:
         url = f"http://{settings.host}:{settings.service_port(service)}"

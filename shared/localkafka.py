@@ -159,12 +159,26 @@ class LocalBroker:
         state = "accepting connections" if port_is_open(self.port) else "starting"
         return f"running, pid {pid}, {state} on {self.bootstrap} (log {self.log_file})"
 
+    @property
+    def _supervisor_file(self) -> Path:
+        return self.home / "supervisor.pid"
+
+    def _left_by_a_dead_supervisor(self) -> bool:
+        """Whether the running broker was started for a process that has died since: it is
+        stopping on its parent-death signal, and must not be taken for a live one."""
+        try:
+            return live_pid(self._supervisor_file.read_text()) is None
+        except FileNotFoundError:
+            return False
+
     def start(self, supervisor: int | None = None) -> None:
         """Start the broker and wait until it accepts connections. Idempotent. Started for a
         ``supervisor`` process, the broker stops when that process dies."""
         if self.pid() is not None:
-            self._wait_ready()
-            return
+            if not self._left_by_a_dead_supervisor():
+                self._wait_ready()
+                return
+            self.stop()
         java = _require("java", "install a Java runtime (17 or newer) to run the Kafka broker.")
         for port in (self.port, self.controller_port):
             if port_is_open(port):
@@ -219,6 +233,10 @@ class LocalBroker:
                 preexec_fn=None if supervisor is None else die_with_parent(supervisor),
             )
         self._pid_file.write_text(pid_file_text(process.pid))
+        if supervisor is None:
+            self._supervisor_file.unlink(missing_ok=True)
+        else:
+            self._supervisor_file.write_text(pid_file_text(supervisor))
         self._wait_ready(process)
 
     def _run_storage_tool(self, java: str, classpath: str, properties: Path) -> None:

@@ -17,13 +17,16 @@ import random
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import IO, Any
 from uuid import UUID
 
@@ -33,14 +36,16 @@ from eventsourcing.utils import get_topic
 from kafka import KafkaConsumer, TopicPartition
 
 from services.intake.domain import ChildCase
-from shared.cli import kafka_env
+from shared.cli import kafka_env, local_broker, with_local_broker
 from shared.envelope import event_id
 from shared.kafka import event_topic
 from shared.keyring import generate_master_key
+from shared.localkafka import port_is_open
 from shared.settings import Settings
 from tests import samples
 from tests.conftest import as_admin
-from tests.processes import serve
+from tests.e2e.test_platform_up import healthy
+from tests.processes import serve, up_env
 from tests.reliability.test_two_instances import ids_about, relay_of
 from tests.signin import admin_headers, local_settings, staff_headers, supervisor_headers
 
@@ -136,6 +141,27 @@ def kill_plan(rng: random.Random, requests: int, points: int) -> dict[int, KillP
     }
 
 
+class Later:
+    """``action`` in a thread of its own after ``delay`` seconds; ``join`` raises what it
+    raised, which a bare timer thread would only print."""
+
+    def __init__(self, delay: float, action: Callable[[], None]) -> None:
+        self.failure: BaseException | None = None
+        self.timer = threading.Timer(delay, self.run, [action])
+        self.timer.start()
+
+    def run(self, action: Callable[[], None]) -> None:
+        try:
+            action()
+        except BaseException as failure:
+            self.failure = failure
+
+    def join(self) -> None:
+        self.timer.join()
+        if self.failure is not None:
+            raise self.failure
+
+
 class Caseworker:
     """The journey's client: it sends each request until it gets an answer, and kills a
     process where ``kills`` says, starting it again at once (as an operator's supervisor
@@ -153,9 +179,11 @@ class Caseworker:
         self.staff = staff_headers(signer, agency=agency)
         self.supervisor = supervisor_headers(signer, agency)
         self.agency = agency
+        self.signer = signer
         self.kills = kills
         self.figures = intake.figures
         self.sent = 0
+        self.retry_pause = 0.0  # a killed service is started again before the next attempt
 
     def get(self, path: str) -> Any:
         answer = httpx.get(f"{self.intake.url}{path}", headers=self.staff, timeout=30)
@@ -167,12 +195,15 @@ class Caseworker:
         self.sent += 1
         if point is not None and point.kind == FOLLOWUP:
             self.followup.kill_and_restart()
+        deadline = time.monotonic() + 180
         while True:
             answer = self.send(path, body, headers, point)
             point = None  # a kill point is once: the retries go undisturbed
             if answer is not None:
                 return answer
             self.figures.retried += 1
+            assert time.monotonic() < deadline, f"POST {path}: no answer for 180 s"
+            time.sleep(self.retry_pause)
 
     def send(
         self, path: str, body: dict[str, Any], headers: dict[str, str], point: KillPoint | None
@@ -180,8 +211,7 @@ class Caseworker:
         """One attempt, disturbed as ``point`` says; None when no answer came back."""
         killer = None
         if point is not None and point.kind == MID_REQUEST:
-            killer = threading.Timer(point.delay, self.intake.kill)
-            killer.start()
+            killer = Later(point.delay, self.intake.kill)
         answer: httpx.Response | None
         try:
             answer = httpx.post(f"{self.intake.url}{path}", json=body, headers=headers, timeout=30)
@@ -360,12 +390,9 @@ def published_ids(client: dict[str, Any], cases: set[str]) -> list[str]:
     return ids
 
 
-def seeded_kills_hold(settings: Settings, tmp_path: Path, journeys: int, points: int) -> None:
-    undisturbed = run_script(settings, tmp_path / "undisturbed", journeys, {})
-    kills = kill_plan(random.Random(SEED), journeys * REQUESTS_PER_JOURNEY, points)
-    kinds = Counter(point.kind for point in kills.values())
-    disturbed = run_script(settings, tmp_path / "disturbed", journeys, kills)
-
+def as_undisturbed(undisturbed: Run, disturbed: Run, ids: list[str]) -> str:
+    """Check the disturbed run ended as the undisturbed one, and that the intake topic
+    (``ids``, as often as each is there) holds exactly its stored events; the figures held."""
     for journey, (state, expected) in enumerate(
         zip(disturbed.states, undisturbed.states, strict=True)
     ):
@@ -375,24 +402,36 @@ def seeded_kills_hold(settings: Settings, tmp_path: Path, journeys: int, points:
     assert set(disturbed.stored) == set(disturbed.cases)
     for case_id, state in zip(disturbed.cases, disturbed.states, strict=True):
         assert len(disturbed.stored[case_id]) == state["version"]
+    assert len(set(disturbed.case_numbers)) == len(disturbed.cases)
     stored = set().union(*disturbed.stored.values())
-    ids = published_ids(as_admin(settings), set(disturbed.stored))
     figures = disturbed.figures
-    print(
-        f"\nseeded kills (seed {SEED}): {journeys} journeys of {REQUESTS_PER_JOURNEY} requests, "
-        f"kill points {points} ({', '.join(f'{kinds[kind]} {kind}' for kind in KINDS)}): "
-        f"processes killed {sum(figures.kills.values())} ({figures.kills['intake']} intake, "
-        f"{figures.kills['followup']} follow-up), restarts {figures.restarts}, requests "
-        f"retried {figures.retried} (registrations answered as made earlier "
-        f"{figures.registered_earlier}, steps found recorded {figures.found_recorded}); "
-        f"case numbers {', '.join(number[-5:] for number in disturbed.case_numbers)}; "
-        f"events stored {len(stored)}, on the topic {len(set(ids))} distinct, published "
-        f"twice {len(ids) - len(set(ids))}, lost {len(stored - set(ids))}, not stored "
+    held = (
+        f"processes killed {sum(figures.kills.values())} "
+        f"({', '.join(f'{count} {name}' for name, count in sorted(figures.kills.items()))}), "
+        f"started again by the test {figures.restarts}, requests retried {figures.retried} "
+        f"(registrations answered as made earlier {figures.registered_earlier}, steps found "
+        f"recorded {figures.found_recorded}); case numbers "
+        f"{', '.join(number[-5:] for number in disturbed.case_numbers)}; events stored "
+        f"{len(stored)}, on the topic {len(set(ids))} distinct, published twice "
+        f"{len(ids) - len(set(ids))}, lost {len(stored - set(ids))}, not stored "
         f"{len(set(ids) - stored)}"
     )
-    assert set(ids) == stored
-    assert sum(figures.kills.values()) == figures.restarts == points
-    assert len(set(disturbed.case_numbers)) == journeys
+    assert set(ids) == stored, held
+    return held
+
+
+def seeded_kills_hold(settings: Settings, tmp_path: Path, journeys: int, points: int) -> None:
+    undisturbed = run_script(settings, tmp_path / "undisturbed", journeys, {})
+    kills = kill_plan(random.Random(SEED), journeys * REQUESTS_PER_JOURNEY, points)
+    kinds = Counter(point.kind for point in kills.values())
+    disturbed = run_script(settings, tmp_path / "disturbed", journeys, kills)
+    ids = published_ids(as_admin(settings), set(disturbed.stored))
+    held = as_undisturbed(undisturbed, disturbed, ids)
+    print(
+        f"\nseeded kills (seed {SEED}): {journeys} journeys of {REQUESTS_PER_JOURNEY} requests, "
+        f"kill points {points} ({', '.join(f'{kinds[kind]} {kind}' for kind in KINDS)}): {held}"
+    )
+    assert sum(disturbed.figures.kills.values()) == disturbed.figures.restarts == points
 
 
 def test_kills_at_seeded_points_leave_the_journeys_as_an_undisturbed_run(settings, tmp_path):
@@ -402,3 +441,148 @@ def test_kills_at_seeded_points_leave_the_journeys_as_an_undisturbed_run(setting
 @pytest.mark.long
 def test_kills_at_many_more_seeded_points(settings, tmp_path):
     seeded_kills_hold(settings, tmp_path, journeys=12, points=90)
+
+
+# Under `homeward up`, with a broker of its own: the broker or `up` itself SIGKILLed while a
+# request is under way. `up` starts the broker again; `up` is started again at once, as an
+# init system would, and must find its way past what its killed self left (services and a
+# broker stopping on their parent-death signal, pid files, the data directory's lock).
+UP_PORTS = {"intake": 18321, "referral": 18322, "followup": 18323}
+UP_BROKER_PORT = 19692
+BROKER, UP = "broker", "up"
+
+
+class Supervisor:
+    """One `homeward up` on its own data directory, killed and started again by the test."""
+
+    def __init__(self, folder: Path, figures: Figures) -> None:
+        self.folder, self.figures = folder, figures
+        self.up_log = folder / "up.log"
+        self.log = self.up_log.open("ab")
+        self.env = up_env(folder, UP_PORTS, UP_BROKER_PORT) | {
+            "HOMEWARD_RELAY_POLL_SECONDS": "0.05"
+        }
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{UP_PORTS['intake']}"
+        self.broker = local_broker(Settings(data_dir=folder, local_broker_port=UP_BROKER_PORT))
+
+    def start(self) -> None:
+        self.started_at = self.up_log.stat().st_size  # where this `up`'s output begins
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "up"],
+            env=self.env,
+            stdout=self.log,
+            stderr=self.log,
+        )
+
+    def wait_healthy(self, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while not all(map(healthy, UP_PORTS.values())):
+            assert self.process is not None
+            assert self.process.poll() is None, "`up` exited"
+            assert time.monotonic() < deadline, "the platform did not come up"
+            time.sleep(0.3)
+
+    def kill_up(self) -> None:
+        assert self.process is not None
+        assert self.process.poll() is None, "`up` died unasked"
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.figures.kills[UP] += 1
+        self.start()
+        self.figures.restarts += 1
+
+    def kill_broker(self) -> None:
+        """Kill the broker of a running platform: once `up` runs its services (a broker that
+        dies while `up` starts is a failed start, which `up` reports and exits), and once
+        the broker accepts connections again after an earlier kill."""
+        deadline = time.monotonic() + 120
+        while (
+            b"Ctrl-C stops everything." not in self.up_log.read_bytes()[self.started_at :]
+            or (pid := self.broker.pid()) is None
+            or not port_is_open(UP_BROKER_PORT)
+        ):
+            assert time.monotonic() < deadline, "`up` did not run its broker again"
+            time.sleep(0.2)
+        os.kill(pid, signal.SIGKILL)
+        self.figures.kills[BROKER] += 1
+
+    def kafka_admin(self) -> dict[str, Any]:
+        settings = Settings(data_dir=self.folder, local_broker_port=UP_BROKER_PORT)
+        return as_admin(with_local_broker(settings, self.broker))
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            assert self.process.wait(timeout=90) == 0
+
+
+class CaseworkerUnderUp(Caseworker):
+    """The journey's client under `homeward up`: a kill lands while its request is under way,
+    and what got no answer is sent again once the platform answers."""
+
+    def __init__(
+        self, platform: Supervisor, signer: Settings, agency: str, kills: dict[int, KillPoint]
+    ) -> None:
+        followup = SimpleNamespace(url=f"http://127.0.0.1:{UP_PORTS['followup']}")
+        super().__init__(platform, followup, signer, agency, kills)  # type: ignore[arg-type]
+        self.platform = platform
+        self.retry_pause = 0.5  # `up` restarts what died, in its own time
+
+    def send(
+        self, path: str, body: dict[str, Any], headers: dict[str, str], point: KillPoint | None
+    ) -> httpx.Response | None:
+        killer = None
+        if point is not None:
+            kill = self.platform.kill_broker if point.kind == BROKER else self.platform.kill_up
+            killer = Later(point.delay, kill)
+        try:
+            answer = httpx.post(f"{self.intake.url}{path}", json=body, headers=headers, timeout=30)
+        except httpx.TransportError:
+            answer = None
+        if killer is not None:
+            killer.join()
+        return answer
+
+
+def run_under_up(folder: Path, journeys: int, kills: dict[int, KillPoint]) -> tuple[Run, list[str]]:
+    """The script under `homeward up`; also the ids on its intake topic, read before it stops."""
+    folder.mkdir()
+    figures = Figures()
+    platform = Supervisor(folder, figures)
+    try:
+        platform.start()
+        platform.wait_healthy()
+        client = CaseworkerUnderUp(
+            platform, local_settings(folder), f"CD-{uuid.uuid4().hex[:4].upper()}", kills
+        )
+        cases = [client.journey(f"journey-{number}") for number in range(journeys)]
+        platform.wait_healthy()  # the last kill may have been at the last request
+        numbers = [client.get(f"/cases/{case_id}")["case_number"] for case_id in cases]
+        states = [client.final_state(case_id) for case_id in cases]
+        deadline = time.monotonic() + 120
+        while relay_of(UP_PORTS["intake"], admin_headers(client.signer))["waiting"]:
+            assert time.monotonic() < deadline, "the relay did not publish everything"
+            time.sleep(0.2)
+        ids = published_ids(platform.kafka_admin(), set(cases))
+    finally:
+        platform.stop()
+    stored = stored_case_events(folder / "intake.sqlite3")
+    return Run(cases, numbers, states, stored, figures), ids
+
+
+def test_kills_of_the_broker_and_of_up_itself_leave_the_journeys_as_an_undisturbed_run(tmp_path):
+    journeys, points = 3, 8
+    undisturbed, _ = run_under_up(tmp_path / "undisturbed", journeys, {})
+    rng = random.Random(SEED)
+    kills = {
+        number: KillPoint((BROKER, UP)[index % 2], rng.uniform(0.0, 0.05))
+        for index, number in enumerate(rng.sample(range(journeys * REQUESTS_PER_JOURNEY), points))
+    }
+    disturbed, ids = run_under_up(tmp_path / "disturbed", journeys, kills)
+    held = as_undisturbed(undisturbed, disturbed, ids)
+    print(
+        f"\nseeded kills under `homeward up` (seed {SEED}): {journeys} journeys of "
+        f"{REQUESTS_PER_JOURNEY} requests, kill points {points} (broker and `up` in turn): {held}"
+    )
+    assert disturbed.figures.kills == {BROKER: points // 2, UP: points // 2}
