@@ -12,8 +12,14 @@ from typing import Any
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.sqlite import SQLiteDatastore
 from eventsourcing.utils import Environment
+
+# How long a health probe waits for a connection: while PostgreSQL is down, the library's pool
+# would keep a caller waiting for its whole connect timeout (30 s unless
+# POSTGRES_CONNECT_TIMEOUT says otherwise), and a probe must answer "down" well before that.
+PING_TIMEOUT_SECONDS = 2.0
 
 
 class Transaction:
@@ -62,5 +68,12 @@ class Database:
             yield Transaction(cursor, self._placeholder)
 
     def ping(self) -> None:
+        """Raise unless the database answers within ``PING_TIMEOUT_SECONDS``."""
+        if isinstance(self._datastore, PostgresDatastore):
+            pool = self._datastore.pool
+            pool.open()  # as the datastore opens it on first use
+            with pool.connection(timeout=PING_TIMEOUT_SECONDS) as connection:
+                connection.execute("SELECT 1")
+            return
         with self.transaction() as tx:
             tx.fetchall("SELECT 1")

@@ -275,17 +275,23 @@ def read_to_end(
         consumer.close(autocommit=False)
 
 
-def rewind_consumer_group(connection: KafkaConnection, group: str, topics: list[str]) -> None:
+def move_consumer_group(
+    connection: KafkaConnection, group: str, topics: list[str], *, to_end: bool = False
+) -> None:
     """Move a consumer group's committed offsets back to the start of its topics, so that it
-    reads them all again (a rebuild). The group must have no running member."""
+    reads them all again (a rebuild), or with ``to_end`` on to their end, so that it reads only
+    what comes next. The group must have no running member."""
     consumer = KafkaConsumer(
         **connection.client_kwargs(),
         group_id=group,
-        client_id=f"{group}-rewind",
+        client_id=f"{group}-move",
         enable_auto_commit=False,
     )
     try:
-        starts = consumer.beginning_offsets(topic_partitions(consumer, topics))
-        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in starts.items()})
+        partitions = topic_partitions(consumer, topics)
+        offsets = (
+            consumer.end_offsets(partitions) if to_end else consumer.beginning_offsets(partitions)
+        )
+        consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
     finally:
         consumer.close(autocommit=False)

@@ -205,7 +205,10 @@ class ServiceRuntime:
             database = f"unreachable: {type(error).__name__}"
         bootstrap = self.kafka.bootstrap
         kafka = "ok" if kafka_reachable(bootstrap) else f"unreachable at {bootstrap}"
-        waiting = {relay.name: relay.lag() for relay in self.relays}
+        # The relays' figures are read from the database: with the database down, asking would
+        # keep the report waiting for the pool's connect timeout; they are unknown (None).
+        answering = database == "ok"
+        waiting = {relay.name: relay.lag() if answering else None for relay in self.relays}
         # The service works, but something waits: events behind one the relay cannot publish
         # or behind a slow broker, messages behind a consumer that fails or falls behind.
         degraded_because = [
@@ -228,7 +231,7 @@ class ServiceRuntime:
                 "running": self.relay.running,
                 # False on a standby instance: another one publishes the shared store's events.
                 "holds_lease": self.relay.lease.held,
-                "position": self.relay.position,
+                "position": self.relay.position if answering else None,
                 "waiting": waiting[self.relay.name],
                 "last_error": self.relay.last_error,
                 **stuck_report(self.relay),
@@ -253,7 +256,7 @@ class ServiceRuntime:
             },
         }
 
-    def _relay_troubles(self, waiting: dict[str, int]) -> list[str]:
+    def _relay_troubles(self, waiting: dict[str, int | None]) -> list[str]:
         troubles = []
         most = self.settings.health_max_relay_waiting
         for relay in self.relays:
@@ -262,10 +265,9 @@ class ServiceRuntime:
                     f"relay {relay.name} holds at notification {relay.stuck.position}, "
                     "which it cannot decode"
                 )
-            if waiting[relay.name] > most:
-                troubles.append(
-                    f"relay {relay.name} has {waiting[relay.name]} events waiting (over {most})"
-                )
+            behind = waiting[relay.name]
+            if behind is not None and behind > most:
+                troubles.append(f"relay {relay.name} has {behind} events waiting (over {most})")
         return troubles
 
     def _consumer_troubles(self, consumer: EventConsumer) -> list[str]:

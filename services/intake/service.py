@@ -12,7 +12,7 @@ from services.intake.projections import PROJECTIONS_CONSUMER, CaseProjections
 from services.intake.steps import journey
 from shared.accesslog import AccessLogView
 from shared.api import create_service_api
-from shared.kafka import ACCESS_TOPIC, event_topic, rewind_consumer_group
+from shared.kafka import ACCESS_TOPIC, event_topic, move_consumer_group
 from shared.keyring import Keyring
 from shared.persistence import Clock, utc_now
 from shared.runtime import ServiceRuntime, Subscription, build_service_runtime
@@ -66,7 +66,7 @@ def rebuild_projections(runtime: ServiceRuntime) -> None:
     was_running = consumer.running
     consumer.stop()
     application.projections.reset(consumer.name)
-    rewind_consumer_group(runtime.kafka, consumer.name, consumer.topics)
+    move_consumer_group(runtime.kafka, consumer.name, consumer.topics)
     if was_running:
         consumer.start()
 
