@@ -26,7 +26,7 @@ from shared.keyring import Keyring, open_keyring
 from shared.replay import read_case_messages
 from shared.settings import Settings
 from tests.conftest import sqlite_store
-from tests.partner import PartnerLogin, run_guide
+from tests.partner import PartnerLogin, register_partner, run_guide
 from tests.samples import (
     MOTHER_ASSESSED,
     MOTHER_LOCATED,
@@ -108,6 +108,42 @@ class Partner:
     def close(self) -> None:
         self.consumer.close(autocommit=False)
         self.producer.close()
+
+
+def new_agency(settings: Settings, *services: TestClient, prefix: str = "CD") -> str:
+    """A code no other test uses (``CD-1A2B``); the services' caller becomes the sample
+    caseworker (cw-0412) of that agency, so that each test sees its own cases only."""
+    agency = f"{prefix}-{uuid.uuid4().hex[:4].upper()}"
+    for client in services:
+        client.headers.update(staff_headers(settings, agency=agency))
+    return agency
+
+
+def connected_partner(
+    referral: TestClient,
+    settings: Settings,
+    agency: str,
+    service: str,
+    key_folder: Path,
+    kind: str = "humanitarian",
+) -> Partner:
+    """A partner registered with the referral service (an administrator's call), reading its
+    referrals with the Kafka login the registration gave."""
+    login = register_partner(
+        referral, settings.kafka_bootstrap, agency, service, key_folder, kind=kind
+    )
+    return Partner(login, key_folder)
+
+
+def referred(referral: TestClient, **body: Any) -> dict[str, Any]:
+    """A new referral, made as soon as the referral service has seen, on Kafka, the consent
+    it needs (until then it is refused)."""
+    made = wait_for(
+        lambda: (answer := referral.post("/referrals", json=body)).status_code == 201 and answer,
+        f"the referral to {body['agency']}",
+    )
+    document: dict[str, Any] = made.json()
+    return document
 
 
 @contextmanager

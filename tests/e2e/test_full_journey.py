@@ -11,18 +11,23 @@ from services.referral.messages import CATALOGUE as REFERRAL_EVENTS
 from shared.kafka import AUDITOR, kafka_connection
 from shared.keyring import CaseKeys
 from shared.replay import read_case_messages, replay_case
-from tests.partner import register_partner
-from tests.running import EVENT_TOPICS, CaseInIntake, Partner, wait_for
+from tests.running import (
+    EVENT_TOPICS,
+    CaseInIntake,
+    connected_partner,
+    new_agency,
+    referred,
+    wait_for,
+)
 from tests.samples import FAMILY_TRACING_CONSENT, TRACING_STARTED, registration
-from tests.signin import staff_headers, supervisor_headers
+from tests.signin import supervisor_headers
 
 
 def test_from_release_to_closure_across_the_platform(services, settings, tmp_path):
     clock, intake, referral, followup, keyring = services
-    suffix = uuid.uuid4().hex[:4].upper()
-    agency, school, training = f"CD-{suffix}", f"SCH-{suffix}", f"LIV-{suffix}"
-    for client in (intake, referral, followup):  # the case's caseworker, on every service
-        client.headers.update(staff_headers(settings, agency=agency))
+    agency = new_agency(settings, intake, referral, followup)
+    suffix = agency.removeprefix("CD-")
+    school, training = f"SCH-{suffix}", f"LIV-{suffix}"
     child = CaseInIntake.register(intake, registration(registering_agency=agency))
     case_id, step = child.id, child.step
 
@@ -55,13 +60,13 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
     assert plan["caseworker"] == "cw-0412"
 
     # Referrals to a school and a livelihood programme, each under its own consent.
-    logins = {}
+    partners = {}
     for partner, service, purpose in (
         (school, "education", "education"),
         (training, "livelihood", "livelihood"),
     ):
-        logins[partner] = register_partner(
-            referral, settings.kafka_bootstrap, partner, service, tmp_path / partner
+        partners[partner] = connected_partner(
+            referral, settings, partner, service, tmp_path / partner
         )
         step(
             "consents",
@@ -71,21 +76,15 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
             categories=["identity"],
             given_on="2026-10-12",
         )
-    partners = {
-        partner: Partner(logins[partner], tmp_path / partner) for partner in (school, training)
-    }
     try:
         for partner, service in ((school, "education"), (training, "livelihood")):
-            body = {
-                "case_id": case_id,
-                "agency": partner,
-                "service": service,
-                "purpose": service,
-                "categories": ["identity"],
-            }
-            wait_for(
-                lambda body=body: referral.post("/referrals", json=body).status_code == 201,
-                f"the referral to {partner}",
+            referred(
+                referral,
+                case_id=case_id,
+                agency=partner,
+                service=service,
+                purpose=service,
+                categories=["identity"],
             )
         enrolment = partners[school].next_referral()
         assert enrolment["shared_data"]["name"] == "Amani Zawadi-Kuvuka"

@@ -1,0 +1,197 @@
+"""Journeys as they happen, each end to end across the three services through the real broker
+only: a return home that breaks down, a child mother with two children, a misspelt name
+corrected, a detention with legal aid, a young person who turns 18 mid-case. Each prints one
+line of figures: what each service published about its cases, and what partners received."""
+
+import time
+import uuid
+from datetime import date
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.running import (
+    CaseInIntake,
+    connected_partner,
+    messages_per_service,
+    new_agency,
+    referred,
+    wait_for,
+)
+from tests.samples import (
+    FAMILY_TRACING_CONSENT,
+    FOSTER_CARE,
+    RETURN_BROKE_DOWN,
+    TRACING_STARTED,
+    registration,
+)
+
+
+def referral_case_file(referral: TestClient, case_id: str) -> dict[str, Any]:
+    """What the referral service keeps of a case to share with partners, opened."""
+    found = referral.app.state.runtime.application.intake.case_data(  # type: ignore[attr-defined]
+        uuid.UUID(case_id), "the journey's check"
+    )
+    assert found is not None, f"the referral service does not know case {case_id}"
+    case_file: dict[str, Any] = found[0]
+    return case_file
+
+
+def plan_of(followup: TestClient, case_id: str) -> dict[str, Any]:
+    answer = followup.get(f"/plans/{case_id}")
+    return answer.json() if answer.status_code == 200 else {}
+
+
+def due_visits(followup: TestClient, case_id: str) -> list[int]:
+    due = followup.get("/visits/due", params={"caseworker": "cw-0412"}).json()
+    return [visit["visit"] for visit in due if visit["case_id"] == case_id]
+
+
+def figures(journey: str, started: float, settings, case_ids: list[str], **seen: int) -> None:
+    published = messages_per_service(settings, case_ids)
+    print(
+        f"\n{journey}: published "
+        + ", ".join(f"{service} {count}" for service, count in sorted(published.items()))
+        + "".join(f"; {what.replace('_', ' ')} {count}" for what, count in seen.items())
+        + f"; {time.monotonic() - started:.1f} s"
+    )
+
+
+def test_a_reunification_that_breaks_down_ends_in_alternative_care(services, settings, tmp_path):
+    started = time.monotonic()
+    clock, intake, referral, followup, _keyring = services
+    agency = new_agency(settings, intake, referral, followup)
+    shelter = f"SH-{agency.removeprefix('CD-')}"
+    girl = CaseInIntake.register(intake, registration(registering_agency=agency))
+    case_id = girl.id
+
+    # Home to her mother, with every safeguard; follow-up makes its plan from the return.
+    girl.step("consents", **FAMILY_TRACING_CONSENT)
+    girl.step("tracing", **TRACING_STARTED)
+    clock.to(date(2026, 10, 12))
+    girl.safeguarded_return(settings)
+    girl.step("reunification", reunified_on="2026-10-12", address="Kibati camp, block C")
+    plan = wait_for(lambda: plan_of(followup, case_id), "the follow-up plan of the return")
+    assert (plan["returned_on"], plan["return_kind"]) == ("2026-10-12", "reunified")
+    assert len(plan["visits"]) == 7
+
+    # A shelter partner may learn who she is and where she lives, under her own consent.
+    partner = connected_partner(
+        referral, settings, shelter, "safe_shelter", tmp_path / shelter, kind="shelter"
+    )
+    girl.step(
+        "consents",
+        given_by="child_consent",
+        purpose="shelter",
+        recipients=[shelter],
+        categories=["identity", "contact_and_location"],
+        given_on="2026-10-12",
+    )
+    referral_body = {
+        "case_id": case_id,
+        "agency": shelter,
+        "service": "safe_shelter",
+        "purpose": "shelter",
+        "categories": ["identity", "contact_and_location"],
+    }
+
+    def refer_and_receive() -> dict[str, Any]:
+        """What the partner receives of a new referral; the referral is then withdrawn, so
+        that the next one is new (one open referral per case, partner and service)."""
+        made = referred(referral, **referral_body)
+        received = partner.next_referral()
+        assert received["referral_id"] == made["referral_id"]
+        withdrawn = referral.post(
+            f"/referrals/{made['referral_id']}/withdrawal", json={"reason": "Her home changed."}
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+        shared: dict[str, Any] = received["shared_data"]
+        return shared
+
+    try:
+        at_home = refer_and_receive()
+        assert (at_home["lives_with"], at_home["address"]) == ("mother", "Kibati camp, block C")
+
+        clock.to(date(2026, 10, 27))
+        visited = followup.post(
+            f"/plans/{case_id}/visits/1/completion",
+            json={
+                "version": plan["version"],
+                "visited_on": "2026-10-27",
+                "wellbeing": "fair",
+                "attending_school": False,
+                "livelihood_status": "none",
+                "family_acceptance": "poor",
+                "community_acceptance": "fair",
+                "stigma_reported": True,
+                "security_threat": False,
+                "re_recruitment_threat": False,
+            },
+        )
+        assert visited.status_code == 200, visited.text
+        clock.to(date(2026, 11, 20))
+        # Visit 2 (2026-11-11) is overdue for her caseworker...
+        wait_for(lambda: due_visits(followup, case_id) == [2], "the overdue visit 2")
+
+        # ...until the return breaks down: no one is sent to a home she left.
+        broke_down = girl.step("reunification/breakdown", **RETURN_BROKE_DOWN)
+        assert broke_down["stage"] != "reunified"
+        assert broke_down["journey"]["reunified_on"] is None
+        called_off = wait_for(
+            lambda: (
+                (p := plan_of(followup, case_id))
+                and {v["status"] for v in p["visits"][1:]} == {"called_off"}
+                and p
+            ),
+            "follow-up to call off the visits at the home she left",
+        )
+        assert called_off["visits"][0]["status"] == "completed"
+        wait_for(lambda: due_visits(followup, case_id) == [], "the due list without her visits")
+        wait_for(
+            lambda: referral_case_file(referral, case_id)["contact"] is None,
+            "the referral service to forget where she lived",
+        )
+        after_breakdown = refer_and_receive()
+        assert after_breakdown["name"] == "Amani Zawadi-Kuvuka"
+        assert {after_breakdown[f] for f in ("lives_with", "address", "phone")} == {None}
+
+        # A foster family takes her in: follow-up visits her there, from that day.
+        clock.to(date(2026, 11, 25))
+        placed = girl.step("alternative-care", **FOSTER_CARE)
+        assert placed["stage"] == "alternative_care"
+        rebased = wait_for(
+            lambda: (
+                (p := plan_of(followup, case_id)) and p["return_kind"] == "alternative_care" and p
+            ),
+            "follow-up to re-base the plan on the foster placement",
+        )
+        assert rebased["returned_on"] == FOSTER_CARE["arranged_on"]
+        scheduled = [v for v in rebased["visits"] if v["status"] == "scheduled"]
+        assert [v["number"] for v in scheduled] == list(range(8, 15))
+        assert [v["due_on"] for v in scheduled][:2] == ["2026-12-09", "2026-12-25"]
+        wait_for(
+            lambda: referral_case_file(referral, case_id)["contact"] is not None,
+            "the referral service to learn where she lives now",
+        )
+        in_foster_care = refer_and_receive()
+        assert (in_foster_care["lives_with"], in_foster_care["address"]) == (
+            FOSTER_CARE["carer"],
+            FOSTER_CARE["address"],
+        )
+    finally:
+        partner.close()
+
+    # The history keeps the return, its breakdown and the care that followed, in order.
+    facts = girl.timeline_types()
+    returns = [
+        f for f in facts if f in ("Reunified", "ReunificationBrokeDown", "AlternativeCareArranged")
+    ]
+    assert returns == ["Reunified", "ReunificationBrokeDown", "AlternativeCareArranged"]
+    figures(
+        "breakdown to alternative care",
+        started,
+        settings,
+        [case_id],
+        partner_messages=len(partner.received),
+        facts_in_intake=len(facts),
+    )
