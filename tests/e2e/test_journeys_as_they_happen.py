@@ -10,7 +10,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from services.referral.projections import IntakeView
+from shared.kafka import AUDITOR, kafka_connection
+from shared.keyring import CaseKeys
+from shared.replay import replay_case
 from tests.running import (
+    EVENT_TOPICS,
     CaseInIntake,
     connected_partner,
     messages_per_service,
@@ -25,13 +30,18 @@ from tests.samples import (
     TRACING_STARTED,
     registration,
 )
+from tests.signin import supervisor_headers
+
+
+def referral_view(referral: TestClient) -> IntakeView:
+    """What the referral service learnt of intake's cases from Kafka."""
+    view: IntakeView = referral.app.state.runtime.application.intake  # type: ignore[attr-defined]
+    return view
 
 
 def referral_case_file(referral: TestClient, case_id: str) -> dict[str, Any]:
     """What the referral service keeps of a case to share with partners, opened."""
-    found = referral.app.state.runtime.application.intake.case_data(  # type: ignore[attr-defined]
-        uuid.UUID(case_id), "the journey's check"
-    )
+    found = referral_view(referral).case_data(uuid.UUID(case_id), "the journey's check")
     assert found is not None, f"the referral service does not know case {case_id}"
     case_file: dict[str, Any] = found[0]
     return case_file
@@ -194,4 +204,111 @@ def test_a_reunification_that_breaks_down_ends_in_alternative_care(services, set
         [case_id],
         partner_messages=len(partner.received),
         facts_in_intake=len(facts),
+    )
+
+
+def test_a_child_mother_and_her_two_children_each_have_a_case_linked_both_ways(services, settings):
+    started = time.monotonic()
+    clock, intake, referral, followup, keyring = services
+    agency = new_agency(settings, intake, referral, followup)
+    mother = CaseInIntake.register(intake, registration(registering_agency=agency))
+    clock.to(date(2026, 10, 20))
+    children = {}
+    for name, sex, born in (("Neema", "female", "2026-02-01"), ("Baraka", "male", "2026-10-18")):
+        answer = intake.post(
+            f"/cases/{mother.id}/children",
+            json={
+                "version": mother.case["version"],
+                "name": name,
+                "sex": sex,
+                "date_of_birth": born,
+            },
+        )
+        assert answer.status_code == 201, answer.text
+        children[name] = CaseInIntake(intake, answer.json())
+        mother.reload()
+    neema, baraka = children["Neema"], children["Baraka"]
+
+    # Linked both ways, on each case...
+    assert mother.case["linked_cases"] == {neema.id: "child", baraka.id: "child"}
+    for child in (neema, baraka):
+        assert child.case["linked_cases"] == {mother.id: "mother"}
+        assert child.case["registering_agency"] == agency
+        assert child.case["caseworker"] == mother.case["caseworker"]
+    assert neema.case["case_number"] != baraka.case["case_number"]
+    # ...and on Kafka, sealed with each case's own key: an auditor opens every link.
+    audit = kafka_connection(settings, AUDITOR)
+    keys = CaseKeys(keyring, "audit")
+
+    def links_on_kafka(case: CaseInIntake) -> dict[str, str]:
+        history = replay_case(audit, EVENT_TOPICS[:1], uuid.UUID(case.id), keys)
+        return {
+            entry["data"]["linked_case_id"]: entry["data"]["relation"]
+            for entry in history
+            if entry["type"] == "org.homeward.intake.CaseLinked.v1"
+        }
+
+    assert wait_for(lambda: len(links_on_kafka(mother)) == 2, "the mother's links on Kafka")
+    assert links_on_kafka(mother) == {neema.id: "child", baraka.id: "child"}
+    for child in (neema, baraka):
+        assert wait_for(lambda c=child: links_on_kafka(c), "a child's link on Kafka") == {
+            mother.id: "mother"
+        }
+    # The children are cases the other services know too (registered through Kafka).
+    for case in (mother, neema, baraka):
+        wait_for(
+            lambda c=case: referral_view(referral).case_data(uuid.UUID(c.id), "check"),
+            "the referral service to know every case",
+        )
+    assert referral_case_file(referral, baraka.id)["name"] == "Baraka"
+
+    # Neema's case is erased at her mother's request: her mother's and her brother's stay.
+    erased = neema.step("erasure", supervisor_headers(settings, agency), reason="caregiver_request")
+    assert erased["erased"] is True
+    assert erased["name"] == "[erased]"
+    for case, name in ((mother, "Amani Zawadi-Kuvuka"), (baraka, "Baraka")):
+        shown = case.reload()
+        assert (shown["name"], shown["erased"]) == (name, False)
+        assert intake.get(f"/cases/{case.id}/timeline").status_code == 200
+    assert mother.case["linked_cases"][baraka.id] == "child"
+    assert baraka.case["linked_cases"] == {mother.id: "mother"}
+
+    def listed() -> dict[str, str]:
+        page = intake.get("/cases", params={"agency": agency}).json()
+        return {item["case_id"]: item["name"] for item in page["items"]}
+
+    assert wait_for(
+        lambda: (names := listed()) and neema.id not in names and names,
+        "the case list to drop the erased case",
+    ) == {mother.id: "Amani Zawadi-Kuvuka", baraka.id: "Baraka"}
+    wait_for(
+        lambda: referral_view(referral).case_data(uuid.UUID(neema.id), "check") is None,
+        "the referral service to forget the erased case",
+    )
+    assert referral_case_file(referral, mother.id)["name"] == "Amani Zawadi-Kuvuka"
+    assert referral_case_file(referral, baraka.id)["name"] == "Baraka"
+
+    # On Kafka the erased case reads [erased] once its key is destroyed (an auditor starting
+    # now, holding no key in memory); the others open as before.
+    def registered_names() -> dict[str, str]:
+        fresh_keys = CaseKeys(keyring, "audit")
+        return {
+            case.id: replay_case(audit, EVENT_TOPICS[:1], uuid.UUID(case.id), fresh_keys)[0][
+                "data"
+            ]["name"]
+            for case in (mother, neema, baraka)
+        }
+
+    assert wait_for(
+        lambda: (names := registered_names())[neema.id] == "[erased]" and names,
+        "the erased case's key to be destroyed",
+    ) == {mother.id: "Amani Zawadi-Kuvuka", neema.id: "[erased]", baraka.id: "Baraka"}
+    assert links_on_kafka(mother) == {neema.id: "child", baraka.id: "child"}
+    figures(
+        "child mother with two children",
+        started,
+        settings,
+        [mother.id, neema.id, baraka.id],
+        cases=3,
+        links=len(links_on_kafka(mother)) + len(links_on_kafka(baraka)),
     )
