@@ -312,3 +312,74 @@ def test_a_child_mother_and_her_two_children_each_have_a_case_linked_both_ways(s
         cases=3,
         links=len(links_on_kafka(mother)) + len(links_on_kafka(baraka)),
     )
+
+
+def test_a_misspelt_name_is_corrected_and_every_service_learns_it(services, settings, tmp_path):
+    started = time.monotonic()
+    _clock, intake, referral, followup, _keyring = services
+    agency = new_agency(settings, intake, referral, followup)
+    school = f"SCH-{agency.removeprefix('CD-')}"
+    misspelt, corrected = "Amani Zawadi-Kuvka", "Amani Zawadi-Kuvuka"
+    girl = CaseInIntake.register(intake, registration(name=misspelt, registering_agency=agency))
+    partner = connected_partner(referral, settings, school, "education", tmp_path / school)
+    girl.step(
+        "consents",
+        given_by="child_consent",
+        purpose="education",
+        recipients=[school],
+        categories=["identity"],
+        given_on="2026-10-04",
+    )
+    referral_body = {
+        "case_id": girl.id,
+        "agency": school,
+        "service": "education",
+        "purpose": "education",
+        "categories": ["identity"],
+    }
+
+    def listed_name() -> str:
+        page = intake.get("/cases", params={"agency": agency}).json()
+        return str(page["items"][0]["name"]) if page["items"] else ""
+
+    try:
+        # The school first receives the name as registered...
+        first = referred(referral, **referral_body)
+        assert partner.next_referral()["shared_data"]["name"] == misspelt
+        assert wait_for(listed_name, "the case in the case list") == misspelt
+        withdrawn = referral.post(
+            f"/referrals/{first['referral_id']}/withdrawal", json={"reason": "Name misspelt."}
+        )
+        assert withdrawn.status_code == 200, withdrawn.text
+
+        # ...then the caseworker corrects it, with the reason.
+        shown = girl.step("corrections", name=corrected, reason="Misspelt at registration.")
+        assert shown["name"] == corrected
+        timeline = intake.get(f"/cases/{girl.id}/timeline").json()
+        names = {
+            entry["type"].split(".")[-2]: entry["data"].get("name") or entry["data"].get("value")
+            for entry in timeline
+            if entry["type"].split(".")[-2] in ("ChildRegistered", "FieldCorrected")
+        }
+        assert names == {"ChildRegistered": misspelt, "FieldCorrected": corrected}
+
+        # The case list and the referral service learn it from Kafka alone.
+        wait_for(lambda: listed_name() == corrected, "the case list to show the corrected name")
+        wait_for(
+            lambda: referral_case_file(referral, girl.id)["name"] == corrected,
+            "the referral service to learn the corrected name",
+        )
+        second = referred(referral, **referral_body)
+        received = partner.next_referral()
+        assert received["referral_id"] == second["referral_id"]
+        assert received["shared_data"]["name"] == corrected
+    finally:
+        partner.close()
+    figures(
+        "misspelt name corrected",
+        started,
+        settings,
+        [girl.id],
+        partner_messages=len(partner.received),
+        timeline_entries=len(timeline),
+    )
