@@ -3,6 +3,7 @@ only: a return home that breaks down, a child mother with two children, a misspe
 corrected, a detention with legal aid, a young person who turns 18 mid-case. Each prints one
 line of figures: what each service published about its cases, and what partners received."""
 
+import json
 import time
 import uuid
 from datetime import date
@@ -24,10 +25,13 @@ from tests.running import (
     wait_for,
 )
 from tests.samples import (
+    DETAINED,
+    DETENTION_ENDED,
     FAMILY_TRACING_CONSENT,
     FOSTER_CARE,
     RETURN_BROKE_DOWN,
     TRACING_STARTED,
+    boy_formally_released,
     registration,
 )
 from tests.signin import supervisor_headers
@@ -382,4 +386,94 @@ def test_a_misspelt_name_is_corrected_and_every_service_learns_it(services, sett
         [girl.id],
         partner_messages=len(partner.received),
         timeline_entries=len(timeline),
+    )
+
+
+def test_a_detention_with_legal_aid_stays_with_the_case_agency(services, settings, tmp_path):
+    started = time.monotonic()
+    clock, intake, referral, followup, _keyring = services
+    agency = new_agency(settings, intake, referral, followup)
+    lawyers = f"LA-{agency.removeprefix('CD-')}"
+    boy = CaseInIntake.register(intake, boy_formally_released(registering_agency=agency))
+    clock.to(date(2026, 10, 6))
+
+    def projected() -> bool:
+        """The case list (and from it the statistics and the overdue list) caught up with
+        the case, through Kafka."""
+        page = intake.get("/cases", params={"agency": agency}).json()
+        return bool(page["items"]) and page["items"][0]["version"] == boy.case["version"]
+
+    def stage_counts() -> dict[str, int]:
+        counts = intake.get("/statistics/stages", params={"agency": agency})
+        assert counts.status_code == 200, counts.text
+        assert counts.json()["total"] == 1
+        return {stage: n for stage, n in counts.json()["stages"].items() if n}
+
+    def overdue_kinds() -> list[str]:
+        overdue = intake.get("/cases/overdue", params={"agency": agency})
+        assert overdue.status_code == 200, overdue.text
+        return [entry["kind"] for entry in overdue.json() if entry["case_id"] == boy.id]
+
+    detained = boy.step("detention", **DETAINED)
+    episode = {
+        "started_on": DETAINED["started_on"],
+        "legal_aid_provider": DETAINED["legal_aid_provider"],
+    }
+    assert episode.items() <= detained["journey"]["detention"].items()
+    wait_for(projected, "the case list to see the detention")
+    assert stage_counts() == {detained["stage"]: 1}
+    assert overdue_kinds() == ["handover"]  # never handed over: 48 hours passed long ago
+
+    # A legal aid partner gets what the boy consented to, and nothing of the detention.
+    partner = connected_partner(
+        referral, settings, lawyers, "legal_aid", tmp_path / lawyers, kind="legal_aid"
+    )
+    consented = ["identity", "legal", "association"]
+    boy.step(
+        "consents",
+        given_by="child_consent",
+        purpose="legal_aid",
+        recipients=[lawyers],
+        categories=consented,
+        given_on="2026-10-06",
+    )
+    try:
+        referred(
+            referral,
+            case_id=boy.id,
+            agency=lawyers,
+            service="legal_aid",
+            purpose="legal_aid",
+            categories=consented,
+            written={"legal_needs": "Counsel before the military court."},
+        )
+        received = partner.next_referral()
+    finally:
+        partner.close()
+    shared = received["shared_data"]
+    assert shared["armed_group"] == "FARDC 3rd brigade"  # association, consented for legal aid
+    assert shared["legal_needs"] == "Counsel before the military court."
+    detention_values = [str(value) for value in DETAINED.values()]
+    assert not [v for v in detention_values if v in json.dumps(received)]
+    assert not [name for name in shared if "detention" in name or "detain" in name]
+    case_file = json.dumps(referral_case_file(referral, boy.id))
+    assert not [v for v in detention_values if v in case_file]
+
+    # Released to child protection: the episode stays on the case, with its outcome.
+    clock.to(date(2026, 10, 21))
+    released = boy.step("detention/end", **DETENTION_ENDED)
+    assert released["journey"]["detention"] is None  # not detained any more
+    assert released["journey"]["detentions"] == [{**episode, **DETENTION_ENDED}]
+    facts = boy.timeline_types()
+    assert [f for f in facts if f.startswith("Detention")] == ["DetentionStarted", "DetentionEnded"]
+    wait_for(projected, "the case list to see the detention's end")
+    assert stage_counts() == {released["stage"]: 1}
+    assert overdue_kinds() == ["handover"]
+    figures(
+        "detention with legal aid",
+        started,
+        settings,
+        [boy.id],
+        partner_messages=len(partner.received),
+        fields_shared=len(shared),
     )
