@@ -240,6 +240,18 @@ class CaseInIntake:
         )
 
 
+def has_applied(service: TestClient, consumer: str, message_id: str) -> bool:
+    """Whether the service's ``consumer`` has applied the message: its inbox holds the id."""
+    database = service.app.state.runtime.database  # type: ignore[attr-defined]
+    with database.transaction() as tx:
+        return bool(
+            tx.fetchall(
+                "SELECT 1 FROM homeward_inbox WHERE consumer = ? AND event_id = ?",
+                (consumer, message_id),
+            )
+        )
+
+
 def messages_per_service(settings: Settings, case_ids: list[str]) -> dict[str, int]:
     """How many distinct messages each service published about the cases, read from Kafka."""
     audit = kafka_connection(settings, AUDITOR)

@@ -14,11 +14,13 @@ from fastapi.testclient import TestClient
 from services.referral.projections import IntakeView
 from shared.kafka import AUDITOR, kafka_connection
 from shared.keyring import CaseKeys
-from shared.replay import replay_case
+from shared.replay import read_case_messages, replay_case
+from tests.partner import register_partner
 from tests.running import (
     EVENT_TOPICS,
     CaseInIntake,
     connected_partner,
+    has_applied,
     messages_per_service,
     new_agency,
     referred,
@@ -476,4 +478,118 @@ def test_a_detention_with_legal_aid_stays_with_the_case_agency(services, setting
         [boy.id],
         partner_messages=len(partner.received),
         fields_shared=len(shared),
+    )
+
+
+def test_a_young_person_who_turns_18_mid_case_leaves_with_a_transition_plan(
+    services, settings, tmp_path
+):
+    started = time.monotonic()
+    clock, intake, referral, followup, _keyring = services
+    agency = new_agency(settings, intake, referral, followup)
+    school = f"SCH-{agency.removeprefix('CD-')}"
+    girl = CaseInIntake.register(
+        intake,
+        registration(date_of_birth="2012-06-01", estimated_age=14, registering_agency=agency),
+    )
+    assert girl.case["age"] == 14
+    register_partner(referral, settings.kafka_bootstrap, school, "education", tmp_path / school)
+    # At 14 her assent and her mother's consent together let the school know who she is.
+    for given_by in ("child_assent", "caregiver_consent"):
+        girl.step(
+            "consents",
+            given_by=given_by,
+            purpose="education",
+            recipients=[school],
+            categories=["identity"],
+            given_on="2026-10-04",
+        )
+    caregivers = [
+        c["consent_id"] for c in girl.case["consents"] if c["given_by"] == "caregiver_consent"
+    ]
+    to_school = {
+        "case_id": girl.id,
+        "agency": school,
+        "service": "education",
+        "purpose": "education",
+        "categories": ["identity"],
+    }
+    at_14 = referred(referral, **to_school)
+    withdrawn = referral.post(
+        f"/referrals/{at_14['referral_id']}/withdrawal", json={"reason": "School term over."}
+    )
+    assert withdrawn.status_code == 200, withdrawn.text
+    clock.to(date(2026, 11, 25))
+    girl.step("alternative-care", **FOSTER_CARE)
+    plan = wait_for(lambda: plan_of(followup, girl.id), "the follow-up plan of her placement")
+
+    # At 16 her own consent is needed; at 18 her mother's consent lapses.
+    clock.to(date(2028, 6, 2))
+    assert "own_consent_needed" in girl.reload()["alerts"]
+    clock.to(date(2030, 6, 1))
+    adult = girl.reload()
+    assert adult["age"] == 18
+    assert "consent_lapsed_at_18" in adult["alerts"]
+    assert adult["consents_to_renew"] == caregivers
+    refused = referral.post("/referrals", json=to_school)
+    assert refused.status_code == 409, refused.text
+    assert "who decides by age" in refused.json()["detail"]
+    assert "the child is 18" in refused.json()["detail"]
+
+    # Her own consent: the alert goes and the school may hear of her again.
+    girl.step(
+        "consents",
+        given_by="child_consent",
+        purpose="education",
+        recipients=[school],
+        categories=["identity"],
+        given_on="2030-06-01",
+    )
+    assert "consent_lapsed_at_18" not in girl.case["alerts"]
+    referred(referral, **to_school)
+
+    # A transition plan, and closure: asked by her caseworker, approved by someone else.
+    girl.step(
+        "case-plan",
+        goals={"livelihood": "A tailoring apprenticeship and a room of her own in Goma."},
+        child_participated=True,
+        agreed_on="2030-06-01",
+    )
+    girl.step("closure", reason="turned_18_with_transition_plan", requested_on="2030-06-01")
+    own_approval = intake.post(
+        f"/cases/{girl.id}/closure/approval",
+        json={"version": girl.case["version"], "approved_on": "2030-06-01"},
+    )
+    assert own_approval.status_code == 403, own_approval.text
+    closed = girl.step(
+        "closure/approval", supervisor_headers(settings, agency), approved_on="2030-06-01"
+    )
+    assert closed["stage"] == "closed"
+    assert closed["journey"]["closure"]["reason"] == "turned_18_with_transition_plan"
+
+    # Follow-up has seen the closure and keeps her plan: an adult keeps follow-up.
+    audit = kafka_connection(settings, AUDITOR)
+    closure = wait_for(
+        lambda: [
+            m
+            for m in read_case_messages(audit, EVENT_TOPICS[:1], uuid.UUID(girl.id))
+            if m.type == "org.homeward.intake.CaseClosed.v1"
+        ],
+        "the closure on Kafka",
+    )[0]
+    wait_for(
+        lambda: has_applied(followup, "homeward.followup.intake", closure.id),
+        "follow-up to read the closure",
+    )
+    kept = plan_of(followup, girl.id)
+    assert kept["cancelled"] is False
+    assert kept["version"] == plan["version"]  # the closure changed nothing in it
+    assert len(due_visits(followup, girl.id)) == len(plan["visits"])  # all due by now
+    figures(
+        "turns 18 mid-case",
+        started,
+        settings,
+        [girl.id],
+        consents=len(girl.case["consents"]),
+        visits_still_due=len(plan["visits"]),
     )
