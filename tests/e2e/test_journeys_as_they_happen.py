@@ -15,6 +15,7 @@ from services.referral.projections import IntakeView
 from shared.kafka import AUDITOR, kafka_connection
 from shared.keyring import CaseKeys
 from shared.replay import read_case_messages, replay_case
+from shared.settings import Settings
 from tests.partner import register_partner
 from tests.running import (
     EVENT_TOPICS,
@@ -54,6 +55,7 @@ def referral_case_file(referral: TestClient, case_id: str) -> dict[str, Any]:
 
 
 def plan_of(followup: TestClient, case_id: str) -> dict[str, Any]:
+    """The case's follow-up plan; empty while follow-up has made none."""
     answer = followup.get(f"/plans/{case_id}")
     return answer.json() if answer.status_code == 200 else {}
 
@@ -63,7 +65,11 @@ def due_visits(followup: TestClient, case_id: str) -> list[int]:
     return [visit["visit"] for visit in due if visit["case_id"] == case_id]
 
 
-def figures(journey: str, started: float, settings, case_ids: list[str], **seen: int) -> None:
+def figures(
+    journey: str, started: float, settings: Settings, case_ids: list[str], **seen: int
+) -> None:
+    """One line: the messages each service published about the cases, what else was seen,
+    and the seconds since ``started``."""
     published = messages_per_service(settings, case_ids)
     print(
         f"\n{journey}: published "
