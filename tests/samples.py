@@ -113,6 +113,26 @@ RETURN_APPROVED = {  # by a supervisor
     "approved_on": "2026-10-11",
 }
 
+# What may follow her return, for the journeys: bodies without the case's version.
+RETURN_BROKE_DOWN = {
+    "reason": "family_rejection",
+    "broke_down_on": "2026-11-18",
+    "notes": "Her stepfather would not have her in the house.",
+}
+FOSTER_CARE = {
+    "kind": "foster_care",
+    "carer": "Famille Mapendo",
+    "address": "Ndosho, avenue des Volcans 3",
+    "arranged_on": "2026-11-25",
+}
+DETAINED = {
+    "place": "Prison centrale de Goma",
+    "detaining_authority": "Auditorat militaire",
+    "started_on": "2026-10-06",
+    "legal_aid_provider": "Bureau d'aide juridique de Goma",
+}
+DETENTION_ENDED = {"ended_on": "2026-10-20", "outcome": "released_to_child_protection"}
+
 
 def probe(**data: Any) -> CloudEvent:
     """A message of a type no service handles, about a case of its own: for the tests of

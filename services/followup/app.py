@@ -32,9 +32,14 @@ class FollowUpApplication(ServiceApplication):
         caseworker: str,
         risk: RiskLevel | None,
     ) -> FollowUpPlan | None:
-        """One plan per case, made when the child returns; a second return changes nothing."""
+        """One plan per case, made when the child first returns; a return after a breakdown
+        re-bases it; any other return changes nothing (None)."""
         if FollowUpPlan.create_id(case_id) in self.repository:
-            return None
+            plan = self.get_plan(case_id)
+            if not plan.rebase(returned_on, kind, self.schedule):
+                return None
+            self.save(plan)
+            return plan
         plan = FollowUpPlan.start(case_id, returned_on, kind, caseworker, risk, self.schedule)
         try:
             self.save(plan)
@@ -96,6 +101,14 @@ class FollowUpApplication(ServiceApplication):
         plan = self.plan_at_version(case_id, version)
         plan.review(goals_met, reviewed_by)
         return self._save_plan(plan)
+
+    def note_breakdown(self, case_id: UUID, broke_down_on: date, reason: str) -> None:
+        """The return broke down in intake: the visits still due at that home are called off."""
+        if FollowUpPlan.create_id(case_id) not in self.repository:
+            return
+        plan = self.get_plan(case_id)
+        if plan.note_breakdown(broke_down_on, reason):
+            self.save(plan)
 
     def cancel_plan(self, case_id: UUID) -> None:
         """The case was erased: its plan stops, if it has one."""

@@ -93,9 +93,13 @@ class VisitFindings:
 class Visit:
     number: int
     due_on: date
-    status: str = "scheduled"  # scheduled, completed, missed
+    status: str = "scheduled"  # scheduled, completed, missed, called_off
     done_on: date | None = None
     stable: bool | None = None  # once completed: did it find the child well and accepted?
+
+
+# A visit that has yet to take place: scheduled, or missed (it still has to happen).
+STILL_DUE = ("scheduled", "missed")
 
 
 class FollowUpPlan(Aggregate):
@@ -121,6 +125,7 @@ class FollowUpPlan(Aggregate):
             plan.reviews = []
             plan.closure_recommended = False
             plan.cancelled = False
+            plan.broke_down_on = None
 
     class VisitScheduled(Aggregate.Event):
         """A follow-up visit fell due on a day."""
@@ -202,6 +207,31 @@ class FollowUpPlan(Aggregate):
         def apply(self, plan: "FollowUpPlan") -> None:
             plan.caseworker = self.caseworker
 
+    class ReturnBrokeDown(Aggregate.Event):
+        """The child no longer lives where the plan's return took them (intake's
+        ``ReunificationBrokeDown``): the visits still due there are called off."""
+
+        broke_down_on: date
+        reason: str
+
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.broke_down_on = self.broke_down_on
+            for visit in plan.visits.values():
+                if visit.status in STILL_DUE:
+                    visit.status = "called_off"
+
+    class PlanRebased(Aggregate.Event):
+        """The child returned again after a breakdown (reunified or in alternative care):
+        the visits of the schedule fall due from this return."""
+
+        returned_on: date
+        return_kind: str
+
+        def apply(self, plan: "FollowUpPlan") -> None:
+            plan.returned_on = self.returned_on
+            plan.return_kind = self.return_kind
+            plan.broke_down_on = None
+
     class PlanCancelled(Aggregate.Event):
         """The case was erased: no visit is due any more and nothing more is recorded."""
 
@@ -229,6 +259,7 @@ class FollowUpPlan(Aggregate):
         reviews: list[str]
         closure_recommended: bool
         cancelled: bool
+        broke_down_on: date | None  # the return broke down; no new one yet
 
     @staticmethod
     def create_id(case_id: UUID) -> UUID:
@@ -255,11 +286,34 @@ class FollowUpPlan(Aggregate):
             plan.trigger_event(
                 plan.RiskReassessed, level=risk.value, reason="risk level known at return"
             )
-        for number, offset in enumerate(schedule.offsets(risk), start=1):
-            plan.trigger_event(
-                plan.VisitScheduled, number=number, due_on=returned_on + timedelta(days=offset)
-            )
+        plan._schedule_visits(schedule.offsets(risk))
         return plan
+
+    def _schedule_visits(self, offsets: tuple[int, ...]) -> None:
+        """Visits at ``offsets`` days after the return, numbered after those already made."""
+        for offset in offsets:
+            self.trigger_event(
+                self.VisitScheduled,
+                number=max(self.visits, default=0) + 1,
+                due_on=self.returned_on + timedelta(days=offset),
+            )
+
+    def note_breakdown(self, broke_down_on: date, reason: str) -> bool:
+        """The return broke down: no one is visited at a home the child left. False when
+        there is nothing to do (cancelled, or this breakdown already noted)."""
+        if self.cancelled or self.broke_down_on is not None:
+            return False
+        self.trigger_event(self.ReturnBrokeDown, broke_down_on=broke_down_on, reason=reason)
+        return True
+
+    def rebase(self, returned_on: date, kind: ReturnKind, schedule: Schedule) -> bool:
+        """A return after a breakdown: a new schedule from it, at the plan's risk. Any other
+        return of a followed case changes nothing (False): one plan per case."""
+        if self.cancelled or self.broke_down_on is None:
+            return False
+        self.trigger_event(self.PlanRebased, returned_on=returned_on, return_kind=kind.value)
+        self._schedule_visits(schedule.offsets(self.risk))
+        return True
 
     def cancel(self) -> bool:
         """Stop following a case that was erased; once is enough."""
@@ -287,7 +341,7 @@ class FollowUpPlan(Aggregate):
         self, number: int, findings: VisitFindings, today: date, schedule: Schedule
     ) -> None:
         # A missed visit still has to happen: it can be completed late.
-        self._visit(number, allowed=("scheduled", "missed"))
+        self._visit(number, allowed=STILL_DUE)
         if findings.visited_on > today:
             raise InvalidVisitData("visited_on is in the future")
         if findings.visited_on < self.returned_on:
@@ -340,8 +394,8 @@ class FollowUpPlan(Aggregate):
         """Record the risk; a high one brings the closer visits of the high-risk schedule from
         today on, beside those already due (none is taken away)."""
         self.trigger_event(self.RiskReassessed, level=level.value, reason=reason)
-        if level != RiskLevel.HIGH:
-            return
+        if level != RiskLevel.HIGH or self.broke_down_on is not None:
+            return  # nothing closer to add; or no home to visit until the child returns
         due = {visit.due_on for visit in self.visits.values()}
         for offset in schedule.offsets(RiskLevel.HIGH):
             due_on = self.returned_on + timedelta(days=offset)

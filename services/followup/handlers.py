@@ -26,8 +26,9 @@ class CaseNotKnownYet(LookupError):
 
 
 def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> CommandHandler:
-    """Know each case's caseworker, agency and risk; on a return, make the follow-up plan; on an
-    erasure, cancel it and forget the case."""
+    """Know each case's caseworker, agency and risk; on a return, make the follow-up plan (or,
+    after a breakdown, re-base it); on a breakdown, call off the visits still due; on an
+    erasure, cancel the plan and forget the case."""
 
     def handle(message: CloudEvent, _topic: str) -> None:
         if not message.subject:
@@ -43,6 +44,10 @@ def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> C
         elif message.type == intake_type("RiskLevelSet"):
             views.note_risk(case_id, data["level"])
             application.note_case_risk(case_id, RiskLevel(data["level"]))
+        elif message.type == intake_type("ReunificationBrokeDown"):
+            application.note_breakdown(
+                case_id, date.fromisoformat(data["broke_down_on"]), data["reason"]
+            )
         elif message.type in RETURNS:
             kind, date_field = RETURNS[message.type]
             known = views.case(case_id)

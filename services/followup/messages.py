@@ -22,6 +22,8 @@ CATALOGUE = EventCatalogue(
             FollowUpPlan.ReintegrationReviewed,
             FollowUpPlan.ClosureRecommended,
             FollowUpPlan.PlanReassigned,
+            FollowUpPlan.ReturnBrokeDown,
+            FollowUpPlan.PlanRebased,
             FollowUpPlan.PlanCancelled,
         )
     ),

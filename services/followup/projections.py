@@ -171,6 +171,12 @@ class FollowUpViews:
                 "WHERE case_id = ? AND status IN ('scheduled', 'missed')",
                 (data["caseworker"], case_id),
             )
+        elif message.type == followup_type("ReturnBrokeDown"):
+            tx.execute(
+                "UPDATE followup_visits SET status = 'called_off' "
+                "WHERE case_id = ? AND status IN ('scheduled', 'missed')",
+                (case_id,),
+            )
         elif message.type == followup_type("PlanCancelled"):
             tx.execute("DELETE FROM followup_visits WHERE case_id = ?", (case_id,))
         elif message.type in (followup_type("VisitCompleted"), followup_type("VisitMissed")):

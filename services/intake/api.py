@@ -236,6 +236,7 @@ def journey_of(case: ChildCase) -> dict[str, Any]:
         if case.closed is None
         else {"reason": case.closed[0], "closed_on": case.closed[1]},
         "detention": None if case.detention is None else vars(case.detention),
+        "detentions": [vars(episode) for episode in case.detentions],
         "closure_requested": None
         if case.closure_requested is None
         else vars(case.closure_requested),

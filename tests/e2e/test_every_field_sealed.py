@@ -19,8 +19,8 @@ from shared.cli import kafka_env
 from shared.keyring import CaseKeys, open_keyring
 from shared.settings import REPO_ROOT
 from tests.conftest import as_admin, postgres_data_on_disk, postgres_store, stored_uncompressed
-from tests.e2e.test_full_journey import running_services, sqlite_stores, wait_for
 from tests.partner import partner_keys, read_messages
+from tests.running import running_services, sqlite_stores, wait_for
 from tests.signin import admin_headers, partner_headers, staff_headers, supervisor_headers
 
 STAFF = "cw-0412"  # staff ids are allow-listed: no marker in them

@@ -9,7 +9,7 @@ from services.intake.service import build_runtime, create_app
 from shared.access import Caller, Role
 from shared.accesslog import Access, Outcome
 from shared.tokens import TokenVerifier, ensure_local_signing_key
-from tests.e2e.test_full_journey import wait_for
+from tests.running import wait_for
 from tests.signin import local_token
 
 

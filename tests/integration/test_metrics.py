@@ -17,9 +17,9 @@ from shared.envelope import CloudEvent
 from shared.kafka import ADMIN, ensure_topics, event_topic, kafka_connection
 from shared.settings import Settings
 from tests import samples
-from tests.e2e.test_full_journey import wait_for
 from tests.integration.test_outbox_relay import register_without_relay
 from tests.reliability.test_poison_messages import cloudevent
+from tests.running import wait_for
 from tests.samples import registration
 from tests.signin import admin_headers, staff_headers
 

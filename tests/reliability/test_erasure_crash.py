@@ -18,9 +18,9 @@ from fastapi.testclient import TestClient
 from services.intake.domain import ChildCase, ErasureReason
 from services.intake.service import build_runtime, create_app
 from shared.keyring import open_keyring
-from tests.e2e.test_full_journey import wait_for
 from tests.integration.test_outbox_relay import register_without_relay
 from tests.integration.test_privacy import distinctive
+from tests.running import wait_for
 from tests.signin import supervisor_headers
 
 

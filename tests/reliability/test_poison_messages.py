@@ -18,8 +18,8 @@ from shared.consumer import EventConsumer
 from shared.envelope import CloudEvent
 from shared.kafka import ADMIN, ensure_topics, event_topic, kafka_connection
 from tests.conftest import as_admin
-from tests.e2e.test_full_journey import wait_for
 from tests.partner import read_messages
+from tests.running import wait_for
 from tests.samples import probe, registration
 from tests.signin import staff_headers
 

@@ -14,9 +14,9 @@ from fastapi.testclient import TestClient
 
 from services.intake.service import build_runtime, create_app
 from tests.conftest import as_admin
-from tests.e2e.test_full_journey import wait_for
 from tests.integration.test_outbox_relay import INTAKE_TOPIC, register_without_relay
 from tests.partner import as_json, read_messages
+from tests.running import wait_for
 from tests.signin import admin_headers
 
 

@@ -136,3 +136,29 @@ def test_the_visits_still_due_follow_the_case_to_its_new_caseworker():
     assert followed.reassign("cw-8")
     assert not followed.reassign("cw-8")
     assert followed.caseworker == "cw-8"
+
+
+def test_a_breakdown_calls_off_the_visits_due_and_the_next_return_rebases_the_plan():
+    followed = plan()
+    followed.complete_visit(1, findings(), RETURNED + timedelta(days=14), SCHEDULE)
+    broke_down_on = RETURNED + timedelta(days=40)
+    assert followed.note_breakdown(broke_down_on, "family_rejection")
+    assert not followed.note_breakdown(broke_down_on, "family_rejection")  # noted once
+    assert followed.visits[1].status == "completed"  # what was done stays done
+    assert {v.status for n, v in followed.visits.items() if n > 1} == {"called_off"}
+    with pytest.raises(FollowUpRuleViolation):
+        followed.complete_visit(2, findings(), broke_down_on, SCHEDULE)
+    # No closer visits at the home the child left, whatever the risk.
+    before = len(followed.visits)
+    followed.note_case_risk(RiskLevel.HIGH, broke_down_on, SCHEDULE)
+    assert len(followed.visits) == before
+
+    placed_on = broke_down_on + timedelta(days=10)
+    assert followed.rebase(placed_on, ReturnKind.ALTERNATIVE_CARE, SCHEDULE)
+    assert (followed.returned_on, followed.return_kind) == (placed_on, "alternative_care")
+    new = [v for v in followed.visits.values() if v.status == "scheduled"]
+    # The plan's risk is high now: the high-risk schedule, from the new return.
+    assert [v.due_on for v in new] == [placed_on + timedelta(days=d) for d in SCHEDULE.high_risk]
+    assert [v.number for v in new] == list(range(before + 1, before + 1 + len(new)))
+    # Another return without a breakdown changes nothing: one plan, one schedule.
+    assert not followed.rebase(placed_on, ReturnKind.REUNIFIED, SCHEDULE)

@@ -661,7 +661,9 @@ def test_a_detention_is_an_episode_with_legal_aid_and_an_outcome():
         case.end_detention(date(2026, 11, 1), DetentionOutcome.CHARGES_DROPPED, "cw-9", NOW)
     case.end_detention(NOW.date(), DetentionOutcome.RELEASED_TO_CHILD_PROTECTION, "cw-9", NOW)
     assert case.detention is None
-    assert case.detentions_ended == 1
+    assert [(d.started_on, d.ended_on, d.outcome) for d in case.detentions] == [
+        (RELEASED, NOW.date(), "released_to_child_protection")
+    ]
     started, ended = case.collect_events()
     assert vars(started)["legal_aid_provider"] == "AJ-GOMA"
     assert vars(ended)["outcome"] == "released_to_child_protection"

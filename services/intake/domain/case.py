@@ -123,8 +123,12 @@ class TracingState:
 
 @dataclass(frozen=True)
 class Detention:
+    """One detention episode; the place and the detaining authority stay in the events."""
+
     started_on: date
     legal_aid_provider: str
+    ended_on: date | None = None
+    outcome: str | None = None
 
 
 @dataclass(frozen=True)
@@ -594,6 +598,7 @@ class ChildCase(Aggregate):
 
         def apply(self, case: "ChildCase") -> None:
             case.detention = Detention(self.started_on, self.legal_aid_provider)
+            case.detentions.append(case.detention)
 
     class DetentionEnded(Aggregate.Event):
         """The child left detention, with the outcome."""
@@ -604,8 +609,11 @@ class ChildCase(Aggregate):
         stage: str
 
         def apply(self, case: "ChildCase") -> None:
+            # The episode stays on the case with its outcome: legal follow-up needs it.
+            case.detentions[-1] = replace(
+                case.detentions[-1], ended_on=self.ended_on, outcome=self.outcome
+            )
             case.detention = None
-            case.detentions_ended += 1
 
     class ReunificationBrokeDown(Aggregate.Event):
         """The child no longer lives with the family reunified with: the path to interim
@@ -787,8 +795,8 @@ class ChildCase(Aggregate):
         self.reunified_on: date | None = None
         self.reunification_breakdowns = 0
         self.detention: Detention | None = None  # while detained
+        self.detentions: list[Detention] = []  # every episode, the latest last
         self.links: dict[UUID, LinkRelation] = {}
-        self.detentions_ended = 0
         self.alternative_care: AlternativeCare | None = None
         self.plan: CasePlan | None = None
         self.closed: tuple[str, date] | None = None  # reason and day, while closed
