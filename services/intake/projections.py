@@ -23,7 +23,7 @@ from services.intake.domain import RiskLevel, Stage, age_band
 from services.intake.programme import Deadline, DeadlineDates, DeadlineStatus, Programme
 from shared.crypto import ERASED, SealError
 from shared.database import Database, Transaction
-from shared.envelope import CloudEvent, event_type
+from shared.envelope import CloudEvent, event_type, event_types
 from shared.keyring import CaseKeys
 from shared.persistence import Clock
 
@@ -89,6 +89,10 @@ COLUMNS = (
 
 def intake_type(name: str) -> str:
     return event_type("intake", name, 1)
+
+
+# What the list reads of a registration is in both versions.
+REGISTERED = event_types("intake", "ChildRegistered", 1, 2)
 
 
 def _moment(value: str | None) -> str | None:
@@ -250,7 +254,7 @@ class CaseProjections:
             # a rebuild alike (a rebuild never sees its other messages opened).
             tx.execute("DELETE FROM intake_case_list WHERE case_id = ?", (message.subject,))
             return
-        if message.type == intake_type("ChildRegistered"):
+        if message.type in REGISTERED:
             self._insert(message, version, tx)
             self._note_overdue_from(message.subject, tx)
             return

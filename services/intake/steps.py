@@ -23,6 +23,7 @@ from services.intake.api import (
     CaseOut,
     Intake,
     LongText,
+    NeedsAssessmentIn,
     Reassignment,
     Step,
     case_out,
@@ -40,29 +41,24 @@ from services.intake.domain import (
     CaseNotFound,
     CasePlan,
     ClosureReason,
-    Dependant,
     DetentionOutcome,
     FamilyAssessment,
     FamilyFound,
     Handover,
     LeadSource,
     Likelihood,
-    NeedArea,
-    NeedsAssessment,
     Placement,
     PlanArea,
-    ProtectionFlag,
     Relationship,
     ReturnCheckRecord,
     RiskAssessment,
     RiskLevel,
-    Sex,
     TracingFailure,
     TracingRequest,
     VerifiedWith,
 )
 from shared.access import decide_approval
-from shared.api import AgencyCode, RequestModel, Text, VersionedCommand
+from shared.api import AgencyCode, Text, VersionedCommand
 from shared.auth import settle
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
@@ -189,36 +185,8 @@ def record_interim_care_end(
     return case_out(intake, case)
 
 
-class DependantIn(RequestModel):
-    name: Text = Field(description="Personal.")
-    sex: Sex
-    date_of_birth: dt.date | None = None
-
-
-class NeedsAssessmentStep(VersionedCommand):
-    needs: list[NeedArea] = Field(default_factory=list, max_length=len(NeedArea))
-    flags: list[ProtectionFlag] = Field(default_factory=list, max_length=len(ProtectionFlag))
-    dependants: list[DependantIn] = Field(
-        default_factory=list, max_length=10, description="A child mother's own children."
-    )
-    sexual_violence_survivor: bool = Field(
-        default=False, description="Extra-restricted: stored and published sealed only."
-    )
-    sexual_violence_details: LongText | None = Field(default=None, description="Restricted.")
-    assessed_on: dt.date
-    notes: LongText | None = Field(default=None, description="Personal.")
-
-    def to_domain(self, by: str) -> NeedsAssessment:
-        return NeedsAssessment(
-            needs=tuple(self.needs),
-            flags=tuple(self.flags),
-            assessed_by=by,
-            assessed_on=self.assessed_on,
-            dependants=tuple(Dependant(d.name, d.sex, d.date_of_birth) for d in self.dependants),
-            sexual_violence_survivor=self.sexual_violence_survivor,
-            sexual_violence_details=self.sexual_violence_details,
-            notes=self.notes,
-        )
+class NeedsAssessmentStep(VersionedCommand, NeedsAssessmentIn):
+    pass
 
 
 @journey_step("needs-assessment", "Record needs and protection flags")

@@ -32,6 +32,7 @@ from services.intake.domain.commands import (
 )
 from services.intake.domain.errors import CaseRuleViolation, ConsentMissing, InvalidCaseData
 from services.intake.domain.vocabulary import (
+    LEGACY_ACCOUNT_NOTE,
     AgeMethod,
     AgeResult,
     AlternativeCareKind,
@@ -67,6 +68,7 @@ from shared.consent import (
     may_share,
     purpose_refusal,
 )
+from shared.crypto import ERASED
 from shared.privacy import ErasableEvent
 from shared.protections import Displacement
 
@@ -169,9 +171,25 @@ class ChildCase(Aggregate):
         languages: list[str]
         registering_agency: str
         caseworker: str
-        account: str | None
         nationality: str | None  # ISO 3166-1 alpha-2
         displacement: str | None
+        separated_from_adults: bool | None  # None: not known
+        notes: dict[str, str]  # a NotePurpose (or LEGACY_ACCOUNT_NOTE) -> a short note
+
+        # v2: the free-text account gave way to short notes per purpose (the case agency's
+        # own, never shared), and whether the child was separated from adults is recorded.
+        class_version: ClassVar = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A v1 registration knew nothing of separation from adults; its account, if the
+            child gave one, stays readable to the case agency as a note of its own."""
+            account = state.pop("account")
+            state["separated_from_adults"] = None
+            if account == ERASED:
+                state["notes"] = ERASED
+            else:
+                state["notes"] = {} if account is None else {LEGACY_ACCOUNT_NOTE: account}
 
         def apply(self, case: "ChildCase") -> None:
             case.case_number = self.case_number
@@ -188,9 +206,10 @@ class ChildCase(Aggregate):
             case.languages = self.languages
             case.registering_agency = self.registering_agency
             case.caseworker = self.caseworker
-            case.account = self.account
             case.nationality = self.nationality
             case.displacement = self.displacement
+            case.separated_from_adults = self.separated_from_adults
+            case.notes = self.notes
 
     class HandedOver(Aggregate.Event):
         """Custody passed from a military or armed actor to a child-protection agency."""
@@ -765,7 +784,8 @@ class ChildCase(Aggregate):
         self.caseworker: str
         self.nationality: str | None
         self.displacement: str | None
-        self.account: str | None
+        self.separated_from_adults: bool | None
+        self.notes: dict[str, str] | str  # "[erased]" once erased
         # The rest of the journey: nothing yet.
         self.consents: dict[UUID, Consent] = {}
         self.withdrawn_consents: set[UUID] = set()
@@ -817,7 +837,8 @@ class ChildCase(Aggregate):
             name=registration.name,
             date_of_birth=None if born is None else born.isoformat(),
             languages=list(registration.languages),
-            account=registration.account,
+            notes={purpose.value: note for purpose, note in registration.notes.items()},
+            separated_from_adults=registration.separated_from_adults,
             nationality=registration.nationality,
             displacement=None
             if registration.displacement is None
@@ -835,6 +856,8 @@ class ChildCase(Aggregate):
         )
         if registration.handover is not None:
             case.hand_over(registration.handover, now)
+        if registration.needs is not None:
+            case.assess_needs(registration.needs, now)
         return case
 
     def hand_over(self, handover: Handover, now: datetime) -> None:
@@ -1435,6 +1458,7 @@ class ChildCase(Aggregate):
             languages=tuple(self.languages),
             nationality=self.nationality,
             displacement=None if self.displacement is None else Displacement(self.displacement),
+            separated_from_adults=self.separated_from_adults,
         )
 
     def link(self, other: UUID, relation: LinkRelation, by: str) -> None:
