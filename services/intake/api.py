@@ -151,6 +151,20 @@ class HandoverIn(RequestModel):
     from_actor: Text = Field(description="The military or armed actor that held the child.")
     to_agency: Text = Field(description="The civilian child-protection agency.")
     at: AwareDatetime = Field(description="When custody passed, with its UTC offset.")
+    protocol: Text | None = Field(
+        default=None,
+        description="The handover protocol or action plan it happened under, if any. Personal.",
+    )
+    custody_hours: int | None = Field(
+        default=None,
+        ge=0,
+        description="Hours the child was held by a military or security actor before the "
+        "handover, as reported; at most the hours from the start of the release day to the "
+        "handover. Personal.",
+    )
+
+    def to_domain(self) -> Handover:
+        return Handover(self.from_actor, self.to_agency, self.at, self.protocol, self.custody_hours)
 
 
 class ChildRegistration(RequestModel):
@@ -198,9 +212,7 @@ class ChildRegistration(RequestModel):
     displacement: Displacement | None = Field(default=None, description="Personal.")
 
     def to_domain(self, agency: str, caseworker: str, by: str) -> Registration:
-        handover = None
-        if self.handover is not None:
-            handover = Handover(self.handover.from_actor, self.handover.to_agency, self.handover.at)
+        handover = None if self.handover is None else self.handover.to_domain()
         needs = self.needs_assessment
         return Registration(
             name=self.name,
@@ -229,6 +241,8 @@ class HandoverOut(BaseModel):
     from_actor: str
     to_agency: str
     at: dt.datetime
+    protocol: str | None
+    custody_hours: int | Erased | None
 
 
 class ConsentOut(BaseModel):
@@ -409,6 +423,8 @@ class CaseOut(BaseModel):
                 from_actor=case.handover.from_actor,
                 to_agency=case.handover.to_agency,
                 at=case.handover.handed_over_at,
+                protocol=case.handover.protocol,
+                custody_hours=case.handover.custody_hours,
             )
         return dict(
             case_id=case.id,

@@ -93,6 +93,8 @@ def intake_type(name: str) -> str:
 
 # What the list reads of a registration is in both versions.
 REGISTERED = event_types("intake", "ChildRegistered", 1, 2)
+# The moment of a handover is in both versions.
+HANDED_OVER = event_types("intake", "HandedOver", 1, 2)
 
 
 def _moment(value: str | None) -> str | None:
@@ -113,7 +115,7 @@ def _parsed(value: str | None, parse: Callable[[str], T]) -> T | None:
 
 # What each published event changes in a case's row, besides its stage and version.
 ROW_CHANGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    intake_type("HandedOver"): lambda d: {"handed_over_at": _moment(d["handed_over_at"])},
+    **dict.fromkeys(HANDED_OVER, lambda d: {"handed_over_at": _moment(d["handed_over_at"])}),
     intake_type("AgeAssessed"): lambda d: {"route": d["route"]},
     intake_type("InterimCarePlaced"): lambda d: {
         "care_entered_on": d["entered_on"],
@@ -273,8 +275,8 @@ class CaseProjections:
             f"UPDATE intake_case_list SET {assignments} WHERE case_id = ? AND version < ?",
             [*changes.values(), message.subject, version],
         )
-        if message.type == intake_type("HandedOver"):
-            # HandedOver v1 carries no stage: it moves only a case that was just registered.
+        if message.type in HANDED_OVER:
+            # HandedOver carries no stage: it moves only a case that was just registered.
             tx.execute(
                 "UPDATE intake_case_list SET stage = ? WHERE case_id = ? AND stage = ?",
                 (Stage.HANDED_OVER.value, message.subject, Stage.REGISTERED.value),

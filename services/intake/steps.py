@@ -21,6 +21,7 @@ from services.intake.api import (
     Approval,
     CaseAccess,
     CaseOut,
+    HandoverIn,
     Intake,
     LongText,
     NeedsAssessmentIn,
@@ -44,7 +45,6 @@ from services.intake.domain import (
     DetentionOutcome,
     FamilyAssessment,
     FamilyFound,
-    Handover,
     LeadSource,
     Likelihood,
     Placement,
@@ -88,13 +88,8 @@ def journey_step(path: str, summary: str) -> Callable[[DecoratedCallable], Decor
     return journey.post(f"/{{case_id}}/{path}", summary=summary, responses=STEP_RESPONSES)
 
 
-class HandoverStep(VersionedCommand):
-    from_actor: Text = Field(description="The military or armed actor that held the child.")
-    to_agency: Text = Field(description="The civilian child-protection agency.")
-    at: AwareDatetime = Field(description="When custody passed, with its UTC offset.")
-
-    def to_domain(self) -> Handover:
-        return Handover(self.from_actor, self.to_agency, self.at)
+class HandoverStep(VersionedCommand, HandoverIn):
+    pass
 
 
 @journey_step("handover", "Record the handover to civilian child protection")

@@ -135,6 +135,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
             "handover": {
                 "from_actor": mark("handover.from_actor"),
                 "to_agency": mark("handover.to_agency"),
+                "protocol": mark("handover.protocol"),
                 "at": "2026-10-04T09:30:00+02:00",
             },
         },

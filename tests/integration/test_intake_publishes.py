@@ -28,7 +28,7 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
 
     assert [as_json(r)["type"] for r in records] == [
         "org.homeward.intake.ChildRegistered.v2",
-        "org.homeward.intake.HandedOver.v1",
+        "org.homeward.intake.HandedOver.v2",
     ]
     registered = as_json(records[0])
     case_id = uuid.UUID(case["case_id"])

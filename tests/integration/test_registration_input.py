@@ -81,6 +81,30 @@ BAD_BODIES = {
         422,
         "registering_agency",
     ),
+    "negative hours in custody": (
+        registration(
+            handover={
+                "from_actor": "FARDC",
+                "to_agency": "CD-KIN",
+                "at": "2026-10-04T08:00:00Z",
+                "custody_hours": -1,
+            }
+        ),
+        422,
+        "handover.custody_hours",
+    ),
+    "more hours in custody than since the release day": (
+        registration(
+            handover={
+                "from_actor": "FARDC",
+                "to_agency": "CD-KIN",
+                "at": "2026-10-04T08:00:00Z",
+                "custody_hours": 40,
+            }
+        ),
+        422,
+        "handover.custody_hours: 40 hours in custody is more than the 32 hours",
+    ),
     "capture or surrender, undecided": (
         registration(
             release={"date": "2026-10-03", "place": "Uvira", "how_left": "capture_or_surrender"}
@@ -166,12 +190,15 @@ def test_a_registration_records_notes_separation_and_the_needs_found(intake):
         }
     )
     body["release"]["how_left"] = "surrender"
+    body["handover"] |= {"protocol": "Handover protocol of 2013", "custody_hours": 20}
     created = client.post("/cases", json=body)
     assert created.status_code == 201, created.text
     case = created.json()
     assert case["version"] == 3  # ChildRegistered, HandedOver, NeedsAssessed
     assert case["how_left"] == "surrender"
     assert case["separated_from_adults"] is True
+    assert case["handover"]["protocol"] == "Handover protocol of 2013"
+    assert case["handover"]["custody_hours"] == 20
     assert case["notes"] == registration()["notes"]
     assert case["journey"]["needs"] == ["health", "education"]
     assert case["journey"]["protection_flags"] == ["separated"]

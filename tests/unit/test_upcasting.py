@@ -14,6 +14,7 @@ from services.intake.app import IntakeApplication
 from services.intake.domain import (
     ChildCase,
     HowLeft,
+    InvalidCaseData,
     NeedArea,
     NeedsAssessment,
     NotePurpose,
@@ -142,6 +143,44 @@ def test_a_v2_registration_records_notes_separation_and_needs_sealed(application
     assert loaded.how_left == "surrender"
     assert loaded.needs == ["health"]
     assert loaded.protection_flags == ["separated"]
+
+
+def test_a_v1_handover_loads_with_protocol_and_custody_not_known(application, case_keys):
+    case = ChildCase.register(REGISTRATION, "CD-BUN-2025-00008", NOW)
+    registered, handed_over = case.collect_events()
+    case_keys.for_sealing(case.id)
+    application.recorder.insert_events([application.mapper.to_stored_event(registered)])
+    v1 = {name: vars(handed_over)[name] for name in ("from_actor", "to_agency", "handed_over_at")}
+    store_in_v1(application, handed_over, v1)
+
+    handover = application.get_case(case.id).handover
+    assert handover is not None
+    assert handover.from_actor == "3rd brigade"
+    assert handover.protocol is None
+    assert handover.custody_hours is None
+
+
+def test_a_v2_handover_records_its_protocol_and_the_hours_in_custody_sealed(application, case_keys):
+    handover = replace(
+        REGISTRATION.handover, protocol="Handover protocol of 2013", custody_hours=20
+    )
+    case = ChildCase.register(replace(REGISTRATION, handover=handover), "CD-BUN-2026-4", NOW)
+    application.save(case)
+    sealed = stored_state(application, case.id, version=2)
+    assert sealed["class_version"] == 2
+    assert sealed["protocol"]["alg"] == sealed["custody_hours"]["alg"] == "A256GCM"
+    loaded = application.get_case(case.id).handover
+    assert loaded is not None
+    assert (loaded.protocol, loaded.custody_hours) == ("Handover protocol of 2013", 20)
+
+
+def test_custody_longer_than_the_time_since_the_release_day_is_refused():
+    # Released on 20 November, handed over on the 21st at 10:00 UTC: 34 hours at most.
+    too_long = replace(REGISTRATION.handover, custody_hours=35)
+    with pytest.raises(InvalidCaseData, match="35 hours in custody is more than the 34 hours"):
+        ChildCase.register(replace(REGISTRATION, handover=too_long), "CD-BUN-2026-5", NOW)
+    at_most = replace(REGISTRATION.handover, custody_hours=34)
+    ChildCase.register(replace(REGISTRATION, handover=at_most), "CD-BUN-2026-6", NOW)
 
 
 @pytest.mark.parametrize("catalogue", published_catalogues(), ids=lambda c: c.service)

@@ -55,6 +55,7 @@ from services.intake.domain.vocabulary import (
     TracingFailure,
     VerifiedWith,
     stage_of,
+    start_of_day,
 )
 from shared.consent import (
     AgeTable,
@@ -217,9 +218,26 @@ class ChildCase(Aggregate):
         from_actor: str
         to_agency: str
         handed_over_at: datetime
+        protocol: str | None
+        custody_hours: int | None
+
+        # v2: the protocol the handover happened under, and the hours in custody.
+        class_version: ClassVar = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A v1 handover said neither: both not known."""
+            state["protocol"] = None
+            state["custody_hours"] = None
 
         def apply(self, case: "ChildCase") -> None:
-            case.handover = Handover(self.from_actor, self.to_agency, self.handed_over_at)
+            case.handover = Handover(
+                self.from_actor,
+                self.to_agency,
+                self.handed_over_at,
+                self.protocol,
+                self.custody_hours,
+            )
 
     class ConsentGiven(Aggregate.Event):
         """Consent or assent was given for one purpose, to named agencies, for some data."""
@@ -868,11 +886,22 @@ class ChildCase(Aggregate):
             raise InvalidCaseData("handover.at is in the future")
         if handover.handed_over_at.date() < self.released_on:
             raise InvalidCaseData("handover.at is before the release date")
+        # The release is known by its day: it counts from the day's start, as the handover
+        # deadline does (Programme.handover_due), so custody can last no longer than that.
+        since_release = handover.handed_over_at - start_of_day(self.released_on)
+        hours_since_release = int(since_release.total_seconds() // 3600)
+        if handover.custody_hours is not None and handover.custody_hours > hours_since_release:
+            raise InvalidCaseData(
+                f"handover.custody_hours: {handover.custody_hours} hours in custody is more "
+                f"than the {hours_since_release} hours from the release day to the handover"
+            )
         self.trigger_event(
             self.HandedOver,
             from_actor=handover.from_actor,
             to_agency=handover.to_agency,
             handed_over_at=handover.handed_over_at,
+            protocol=handover.protocol,
+            custody_hours=handover.custody_hours,
         )
 
     def give_consent(

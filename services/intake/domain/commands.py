@@ -31,6 +31,8 @@ class Handover:
     from_actor: str
     to_agency: str
     handed_over_at: datetime
+    protocol: str | None = None  # the handover protocol or action plan it happened under
+    custody_hours: int | None = None  # held by a military or security actor, as reported
 
 
 @dataclass(frozen=True)
