@@ -289,7 +289,9 @@ def case_deadlines(case: ChildCase, programme: Programme) -> list[Deadline]:
     to meet."""
     if case.closed is not None or case.erased:
         return []
-    placement, risk = case.placement, case.risk
+    risk = case.risk
+    # A direct return an earlier version recorded as a placement starts no interim-care clock.
+    placement = case.placement if case.placement and case.placement.interim_care else None
     return programme.deadlines(
         DeadlineDates(
             released_on=case.released_on,

@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from services.intake.domain import RiskLevel, Stage, age_band
+from services.intake.domain.vocabulary import NOT_INTERIM_CARE
 from services.intake.programme import Deadline, DeadlineDates, DeadlineStatus, Programme
 from shared.crypto import ERASED, SealError
 from shared.database import Database, Transaction
@@ -118,7 +119,8 @@ ROW_CHANGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     **dict.fromkeys(HANDED_OVER, lambda d: {"handed_over_at": _moment(d["handed_over_at"])}),
     intake_type("AgeAssessed"): lambda d: {"route": d["route"]},
     intake_type("InterimCarePlaced"): lambda d: {
-        "care_entered_on": d["entered_on"],
+        # A direct return an earlier version recorded as a placement starts no clock.
+        "care_entered_on": None if d["kind"] in NOT_INTERIM_CARE else d["entered_on"],
         "care_extended_until": None,
     },
     intake_type("InterimCareExtended"): lambda d: {"care_extended_until": d["until"]},

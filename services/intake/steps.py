@@ -117,7 +117,10 @@ def record_age_assessment(
 
 
 class InterimCareStep(VersionedCommand):
-    kind: CareKind
+    kind: CareKind = Field(
+        description="'direct_return' is kept on placements recorded before, not chosen any "
+        "more: a direct return is not interim care; record it with `reunification`."
+    )
     carer: Text = Field(description="The centre, foster family or relative. Personal.")
     address: Text | None = Field(default=None, description="Personal.")
     entered_on: dt.date

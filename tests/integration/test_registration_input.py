@@ -204,6 +204,23 @@ def test_a_registration_records_notes_separation_and_the_needs_found(intake):
     assert case["journey"]["protection_flags"] == ["separated"]
 
 
+def test_a_direct_return_is_refused_as_interim_care_with_422_naming_reunification(intake):
+    _runtime, client = intake
+    case = client.post("/cases", json=registration()).json()
+    placed = client.post(
+        f"/cases/{case['case_id']}/interim-care",
+        json={
+            "version": case["version"],
+            "kind": "direct_return",
+            "carer": "Mama Furaha",
+            "entered_on": "2026-10-04",
+        },
+    )
+    assert placed.status_code == 422
+    assert "a direct return is recorded with `reunification`" in placed.json()["detail"]
+    assert client.get(f"/cases/{case['case_id']}").json()["version"] == case["version"]
+
+
 def test_the_openapi_describes_the_vocabularies(intake):
     _runtime, client = intake
     schemas = client.get("/openapi.json").json()["components"]["schemas"]
@@ -215,6 +232,7 @@ def test_the_openapi_describes_the_vocabularies(intake):
     )
     assert set(schemas["NotePurpose"]["enum"]) >= {"care", "health", "family_tracing"}
     assert "account" not in schemas["ChildRegistration"]["properties"]
+    assert {"transit_centre", "family_based_care"} <= set(schemas["CareKind"]["enum"])
 
 
 def stored_events(runtime) -> int:

@@ -33,6 +33,7 @@ from services.intake.domain.commands import (
 from services.intake.domain.errors import CaseRuleViolation, ConsentMissing, InvalidCaseData
 from services.intake.domain.vocabulary import (
     LEGACY_ACCOUNT_NOTE,
+    NOT_INTERIM_CARE,
     AgeMethod,
     AgeResult,
     AlternativeCareKind,
@@ -105,6 +106,12 @@ class PlacementState:
     @property
     def current(self) -> bool:
         return self.left_on is None
+
+    @property
+    def interim_care(self) -> bool:
+        """Whether the stay counts against the interim-care limit: not a direct return that
+        an earlier version recorded as a placement."""
+        return self.kind not in NOT_INTERIM_CARE
 
 
 @dataclass(frozen=True)
@@ -1107,6 +1114,11 @@ class ChildCase(Aggregate):
         if self.reunified_on is not None or self.alternative_care is not None:
             raise CaseRuleViolation(
                 f"case {self.id} is already {self.stage}: interim care comes before that"
+            )
+        if placement.kind in NOT_INTERIM_CARE:
+            raise InvalidCaseData(
+                f"kind '{placement.kind}' is not interim care: a direct return is recorded "
+                "with `reunification` (or `alternative-care`)"
             )
         planned_end = placement.planned_end_on
         if planned_end is not None and planned_end < placement.entered_on:

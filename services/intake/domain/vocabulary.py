@@ -115,9 +115,18 @@ class AgeResult(StrEnum):
 
 class CareKind(StrEnum):
     INTERIM_CARE_CENTRE = "interim_care_centre"
+    TRANSIT_CENTRE = "transit_centre"  # a short stay on the way, e.g. after a handover
+    FAMILY_BASED_CARE = "family_based_care"  # a host family found by the programme
     FOSTER_FAMILY = "foster_family"
     KINSHIP_CARER = "kinship_carer"
+    # Recorded as a placement before a direct return was told apart from interim care: stored
+    # placements keep it and start no interim-care clock; a direct return is a reunification.
     DIRECT_RETURN = "direct_return"
+
+
+# Care kinds that stored placements keep and new placements may no longer choose: they start
+# no interim-care clock.
+NOT_INTERIM_CARE = frozenset({CareKind.DIRECT_RETURN})
 
 
 class CareExit(StrEnum):
