@@ -361,6 +361,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         json={
             "version": plan["version"],
             "visited_on": "2026-10-27",
+            "mode": "school",
             "wellbeing": "good",
             "attending_school": True,
             "livelihood_status": mark("visit.livelihood"),

@@ -4,12 +4,14 @@ types with a schema of their own."""
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 
+from services.followup.app import FollowUpApplication
+from services.followup.domain import FollowUpPlan, ReturnKind, Schedule, VisitMode
 from services.intake.app import IntakeApplication
 from services.intake.domain import (
     ChildCase,
@@ -24,6 +26,7 @@ from services.intake.messages import CATALOGUE
 from shared.cli import published_catalogues
 from shared.publishing import SCHEMA_FOLDER, validate_data
 from tests.unit.test_child_case import NOW, REGISTRATION
+from tests.unit.test_followup_plan import findings
 
 
 @pytest.fixture
@@ -181,6 +184,34 @@ def test_custody_longer_than_the_time_since_the_release_day_is_refused():
         ChildCase.register(replace(REGISTRATION, handover=too_long), "CD-BUN-2026-5", NOW)
     at_most = replace(REGISTRATION.handover, custody_hours=34)
     ChildCase.register(replace(REGISTRATION, handover=at_most), "CD-BUN-2026-6", NOW)
+
+
+def test_a_v1_visit_loads_with_its_mode_not_known_and_a_v2_one_records_it(case_keys):
+    followup = FollowUpApplication(
+        {"PERSISTENCE_MODULE": "eventsourcing.popo"}, lambda: NOW, case_keys
+    )
+    case_id = uuid4()
+    case_keys.for_sealing(case_id)
+    plan = FollowUpPlan.start(
+        case_id, date(2026, 10, 1), ReturnKind.REUNIFIED, "cw", None, Schedule()
+    )
+    followup.save(plan)
+    seen = findings(visited_on=date(2026, 10, 15))
+    plan.complete_visit(1, seen, NOW.date(), Schedule())
+    [completed] = plan.collect_events()
+    v1 = {name: value for name, value in vars(completed).items() if name != "mode"}
+    for library in ("originator_id", "originator_version", "timestamp"):
+        del v1[library]
+    store_in_v1(followup, completed, v1)
+
+    assert followup.get_plan(case_id).visits[1].mode is None
+    plan = followup.get_plan(case_id)
+    plan.complete_visit(2, replace(seen, mode=VisitMode.SCHOOL), NOW.date(), Schedule())
+    followup.save(plan)
+    sealed = stored_state(followup, plan.id, version=plan.version)
+    assert sealed["class_version"] == 2
+    assert sealed["mode"]["alg"] == "A256GCM"
+    assert followup.get_plan(case_id).visits[2].mode == "school"
 
 
 @pytest.mark.parametrize("catalogue", published_catalogues(), ids=lambda c: c.service)
