@@ -21,6 +21,7 @@ from services.intake.domain import (
     ArmedGroupKind,
     Handover,
     HowLeft,
+    NotePurpose,
     Registration,
     Role,
     Sex,
@@ -42,7 +43,10 @@ Message = tuple[bytes, bytes]  # (key, value)
 # tests/samples.py's GIRL_ESCAPED, as the domain's types.
 GIRL_ESCAPED = Registration(
     name="Amani Zawadi-Kuvuka",
-    account="I was taken from the school road and made to carry water and ammunition.",
+    notes={
+        NotePurpose.HEALTH: "A leg wound that has not healed; asks for a clinic visit.",
+        NotePurpose.EDUCATION: "Left school in the fourth year of primary; wants to go back.",
+    },
     how_left=HowLeft.ESCAPE,
     released_on=date(2026, 10, 3),
     release_place="Kalehe, near the river crossing",

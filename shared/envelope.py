@@ -26,6 +26,12 @@ def event_type(service: str, name: str, version: int) -> str:
     return f"org.homeward.{service}.{name}.v{version}"
 
 
+def event_types(service: str, name: str, *versions: int) -> frozenset[str]:
+    """One event's types in the versions a consumer reads alike (the fields it reads are in
+    each): the topics keep every version published."""
+    return frozenset(event_type(service, name, version) for version in versions)
+
+
 def schema_uri(service: str, name: str, version: int) -> str:
     """The schema's ``$id``; the file is ``shared/schemas/<service>.<name>.v<version>.json``."""
     return f"urn:homeward:schema:{service}.{name}.v{version}"

@@ -12,13 +12,22 @@ be resolved is refused: sealed under a key of its own, erasure would miss it.
 """
 
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from threading import Lock
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import Cipher, Compressor, Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import (
+    Cipher,
+    Compressor,
+    Mapper,
+    MapperDeserialisationError,
+    StoredEvent,
+    Transcoder,
+    find_id_convertor,
+)
+from eventsourcing.utils import resolve_topic
 
 from shared.allowlist import is_clear, sealed_names
 from shared.crypto import ERASED, DataKey, is_sealed
@@ -169,13 +178,52 @@ class PersonalDataMapper(Mapper[UUID]):
         return super().to_stored_event(sealed_event)
 
     def to_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        domain_event = self.to_sealed_domain_event(stored_event)
+        """The stored event opened, then upcast to its class's version: an upcast reads and
+        writes the values themselves, which a sealed field hides (and binds to its name)."""
+        domain_event, stored_version = self._as_stored(stored_event)
         state = vars(domain_event)
         if has_sealed(state):
             key = self.case_keys.for_opening(self.resolver.case_of(domain_event), "event store")
             state.update(open_fields(state, key, self.transcoder))
+        upcast(type(domain_event), state, stored_version)
         return domain_event
 
     def to_sealed_domain_event(self, stored_event: StoredEvent) -> DomainEventProtocol[UUID]:
-        """The stored event as it rests, its sealed fields still sealed."""
-        return super().to_domain_event(stored_event)
+        """The stored event as it rests: its sealed fields still sealed, in the version of its
+        class it was stored in."""
+        return self._as_stored(stored_event)[0]
+
+    def _as_stored(self, stored_event: StoredEvent) -> tuple[DomainEventProtocol[UUID], int]:
+        """The library's reading of a stored event, without its upcasting (done once the
+        fields are open), and the class version the event was stored in."""
+        event_class = resolve_topic(stored_event.topic)
+        state_bytes = stored_event.state
+        try:
+            if self.cipher:
+                state_bytes = self.cipher.decrypt(state_bytes)
+            if self.compressor:
+                state_bytes = self.compressor.decompress(state_bytes)
+            state: dict[str, Any] = self.transcoder.decode(state_bytes)
+        except Exception as error:
+            raise MapperDeserialisationError(
+                f"Failed to deserialise state of stored event with topic "
+                f"'{stored_event.topic}', originator_id '{stored_event.originator_id}' and "
+                f"originator_version {stored_event.originator_version}: {error}"
+            ) from error
+        as_id = find_id_convertor(event_class, cast(Hashable, type(stored_event.originator_id)))
+        state["originator_id"] = as_id(stored_event.originator_id)
+        state["originator_version"] = stored_event.originator_version
+        stored_version = int(state.pop("class_version", 1))
+        domain_event = object.__new__(event_class)
+        object.__setattr__(domain_event, "__dict__", state)
+        return domain_event, stored_version
+
+
+def upcast(event_class: type, state: dict[str, Any], stored_version: int) -> None:
+    """Bring an event's state from the class version it was stored in to its class's own, as
+    the eventsourcing library does: ``class_version`` on the class (1 when absent), and a
+    static ``upcast_v<N>_v<N+1>(state)`` for each step, which edits the state in place."""
+    version = stored_version
+    while version < getattr(event_class, "class_version", 1):
+        getattr(event_class, f"upcast_v{version}_v{version + 1}")(state)
+        version += 1

@@ -102,9 +102,15 @@ class PublishedEvent:
         return (own_form and type(self).__doc__) or declared_doc(self.event_class)
 
 
-def published(event_class: type, *, about: str | None = None, version: int = 1) -> PublishedEvent:
-    """An event published under its own class name."""
-    return PublishedEvent(event_class, event_class.__name__, version, about)
+def published(event_class: type, *, about: str | None = None) -> PublishedEvent:
+    """An event published under its own class name, in the version of its class
+    (``class_version``, 1 when absent): a new version of a stored event is a new version of
+    its message, and one stored in an earlier version is published upcast to the current."""
+    return PublishedEvent(event_class, event_class.__name__, class_version(event_class), about)
+
+
+def class_version(event_class: type) -> int:
+    return int(getattr(event_class, "class_version", 1))
 
 
 def _schema_file(filename: str) -> dict[str, Any]:
@@ -251,7 +257,19 @@ class EventCatalogue:
 
     @property
     def types(self) -> list[str]:
-        return sorted(self._by_type)
+        """The types published now, and their earlier versions, which stay on the topics
+        (kept for ever) with their schemas: consumers read both."""
+        return sorted([*self._by_type, *self.earlier_types])
+
+    @property
+    def earlier_types(self) -> list[str]:
+        """Earlier versions of the types published now: no longer published, their schemas
+        frozen as they were checked in (the declarations make the current version only)."""
+        return [
+            event_type(self.service, entry.name, earlier)
+            for entry in self.published
+            for earlier in range(1, entry.version)
+        ]
 
     def generated_schemas(self) -> dict[str, dict[str, Any]]:
         """Each published type's schema, by file name, as the declarations make them."""

@@ -11,11 +11,15 @@ GIRL_ESCAPED = {
     "name": "Amani Zawadi-Kuvuka",
     "date_of_birth": "2011-03-14",
     "languages": ["sw", "fr"],
-    "account": "I was taken from the school road and made to carry water and ammunition.",
+    "notes": {
+        "health": "A leg wound that has not healed; asks for a clinic visit.",
+        "education": "Left school in the fourth year of primary; wants to go back.",
+    },
     "release": {
         "date": "2026-10-03",
         "place": "Kalehe, near the river crossing",
         "how_left": "escape",
+        "separated_from_adults": True,
     },
     "armed_group": {"name": "Raia Mutomboki faction", "kind": "non_state_armed_group"},
     "roles": ["support", "sexual_purposes"],
@@ -43,7 +47,7 @@ def boy_formally_released(**changes: Any) -> dict[str, Any]:
         name="Esaie Bahati Mugisho",
         date_of_birth=None,
         languages=["sw"],
-        account="I was recruited at the market and guarded a checkpoint for a year.",
+        notes={"livelihood": "Wants to learn mechanics."},
         release={
             "date": "2026-10-01",
             "place": "Rumangabo camp, north gate",
@@ -64,11 +68,11 @@ def person_of_uncertain_age(**changes: Any) -> dict[str, Any]:
     body = registration(
         name="Jean-Pierre Habimana",
         date_of_birth=None,
-        account="I joined when the village was attacked.",
+        notes={},
         release={
             "date": "2026-10-02",
             "place": "Sake, roadside",
-            "how_left": "capture_or_surrender",
+            "how_left": "capture",
         },
         armed_group={"name": "Local self-defence militia", "kind": "allied_militia"},
         roles=["combatant", "spy"],

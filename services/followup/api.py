@@ -16,6 +16,7 @@ from services.followup.domain import (
     Rating,
     RiskLevel,
     VisitFindings,
+    VisitMode,
 )
 from services.followup.projections import FollowUpViews
 from shared.access import Action, Caller
@@ -27,6 +28,7 @@ VisitNumber = Annotated[int, Path(ge=1, le=1000, description="More than any sche
 
 class VisitIn(VersionedCommand):
     visited_on: dt.date
+    mode: VisitMode = Field(description="Where the visit took place, or by phone.")
     wellbeing: Rating
     attending_school: bool
     livelihood_status: Text
@@ -61,6 +63,7 @@ class VisitOut(BaseModel):
     due_on: dt.date
     status: str
     done_on: dt.date | None
+    mode: str | None = Field(description="How a completed visit was made; null if not known.")
 
 
 class PlanOut(BaseModel):
@@ -89,7 +92,13 @@ class PlanOut(BaseModel):
             caseworker=plan.caseworker,
             risk=plan.risk.value if plan.risk else None,
             visits=[
-                VisitOut(number=v.number, due_on=v.due_on, status=v.status, done_on=v.done_on)
+                VisitOut(
+                    number=v.number,
+                    due_on=v.due_on,
+                    status=v.status,
+                    done_on=v.done_on,
+                    mode=v.mode,
+                )
                 for v in sorted(plan.visits.values(), key=lambda v: v.number)
             ],
             alerts=plan.alerts,

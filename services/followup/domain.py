@@ -9,7 +9,7 @@ the case's risk level.
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -33,6 +33,17 @@ class Rating(StrEnum):
     GOOD = "good"
     FAIR = "fair"
     POOR = "poor"
+
+
+class VisitMode(StrEnum):
+    """Where a visit took place, or how: what it could see follows from it (a phone call sees
+    neither the home nor the child's face)."""
+
+    HOME = "home"  # where the child lives now
+    SCHOOL = "school"  # or the training or work place
+    COMMUNITY = "community"  # a meeting place chosen with the child: a centre, a church
+    OFFICE = "office"  # the agency's
+    PHONE = "phone"  # when insecurity or distance keeps the caseworker away
 
 
 class GoalsMet(StrEnum):
@@ -78,6 +89,7 @@ class Schedule:
 class VisitFindings:
     visited_on: date
     visited_by: str
+    mode: VisitMode
     wellbeing: Rating
     attending_school: bool
     livelihood_status: str
@@ -95,6 +107,7 @@ class Visit:
     due_on: date
     status: str = "scheduled"  # scheduled, completed, missed, called_off
     done_on: date | None = None
+    mode: str | None = None  # once completed; None for a visit recorded before modes
     stable: bool | None = None  # once completed: did it find the child well and accepted?
 
 
@@ -142,6 +155,7 @@ class FollowUpPlan(Aggregate):
         number: int
         visited_on: date
         visited_by: str
+        mode: str | None  # a VisitMode; None only for a visit recorded in v1
         wellbeing: str
         attending_school: bool
         livelihood_status: str
@@ -152,9 +166,18 @@ class FollowUpPlan(Aggregate):
         re_recruitment_threat: bool
         child_view: str | None
 
+        # v2: how the visit was made.
+        class_version: ClassVar = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A v1 visit did not say how it was made: not known."""
+            state["mode"] = None
+
         def apply(self, plan: "FollowUpPlan") -> None:
             visit = plan.visits[self.number]
             visit.status, visit.done_on = "completed", self.visited_on
+            visit.mode = self.mode
             visit.stable = (
                 Rating.POOR
                 not in (self.wellbeing, self.family_acceptance, self.community_acceptance)
@@ -351,6 +374,7 @@ class FollowUpPlan(Aggregate):
             number=number,
             visited_on=findings.visited_on,
             visited_by=findings.visited_by,
+            mode=findings.mode.value,
             wellbeing=findings.wellbeing.value,
             attending_school=findings.attending_school,
             livelihood_status=findings.livelihood_status,

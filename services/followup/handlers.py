@@ -7,12 +7,15 @@ from services.followup.app import FollowUpApplication
 from services.followup.domain import ReturnKind, RiskLevel
 from services.followup.projections import FollowUpViews
 from shared.consumer import CommandHandler
-from shared.envelope import CloudEvent, event_type
+from shared.envelope import CloudEvent, event_type, event_types
 
 
 def intake_type(name: str) -> str:
     return event_type("intake", name, 1)
 
+
+# The caseworker and agency are in both versions of a registration.
+REGISTERED = event_types("intake", "ChildRegistered", 1, 2)
 
 # The intake facts that end with the child back in a family: the date field of each.
 RETURNS = {
@@ -37,7 +40,7 @@ def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> C
         if message.type == intake_type("CaseErased"):
             application.cancel_plan(case_id)
             views.forget_case(case_id)
-        elif message.type in (intake_type("ChildRegistered"), intake_type("CaseAssigned")):
+        elif message.type in REGISTERED or message.type == intake_type("CaseAssigned"):
             views.note_caseworker(case_id, data["caseworker"], data.get("registering_agency"))
             if message.type == intake_type("CaseAssigned"):
                 application.reassign(case_id, data["caseworker"])

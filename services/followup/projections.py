@@ -12,7 +12,7 @@ from typing import Any
 from uuid import UUID
 
 from shared.database import Database, Transaction
-from shared.envelope import CloudEvent, event_type
+from shared.envelope import CloudEvent, event_type, event_types
 
 DDL = (
     """CREATE TABLE IF NOT EXISTS followup_cases (
@@ -76,6 +76,10 @@ def followup_type(name: str) -> str:
 
 def referral_type(name: str) -> str:
     return event_type("referral", name, 1)
+
+
+# The visit's number is in both versions.
+VISIT_COMPLETED = event_types("followup", "VisitCompleted", 1, 2)
 
 
 class FollowUpViews:
@@ -179,8 +183,8 @@ class FollowUpViews:
             )
         elif message.type == followup_type("PlanCancelled"):
             tx.execute("DELETE FROM followup_visits WHERE case_id = ?", (case_id,))
-        elif message.type in (followup_type("VisitCompleted"), followup_type("VisitMissed")):
-            status = "completed" if message.type.endswith("VisitCompleted.v1") else "missed"
+        elif message.type in VISIT_COMPLETED or message.type == followup_type("VisitMissed"):
+            status = "completed" if message.type in VISIT_COMPLETED else "missed"
             tx.execute(
                 "UPDATE followup_visits SET status = ? WHERE case_id = ? AND number = ?",
                 (status, case_id, data["number"]),

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Self
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request, Response, status
-from pydantic import AwareDatetime, BaseModel, Field, StringConstraints, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from services.intake.app import IntakeApplication
 from services.intake.domain import (
@@ -18,12 +25,17 @@ from services.intake.domain import (
     ChildCase,
     ChildOfMother,
     Consent,
+    Dependant,
     DisclosureRefusal,
     ErasureReason,
     Handover,
     HowLeft,
     LinkRelation,
     MaturityAssessment,
+    NeedArea,
+    NeedsAssessment,
+    NotePurpose,
+    ProtectionFlag,
     Registration,
     RiskLevel,
     Role,
@@ -31,6 +43,7 @@ from services.intake.domain import (
     Sex,
     Stage,
 )
+from services.intake.domain.vocabulary import NOTE_MAX_CHARS, RETIRED_HOW_LEFT
 from services.intake.idempotency import IDEMPOTENCY_KEY_PATTERN
 from services.intake.messages import CATALOGUE, RESTRICTED_FIELDS
 from services.intake.programme import (
@@ -61,13 +74,72 @@ from shared.envelope import event_type
 from shared.protections import Displacement
 
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
+NoteText = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=NOTE_MAX_CHARS)
+]
 LanguageCode = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")]
+
+
+class DependantIn(RequestModel):
+    name: Text = Field(description="Personal.")
+    sex: Sex
+    date_of_birth: dt.date | None = None
+
+
+class NeedsAssessmentIn(RequestModel):
+    needs: list[NeedArea] = Field(default_factory=list, max_length=len(NeedArea))
+    flags: list[ProtectionFlag] = Field(default_factory=list, max_length=len(ProtectionFlag))
+    dependants: list[DependantIn] = Field(
+        default_factory=list, max_length=10, description="A child mother's own children."
+    )
+    sexual_violence_survivor: bool = Field(
+        default=False, description="Extra-restricted: stored and published sealed only."
+    )
+    sexual_violence_details: LongText | None = Field(default=None, description="Restricted.")
+    assessed_on: dt.date
+    notes: LongText | None = Field(default=None, description="Personal.")
+
+    def to_domain(self, by: str) -> NeedsAssessment:
+        return NeedsAssessment(
+            needs=tuple(self.needs),
+            flags=tuple(self.flags),
+            assessed_by=by,
+            assessed_on=self.assessed_on,
+            dependants=tuple(Dependant(d.name, d.sex, d.date_of_birth) for d in self.dependants),
+            sexual_violence_survivor=self.sexual_violence_survivor,
+            sexual_violence_details=self.sexual_violence_details,
+            notes=self.notes,
+        )
 
 
 class ReleaseIn(RequestModel):
     date: dt.date = Field(description="The day the child left the armed force or group.")
     place: Text = Field(description="Where: personal data, protected like a name.")
-    how_left: HowLeft
+    how_left: HowLeft = Field(
+        description="How the child left. "
+        + "; ".join(
+            f"'{retired}' is kept on cases registered before, not chosen any more: choose "
+            + " or ".join(f"'{choice}'" for choice in choices)
+            for retired, choices in RETIRED_HOW_LEFT.items()
+        )
+        + "."
+    )
+    separated_from_adults: bool | None = Field(
+        default=None,
+        description="Whether the child was separated from adult members of the force or group "
+        "at release; null when not known. Personal.",
+    )
+
+    @field_validator("how_left")
+    @classmethod
+    def _not_retired(cls, how_left: HowLeft) -> HowLeft:
+        choices = RETIRED_HOW_LEFT.get(how_left)
+        if choices is not None:
+            raise ValueError(
+                f"'{how_left}' is no longer recorded: choose "
+                + " or ".join(f"'{choice}'" for choice in choices)
+            )
+        return how_left
 
 
 class ArmedGroupIn(RequestModel):
@@ -79,6 +151,20 @@ class HandoverIn(RequestModel):
     from_actor: Text = Field(description="The military or armed actor that held the child.")
     to_agency: Text = Field(description="The civilian child-protection agency.")
     at: AwareDatetime = Field(description="When custody passed, with its UTC offset.")
+    protocol: Text | None = Field(
+        default=None,
+        description="The handover protocol or action plan it happened under, if any. Personal.",
+    )
+    custody_hours: int | None = Field(
+        default=None,
+        ge=0,
+        description="Hours the child was held by a military or security actor before the "
+        "handover, as reported; at most the hours from the start of the release day to the "
+        "handover. Personal.",
+    )
+
+    def to_domain(self) -> Handover:
+        return Handover(self.from_actor, self.to_agency, self.at, self.protocol, self.custody_hours)
 
 
 class ChildRegistration(RequestModel):
@@ -87,8 +173,17 @@ class ChildRegistration(RequestModel):
         default=None, description="If known; otherwise the estimated age stands. Personal."
     )
     languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
-    account: LongText | None = Field(
-        default=None, description="The child's own account, in free text. Personal."
+    notes: dict[NotePurpose, NoteText] = Field(
+        default_factory=dict,
+        description="Short notes, one per purpose, each at most "
+        f"{NOTE_MAX_CHARS} characters: what the child needs for it, never the story of the "
+        "association (no debriefing). Personal; kept by the case agency, never shared with "
+        "partners, who get what a referral writes for them.",
+    )
+    needs_assessment: NeedsAssessmentIn | None = Field(
+        default=None,
+        description="The needs and protection flags found at registration, recorded as the "
+        "needs-assessment step records them.",
     )
     release: ReleaseIn
     armed_group: ArmedGroupIn
@@ -116,18 +211,19 @@ class ChildRegistration(RequestModel):
     )
     displacement: Displacement | None = Field(default=None, description="Personal.")
 
-    def to_domain(self, agency: str, caseworker: str) -> Registration:
-        handover = None
-        if self.handover is not None:
-            handover = Handover(self.handover.from_actor, self.handover.to_agency, self.handover.at)
+    def to_domain(self, agency: str, caseworker: str, by: str) -> Registration:
+        handover = None if self.handover is None else self.handover.to_domain()
+        needs = self.needs_assessment
         return Registration(
             name=self.name,
             date_of_birth=self.date_of_birth,
             languages=tuple(self.languages),
-            account=self.account,
+            notes=dict(self.notes),
+            needs=None if needs is None else needs.to_domain(by),
             nationality=self.nationality,
             displacement=self.displacement,
             how_left=self.release.how_left,
+            separated_from_adults=self.release.separated_from_adults,
             released_on=self.release.date,
             release_place=self.release.place,
             armed_group=self.armed_group.name,
@@ -145,6 +241,8 @@ class HandoverOut(BaseModel):
     from_actor: str
     to_agency: str
     at: dt.datetime
+    protocol: str | None
+    custody_hours: int | Erased | None
 
 
 class ConsentOut(BaseModel):
@@ -191,7 +289,9 @@ def case_deadlines(case: ChildCase, programme: Programme) -> list[Deadline]:
     to meet."""
     if case.closed is not None or case.erased:
         return []
-    placement, risk = case.placement, case.risk
+    risk = case.risk
+    # A direct return an earlier version recorded as a placement starts no interim-care clock.
+    placement = case.placement if case.placement and case.placement.interim_care else None
     return programme.deadlines(
         DeadlineDates(
             released_on=case.released_on,
@@ -254,10 +354,14 @@ class CaseOut(BaseModel):
     name: str
     date_of_birth: str | None
     languages: list[str] | Erased
-    account: str | None
+    notes: dict[str, str] | Erased = Field(
+        description="The case agency's short notes per purpose; 'legacy_account': the free-"
+        "text account a case registered before notes holds. Never shared with partners."
+    )
     nationality: str | None
     displacement: str | None
     how_left: str
+    separated_from_adults: bool | Erased | None
     released_on: dt.date | Erased
     release_place: str
     armed_group: ArmedGroupIn | Erased
@@ -322,6 +426,8 @@ class CaseOut(BaseModel):
                 from_actor=case.handover.from_actor,
                 to_agency=case.handover.to_agency,
                 at=case.handover.handed_over_at,
+                protocol=case.handover.protocol,
+                custody_hours=case.handover.custody_hours,
             )
         return dict(
             case_id=case.id,
@@ -331,10 +437,11 @@ class CaseOut(BaseModel):
             name=case.name,
             date_of_birth=case.date_of_birth,
             languages=case.languages,
-            account=case.account,
+            notes=case.notes,
             nationality=case.nationality,
             displacement=case.displacement,
             how_left=case.how_left,
+            separated_from_adults=case.separated_from_adults,
             released_on=case.released_on,
             release_place=case.release_place,
             armed_group=ERASED
@@ -601,10 +708,10 @@ def register_child(
             not_found="No such agency.",
         )
     if idempotency_key is None:
-        case = intake.register_child(registration.to_domain(agency, caseworker))
+        case = intake.register_child(registration.to_domain(agency, caseworker, caller.sub))
     else:
         case, registered_now = intake.register_child_once(
-            registration.to_domain(agency, caseworker), idempotency_key
+            registration.to_domain(agency, caseworker, caller.sub), idempotency_key
         )
         if not registered_now:
             response.status_code = status.HTTP_200_OK

@@ -20,10 +20,11 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 from services.intake.domain import RiskLevel, Stage, age_band
+from services.intake.domain.vocabulary import NOT_INTERIM_CARE
 from services.intake.programme import Deadline, DeadlineDates, DeadlineStatus, Programme
 from shared.crypto import ERASED, SealError
 from shared.database import Database, Transaction
-from shared.envelope import CloudEvent, event_type
+from shared.envelope import CloudEvent, event_type, event_types
 from shared.keyring import CaseKeys
 from shared.persistence import Clock
 
@@ -91,6 +92,12 @@ def intake_type(name: str) -> str:
     return event_type("intake", name, 1)
 
 
+# What the list reads of a registration is in both versions.
+REGISTERED = event_types("intake", "ChildRegistered", 1, 2)
+# The moment of a handover is in both versions.
+HANDED_OVER = event_types("intake", "HandedOver", 1, 2)
+
+
 def _moment(value: str | None) -> str | None:
     """ISO 8601 in UTC, so that stored moments compare and sort alike in every database."""
     if value is None:
@@ -109,10 +116,11 @@ def _parsed(value: str | None, parse: Callable[[str], T]) -> T | None:
 
 # What each published event changes in a case's row, besides its stage and version.
 ROW_CHANGES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    intake_type("HandedOver"): lambda d: {"handed_over_at": _moment(d["handed_over_at"])},
+    **dict.fromkeys(HANDED_OVER, lambda d: {"handed_over_at": _moment(d["handed_over_at"])}),
     intake_type("AgeAssessed"): lambda d: {"route": d["route"]},
     intake_type("InterimCarePlaced"): lambda d: {
-        "care_entered_on": d["entered_on"],
+        # A direct return an earlier version recorded as a placement starts no clock.
+        "care_entered_on": None if d["kind"] in NOT_INTERIM_CARE else d["entered_on"],
         "care_extended_until": None,
     },
     intake_type("InterimCareExtended"): lambda d: {"care_extended_until": d["until"]},
@@ -250,7 +258,7 @@ class CaseProjections:
             # a rebuild alike (a rebuild never sees its other messages opened).
             tx.execute("DELETE FROM intake_case_list WHERE case_id = ?", (message.subject,))
             return
-        if message.type == intake_type("ChildRegistered"):
+        if message.type in REGISTERED:
             self._insert(message, version, tx)
             self._note_overdue_from(message.subject, tx)
             return
@@ -269,8 +277,8 @@ class CaseProjections:
             f"UPDATE intake_case_list SET {assignments} WHERE case_id = ? AND version < ?",
             [*changes.values(), message.subject, version],
         )
-        if message.type == intake_type("HandedOver"):
-            # HandedOver v1 carries no stage: it moves only a case that was just registered.
+        if message.type in HANDED_OVER:
+            # HandedOver carries no stage: it moves only a case that was just registered.
             tx.execute(
                 "UPDATE intake_case_list SET stage = ? WHERE case_id = ? AND stage = ?",
                 (Stage.HANDED_OVER.value, message.subject, Stage.REGISTERED.value),

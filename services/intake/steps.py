@@ -21,8 +21,10 @@ from services.intake.api import (
     Approval,
     CaseAccess,
     CaseOut,
+    HandoverIn,
     Intake,
     LongText,
+    NeedsAssessmentIn,
     Reassignment,
     Step,
     case_out,
@@ -40,29 +42,23 @@ from services.intake.domain import (
     CaseNotFound,
     CasePlan,
     ClosureReason,
-    Dependant,
     DetentionOutcome,
     FamilyAssessment,
     FamilyFound,
-    Handover,
     LeadSource,
     Likelihood,
-    NeedArea,
-    NeedsAssessment,
     Placement,
     PlanArea,
-    ProtectionFlag,
     Relationship,
     ReturnCheckRecord,
     RiskAssessment,
     RiskLevel,
-    Sex,
     TracingFailure,
     TracingRequest,
     VerifiedWith,
 )
 from shared.access import decide_approval
-from shared.api import AgencyCode, RequestModel, Text, VersionedCommand
+from shared.api import AgencyCode, Text, VersionedCommand
 from shared.auth import settle
 
 Phone = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")]
@@ -92,13 +88,8 @@ def journey_step(path: str, summary: str) -> Callable[[DecoratedCallable], Decor
     return journey.post(f"/{{case_id}}/{path}", summary=summary, responses=STEP_RESPONSES)
 
 
-class HandoverStep(VersionedCommand):
-    from_actor: Text = Field(description="The military or armed actor that held the child.")
-    to_agency: Text = Field(description="The civilian child-protection agency.")
-    at: AwareDatetime = Field(description="When custody passed, with its UTC offset.")
-
-    def to_domain(self) -> Handover:
-        return Handover(self.from_actor, self.to_agency, self.at)
+class HandoverStep(VersionedCommand, HandoverIn):
+    pass
 
 
 @journey_step("handover", "Record the handover to civilian child protection")
@@ -126,7 +117,10 @@ def record_age_assessment(
 
 
 class InterimCareStep(VersionedCommand):
-    kind: CareKind
+    kind: CareKind = Field(
+        description="'direct_return' is kept on placements recorded before, not chosen any "
+        "more: a direct return is not interim care; record it with `reunification`."
+    )
     carer: Text = Field(description="The centre, foster family or relative. Personal.")
     address: Text | None = Field(default=None, description="Personal.")
     entered_on: dt.date
@@ -189,36 +183,8 @@ def record_interim_care_end(
     return case_out(intake, case)
 
 
-class DependantIn(RequestModel):
-    name: Text = Field(description="Personal.")
-    sex: Sex
-    date_of_birth: dt.date | None = None
-
-
-class NeedsAssessmentStep(VersionedCommand):
-    needs: list[NeedArea] = Field(default_factory=list, max_length=len(NeedArea))
-    flags: list[ProtectionFlag] = Field(default_factory=list, max_length=len(ProtectionFlag))
-    dependants: list[DependantIn] = Field(
-        default_factory=list, max_length=10, description="A child mother's own children."
-    )
-    sexual_violence_survivor: bool = Field(
-        default=False, description="Extra-restricted: stored and published sealed only."
-    )
-    sexual_violence_details: LongText | None = Field(default=None, description="Restricted.")
-    assessed_on: dt.date
-    notes: LongText | None = Field(default=None, description="Personal.")
-
-    def to_domain(self, by: str) -> NeedsAssessment:
-        return NeedsAssessment(
-            needs=tuple(self.needs),
-            flags=tuple(self.flags),
-            assessed_by=by,
-            assessed_on=self.assessed_on,
-            dependants=tuple(Dependant(d.name, d.sex, d.date_of_birth) for d in self.dependants),
-            sexual_violence_survivor=self.sexual_violence_survivor,
-            sexual_violence_details=self.sexual_violence_details,
-            notes=self.notes,
-        )
+class NeedsAssessmentStep(VersionedCommand, NeedsAssessmentIn):
+    pass
 
 
 @journey_step("needs-assessment", "Record needs and protection flags")

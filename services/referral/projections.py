@@ -16,7 +16,7 @@ from uuid import UUID
 
 from shared.consent import ConsentGiver, ConsentRecord, DataCategory, Purpose
 from shared.database import Database, Transaction
-from shared.envelope import CloudEvent, event_type
+from shared.envelope import CloudEvent, event_type, event_types
 from shared.keyring import CaseKeys
 
 PROJECTION_DDL = (
@@ -40,7 +40,11 @@ PROJECTION_DDL = (
 
 CONSENT_GIVEN = event_type("intake", "ConsentGiven", 1)
 CONSENT_WITHDRAWN = event_type("intake", "ConsentWithdrawn", 1)
-CHILD_REGISTERED = event_type("intake", "ChildRegistered", 1)
+REGISTERED = event_types("intake", "ChildRegistered", 1, 2)
+# What a registration holds that no partner is ever sent, so never kept here: the case
+# agency's own notes (v2) and the child's free-text account (v1). A partner learns needs in
+# the words a referral writes for it (services.referral.sharing.WrittenField).
+KEPT_BY_THE_CASE_AGENCY = ("notes", "account")
 CASE_ERASED = event_type("intake", "CaseErased", 1)
 CASE_CLOSED = event_type("intake", "CaseClosed", 1)
 CASE_REOPENED = event_type("intake", "CaseReopened", 1)
@@ -140,14 +144,17 @@ class IntakeView:
                 "WHERE consent_id = ? AND withdrawn_at IS NULL",
                 (withdrawn_at, data["consent_id"]),
             )
-        elif message.type == CHILD_REGISTERED:
+        elif message.type in REGISTERED:
             key = self.case_keys.for_opening(UUID(data["case_id"]), "referral case data")
             if key is None:
                 return
+            case_file = {
+                name: value for name, value in data.items() if name not in KEPT_BY_THE_CASE_AGENCY
+            }
             tx.execute(
                 "INSERT INTO referral_case_data (case_id, sealed_data) VALUES (?, ?) "
                 "ON CONFLICT (case_id) DO NOTHING",
-                (data["case_id"], json.dumps(key.seal(CASE_DATA_FIELD, data))),
+                (data["case_id"], json.dumps(key.seal(CASE_DATA_FIELD, case_file))),
             )
         elif message.type in CASE_FILE_CHANGES:
             self._change_case_file(UUID(data["case_id"]), tx, CASE_FILE_CHANGES[message.type], data)

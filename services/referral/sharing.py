@@ -3,8 +3,9 @@
 The fields come from two places. Most are facts intake recorded (the case file the referral
 service keeps, :mod:`services.referral.projections`); the rest are written by the caseworker
 for this referral alone (``WrittenField``), so that a partner learns a child's needs in the
-words meant for it and never the child's own account of the association, which stays with
-the case agency.
+words meant for it. The case agency's own notes of a registration (and the child's account a
+registration recorded before notes took its place) stay with the case agency: the case file
+here never holds them (``KEPT_BY_THE_CASE_AGENCY``), so no category can let them through.
 """
 
 from datetime import date

@@ -119,8 +119,13 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
             "name": mark("name"),
             "date_of_birth": "2011-03-14",
             "languages": ["sw"],
-            "account": mark("account"),
-            "release": {"date": "2026-10-03", "place": mark("release.place"), "how_left": "escape"},
+            "notes": {"care": mark("notes.care"), "family_tracing": mark("notes.tracing")},
+            "release": {
+                "date": "2026-10-03",
+                "place": mark("release.place"),
+                "how_left": "escape",
+                "separated_from_adults": True,
+            },
             "armed_group": {"name": mark("armed_group.name"), "kind": "non_state_armed_group"},
             "roles": ["support", "sexual_purposes"],
             "sex": "female",
@@ -130,6 +135,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
             "handover": {
                 "from_actor": mark("handover.from_actor"),
                 "to_agency": mark("handover.to_agency"),
+                "protocol": mark("handover.protocol"),
                 "at": "2026-10-04T09:30:00+02:00",
             },
         },
@@ -355,6 +361,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         json={
             "version": plan["version"],
             "visited_on": "2026-10-27",
+            "mode": "school",
             "wellbeing": "good",
             "attending_school": True,
             "livelihood_status": mark("visit.livelihood"),

@@ -135,6 +135,7 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
         body = {
             "version": plan["version"],
             "visited_on": on,
+            "mode": "home",
             "wellbeing": "good",
             "attending_school": True,
             "livelihood_status": "apprentice",

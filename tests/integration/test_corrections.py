@@ -57,7 +57,7 @@ def test_a_misspelt_name_is_corrected_everywhere_and_the_history_keeps_both(
     timeline = intake.get(f"/cases/{case_id}/timeline").json()
     types = [entry["type"].split(".")[3] for entry in timeline]
     assert types.count("FieldCorrected") == 2
-    [registered] = [e for e in timeline if e["type"].endswith("ChildRegistered.v1")]
+    [registered] = [e for e in timeline if e["type"].endswith("ChildRegistered.v2")]
     assert registered["data"]["name"] == "Amani Zawdi"  # the registration as it was
     assert {e["data"]["value"] for e in timeline if "FieldCorrected" in e["type"]} == {
         "Amani Zawadi",

@@ -20,13 +20,18 @@ from services.intake.service import build_runtime, create_app
 from shared.access import Role
 from shared.allowlist import is_clear
 from shared.crypto import is_sealed
-from shared.envelope import CloudEvent
+from shared.envelope import CloudEvent, event_type
 from shared.privacy import open_fields
 from tests.conftest import as_admin
 from tests.samples import boy_formally_released, person_of_uncertain_age, registration
 from tests.signin import staff_headers
 
 TOPIC = "homeward.intake.events"
+
+# Each event's type as intake publishes it now (its current version).
+PUBLISHED_AS = {
+    entry.name: event_type("intake", entry.name, entry.version) for entry in CATALOGUE.published
+}
 
 
 class MovableClock:
@@ -123,9 +128,7 @@ class Journey:
         """The next messages of this case on Kafka are these types, in this order."""
         start = getattr(self, "published", 0)
         messages = self.tail.messages(self.id, start + len(names))
-        assert [m.type for m in messages[start:]] == [
-            f"org.homeward.intake.{name}.v1" for name in names
-        ]
+        assert [m.type for m in messages[start:]] == [PUBLISHED_AS[name] for name in names]
         self.published = start + len(names)
         assert [int(m.sequence or 0) for m in messages] == list(range(1, len(messages) + 1))
         return messages[start:]
@@ -395,7 +398,7 @@ def test_a_girl_with_a_baby_escaped_from_an_armed_group_is_reunified_after_traci
         "Reunified",
         "InterimCareEnded",
     ]
-    assert timeline[-1]["type"] == "org.homeward.intake.ChildRegistered.v1"
+    assert timeline[-1]["type"] == "org.homeward.intake.ChildRegistered.v2"
     assert [entry["version"] for entry in timeline] == list(range(len(timeline), 0, -1))
     by_type = {entry["type"].split(".")[3]: entry["data"] for entry in timeline}
     assert by_type["FamilyLocated"]["whereabouts"] == "Kibati camp, block C"

@@ -27,8 +27,8 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
         health = client.get("/healthz/details", headers=admin_headers(settings)).json()
 
     assert [as_json(r)["type"] for r in records] == [
-        "org.homeward.intake.ChildRegistered.v1",
-        "org.homeward.intake.HandedOver.v1",
+        "org.homeward.intake.ChildRegistered.v2",
+        "org.homeward.intake.HandedOver.v2",
     ]
     registered = as_json(records[0])
     case_id = uuid.UUID(case["case_id"])
@@ -38,7 +38,7 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
     assert registered["subject"] == case["case_id"]
     assert registered["partitionkey"] == case["case_id"]
     assert registered["sequence"] == "00000000000000000001"
-    assert registered["dataschema"] == "urn:homeward:schema:intake.ChildRegistered.v1"
+    assert registered["dataschema"] == "urn:homeward:schema:intake.ChildRegistered.v2"
     assert registered["datacontenttype"] == "application/json"
     assert registered["time"].endswith("Z") or "+00:00" in registered["time"]
     assert dict(records[0].headers)["content-type"].startswith(b"application/cloudevents+json")

@@ -164,7 +164,7 @@ def test_broker_outage_delays_publishing_and_loses_nothing(tmp_path):
             events = {as_json(r)["id"]: as_json(r)["type"].split(".")[3] for r in records}
             assert sorted(events.values()) == ["ChildRegistered", "HandedOver"]
             first_copy = list(dict.fromkeys(as_json(r)["type"] for r in records))
-            assert first_copy[0].endswith("ChildRegistered.v1")
+            assert first_copy[0].endswith("ChildRegistered.v2")
             deadline = time.monotonic() + 30
             while runtime.relay.lag() and time.monotonic() < deadline:
                 time.sleep(0.2)

@@ -28,7 +28,9 @@ def distinctive(tag: str) -> dict:
     """A registration whose personal fields hold strings found nowhere else."""
     marker = f"Qx{uuid.uuid4().hex[:10]}{tag}"
     control = f"cw-{uuid.uuid4().hex[:12]}"  # a caseworker id: not personal, stays readable
-    body = registration(name=f"Neema {marker}", account=f"My story {marker}", caseworker=control)
+    body = registration(
+        name=f"Neema {marker}", notes={"care": f"Afraid of the dark {marker}"}, caseworker=control
+    )
     body["release"] = {**body["release"], "place": f"Hill {marker}"}
     return {"marker": marker, "control": control, "body": body}
 
@@ -101,7 +103,7 @@ def test_erasure_leaves_the_history_and_removes_every_personal_field(
         records = wait_published(settings, case["case_id"], expect=3)
 
     assert after["erased"] is True
-    assert after["name"] == after["release_place"] == after["account"] == "[erased]"
+    assert after["name"] == after["release_place"] == after["notes"] == "[erased]"
     assert after["date_of_birth"] == "[erased]"
     # Sealed by default: the quasi-identifiers go with the name; ids, agency and stage stay.
     assert after["released_on"] == after["sex"] == after["estimated_age"] == "[erased]"

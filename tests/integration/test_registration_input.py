@@ -81,6 +81,64 @@ BAD_BODIES = {
         422,
         "registering_agency",
     ),
+    "negative hours in custody": (
+        registration(
+            handover={
+                "from_actor": "FARDC",
+                "to_agency": "CD-KIN",
+                "at": "2026-10-04T08:00:00Z",
+                "custody_hours": -1,
+            }
+        ),
+        422,
+        "handover.custody_hours",
+    ),
+    "more hours in custody than since the release day": (
+        registration(
+            handover={
+                "from_actor": "FARDC",
+                "to_agency": "CD-KIN",
+                "at": "2026-10-04T08:00:00Z",
+                "custody_hours": 40,
+            }
+        ),
+        422,
+        "handover.custody_hours: 40 hours in custody is more than the 32 hours",
+    ),
+    "capture or surrender, undecided": (
+        registration(
+            release={"date": "2026-10-03", "place": "Uvira", "how_left": "capture_or_surrender"}
+        ),
+        422,
+        "'capture_or_surrender' is no longer recorded: choose 'capture' or 'surrender'",
+    ),
+    "the free-text account, gone": (
+        registration(account="what the child told"),
+        422,
+        "account",
+    ),
+    "a note over 500 characters": (
+        registration(notes={"health": "x" * 501}),
+        422,
+        "notes.health",
+    ),
+    "a note for no known purpose": (
+        registration(notes={"debrief": "which commander"}),
+        422,
+        "notes.debrief",
+    ),
+    "separation from adults, neither yes, no nor null": (
+        registration(
+            release={
+                "date": "2026-10-03",
+                "place": "Uvira",
+                "how_left": "escape",
+                "separated_from_adults": "sometimes",
+            }
+        ),
+        422,
+        "release.separated_from_adults",
+    ),
 }
 
 
@@ -120,6 +178,61 @@ def test_a_valid_registration_is_recorded_and_readable(intake):
     assert case["version"] == 2
     assert case["handover"]["to_agency"] == "CD-KIN"
     assert client.get("/cases/00000000-0000-0000-0000-000000000000").status_code == 404
+
+
+def test_a_registration_records_notes_separation_and_the_needs_found(intake):
+    _runtime, client = intake
+    body = registration(
+        needs_assessment={
+            "needs": ["health", "education"],
+            "flags": ["separated"],
+            "assessed_on": "2026-10-04",
+        }
+    )
+    body["release"]["how_left"] = "surrender"
+    body["handover"] |= {"protocol": "Handover protocol of 2013", "custody_hours": 20}
+    created = client.post("/cases", json=body)
+    assert created.status_code == 201, created.text
+    case = created.json()
+    assert case["version"] == 3  # ChildRegistered, HandedOver, NeedsAssessed
+    assert case["how_left"] == "surrender"
+    assert case["separated_from_adults"] is True
+    assert case["handover"]["protocol"] == "Handover protocol of 2013"
+    assert case["handover"]["custody_hours"] == 20
+    assert case["notes"] == registration()["notes"]
+    assert case["journey"]["needs"] == ["health", "education"]
+    assert case["journey"]["protection_flags"] == ["separated"]
+
+
+def test_a_direct_return_is_refused_as_interim_care_with_422_naming_reunification(intake):
+    _runtime, client = intake
+    case = client.post("/cases", json=registration()).json()
+    placed = client.post(
+        f"/cases/{case['case_id']}/interim-care",
+        json={
+            "version": case["version"],
+            "kind": "direct_return",
+            "carer": "Mama Furaha",
+            "entered_on": "2026-10-04",
+        },
+    )
+    assert placed.status_code == 422
+    assert "a direct return is recorded with `reunification`" in placed.json()["detail"]
+    assert client.get(f"/cases/{case['case_id']}").json()["version"] == case["version"]
+
+
+def test_the_openapi_describes_the_vocabularies(intake):
+    _runtime, client = intake
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    assert "capture" in schemas["HowLeft"]["enum"]
+    assert "surrender" in schemas["HowLeft"]["enum"]
+    assert (
+        "choose 'capture' or 'surrender'"
+        in schemas["ReleaseIn"]["properties"]["how_left"]["description"]
+    )
+    assert set(schemas["NotePurpose"]["enum"]) >= {"care", "health", "family_tracing"}
+    assert "account" not in schemas["ChildRegistration"]["properties"]
+    assert {"transit_centre", "family_based_care"} <= set(schemas["CareKind"]["enum"])
 
 
 def stored_events(runtime) -> int:

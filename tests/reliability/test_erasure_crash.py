@@ -102,8 +102,8 @@ def test_an_erasure_cut_short_by_a_crash_is_finished_on_restart(
     assert key_of(settings, case_id) is None
     assert recorded == 1
     assert case["erased"] is True
-    assert case["name"] == case["release_place"] == case["account"] == "[erased]"
-    registered = next(e for e in timeline.json() if e["type"].endswith("ChildRegistered.v1"))
+    assert case["name"] == case["release_place"] == case["notes"] == "[erased]"
+    registered = next(e for e in timeline.json() if e["type"].endswith("ChildRegistered.v2"))
     assert registered["data"]["name"] == registered["data"]["release_place"] == "[erased]"
     assert child["marker"] not in timeline.text
     assert again.status_code == 409

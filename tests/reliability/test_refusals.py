@@ -89,7 +89,7 @@ def test_a_chunked_body_over_the_limit_is_refused_with_413(intake):
     limit = runtime.settings.max_request_bytes
 
     def chunks():
-        body = json.dumps(registration(account="x" * limit)).encode()
+        body = json.dumps(registration(name="x" * limit)).encode()
         for start in range(0, len(body), 64 * 1024):
             yield body[start : start + 64 * 1024]
 

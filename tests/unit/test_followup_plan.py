@@ -13,6 +13,7 @@ from services.followup.domain import (
     RiskLevel,
     Schedule,
     VisitFindings,
+    VisitMode,
 )
 
 RETURNED = date(2026, 1, 10)
@@ -29,6 +30,7 @@ def findings(**changes) -> VisitFindings:
     values = dict(
         visited_on=date(2026, 1, 24),
         visited_by="cw-7",
+        mode=VisitMode.HOME,
         wellbeing=Rating.GOOD,
         attending_school=True,
         livelihood_status="none yet",

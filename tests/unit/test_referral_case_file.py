@@ -38,18 +38,19 @@ REGISTERED = {
     "languages": ["sw"],
     "registering_agency": "CD-BUN",
     "caseworker": "cw-9",
-    "account": "what the child told of the group",
     "nationality": None,
     "displacement": None,
+    "separated_from_adults": None,
+    "notes": {"health": "a note for the case agency only"},
 }
 
 
-def message(fact: str, **data: Any) -> CloudEvent:
+def message(fact: str, version: int = 1, **data: Any) -> CloudEvent:
     return CloudEvent(
         specversion="1.0",
         id=str(uuid4()),
         source="/homeward/intake",
-        type=f"org.homeward.intake.{fact}.v1",
+        type=f"org.homeward.intake.{fact}.v{version}",
         time=datetime(2026, 1, 5, tzinfo=UTC),
         data={"case_id": str(CASE), **data},
     )
@@ -61,7 +62,7 @@ def view(case_keys) -> IntakeView:
     memory = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
     view = IntakeView(Database.named("referral", memory), case_keys)
     for fact in (
-        message("ChildRegistered", **REGISTERED),
+        message("ChildRegistered", 2, **REGISTERED),
         message("InterimCarePlaced", kind="foster_family", carer="Mama Neema", address="Goma"),
         message(
             "FamilyLocated",
@@ -114,7 +115,7 @@ def test_a_referral_carries_exactly_the_fields_of_its_categories(view):
     }  # the health note was written, but health is not shared
 
 
-def test_the_childs_account_and_the_release_place_never_leave_the_case_agency(view):
+def test_the_case_agencys_notes_and_the_release_place_never_leave_it(view):
     everything = shared_fields(
         case_file(view),
         dict.fromkeys(WrittenField, "note"),
@@ -123,8 +124,25 @@ def test_the_childs_account_and_the_release_place_never_leave_the_case_agency(vi
         TABLE,
     )
     assert set(everything) == {name for names in CATEGORY_FIELDS.values() for name in names}
-    assert "what the child told" not in str(everything)
+    assert "for the case agency only" not in str(everything)
     assert "Kalehe" not in str(everything)
+
+
+def test_the_case_agencys_notes_are_not_kept_for_partners(view):
+    assert "notes" not in case_file(view)
+
+
+def test_a_v1_registration_is_kept_without_the_childs_account(case_keys):
+    case_keys.for_sealing(CASE)
+    memory = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
+    view = IntakeView(Database.named("referral", memory), case_keys)
+    v1 = {name: value for name, value in REGISTERED.items() if name != "notes"}
+    del v1["separated_from_adults"]
+    with view.database.transaction() as tx:
+        view.apply(message("ChildRegistered", 1, **v1, account="what the child told"), tx)
+    kept = case_file(view)
+    assert kept["name"] == "Amani Zawadi"
+    assert "account" not in kept
 
 
 def test_the_case_file_is_sealed_at_rest(view):

@@ -14,19 +14,20 @@ from services.referral.handlers import on_intake_event
 from services.referral.index import ReferralIndex
 from services.referral.projections import (
     CASE_ERASED,
-    CHILD_REGISTERED,
     CONSENT_GIVEN,
     CONSENT_WITHDRAWN,
     IntakeView,
 )
 from shared.consent import DataCategory, Purpose
 from shared.database import Database
-from shared.envelope import CloudEvent
+from shared.envelope import CloudEvent, event_type
 from shared.protections import PartnerKind
 
 SCHOOL = "SCH-GOMA"
 KEY = "dZLs2Lub1JWrXF/776h64qarrWirZ9S6b2R+Nc8HWGY="  # any X25519 public key
 MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
+
+CHILD_REGISTERED = event_type("intake", "ChildRegistered", 2)
 
 
 class MovableClock:

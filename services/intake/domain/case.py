@@ -32,6 +32,8 @@ from services.intake.domain.commands import (
 )
 from services.intake.domain.errors import CaseRuleViolation, ConsentMissing, InvalidCaseData
 from services.intake.domain.vocabulary import (
+    LEGACY_ACCOUNT_NOTE,
+    NOT_INTERIM_CARE,
     AgeMethod,
     AgeResult,
     AlternativeCareKind,
@@ -54,6 +56,7 @@ from services.intake.domain.vocabulary import (
     TracingFailure,
     VerifiedWith,
     stage_of,
+    start_of_day,
 )
 from shared.consent import (
     AgeTable,
@@ -67,6 +70,7 @@ from shared.consent import (
     may_share,
     purpose_refusal,
 )
+from shared.crypto import ERASED
 from shared.privacy import ErasableEvent
 from shared.protections import Displacement
 
@@ -102,6 +106,12 @@ class PlacementState:
     @property
     def current(self) -> bool:
         return self.left_on is None
+
+    @property
+    def interim_care(self) -> bool:
+        """Whether the stay counts against the interim-care limit: not a direct return that
+        an earlier version recorded as a placement."""
+        return self.kind not in NOT_INTERIM_CARE
 
 
 @dataclass(frozen=True)
@@ -173,9 +183,25 @@ class ChildCase(Aggregate):
         languages: list[str]
         registering_agency: str
         caseworker: str
-        account: str | None
         nationality: str | None  # ISO 3166-1 alpha-2
         displacement: str | None
+        separated_from_adults: bool | None  # None: not known
+        notes: dict[str, str]  # a NotePurpose (or LEGACY_ACCOUNT_NOTE) -> a short note
+
+        # v2: the free-text account gave way to short notes per purpose (the case agency's
+        # own, never shared), and whether the child was separated from adults is recorded.
+        class_version: ClassVar = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A v1 registration knew nothing of separation from adults; its account, if the
+            child gave one, stays readable to the case agency as a note of its own."""
+            account = state.pop("account")
+            state["separated_from_adults"] = None
+            if account == ERASED:
+                state["notes"] = ERASED
+            else:
+                state["notes"] = {} if account is None else {LEGACY_ACCOUNT_NOTE: account}
 
         def apply(self, case: "ChildCase") -> None:
             case.case_number = self.case_number
@@ -192,9 +218,10 @@ class ChildCase(Aggregate):
             case.languages = self.languages
             case.registering_agency = self.registering_agency
             case.caseworker = self.caseworker
-            case.account = self.account
             case.nationality = self.nationality
             case.displacement = self.displacement
+            case.separated_from_adults = self.separated_from_adults
+            case.notes = self.notes
 
     class HandedOver(Aggregate.Event):
         """Custody passed from a military or armed actor to a child-protection agency."""
@@ -202,9 +229,26 @@ class ChildCase(Aggregate):
         from_actor: str
         to_agency: str
         handed_over_at: datetime
+        protocol: str | None
+        custody_hours: int | None
+
+        # v2: the protocol the handover happened under, and the hours in custody.
+        class_version: ClassVar = 2
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            """A v1 handover said neither: both not known."""
+            state["protocol"] = None
+            state["custody_hours"] = None
 
         def apply(self, case: "ChildCase") -> None:
-            case.handover = Handover(self.from_actor, self.to_agency, self.handed_over_at)
+            case.handover = Handover(
+                self.from_actor,
+                self.to_agency,
+                self.handed_over_at,
+                self.protocol,
+                self.custody_hours,
+            )
 
     class ConsentGiven(Aggregate.Event):
         """Consent or assent was given for one purpose, to named agencies, for some data."""
@@ -773,7 +817,8 @@ class ChildCase(Aggregate):
         self.caseworker: str
         self.nationality: str | None
         self.displacement: str | None
-        self.account: str | None
+        self.separated_from_adults: bool | None
+        self.notes: dict[str, str] | str  # "[erased]" once erased
         # The rest of the journey: nothing yet.
         self.consents: dict[UUID, Consent] = {}
         self.withdrawn_consents: set[UUID] = set()
@@ -825,7 +870,8 @@ class ChildCase(Aggregate):
             name=registration.name,
             date_of_birth=None if born is None else born.isoformat(),
             languages=list(registration.languages),
-            account=registration.account,
+            notes={purpose.value: note for purpose, note in registration.notes.items()},
+            separated_from_adults=registration.separated_from_adults,
             nationality=registration.nationality,
             displacement=None
             if registration.displacement is None
@@ -843,6 +889,8 @@ class ChildCase(Aggregate):
         )
         if registration.handover is not None:
             case.hand_over(registration.handover, now)
+        if registration.needs is not None:
+            case.assess_needs(registration.needs, now)
         return case
 
     def hand_over(self, handover: Handover, now: datetime) -> None:
@@ -853,11 +901,22 @@ class ChildCase(Aggregate):
             raise InvalidCaseData("handover.at is in the future")
         if handover.handed_over_at.date() < self.released_on:
             raise InvalidCaseData("handover.at is before the release date")
+        # The release is known by its day: it counts from the day's start, as the handover
+        # deadline does (Programme.handover_due), so custody can last no longer than that.
+        since_release = handover.handed_over_at - start_of_day(self.released_on)
+        hours_since_release = int(since_release.total_seconds() // 3600)
+        if handover.custody_hours is not None and handover.custody_hours > hours_since_release:
+            raise InvalidCaseData(
+                f"handover.custody_hours: {handover.custody_hours} hours in custody is more "
+                f"than the {hours_since_release} hours from the release day to the handover"
+            )
         self.trigger_event(
             self.HandedOver,
             from_actor=handover.from_actor,
             to_agency=handover.to_agency,
             handed_over_at=handover.handed_over_at,
+            protocol=handover.protocol,
+            custody_hours=handover.custody_hours,
         )
 
     def give_consent(
@@ -1063,6 +1122,11 @@ class ChildCase(Aggregate):
         if self.reunified_on is not None or self.alternative_care is not None:
             raise CaseRuleViolation(
                 f"case {self.id} is already {self.stage}: interim care comes before that"
+            )
+        if placement.kind in NOT_INTERIM_CARE:
+            raise InvalidCaseData(
+                f"kind '{placement.kind}' is not interim care: a direct return is recorded "
+                "with `reunification` (or `alternative-care`)"
             )
         planned_end = placement.planned_end_on
         if planned_end is not None and planned_end < placement.entered_on:
@@ -1443,6 +1507,7 @@ class ChildCase(Aggregate):
             languages=tuple(self.languages),
             nationality=self.nationality,
             displacement=None if self.displacement is None else Displacement(self.displacement),
+            separated_from_adults=self.separated_from_adults,
         )
 
     def link(self, other: UUID, relation: LinkRelation, by: str) -> None:

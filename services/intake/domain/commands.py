@@ -1,6 +1,6 @@
 """The values the case's commands take; several are kept as the case's state as they are."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from services.intake.domain.vocabulary import (
@@ -14,6 +14,7 @@ from services.intake.domain.vocabulary import (
     HowLeft,
     Likelihood,
     NeedArea,
+    NotePurpose,
     PlanArea,
     ProtectionFlag,
     Relationship,
@@ -30,6 +31,8 @@ class Handover:
     from_actor: str
     to_agency: str
     handed_over_at: datetime
+    protocol: str | None = None  # the handover protocol or action plan it happened under
+    custody_hours: int | None = None  # held by a military or security actor, as reported
 
 
 @dataclass(frozen=True)
@@ -47,10 +50,12 @@ class Registration:
     caseworker: str
     date_of_birth: date | None = None
     languages: tuple[str, ...] = ()
-    account: str | None = None
     handover: Handover | None = None
     nationality: str | None = None
     displacement: Displacement | None = None
+    separated_from_adults: bool | None = None  # None: not known
+    notes: dict[NotePurpose, str] = field(default_factory=dict)  # short, one per purpose
+    needs: "NeedsAssessment | None" = None  # recorded with the registration
 
 
 @dataclass(frozen=True)

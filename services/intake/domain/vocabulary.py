@@ -11,10 +11,43 @@ from enum import StrEnum
 
 class HowLeft(StrEnum):
     FORMAL_RELEASE = "formal_release"  # under an action plan or handover protocol
+    NEGOTIATED_RELEASE = "negotiated_release"  # by mediators, with no plan or protocol
     ESCAPE = "escape"
-    CAPTURE_OR_SURRENDER = "capture_or_surrender"
+    CAPTURE = "capture"  # by a military or security force
+    SURRENDER = "surrender"
+    IDENTIFIED_IN_COMMUNITY = "identified_in_community"  # already out, found by screening
     ABANDONED_BY_GROUP = "abandoned_by_group"
-    RELEASED_BY_COMMUNITY = "released_by_community"
+    RELEASED_BY_COMMUNITY = "released_by_community"  # the child's community obtained it
+    # Recorded before capture and surrender were told apart: stored registrations keep it,
+    # new ones choose between the two (RETIRED_HOW_LEFT).
+    CAPTURE_OR_SURRENDER = "capture_or_surrender"
+
+
+# Ways of leaving that stored cases keep and new registrations may no longer choose, each with
+# what to choose instead.
+RETIRED_HOW_LEFT: dict[HowLeft, tuple[HowLeft, ...]] = {
+    HowLeft.CAPTURE_OR_SURRENDER: (HowLeft.CAPTURE, HowLeft.SURRENDER),
+}
+
+
+class NotePurpose(StrEnum):
+    """What a caseworker's short note at registration serves: each says what the child needs
+    for one purpose. No field takes the child's story of the association: an intelligence-
+    style debrief is what the Paris Principles forbid."""
+
+    CARE = "care"  # interim or alternative care, daily living
+    HEALTH = "health"
+    PSYCHOSOCIAL = "psychosocial"
+    EDUCATION = "education"
+    LIVELIHOOD = "livelihood"
+    LEGAL = "legal"
+    FAMILY_TRACING = "family_tracing"
+
+
+NOTE_MAX_CHARS = 500
+# Where a registration recorded before notes took the free-text account keeps it: read by
+# the case agency only, never a purpose of a note a registration may write, never shared.
+LEGACY_ACCOUNT_NOTE = "legacy_account"
 
 
 class ArmedGroupKind(StrEnum):
@@ -82,9 +115,18 @@ class AgeResult(StrEnum):
 
 class CareKind(StrEnum):
     INTERIM_CARE_CENTRE = "interim_care_centre"
+    TRANSIT_CENTRE = "transit_centre"  # a short stay on the way, e.g. after a handover
+    FAMILY_BASED_CARE = "family_based_care"  # a host family found by the programme
     FOSTER_FAMILY = "foster_family"
     KINSHIP_CARER = "kinship_carer"
+    # Recorded as a placement before a direct return was told apart from interim care: stored
+    # placements keep it and start no interim-care clock; a direct return is a reunification.
     DIRECT_RETURN = "direct_return"
+
+
+# Care kinds that stored placements keep and new placements may no longer choose: they start
+# no interim-care clock.
+NOT_INTERIM_CARE = frozenset({CareKind.DIRECT_RETURN})
 
 
 class CareExit(StrEnum):
