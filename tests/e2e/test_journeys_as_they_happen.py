@@ -140,6 +140,7 @@ def test_a_reunification_that_breaks_down_ends_in_alternative_care(services, set
             json={
                 "version": plan["version"],
                 "visited_on": "2026-10-27",
+                "mode": "home",
                 "wellbeing": "fair",
                 "attending_school": False,
                 "livelihood_status": "none",
