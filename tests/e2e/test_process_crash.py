@@ -42,7 +42,7 @@ def registered_on_topic(client: dict, case_ids: set[str], timeout: float = 60) -
                     if record.key is None or record.key.decode() not in case_ids:
                         continue
                     message = json.loads(record.value)
-                    if message["type"].endswith("ChildRegistered.v1"):
+                    if ".intake.ChildRegistered.v" in message["type"]:
                         seen.add(message["subject"])
     finally:
         consumer.close(autocommit=False)
