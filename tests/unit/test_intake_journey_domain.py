@@ -573,6 +573,7 @@ def test_a_reunification_that_breaks_down_opens_the_way_to_care_again():
         )
     safeguard(case)
     case.reunify(NOW.date(), "cw-9", "Kibati", NOW, TABLE)
+    assert case.note_closure_recommendation("goals met and the last visits were stable", "m-1")
     with pytest.raises(CaseRuleViolation, match="interim care comes before that"):
         case.place_in_interim_care(replace(PLACEMENT, entered_on=NOW.date()), NOW)
     case.record_reunification_breakdown(
@@ -580,6 +581,10 @@ def test_a_reunification_that_breaks_down_opens_the_way_to_care_again():
     )
     assert case.reunified_on is None
     assert case.reunification_breakdowns == 1
+    # Follow-up's recommendation judged the home the child left: it lapses, and its message
+    # delivered again does not bring it back.
+    assert case.closure_recommendation is None
+    assert not case.note_closure_recommendation("goals met and the last visits were stable", "m-1")
     assert case.stage == Stage.HANDED_OVER
     case.place_in_interim_care(replace(PLACEMENT, entered_on=NOW.date()), NOW)
     assert case.stage == Stage.INTERIM_CARE

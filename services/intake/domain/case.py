@@ -672,6 +672,11 @@ class ChildCase(Aggregate):
         def apply(self, case: "ChildCase") -> None:
             case.reunified_on = None
             case.reunification_breakdowns += 1
+            # Follow-up's recommendation judged the home the child left: it lapses, and the
+            # message it came in is never taken for a new one.
+            if case.closure_recommendation is not None:
+                case.lapsed_recommendations.add(case.closure_recommendation[1])
+                case.closure_recommendation = None
 
     class AlternativeCareArranged(Aggregate.Event):
         """The child was placed in alternative care."""
@@ -848,6 +853,7 @@ class ChildCase(Aggregate):
         self.closure_requested: ClosureRequest | None = None
         self.plan_reviewed_on: date | None = None
         self.closure_recommendation: tuple[str, str] | None = None  # why, and its message
+        self.lapsed_recommendations: set[str] = set()  # their messages
 
     @classmethod
     def register(
@@ -1762,7 +1768,9 @@ class ChildCase(Aggregate):
         """Record follow-up's recommendation once, on an open case; False if nothing to do."""
         if self.erased or self.closed is not None:
             return False
-        if self.closure_recommendation and self.closure_recommendation[1] == message_id:
+        if message_id in self.lapsed_recommendations or (
+            self.closure_recommendation and self.closure_recommendation[1] == message_id
+        ):
             return False
         self.trigger_event(
             self.FollowUpRecommendedClosure,
