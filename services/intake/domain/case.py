@@ -49,6 +49,7 @@ from services.intake.domain.vocabulary import (
     Likelihood,
     LinkRelation,
     NeedArea,
+    PlanArea,
     ProtectionFlag,
     RiskLevel,
     Route,
@@ -1759,10 +1760,26 @@ class ChildCase(Aggregate):
                 "alternative care, under an agreed case plan"
             )
         if reason == ClosureReason.TURNED_18_WITH_TRANSITION_PLAN and (
-            self.age(now, table) < table.adult_age or self.plan is None
+            self.age(now, table) < table.adult_age or not self.has_transition_plan
         ):
-            return "rule 'a transition plan at 18': the young person is 18 and a plan is agreed"
+            return (
+                "rule 'a transition plan at 18': the young person is 18 and the case plan has "
+                "a 'transition_to_adulthood' goal"
+            )
         return None
+
+    @property
+    def has_transition_plan(self) -> bool:
+        return self.plan is not None and PlanArea.TRANSITION_TO_ADULTHOOD in self.plan.goals
+
+    def needs_transition_plan(self, now: datetime, table: AgeTable) -> bool:
+        """From a year before 18, an open case whose plan has no transition goal yet."""
+        return (
+            not self.erased
+            and self.closed is None
+            and not self.has_transition_plan
+            and self.age(now, table) >= table.adult_age - 1
+        )
 
     def note_closure_recommendation(self, because: str, message_id: str) -> bool:
         """Record follow-up's recommendation once, on an open case; False if nothing to do."""
