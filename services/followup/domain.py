@@ -239,6 +239,7 @@ class FollowUpPlan(Aggregate):
 
         def apply(self, plan: "FollowUpPlan") -> None:
             plan.broke_down_on = self.broke_down_on
+            plan.closure_recommended = False  # it was about a home the child has left
             for visit in plan.visits.values():
                 if visit.status in STILL_DUE:
                     visit.status = "called_off"
@@ -442,12 +443,18 @@ class FollowUpPlan(Aggregate):
         self._recommend_closure_if_stable()
 
     def _recommend_closure_if_stable(self) -> None:
-        """Goals met, and the last two visits found the child well, accepted by family and
-        community, without stigma or threat."""
+        """Goals met, and the last two visits since the child's latest return found the child
+        well, accepted by family and community, without stigma or threat."""
         if self.closure_recommended or not self.reviews or self.reviews[-1] != GoalsMet.MET:
             return
+        if self.broke_down_on is not None:  # no home to judge until the child returns again
+            return
         completed = sorted(
-            (v for v in self.visits.values() if v.status == "completed"),
+            (
+                v
+                for v in self.visits.values()
+                if v.status == "completed" and (v.done_on or v.due_on) >= self.returned_on
+            ),
             key=lambda v: (v.done_on or v.due_on, v.number),
         )
         last_two = completed[-2:]

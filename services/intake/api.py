@@ -393,7 +393,9 @@ class CaseOut(BaseModel):
     alerts: list[str] = Field(
         description="Deadlines missed or overdue now, e.g. 'handover_late', "
         "'interim_care_overdue', 'risk_response_overdue'; 'own_consent_needed' from 15, "
-        "'consent_lapsed_at_18' from 18, while consents_to_renew is not empty."
+        "'consent_lapsed_at_18' from 18, while consents_to_renew is not empty; "
+        "'transition_plan_needed' from 17 while the case plan has no "
+        "'transition_to_adulthood' goal."
     )
 
     @classmethod
@@ -406,6 +408,8 @@ class CaseOut(BaseModel):
         if to_renew:
             adult = age is not None and age >= programme.adult_age
             alerts.append("consent_lapsed_at_18" if adult else "own_consent_needed")
+        if case.needs_transition_plan(now, programme):
+            alerts.append("transition_plan_needed")
         return cls(
             **cls._registration(case),
             stage=case.stage,

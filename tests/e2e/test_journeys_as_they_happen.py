@@ -538,6 +538,7 @@ def test_a_young_person_who_turns_18_mid_case_leaves_with_a_transition_plan(
     adult = girl.reload()
     assert adult["age"] == 18
     assert "consent_lapsed_at_18" in adult["alerts"]
+    assert "transition_plan_needed" in adult["alerts"]
     assert adult["consents_to_renew"] == caregivers
     refused = referral.post("/referrals", json=to_school)
     assert refused.status_code == 409, refused.text
@@ -559,10 +560,15 @@ def test_a_young_person_who_turns_18_mid_case_leaves_with_a_transition_plan(
     # A transition plan, and closure: asked by her caseworker, approved by someone else.
     girl.step(
         "case-plan",
-        goals={"livelihood": "A tailoring apprenticeship and a room of her own in Goma."},
+        goals={
+            "livelihood": "A tailoring apprenticeship.",
+            "transition_to_adulthood": "A room of her own in Goma; the adult programme's "
+            "counsellor takes over her support.",
+        },
         child_participated=True,
         agreed_on="2030-06-01",
     )
+    assert "transition_plan_needed" not in girl.case["alerts"]
     girl.step("closure", reason="turned_18_with_transition_plan", requested_on="2030-06-01")
     own_approval = intake.post(
         f"/cases/{girl.id}/closure/approval",

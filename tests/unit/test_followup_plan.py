@@ -164,3 +164,30 @@ def test_a_breakdown_calls_off_the_visits_due_and_the_next_return_rebases_the_pl
     assert [v.number for v in new] == list(range(before + 1, before + 1 + len(new)))
     # Another return without a breakdown changes nothing: one plan, one schedule.
     assert not followed.rebase(placed_on, ReturnKind.REUNIFIED, SCHEDULE)
+
+
+def test_a_breakdown_withdraws_the_closure_recommendation_and_only_visits_since_count():
+    followed = plan()
+    followed.review(GoalsMet.MET, "sup-1")
+    followed.complete_visit(1, findings(), date(2026, 2, 1), SCHEDULE)
+    followed.complete_visit(2, findings(visited_on=date(2026, 2, 9)), date(2026, 2, 10), SCHEDULE)
+    assert followed.closure_recommended
+    broke_down_on = date(2026, 3, 1)
+    followed.note_breakdown(broke_down_on, "family_rejection")
+    assert not followed.closure_recommended
+    followed.review(GoalsMet.MET, "sup-1")
+    assert not followed.closure_recommended  # no home to judge until the child returns
+    placed_on = date(2026, 3, 20)
+    followed.rebase(placed_on, ReturnKind.ALTERNATIVE_CARE, SCHEDULE)
+    followed.review(GoalsMet.MET, "sup-1")
+    assert not followed.closure_recommended  # the two stable visits were at the old home
+    first, second = sorted(n for n, v in followed.visits.items() if v.status == "scheduled")[:2]
+    followed.complete_visit(
+        first, findings(visited_on=date(2026, 4, 3)), date(2026, 4, 4), SCHEDULE
+    )
+    followed.review(GoalsMet.MET, "sup-1")
+    assert not followed.closure_recommended  # one visit since the new return
+    followed.complete_visit(
+        second, findings(visited_on=date(2026, 4, 19)), date(2026, 4, 20), SCHEDULE
+    )
+    assert followed.closure_recommended

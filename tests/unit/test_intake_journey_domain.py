@@ -573,6 +573,7 @@ def test_a_reunification_that_breaks_down_opens_the_way_to_care_again():
         )
     safeguard(case)
     case.reunify(NOW.date(), "cw-9", "Kibati", NOW, TABLE)
+    assert case.note_closure_recommendation("goals met and the last visits were stable", "m-1")
     with pytest.raises(CaseRuleViolation, match="interim care comes before that"):
         case.place_in_interim_care(replace(PLACEMENT, entered_on=NOW.date()), NOW)
     case.record_reunification_breakdown(
@@ -580,6 +581,10 @@ def test_a_reunification_that_breaks_down_opens_the_way_to_care_again():
     )
     assert case.reunified_on is None
     assert case.reunification_breakdowns == 1
+    # Follow-up's recommendation judged the home the child left: it lapses, and its message
+    # delivered again does not bring it back.
+    assert case.closure_recommendation is None
+    assert not case.note_closure_recommendation("goals met and the last visits were stable", "m-1")
     assert case.stage == Stage.HANDED_OVER
     case.place_in_interim_care(replace(PLACEMENT, entered_on=NOW.date()), NOW)
     assert case.stage == Stage.INTERIM_CARE
@@ -623,6 +628,38 @@ def test_a_closure_is_asked_for_with_a_reason_that_holds_and_approved_by_someone
         case.approve_closure("cw-9", NOW.date(), NOW)
     case.approve_closure("sup-1", NOW.date(), NOW)
     assert case.closed == ("re_recruited", NOW.date())
+
+
+def test_closing_at_18_needs_a_transition_goal_in_the_plan_which_is_asked_for_from_17():
+    case = registered()
+    with pytest.raises(CaseRuleViolation, match="a transition plan at 18"):
+        case.request_closure(
+            ClosureReason.TURNED_18_WITH_TRANSITION_PLAN, "cw-9", NOW.date(), None, NOW, TABLE
+        )
+    # A case plan is not a transition plan: it needs its goal for life as an adult.
+    assert not case.needs_transition_plan(NOW, TABLE)  # far from 17
+    at_17 = NOW.replace(year=NOW.year + 18 - case.age(NOW, TABLE) - 1)
+    assert case.needs_transition_plan(at_17, TABLE)
+    at_18 = at_17.replace(year=at_17.year + 1)
+    case.agree_plan(CasePlan({PlanArea.LIVELIHOOD: "tailoring"}, True, NOW.date(), "cw-9"), NOW)
+    with pytest.raises(CaseRuleViolation, match="'transition_to_adulthood' goal"):
+        case.request_closure(
+            ClosureReason.TURNED_18_WITH_TRANSITION_PLAN, "cw-9", at_18.date(), None, at_18, TABLE
+        )
+    case.agree_plan(
+        CasePlan(
+            {PlanArea.TRANSITION_TO_ADULTHOOD: "a room in Goma, the adult DDR programme"},
+            True,
+            NOW.date(),
+            "cw-9",
+        ),
+        NOW,
+    )
+    assert not case.needs_transition_plan(at_17, TABLE)
+    case.request_closure(
+        ClosureReason.TURNED_18_WITH_TRANSITION_PLAN, "cw-9", at_18.date(), None, at_18, TABLE
+    )
+    assert case.closure_requested is not None
 
 
 def test_the_case_plan_falls_due_for_review_every_3_months_and_monthly_at_high_risk():

@@ -49,6 +49,7 @@ from services.intake.domain.vocabulary import (
     Likelihood,
     LinkRelation,
     NeedArea,
+    PlanArea,
     ProtectionFlag,
     RiskLevel,
     Route,
@@ -672,6 +673,11 @@ class ChildCase(Aggregate):
         def apply(self, case: "ChildCase") -> None:
             case.reunified_on = None
             case.reunification_breakdowns += 1
+            # Follow-up's recommendation judged the home the child left: it lapses, and the
+            # message it came in is never taken for a new one.
+            if case.closure_recommendation is not None:
+                case.lapsed_recommendations.add(case.closure_recommendation[1])
+                case.closure_recommendation = None
 
     class AlternativeCareArranged(Aggregate.Event):
         """The child was placed in alternative care."""
@@ -848,6 +854,7 @@ class ChildCase(Aggregate):
         self.closure_requested: ClosureRequest | None = None
         self.plan_reviewed_on: date | None = None
         self.closure_recommendation: tuple[str, str] | None = None  # why, and its message
+        self.lapsed_recommendations: set[str] = set()  # their messages
 
     @classmethod
     def register(
@@ -1753,16 +1760,34 @@ class ChildCase(Aggregate):
                 "alternative care, under an agreed case plan"
             )
         if reason == ClosureReason.TURNED_18_WITH_TRANSITION_PLAN and (
-            self.age(now, table) < table.adult_age or self.plan is None
+            self.age(now, table) < table.adult_age or not self.has_transition_plan
         ):
-            return "rule 'a transition plan at 18': the young person is 18 and a plan is agreed"
+            return (
+                "rule 'a transition plan at 18': the young person is 18 and the case plan has "
+                "a 'transition_to_adulthood' goal"
+            )
         return None
+
+    @property
+    def has_transition_plan(self) -> bool:
+        return self.plan is not None and PlanArea.TRANSITION_TO_ADULTHOOD in self.plan.goals
+
+    def needs_transition_plan(self, now: datetime, table: AgeTable) -> bool:
+        """From a year before 18, an open case whose plan has no transition goal yet."""
+        return (
+            not self.erased
+            and self.closed is None
+            and not self.has_transition_plan
+            and self.age(now, table) >= table.adult_age - 1
+        )
 
     def note_closure_recommendation(self, because: str, message_id: str) -> bool:
         """Record follow-up's recommendation once, on an open case; False if nothing to do."""
         if self.erased or self.closed is not None:
             return False
-        if self.closure_recommendation and self.closure_recommendation[1] == message_id:
+        if message_id in self.lapsed_recommendations or (
+            self.closure_recommendation and self.closure_recommendation[1] == message_id
+        ):
             return False
         self.trigger_event(
             self.FollowUpRecommendedClosure,

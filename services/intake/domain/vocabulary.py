@@ -248,6 +248,9 @@ class PlanArea(StrEnum):
     LIVELIHOOD = "livelihood"
     HEALTH = "health"
     PSYCHOSOCIAL_SUPPORT = "psychosocial_support"
+    # Where the young person will live, which adult services take over, income: agreed
+    # before 18, so that the case can close at 18 without leaving the young person alone.
+    TRANSITION_TO_ADULTHOOD = "transition_to_adulthood"
 
 
 class ClosureReason(StrEnum):
