@@ -357,7 +357,7 @@ def log_what_was_seen(service: str) -> Handler:
 
     def handle(message: Any, _tx: Any) -> None:
         log.info(
-            "%s saw %s for case %s (event %s)", service, message.type, message.subject, message.id
+            "%s saw %s for case %s (event %s)", service, message.type, message.case_id, message.id
         )
 
     return handle

@@ -1,7 +1,8 @@
 """What the referral service publishes (its Kafka wiring).
 
 - ``homeward.referral.events``: every referral fact, sealed with the case's key but for the
-  allow-listed fields.
+  allow-listed fields. On this topic and the partners', a message is about its referral
+  (``subject``) and keyed by the referral's case (``caseid``).
 - ``homeward.partner.<agency>.referrals``: what one partner needs (exactly the consented
   fields of its own referrals), every field but the allow-listed ones sealed to that
   partner's own public key (:mod:`shared.partnerbox`). Those topics keep messages for a
