@@ -2,8 +2,11 @@
 
 A message's ``id`` is derived from the stored event's identity ``(originator_id, version)``, so
 it is the same however many times the outbox relay publishes it: consumers de-duplicate on it.
-``sequence`` (CloudEvents extension, a lexicographically ordered string) is the aggregate
-version, zero-padded; ``caseid`` and ``partitionkey`` are the case id, also the Kafka record key.
+``subject`` is the aggregate the event belongs to (the case, a referral, a follow-up plan) and
+``sequence`` (CloudEvents extension, a lexicographically ordered string) its version,
+zero-padded: sequences increase strictly per subject. ``caseid`` (an extension) names the case
+the message is about, and is the Kafka record key (``partitionkey``), so that one child's
+history, whatever its aggregates, keeps its order within one partition.
 """
 
 import json
@@ -76,10 +79,10 @@ class CloudEvent(BaseModel):
         occurred_at: datetime,
         data: dict[str, Any],
     ) -> "CloudEvent":
-        """A recorded event as a message, keyed by its case so that one child's history keeps
-        its order; a message about no case (an access denied before any case was named) is
-        keyed by its own aggregate."""
-        subject = str(case_id or originator_id)
+        """A recorded event as a message about its own aggregate, keyed by its case so that one
+        child's history keeps its order; a message about no case (an access denied before any
+        case was named) is keyed by its own aggregate."""
+        subject = str(originator_id)
         return cls(
             specversion="1.0",
             id=str(event_id(originator_id, originator_version)),
@@ -89,14 +92,17 @@ class CloudEvent(BaseModel):
             time=occurred_at,
             dataschema=schema_uri(service, name, version),
             sequence=format_sequence(originator_version),
-            partitionkey=subject,
+            partitionkey=subject if case_id is None else str(case_id),
             caseid=None if case_id is None else str(case_id),
             data=data,
         )
 
     @property
     def case_id(self) -> UUID | None:
-        """The case a message is about (its ``caseid``, else its Kafka key)."""
+        """The case a message is about: its ``caseid``. A message published before ``caseid``
+        was added names its case in ``partitionkey``, the Kafka key it was sent with (then
+        its ``subject`` too, whichever aggregate the event belonged to), so that is read when
+        ``caseid`` is absent."""
         named = self.caseid or self.partitionkey
         try:
             return UUID(named) if named else None

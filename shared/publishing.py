@@ -113,7 +113,9 @@ def class_version(event_class: type) -> int:
     return int(getattr(event_class, "class_version", 1))
 
 
-def _schema_file(filename: str) -> dict[str, Any]:
+@cache
+def checked_in_schema(filename: str) -> dict[str, Any]:
+    """A schema of ``shared/schemas/``, once it is known to be a valid JSON Schema."""
     document: dict[str, Any] = json.loads(
         (resources.files("shared.schemas") / filename).read_text()
     )
@@ -121,9 +123,8 @@ def _schema_file(filename: str) -> dict[str, Any]:
     return document
 
 
-@cache
 def load_schema(service: str, name: str, version: int) -> dict[str, Any]:
-    return _schema_file(f"{service}.{name}.v{version}.json")
+    return checked_in_schema(f"{service}.{name}.v{version}.json")
 
 
 @cache
@@ -132,18 +133,22 @@ def schema_registry() -> Registry:
     case's key or to a partner's)."""
     registry: Registry = Registry()
     for filename in (SEALED_FIELD_SCHEMA, PARTNER_SEALED_FIELD_SCHEMA):
-        sealed = _schema_file(filename)
+        sealed = checked_in_schema(filename)
         registry = registry.with_resource(sealed["$id"], Resource.from_contents(sealed))
     return registry
 
 
 def validate_data(service: str, name: str, version: int, data: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` when ``data`` breaks its published schema."""
+    validate_against(load_schema(service, name, version), data)
+
+
+def validate_against(schema: dict[str, Any], document: Any) -> None:
+    """Raise ``jsonschema.ValidationError`` when ``document`` breaks ``schema`` (formats
+    checked, the shared definitions resolved)."""
     Draft202012Validator(
-        load_schema(service, name, version),
-        registry=schema_registry(),
-        format_checker=Draft202012Validator.FORMAT_CHECKER,
-    ).validate(data)
+        schema, registry=schema_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    ).validate(document)
 
 
 PUBLISHED_TYPE = re.compile(r"^org\.homeward\.([a-z]+)\.([A-Za-z]+)\.v([1-9][0-9]{0,3})$")

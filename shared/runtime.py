@@ -351,18 +351,6 @@ def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) 
     return cast(HandlerT, handle)
 
 
-def log_what_was_seen(service: str) -> Handler:
-    """A handler for services whose own domain is still to come: they say what they saw."""
-    log = logging.getLogger(f"homeward.{service}")
-
-    def handle(message: Any, _tx: Any) -> None:
-        log.info(
-            "%s saw %s for case %s (event %s)", service, message.type, message.subject, message.id
-        )
-
-    return handle
-
-
 def build_service_runtime(
     service: str,
     application_class: type[ServiceApplication],

@@ -8,6 +8,7 @@ import json
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,25 @@ def read_messages(
     finally:
         consumer.close(autocommit=False)
     return found
+
+
+def answer_document(agency: str, type_name: str, data: dict[str, Any], **envelope: Any) -> bytes:
+    """A partner's answer as it puts it on its replies topic: a CloudEvent about the referral
+    it answers (``subject``), stamped with when it was given (``time``). ``envelope`` changes
+    attributes; one given as None is left out."""
+    document = {
+        "specversion": "1.0",
+        "id": str(uuid.uuid4()),
+        "source": f"/partners/{agency}",
+        "type": f"org.homeward.partner.{type_name}.v1",
+        "subject": data["referral_id"],
+        "time": datetime.now(UTC).isoformat(),
+        "datacontenttype": "application/json",
+        "data": data,
+    } | envelope
+    return json.dumps(
+        {name: value for name, value in document.items() if value is not None}
+    ).encode()
 
 
 def as_json(record: Any) -> dict[str, Any]:

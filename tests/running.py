@@ -26,7 +26,7 @@ from shared.keyring import Keyring, open_keyring
 from shared.replay import read_case_messages
 from shared.settings import Settings
 from tests.conftest import sqlite_store
-from tests.partner import PartnerLogin, register_partner, run_guide
+from tests.partner import PartnerLogin, answer_document, register_partner, run_guide
 from tests.samples import (
     MOTHER_ASSESSED,
     MOTHER_LOCATED,
@@ -67,6 +67,7 @@ class Partner:
 
     def __init__(self, login: PartnerLogin, key_folder: Path) -> None:
         self.agency = agency = login.username
+        self.login = login
         self.key_folder = key_folder
         self.sealed: Any = None  # the guide's function that seals free text to Homeward
         self.received: list[bytes] = []  # every message read, as it came off the topic
@@ -94,15 +95,9 @@ class Partner:
         return wait_for(received, f"a referral for {self.agency}")
 
     def answer(self, type_name: str, **data) -> None:
-        event = {
-            "specversion": "1.0",
-            "id": str(uuid.uuid4()),
-            "source": f"/partners/{self.agency}",
-            "type": f"org.homeward.partner.{type_name}.v1",
-            "data": data,
-        }
         self.producer.send(
-            f"homeward.partner.{self.agency}.replies", json.dumps(event).encode()
+            f"homeward.partner.{self.agency}.replies",
+            answer_document(self.agency, type_name, data),
         ).get(timeout=10)
 
     def close(self) -> None:

@@ -1,7 +1,6 @@
 """How the follow-up service reacts to what it reads on Kafka."""
 
 from datetime import date
-from uuid import UUID
 
 from services.followup.app import FollowUpApplication
 from services.followup.domain import ReturnKind, RiskLevel
@@ -34,9 +33,9 @@ def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> C
     erasure, cancel the plan and forget the case."""
 
     def handle(message: CloudEvent, _topic: str) -> None:
-        if not message.subject:
+        case_id, data = message.case_id, message.data
+        if case_id is None:
             return
-        case_id, data = UUID(message.subject), message.data
         if message.type == intake_type("CaseErased"):
             application.cancel_plan(case_id)
             views.forget_case(case_id)

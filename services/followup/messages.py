@@ -1,6 +1,7 @@
 """What the follow-up service publishes on ``homeward.followup.events`` (its Kafka wiring).
 
-Plans are keyed by the case they follow, so one child's history keeps its order; every field
+Each message is about its plan (``subject``, the plan's own id, derived from the case's) and
+keyed by the case it follows (``caseid``), so one child's history keeps its order; every field
 that :mod:`shared.allowlist` does not name travels sealed with the case's key. An
 ``AlertRaised`` is what intake listens for, to raise the case's risk level.
 """

@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 from uuid import UUID
 
+from shared.consumer import UnacceptableMessage
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type, event_types
 
@@ -56,6 +57,14 @@ FORGOTTEN_ON_ERASURE = (
     "followup_visits",
     "followup_alerts",
 )
+
+
+def case_named_by(message: CloudEvent) -> str:
+    """The case a referral or follow-up message is about: its ``caseid`` (its subject is the
+    referral or the plan)."""
+    if message.case_id is None:
+        raise UnacceptableMessage(f"{message.type} names no case")
+    return str(message.case_id)
 
 
 def _upsert_caseworker(
@@ -133,7 +142,7 @@ class FollowUpViews:
             tx.execute(
                 "INSERT INTO followup_outcomes (referral_id, outcome, reported_on, case_id) "
                 "VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
-                (data["referral_id"], outcome, reported_on, message.subject),
+                (data["referral_id"], outcome, reported_on, case_named_by(message)),
             )
 
     def outcomes(self, case_id: UUID) -> list[dict[str, Any]]:
@@ -158,7 +167,7 @@ class FollowUpViews:
     # From follow-up itself
 
     def apply_own_event(self, message: CloudEvent, tx: Transaction) -> None:
-        data, case_id = message.data, message.subject
+        data, case_id = message.data, case_named_by(message)
         if message.type == followup_type("PlanCreated"):
             _upsert_caseworker(tx, case_id, data["caseworker"])
         elif message.type == followup_type("VisitScheduled"):

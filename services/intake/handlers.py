@@ -1,7 +1,6 @@
 """How the intake service reacts to other services' messages."""
 
 import logging
-from uuid import UUID
 
 from services.intake.app import IntakeApplication, StaleVersion
 from services.intake.domain import CaseRuleViolation
@@ -19,9 +18,9 @@ def on_followup_event(application: IntakeApplication) -> CommandHandler:
     closure recommendation shows on the case."""
 
     def handle(message: CloudEvent, _topic: str) -> None:
-        if not message.subject:
+        case_id = message.case_id  # the subject is the follow-up plan
+        if case_id is None:
             return
-        case_id = UUID(message.subject)
         if message.type == FOLLOWUP_CLOSURE:
             application.note_closure_recommendation(case_id, message.id, message.data["because"])
             return

@@ -249,18 +249,20 @@ class CaseProjections:
 
     def apply(self, message: CloudEvent, tx: Transaction) -> None:
         """Apply one message of ``homeward.intake.events`` (the inbox makes it happen once;
-        the version check keeps a row from going back if a case's message came again)."""
-        if message.subject is None or message.sequence is None:
+        the version check keeps a row from going back if a case's message came again: every
+        intake message is about the case itself, so its sequence is the case's version)."""
+        case = message.case_id
+        if case is None or message.sequence is None:
             return
-        version = int(message.sequence)
+        case_id, version = str(case), int(message.sequence)
         if message.type == intake_type("CaseErased"):
             # Read models are not the record: an erased case leaves the list, live and after
             # a rebuild alike (a rebuild never sees its other messages opened).
-            tx.execute("DELETE FROM intake_case_list WHERE case_id = ?", (message.subject,))
+            tx.execute("DELETE FROM intake_case_list WHERE case_id = ?", (case_id,))
             return
         if message.type in REGISTERED:
-            self._insert(message, version, tx)
-            self._note_overdue_from(message.subject, tx)
+            self._insert(message, case, version, tx)
+            self._note_overdue_from(case_id, tx)
             return
         changes: dict[str, Any] = {"version": version}
         if "stage" in message.data:
@@ -269,21 +271,21 @@ class CaseProjections:
         if change is not None:
             changes.update(change(message.data))
         if message.type == intake_type("FieldCorrected") and message.data["field"] == "name":
-            key = self.case_keys.for_opening(UUID(message.subject), "case list")
+            key = self.case_keys.for_opening(case, "case list")
             if key is not None:
                 changes["sealed_name"] = json.dumps(key.seal("name", message.data["value"]))
         assignments = ", ".join(f"{column} = ?" for column in changes)
         tx.execute(
             f"UPDATE intake_case_list SET {assignments} WHERE case_id = ? AND version < ?",
-            [*changes.values(), message.subject, version],
+            [*changes.values(), case_id, version],
         )
         if message.type in HANDED_OVER:
             # HandedOver carries no stage: it moves only a case that was just registered.
             tx.execute(
                 "UPDATE intake_case_list SET stage = ? WHERE case_id = ? AND stage = ?",
-                (Stage.HANDED_OVER.value, message.subject, Stage.REGISTERED.value),
+                (Stage.HANDED_OVER.value, case_id, Stage.REGISTERED.value),
             )
-        self._note_overdue_from(message.subject, tx)
+        self._note_overdue_from(case_id, tx)
 
     def _note_overdue_from(self, case_id: str, tx: Transaction) -> None:
         """Keep, in clear, when the case's earliest unmet deadline falls (ISO, UTC), so that
@@ -303,12 +305,11 @@ class CaseProjections:
         unmet = [d.due_at for d in self._deadlines(values) if d.met_at is None]
         return _instant(min(unmet)) if unmet else None
 
-    def _insert(self, message: CloudEvent, version: int, tx: Transaction) -> None:
+    def _insert(self, message: CloudEvent, case_id: UUID, version: int, tx: Transaction) -> None:
         data = message.data
-        case_id = UUID(str(message.subject))
         key = self.case_keys.for_opening(case_id, "case list")
         row = {
-            "case_id": message.subject,
+            "case_id": str(case_id),
             "case_number": data["case_number"],
             "registering_agency": data["registering_agency"],
             "caseworker": data["caseworker"],

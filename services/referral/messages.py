@@ -1,14 +1,17 @@
 """What the referral service publishes (its Kafka wiring).
 
 - ``homeward.referral.events``: every referral fact, sealed with the case's key but for the
-  allow-listed fields.
+  allow-listed fields. On this topic and the partners', a message is about its referral
+  (``subject``) and keyed by the referral's case (``caseid``).
 - ``homeward.partner.<agency>.referrals``: what one partner needs (exactly the consented
   fields of its own referrals), every field but the allow-listed ones sealed to that
   partner's own public key (:mod:`shared.partnerbox`). Those topics keep messages for a
   bounded time only (``PARTNER_RETENTION``); a ``ReferralDataWithdrawn`` tells the partner to
   delete sooner.
 - Partners answer on ``homeward.partner.<agency>.replies`` with the ``partner.*`` answer types,
-  ``ReferralDataDeleted`` included: the acknowledgement of a ``ReferralDataWithdrawn``.
+  ``ReferralDataDeleted`` included: the acknowledgement of a ``ReferralDataWithdrawn``. Every
+  answer is a CloudEvent whose ``subject`` is the referral answered and whose ``time`` says
+  when (``partner-answer.json``).
 """
 
 from datetime import timedelta
@@ -111,6 +114,10 @@ PARTNER_CATALOGUE = EventCatalogue(
         PARTNER_SEALED_FIELD_URI, "Sealed to the partner's own public key."
     ),
 )
+
+# What every answer on a replies topic is, whatever its type: a CloudEvent naming the referral
+# it answers (subject) and when it was given (time).
+PARTNER_ANSWER_ENVELOPE = "partner-answer.json"
 
 # What partners send back on their replies topic: CloudEvent type → the answer it is.
 PARTNER_ANSWERS = {

@@ -283,4 +283,5 @@ def test_from_release_to_closure_across_the_platform(services, settings, tmp_pat
         catalogues[message.source.removeprefix("/homeward/")].validate(message)
     made = next(e for e in history if e["type"] == "org.homeward.referral.ReferralMade.v1")
     assert made["data"]["shared_data"]["name"] == "Amani Zawadi-Kuvuka"  # opened for audit
-    assert made["subject"] == case_id
+    assert made["subject"] == made["data"]["referral_id"]  # about the referral,
+    assert made["caseid"] == case_id  # of the case

@@ -43,7 +43,7 @@ def registered_on_topic(client: dict, case_ids: set[str], timeout: float = 60) -
                         continue
                     message = json.loads(record.value)
                     if ".intake.ChildRegistered.v" in message["type"]:
-                        seen.add(message["subject"])
+                        seen.add(message["caseid"])
     finally:
         consumer.close(autocommit=False)
     return seen & case_ids

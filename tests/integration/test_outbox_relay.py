@@ -60,7 +60,7 @@ def counting_consumer(runtime, settings: Settings, name: str) -> EventConsumer:
         tx.execute("CREATE TABLE applied (event_id TEXT NOT NULL, case_id TEXT NOT NULL)")
 
     def apply(message, tx: Transaction) -> None:
-        tx.execute("INSERT INTO applied VALUES (?, ?)", (message.id, message.subject))
+        tx.execute("INSERT INTO applied VALUES (?, ?)", (message.id, str(message.case_id)))
 
     admin = kafka_connection(settings, ADMIN)  # a group of the test's own
     return EventConsumer(name, [INTAKE_TOPIC], admin, runtime.database, apply)

@@ -18,7 +18,7 @@ from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
 from shared.keyring import open_keyring
 from tests.conftest import as_admin, sqlite_store
-from tests.partner import opened_data, read_messages, register_partner
+from tests.partner import answer_document, opened_data, read_messages, register_partner
 from tests.samples import registration
 from tests.signin import staff_headers
 
@@ -110,15 +110,7 @@ def test_a_librdkafka_partner_reads_its_referral_and_answers_it(settings, tmp_pa
         producer = Producer(clinic.librdkafka())
         producer.produce(
             f"homeward.partner.{agency}.replies",
-            json.dumps(
-                {
-                    "specversion": "1.0",
-                    "id": str(uuid.uuid4()),
-                    "source": f"/partners/{agency}",
-                    "type": "org.homeward.partner.ReferralAccepted.v1",
-                    "data": {"referral_id": referral_id},
-                }
-            ).encode(),
+            answer_document(agency, "ReferralAccepted", {"referral_id": referral_id}),
         )
         assert producer.flush(10) == 0
         deadline = time.monotonic() + 30

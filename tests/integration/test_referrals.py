@@ -26,6 +26,7 @@ from shared.keyring import open_keyring
 from tests.conftest import as_admin, sqlite_store
 from tests.partner import (
     PartnerLogin,
+    answer_document,
     as_json,
     opened_data,
     partner_keys,
@@ -122,24 +123,15 @@ def education_referral(case_id: str, agency: str, **changes) -> dict:
     }
 
 
-def answer(partner: PartnerLogin, type_name: str, data: dict) -> str:
+def answer(partner: PartnerLogin, type_name: str, data: dict, **envelope) -> str:
     """A partner's answer: a CloudEvent produced to its own replies topic, signed in as the
-    partner."""
+    partner; returns its id."""
     agency = partner.username
-    message_id = str(uuid.uuid4())
-    document = {
-        "specversion": "1.0",
-        "id": message_id,
-        "source": f"/partners/{agency}",
-        "type": f"org.homeward.partner.{type_name}.v1",
-        "datacontenttype": "application/json",
-        "data": data,
-    }
+    document = answer_document(agency, type_name, data, **envelope)
     producer = KafkaProducer(**partner.kafka_python())
-    producer.send(f"homeward.partner.{agency}.replies", value=json.dumps(document).encode()).get(
-        timeout=10
-    )
+    producer.send(f"homeward.partner.{agency}.replies", value=document).get(timeout=10)
     producer.close()
+    message_id: str = json.loads(document)["id"]
     return message_id
 
 

@@ -35,10 +35,57 @@ def test_published_attributes_follow_cloudevents_and_the_design():
     assert document["type"] == "org.homeward.intake.ChildRegistered.v1"
     assert document["source"] == "/homeward/intake"
     assert document["sequence"] == "00000000000000000012"
-    assert document["partitionkey"] == document["subject"]
+    # A case's own event: the case is its subject, its caseid and its key.
+    assert document["subject"] == document["caseid"] == document["partitionkey"]
     assert document["time"] == "2026-11-01T08:00:00Z"
     # Sequences order as strings the way versions order as numbers.
     assert sample(9).sequence < sample(10).sequence
+
+
+def test_a_message_is_about_its_own_aggregate_and_keyed_by_its_case():
+    case_id, referral_id = uuid4(), uuid4()
+    made = CloudEvent.published(
+        service="referral",
+        name="ReferralAccepted",
+        version=1,
+        case_id=case_id,
+        originator_id=referral_id,
+        originator_version=2,
+        occurred_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
+        data={"referral_id": str(referral_id)},
+    )
+    assert (made.subject, made.sequence) == (str(referral_id), "00000000000000000002")
+    assert made.caseid == made.partitionkey == str(case_id)
+    assert made.case_id == case_id
+
+
+def test_a_message_published_before_caseid_names_its_case_by_its_key():
+    case_id = uuid4()
+    earlier = CloudEvent(
+        specversion="1.0",
+        id=str(uuid4()),
+        source="/homeward/referral",
+        type="org.homeward.referral.ReferralAccepted.v1",
+        subject=str(case_id),
+        partitionkey=str(case_id),
+    )
+    assert earlier.case_id == case_id
+
+
+def test_a_message_about_no_case_is_keyed_by_its_own_aggregate():
+    record_id = uuid4()
+    denied = CloudEvent.published(
+        service="audit",
+        name="AccessRecorded",
+        version=1,
+        case_id=None,
+        originator_id=record_id,
+        originator_version=1,
+        occurred_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
+        data={},
+    )
+    assert denied.caseid is None
+    assert denied.subject == denied.partitionkey == str(record_id)
 
 
 def test_a_message_survives_the_round_trip():

@@ -25,7 +25,9 @@ def alert() -> CloudEvent:
         id=str(uuid.uuid4()),
         source="/homeward/followup",
         type=FOLLOWUP_ALERT,
-        subject=case_id,
+        subject=str(uuid.uuid4()),  # the follow-up plan
+        caseid=case_id,
+        partitionkey=case_id,
         data={"kind": "re_recruitment_threat"},
     )
 

@@ -11,9 +11,9 @@ from services.referral.domain import (
     ServiceKind,
     Urgency,
 )
-from services.referral.messages import PARTNER_ANSWERS
+from services.referral.messages import PARTNER_ANSWER_ENVELOPE, PARTNER_ANSWERS
 from shared.consent import DataCategory, Purpose
-from shared.publishing import load_schema, validate_data
+from shared.publishing import checked_in_schema, load_schema, validate_data
 
 MADE = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 
@@ -113,6 +113,13 @@ def test_every_partner_answer_has_its_checked_in_schema(answer_type):
     schema = load_schema("partner", name, 1)
     assert schema["$id"] == f"urn:homeward:schema:partner.{name}.v1"
     assert "referral_id" in schema["required"]
+    envelope = checked_in_schema(PARTNER_ANSWER_ENVELOPE)
+    assert schema["x-envelope"] == envelope["$id"]
+
+
+def test_every_answer_names_its_referral_and_when_it_was_given():
+    envelope = checked_in_schema(PARTNER_ANSWER_ENVELOPE)
+    assert {"id", "source", "type", "subject", "time"} <= set(envelope["required"])
 
 
 def test_a_deletion_acknowledgement_names_the_day_of_the_deletion():
