@@ -21,7 +21,7 @@ from nacl.public import PrivateKey
 from pydantic import ValidationError
 
 from shared.access import Grant, Role
-from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
+from shared.catalogues import published_catalogues
 from shared.deadletters import NotParked, parked_messages, select
 from shared.deadletters import replay as replay_parked
 from shared.kafka import (
@@ -38,7 +38,7 @@ from shared.kafkaacl import KafkaAccessError, set_up_platform
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
 from shared.localkafka import BrokerError, LocalBroker, LocalCluster, fetch_jars
 from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
-from shared.publishing import SCHEMA_FOLDER, EventCatalogue, schema_text
+from shared.publishing import SCHEMA_FOLDER, schema_text
 from shared.replay import replay_case
 from shared.settings import Settings
 from shared.supervision import AlreadyRunning, DataDirLock, Supervised, die_with_parent
@@ -249,17 +249,6 @@ def _run_platform(settings: Settings) -> int:
         broker.stop()
     print("Homeward stopped.")
     return 0
-
-
-def published_catalogues() -> list["EventCatalogue"]:
-    """Every catalogue of published events, from each service's Kafka wiring, and the
-    access log's."""
-    return [ACCESS_CATALOGUE] + [
-        catalogue
-        for service in SERVICES
-        for name, catalogue in vars(importlib.import_module(f"services.{service}.messages")).items()
-        if name.endswith("CATALOGUE") and isinstance(catalogue, EventCatalogue)
-    ]
 
 
 def write_schemas() -> int:
