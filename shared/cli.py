@@ -40,7 +40,7 @@ from shared.localkafka import BrokerError, LocalBroker, LocalCluster, fetch_jars
 from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
 from shared.publishing import SCHEMA_FOLDER, schema_text
 from shared.replay import replay_case
-from shared.settings import Settings
+from shared.settings import REPO_ROOT, Settings
 from shared.supervision import AlreadyRunning, DataDirLock, Supervised, die_with_parent
 from shared.tokens import (
     AGENCY_CODE,
@@ -263,6 +263,19 @@ def write_schemas() -> int:
     return 0
 
 
+def write_asyncapi() -> int:
+    """Write the AsyncAPI document of the partners' and auditors' topics, made from the same
+    declarations as the schemas."""
+    from services.referral.asyncapi import ASYNCAPI_FILE, asyncapi_document
+
+    text = schema_text(asyncapi_document())
+    if not ASYNCAPI_FILE.exists() or ASYNCAPI_FILE.read_text() != text:
+        ASYNCAPI_FILE.parent.mkdir(exist_ok=True)
+        ASYNCAPI_FILE.write_text(text)
+        print(f"wrote {ASYNCAPI_FILE.relative_to(REPO_ROOT)}")
+    return 0
+
+
 def partner_keygen(out: Path) -> int:
     """Make a partner's key pair: the private key into a file only its owner reads, the public
     key printed, to give at registration."""
@@ -387,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "schemas", help="write the published JSON Schemas from the event declarations"
     )
+    commands.add_parser(
+        "asyncapi",
+        help="write docs/asyncapi.json (the partners' and auditors' topics) from the event "
+        "declarations",
+    )
     partner_parser = commands.add_parser("partner", help="a partner agency's own tools")
     partner_commands = partner_parser.add_subparsers(dest="partner_command", required=True)
     keygen_parser = partner_commands.add_parser(
@@ -477,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
             return replay(args.case_id, args.as_of)
         if args.command == "schemas":
             return write_schemas()
+        if args.command == "asyncapi":
+            return write_asyncapi()
         if args.command == "partner" and args.partner_command == "keygen":
             return partner_keygen(args.out)
         if args.command == "partner":

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.referral.api import router
 from services.referral.app import ReferralApplication
+from services.referral.asyncapi import asyncapi_document, referenced_schemas
 from services.referral.domain import partner_referrals_topic
 from services.referral.handlers import REPLIES_PATTERN, on_intake_event, on_partner_reply
 from services.referral.index import ReferralIndex
@@ -41,6 +42,8 @@ def build_runtime(
     application.attach_index(ReferralIndex(runtime.database, application))
     application.attach_reply_key(ReplyKey.of_service(runtime.database, load_master_key(settings)))
     runtime.serve_schemas(PARTNER_ANSWERS)  # what partners send it
+    # The AsyncAPI document it serves refers to the schemas beside it: the auditors' too.
+    runtime.serve_schemas(referenced_schemas(asyncapi_document()))
     runtime.subscribe(
         Subscription(
             [event_topic("intake")],
