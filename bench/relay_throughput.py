@@ -34,6 +34,7 @@ from shared.keyring import CaseKeys, SqlKeyring, generate_master_key
 from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
 from shared.persistence import utc_now
+from shared.settings import Settings
 
 BROKER_PORT = 19292
 TOPIC = event_topic("intake")
@@ -67,6 +68,9 @@ def peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
+SCHEMAS_AT = Settings().service_url("intake")
+
+
 def messages_in_log(app: IntakeApplication) -> list[Message]:
     """The messages the relay will publish, built the relay's way, to size the baseline."""
     messages: list[Message] = []
@@ -75,7 +79,9 @@ def messages_in_log(app: IntakeApplication) -> list[Message]:
         start=start, limit=500, inclusive_of_start=False
     ):
         for notification in notifications:
-            message = CATALOGUE.to_cloudevent(app.mapper.to_domain_event(notification), app)
+            message = CATALOGUE.to_cloudevent(
+                app.mapper.to_domain_event(notification), app, SCHEMAS_AT
+            )
             if message is not None:
                 messages.append(((message.partitionkey or "").encode(), message.to_bytes()))
         start = notifications[-1].id
@@ -141,6 +147,7 @@ def main() -> None:
                 CATALOGUE,
                 TOPIC,
                 lambda: reliable_producer(broker.admin, "bench-relay", 30),
+                schemas_at=SCHEMAS_AT,
                 batch_size=args.batch_size,
             )
             backlog = relay.lag()

@@ -18,7 +18,7 @@ from shared.access import AGENCY_CODE_PATTERN, Action
 from shared.auth import public, requires
 from shared.keyring import CaseErased
 from shared.metrics import RequestMetrics
-from shared.publishing import load_schema
+from shared.publishing import published_schema
 from shared.refusals import InvalidData, NotFound, RuleViolation, VersionConflict
 from shared.runtime import ServiceRuntime
 from shared.tokens import TokenVerifier
@@ -258,24 +258,24 @@ def create_service_api(
     @app.get(
         "/schemas",
         tags=["schemas"],
-        summary="The CloudEvent types this service publishes",
+        summary="The JSON Schemas this service serves: of the CloudEvent types it publishes "
+        "(earlier versions included) or accepts, and the shared definitions they refer to",
         dependencies=[Depends(public())],
     )
     def list_schemas() -> list[str]:
-        return runtime.catalogue.types
+        return runtime.schema_names
 
     @app.get(
-        "/schemas/{event_type}",
+        "/schemas/{name}",
         tags=["schemas"],
-        summary="One published JSON Schema",
+        summary="One published JSON Schema: a type's (a message's dataschema), or a shared "
+        "definition's (urn:homeward:schema:<name>)",
         dependencies=[Depends(public())],
     )
-    def get_schema(event_type: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
-        prefix = f"org.homeward.{runtime.service}."
-        name, _, version = event_type.removeprefix(prefix).rpartition(".v")
-        if event_type not in runtime.catalogue.types:
-            raise HTTPException(404, f"{event_type} is not published by {runtime.service}")
-        return load_schema(runtime.service, name, int(version))
+    def get_schema(name: Annotated[str, Path(max_length=200)]) -> dict[str, Any]:
+        if name not in runtime.schema_names:
+            raise HTTPException(404, f"{name} is not served by {runtime.service}: see /schemas")
+        return published_schema(name)
 
     for router in routers:
         app.include_router(router)

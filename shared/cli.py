@@ -21,7 +21,7 @@ from nacl.public import PrivateKey
 from pydantic import ValidationError
 
 from shared.access import Grant, Role
-from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
+from shared.catalogues import published_catalogues
 from shared.deadletters import NotParked, parked_messages, select
 from shared.deadletters import replay as replay_parked
 from shared.kafka import (
@@ -38,9 +38,9 @@ from shared.kafkaacl import KafkaAccessError, set_up_platform
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
 from shared.localkafka import BrokerError, LocalBroker, LocalCluster, fetch_jars
 from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
-from shared.publishing import SCHEMA_FOLDER, EventCatalogue, schema_text
+from shared.publishing import SCHEMA_FOLDER, schema_text
 from shared.replay import replay_case
-from shared.settings import Settings
+from shared.settings import REPO_ROOT, Settings
 from shared.supervision import AlreadyRunning, DataDirLock, Supervised, die_with_parent
 from shared.tokens import (
     AGENCY_CODE,
@@ -251,17 +251,6 @@ def _run_platform(settings: Settings) -> int:
     return 0
 
 
-def published_catalogues() -> list["EventCatalogue"]:
-    """Every catalogue of published events, from each service's Kafka wiring, and the
-    access log's."""
-    return [ACCESS_CATALOGUE] + [
-        catalogue
-        for service in SERVICES
-        for name, catalogue in vars(importlib.import_module(f"services.{service}.messages")).items()
-        if name.endswith("CATALOGUE") and isinstance(catalogue, EventCatalogue)
-    ]
-
-
 def write_schemas() -> int:
     """Write the JSON Schemas the event declarations make into ``shared/schemas/``."""
     for catalogue in published_catalogues():
@@ -271,6 +260,19 @@ def write_schemas() -> int:
             if not path.exists() or path.read_text() != text:
                 path.write_text(text)
                 print(f"wrote {path.relative_to(SCHEMA_FOLDER.parent.parent)}")
+    return 0
+
+
+def write_asyncapi() -> int:
+    """Write the AsyncAPI document of the partners' and auditors' topics, made from the same
+    declarations as the schemas."""
+    from services.referral.asyncapi import ASYNCAPI_FILE, asyncapi_document
+
+    text = schema_text(asyncapi_document())
+    if not ASYNCAPI_FILE.exists() or ASYNCAPI_FILE.read_text() != text:
+        ASYNCAPI_FILE.parent.mkdir(exist_ok=True)
+        ASYNCAPI_FILE.write_text(text)
+        print(f"wrote {ASYNCAPI_FILE.relative_to(REPO_ROOT)}")
     return 0
 
 
@@ -398,6 +400,11 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "schemas", help="write the published JSON Schemas from the event declarations"
     )
+    commands.add_parser(
+        "asyncapi",
+        help="write docs/asyncapi.json (the partners' and auditors' topics) from the event "
+        "declarations",
+    )
     partner_parser = commands.add_parser("partner", help="a partner agency's own tools")
     partner_commands = partner_parser.add_subparsers(dest="partner_command", required=True)
     keygen_parser = partner_commands.add_parser(
@@ -488,6 +495,8 @@ def main(argv: list[str] | None = None) -> int:
             return replay(args.case_id, args.as_of)
         if args.command == "schemas":
             return write_schemas()
+        if args.command == "asyncapi":
+            return write_asyncapi()
         if args.command == "partner" and args.partner_command == "keygen":
             return partner_keygen(args.out)
         if args.command == "partner":

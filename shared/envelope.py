@@ -7,6 +7,7 @@ it is the same however many times the outbox relay publishes it: consumers de-du
 zero-padded: sequences increase strictly per subject. ``caseid`` (an extension) names the case
 the message is about, and is the Kafka record key (``partitionkey``), so that one child's
 history, whatever its aggregates, keeps its order within one partition.
+``dataschema`` is where the publishing service serves the message's JSON Schema over HTTP.
 """
 
 import json
@@ -29,6 +30,10 @@ def event_type(service: str, name: str, version: int) -> str:
     return f"org.homeward.{service}.{name}.v{version}"
 
 
+def event_source(service: str) -> str:
+    return f"/homeward/{service}"
+
+
 def event_types(service: str, name: str, *versions: int) -> frozenset[str]:
     """One event's types in the versions a consumer reads alike (the fields it reads are in
     each): the topics keep every version published."""
@@ -38,6 +43,11 @@ def event_types(service: str, name: str, *versions: int) -> frozenset[str]:
 def schema_uri(service: str, name: str, version: int) -> str:
     """The schema's ``$id``; the file is ``shared/schemas/<service>.<name>.v<version>.json``."""
     return f"urn:homeward:schema:{service}.{name}.v{version}"
+
+
+def schema_url(service_url: str, message_type: str) -> str:
+    """Where a service at ``service_url`` serves the JSON Schema of a type (``dataschema``)."""
+    return f"{service_url}/schemas/{message_type}"
 
 
 def format_sequence(version: int) -> str:
@@ -78,19 +88,22 @@ class CloudEvent(BaseModel):
         originator_version: int,
         occurred_at: datetime,
         data: dict[str, Any],
+        schemas_at: str,
     ) -> "CloudEvent":
         """A recorded event as a message about its own aggregate, keyed by its case so that one
         child's history keeps its order; a message about no case (an access denied before any
-        case was named) is keyed by its own aggregate."""
+        case was named) is keyed by its own aggregate. ``schemas_at`` is the URL of the service
+        that serves the message's schema."""
         subject = str(originator_id)
+        message_type = event_type(service, name, version)
         return cls(
             specversion="1.0",
             id=str(event_id(originator_id, originator_version)),
-            source=f"/homeward/{service}",
-            type=event_type(service, name, version),
+            source=event_source(service),
+            type=message_type,
             subject=subject,
             time=occurred_at,
-            dataschema=schema_uri(service, name, version),
+            dataschema=schema_url(schemas_at, message_type),
             sequence=format_sequence(originator_version),
             partitionkey=subject if case_id is None else str(case_id),
             caseid=None if case_id is None else str(case_id),

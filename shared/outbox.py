@@ -57,6 +57,7 @@ class OutboxRelay(BackgroundWorker):
         topic: str,
         producer_factory: Callable[[], Producer],
         *,
+        schemas_at: str,
         route: Callable[[CloudEvent], str] | None = None,
         batch_size: int = 200,
         poll_seconds: float = 0.2,
@@ -66,6 +67,7 @@ class OutboxRelay(BackgroundWorker):
         self.application = application
         self.catalogue = catalogue
         self.topic = topic
+        self.schemas_at = schemas_at  # the URL of the service that serves their schemas
         self._route = route or (lambda _message: topic)
         self._producer_factory = producer_factory
         self._producer: Producer | None = None
@@ -136,7 +138,7 @@ class OutboxRelay(BackgroundWorker):
         if not self.catalogue.publishes_stored(notification.topic):
             return None
         event = self.application.mapper.to_domain_event(notification)
-        return self.catalogue.to_cloudevent(event, self.application)
+        return self.catalogue.to_cloudevent(event, self.application, self.schemas_at)
 
     def _report(self, stuck: Stuck | None) -> None:
         """Say once that the relay holds at a stored event, and once that it goes on."""

@@ -127,12 +127,20 @@ def load_schema(service: str, name: str, version: int) -> dict[str, Any]:
     return checked_in_schema(f"{service}.{name}.v{version}.json")
 
 
+# The definitions the event schemas refer to (a sealed personal field, with the case's key or
+# to a partner's), by the name that ends their ``$id`` (``urn:homeward:schema:<name>``): the
+# services serve them at ``/schemas/<name>`` beside the types.
+SHARED_DEFINITIONS = {
+    "sealed-field": SEALED_FIELD_SCHEMA,
+    "partner-sealed-field": PARTNER_SEALED_FIELD_SCHEMA,
+}
+
+
 @cache
 def schema_registry() -> Registry:
-    """The shared definitions the event schemas refer to (a sealed personal field, with the
-    case's key or to a partner's)."""
+    """The shared definitions, for the validators to resolve the event schemas' ``$ref``."""
     registry: Registry = Registry()
-    for filename in (SEALED_FIELD_SCHEMA, PARTNER_SEALED_FIELD_SCHEMA):
+    for filename in SHARED_DEFINITIONS.values():
         sealed = checked_in_schema(filename)
         registry = registry.with_resource(sealed["$id"], Resource.from_contents(sealed))
     return registry
@@ -152,6 +160,17 @@ def validate_against(schema: dict[str, Any], document: Any) -> None:
 
 
 PUBLISHED_TYPE = re.compile(r"^org\.homeward\.([a-z]+)\.([A-Za-z]+)\.v([1-9][0-9]{0,3})$")
+
+
+def published_schema(name: str) -> dict[str, Any]:
+    """A published schema by the name it is served under: a type
+    (``org.homeward.<service>.<Name>.v<N>``) or a shared definition."""
+    if name in SHARED_DEFINITIONS:
+        return checked_in_schema(SHARED_DEFINITIONS[name])
+    matched = PUBLISHED_TYPE.match(name)
+    if matched is None:
+        raise LookupError(f"{name} is neither a published type nor a shared definition")
+    return load_schema(matched[1], matched[2], int(matched[3]))
 
 
 class NotPublished(ValueError):
@@ -232,10 +251,14 @@ class EventCatalogue:
         return self._by_class.get(type(event))
 
     def to_cloudevent(
-        self, event: DomainEventProtocol[UUID], application: "ServiceApplication"
+        self,
+        event: DomainEventProtocol[UUID],
+        application: "ServiceApplication",
+        schemas_at: str,
     ) -> CloudEvent | None:
         """The message for a stored event, or None for an event that stays internal, sealed
-        as the catalogue seals."""
+        as the catalogue seals; its ``dataschema`` is served by the service at the URL
+        ``schemas_at``."""
         entry = self._by_class.get(type(event))
         if entry is None:
             return None
@@ -253,6 +276,7 @@ class EventCatalogue:
             originator_version=event.originator_version,
             occurred_at=event.timestamp,  # type: ignore[attr-defined]
             data=data,
+            schemas_at=schemas_at,
         )
 
     def validate(self, message: CloudEvent) -> None:

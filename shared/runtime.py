@@ -8,7 +8,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
@@ -41,7 +41,7 @@ from shared.metrics import ServiceMetrics
 from shared.outbox import OutboxRelay, Producer
 from shared.persistence import Clock, event_store_env
 from shared.privacy import has_sealed, open_fields
-from shared.publishing import EventCatalogue
+from shared.publishing import SHARED_DEFINITIONS, EventCatalogue
 from shared.settings import Settings
 
 
@@ -98,6 +98,20 @@ class ServiceRuntime:
         self.jobs: list[BackgroundWorker] = []
         self.consumers: list[EventConsumer] = []
         self.metrics = ServiceMetrics(self)
+        self._other_schemas: set[str] = set()
+
+    def serve_schemas(self, names: Iterable[str]) -> None:
+        """Serve, beside the schemas of what the service publishes, those of other types: what
+        it accepts from outside, or what a document it serves refers to."""
+        self._other_schemas.update(names)
+
+    @property
+    def schema_names(self) -> list[str]:
+        """The schemas the service serves at ``/schemas/<name>``: of each type its relays
+        publish (earlier versions included: the topics keep them), of the shared definitions
+        those refer to, and the others it was given."""
+        published = {name for relay in self.relays for name in relay.catalogue.types}
+        return sorted(published | self._other_schemas) + list(SHARED_DEFINITIONS)
 
     def add_relay(
         self,
@@ -121,6 +135,7 @@ class ServiceRuntime:
             catalogue,
             topic,
             producer_factory,
+            schemas_at=self.settings.service_url(self.service),
             route=route,
             batch_size=self.settings.relay_batch_size,
             poll_seconds=self.settings.relay_poll_seconds,

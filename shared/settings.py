@@ -14,6 +14,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
+# A service's public address: http(s), no trailing slash, query or fragment, since the paths
+# of its schemas are appended to it.
+SERVICE_URL = r"^https?://[^/?#]+(/[^?#]*[^/?#])?$"
+
 # The issuer of the tokens `homeward token` signs on a developer's machine.
 LOCAL_ISSUER = "urn:homeward:local-signer"
 
@@ -31,6 +35,22 @@ class Settings(BaseSettings):
     referral_port: int = 8002
     followup_port: int = 8003
     local_broker_port: int = 9092
+    intake_url: str | None = Field(
+        default=None,
+        pattern=SERVICE_URL,
+        description="Where the intake service is reached over HTTP (its published schemas, "
+        "named in each message's dataschema); unset: http://<host>:<intake_port>.",
+    )
+    referral_url: str | None = Field(
+        default=None,
+        pattern=SERVICE_URL,
+        description="Where partners reach the referral service over HTTP; as intake_url.",
+    )
+    followup_url: str | None = Field(
+        default=None,
+        pattern=SERVICE_URL,
+        description="Where the follow-up service is reached over HTTP; as intake_url.",
+    )
     relay_poll_seconds: float = Field(default=0.2, gt=0)
     relay_batch_size: int = Field(default=200, gt=0)
     kafka_timeout_seconds: float = Field(
@@ -183,6 +203,16 @@ class Settings(BaseSettings):
     def signs_in_locally(self) -> bool:
         """True when tokens come from the local signer (`homeward token`), not a provider."""
         return self.environment == "local" and self.auth_issuer is None
+
+    def service_url(self, service: str) -> str:
+        """Where a service is reached over HTTP: its published schemas, at ``/schemas/...``
+        under it, are what every message's ``dataschema`` names."""
+        configured = {
+            "intake": self.intake_url,
+            "referral": self.referral_url,
+            "followup": self.followup_url,
+        }[service]
+        return configured or f"http://{self.host}:{self.service_port(service)}"
 
     def service_port(self, service: str) -> int:
         return {

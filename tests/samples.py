@@ -7,6 +7,9 @@ from typing import Any
 
 from shared.envelope import CloudEvent
 
+# Where the tests that build messages themselves say the publishing service is reached.
+SCHEMAS_AT = "https://intake.homeward.example.org"
+
 GIRL_ESCAPED = {
     "name": "Amani Zawadi-Kuvuka",
     "date_of_birth": "2011-03-14",
@@ -151,4 +154,5 @@ def probe(**data: Any) -> CloudEvent:
         originator_version=1,
         occurred_at=datetime.now(UTC),
         data=data,
+        schemas_at=SCHEMAS_AT,
     )

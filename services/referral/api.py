@@ -11,6 +11,7 @@ from jsonschema import ValidationError
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from services.referral.app import ReferralApplication, ReferralRequest
+from services.referral.asyncapi import asyncapi_document
 from services.referral.domain import Partner, Referral, ReferralNotFound, ServiceKind, Urgency
 from services.referral.messages import PARTNER_ANSWERS
 from services.referral.partners import (
@@ -325,6 +326,16 @@ def partner_login(runtime: ServiceRuntime, agency: str) -> PartnerKafkaLogin | N
 class ReplyKeyOut(BaseModel):
     public_key: str = Field(description="Base64 of the referral service's X25519 public key.")
     alg: str = ALGORITHM
+
+
+@router.get(
+    "/asyncapi.json",
+    tags=["schemas"],
+    summary="The AsyncAPI 3 document of the Kafka topics partners and auditors read and write",
+    dependencies=[Depends(public())],
+)
+def asyncapi() -> dict[str, Any]:
+    return asyncapi_document()
 
 
 @router.get(

@@ -6,10 +6,11 @@ from fastapi import FastAPI
 
 from services.referral.api import router
 from services.referral.app import ReferralApplication
+from services.referral.asyncapi import asyncapi_document, referenced_schemas
 from services.referral.domain import partner_referrals_topic
 from services.referral.handlers import REPLIES_PATTERN, on_intake_event, on_partner_reply
 from services.referral.index import ReferralIndex
-from services.referral.messages import CATALOGUE, PARTNER_CATALOGUE
+from services.referral.messages import CATALOGUE, PARTNER_ANSWERS, PARTNER_CATALOGUE
 from services.referral.partners import ensure_partner_topics
 from services.referral.projections import IntakeView
 from services.referral.replykey import ReplyKey
@@ -40,6 +41,9 @@ def build_runtime(
     application.attach_intake_view(view)
     application.attach_index(ReferralIndex(runtime.database, application))
     application.attach_reply_key(ReplyKey.of_service(runtime.database, load_master_key(settings)))
+    runtime.serve_schemas(PARTNER_ANSWERS)  # what partners send it
+    # The AsyncAPI document it serves refers to the schemas beside it: the auditors' too.
+    runtime.serve_schemas(referenced_schemas(asyncapi_document()))
     runtime.subscribe(
         Subscription(
             [event_topic("intake")],

@@ -194,7 +194,7 @@ def test_a_message_seen_again_after_a_newer_one_never_rewinds_the_row(settings, 
 
 def application_message(runtime, event):
     """The event's message as the projection's consumer hands it over: opened."""
-    message = runtime.catalogue.to_cloudevent(event, runtime.application)
+    message = runtime.catalogue.to_cloudevent(event, runtime.application, runtime.relay.schemas_at)
     assert message is not None
     key = runtime.application.case_keys.for_opening(event.originator_id, "test")
     return message.model_copy(update={"data": open_fields(message.data, key)})

@@ -2,12 +2,14 @@
 reads with a plain Kafka client; on SQLite and on PostgreSQL."""
 
 import uuid
+from urllib.parse import urlsplit
 
 from fastapi.testclient import TestClient
 
 from services.intake.messages import CATALOGUE
 from services.intake.service import build_runtime, create_app
 from shared.envelope import CloudEvent, event_id
+from shared.publishing import load_schema
 from tests.conftest import as_admin
 from tests.partner import as_json, read_messages
 from tests.samples import registration
@@ -25,6 +27,9 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
         )
         anonymous = client.get("/healthz", headers={"Authorization": ""}).json()
         health = client.get("/healthz/details", headers=admin_headers(settings)).json()
+        # The schema a real message names, from the service that published it.
+        dataschema = urlsplit(as_json(records[0])["dataschema"])
+        served_schema = client.get(dataschema.path).json()
 
     assert [as_json(r)["type"] for r in records] == [
         "org.homeward.intake.ChildRegistered.v2",
@@ -38,7 +43,11 @@ def test_registered_child_is_published_as_a_cloudevent(settings, event_store_env
     assert registered["subject"] == case["case_id"]
     assert registered["partitionkey"] == case["case_id"]
     assert registered["sequence"] == "00000000000000000001"
-    assert registered["dataschema"] == "urn:homeward:schema:intake.ChildRegistered.v2"
+    assert registered["dataschema"] == (
+        "http://127.0.0.1:8001/schemas/org.homeward.intake.ChildRegistered.v2"
+    )
+    assert (dataschema.scheme, dataschema.netloc) == ("http", "127.0.0.1:8001")
+    assert served_schema == load_schema("intake", "ChildRegistered", 2)
     assert registered["datacontenttype"] == "application/json"
     assert registered["time"].endswith("Z") or "+00:00" in registered["time"]
     assert dict(records[0].headers)["content-type"].startswith(b"application/cloudevents+json")

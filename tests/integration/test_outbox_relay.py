@@ -51,6 +51,7 @@ def relay_for(runtime, settings: Settings) -> OutboxRelay:
         runtime.catalogue,
         INTAKE_TOPIC,
         lambda: reliable_producer(runtime.kafka, "test-relay", 5),
+        schemas_at=runtime.relay.schemas_at,
     )
 
 
@@ -81,7 +82,13 @@ def test_crash_after_commit_before_publish_loses_nothing(settings, sqlite_env):
     runtime = build_runtime(settings, sqlite_env)
     case_id = register_without_relay(runtime)
 
-    crashed = OutboxRelay(runtime.application, runtime.catalogue, INTAKE_TOPIC, ProducerThatDies)
+    crashed = OutboxRelay(
+        runtime.application,
+        runtime.catalogue,
+        INTAKE_TOPIC,
+        ProducerThatDies,
+        schemas_at=runtime.relay.schemas_at,
+    )
     with pytest.raises(RelayCrashed):
         crashed.publish_pending()
     assert crashed.position == 0

@@ -68,7 +68,7 @@ class World:
 
 def intake_message(runtime: ServiceRuntime, event: Any) -> Any:
     """The event's message as a consumer gets it: opened."""
-    message = runtime.catalogue.to_cloudevent(event, runtime.application)
+    message = runtime.catalogue.to_cloudevent(event, runtime.application, runtime.relay.schemas_at)
     assert message is not None
     key = runtime.application.case_keys.for_opening(event.originator_id, "test")
     return message.model_copy(update={"data": open_fields(message.data, key)})
@@ -191,7 +191,7 @@ def url(world: World, service: str, path: str, target: str) -> str:
         "consent_id": str(uuid.uuid4()),
         "linked_case_id": str(uuid.uuid4()),
         "number": "1",
-        "event_type": world.runtimes[service].catalogue.types[0],
+        "name": world.runtimes[service].schema_names[0],
     }
     return re.sub(r"\{(\w+)\}", lambda m: values[m.group(1)], path)
 

@@ -12,6 +12,7 @@ from shared.access import Caller, Role
 from shared.accesslog import CATALOGUE, Access, AccessLog, AccessRecord, Outcome
 from shared.application import ServiceApplication
 from shared.crypto import is_sealed
+from tests.samples import SCHEMAS_AT
 
 CALLER = Caller(sub="sup-7", role=Role.SUPERVISOR, agency="CD-KIN")
 
@@ -61,7 +62,7 @@ def test_a_denial_before_any_token_names_no_one_and_is_published_under_its_own_k
     )
     (event,) = recorded(app)
     assert event.accessed_by is None
-    message = CATALOGUE.to_cloudevent(event, app)
+    message = CATALOGUE.to_cloudevent(event, app, SCHEMAS_AT)
     assert message is not None
     assert message.caseid is None
     assert message.partitionkey == str(event.originator_id)
@@ -81,7 +82,7 @@ def test_a_break_glass_reason_is_sealed_with_the_case_key_and_the_record_is_not(
     assert is_sealed(justified.reason)
     opened = recorded(app)
     assert opened[1].reason == reason
-    message = CATALOGUE.to_cloudevent(opened[0], app)
+    message = CATALOGUE.to_cloudevent(opened[0], app, SCHEMAS_AT)
     assert message is not None
     assert message.caseid == str(case_id)
     assert message.data["outcome"] == "break_glass"

@@ -18,6 +18,7 @@ from services.intake.domain import (
     age_band,
 )
 from services.intake.messages import CATALOGUE
+from tests.samples import SCHEMAS_AT
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 REGISTRATION = Registration(
@@ -86,13 +87,15 @@ def test_only_documented_events_are_published_and_they_match_their_schema(case_k
     case = ChildCase.register(REGISTRATION, "CD-BUN-2026-00001", NOW)
     case_keys.for_sealing(case.id)
     registered, handed_over = case.collect_events()
-    message = CATALOGUE.to_cloudevent(registered, app)
+    message = CATALOGUE.to_cloudevent(registered, app, SCHEMAS_AT)
     assert message is not None
     CATALOGUE.validate(message)
-    assert CATALOGUE.to_cloudevent(handed_over, app) is not None
+    assert CATALOGUE.to_cloudevent(handed_over, app, SCHEMAS_AT) is not None
     counter = AgencyCaseCounter.start("CD-BUN", 2026)
     counter.next_case_number()
-    assert all(CATALOGUE.to_cloudevent(e, app) is None for e in counter.collect_events())
+    assert all(
+        CATALOGUE.to_cloudevent(e, app, SCHEMAS_AT) is None for e in counter.collect_events()
+    )
     broken = message.model_copy(update={"data": {**message.data, "sex": "unknown"}})
     with pytest.raises(ValidationError):
         CATALOGUE.validate(broken)

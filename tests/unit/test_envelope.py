@@ -5,6 +5,7 @@ from uuid import uuid4
 import pytest
 
 from shared.envelope import CloudEvent, MalformedMessage, event_id
+from tests.samples import SCHEMAS_AT
 
 
 def sample(version: int = 3) -> CloudEvent:
@@ -18,6 +19,7 @@ def sample(version: int = 3) -> CloudEvent:
         originator_version=version,
         occurred_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
         data={"case_id": str(case_id)},
+        schemas_at=SCHEMAS_AT,
     )
 
 
@@ -38,6 +40,9 @@ def test_published_attributes_follow_cloudevents_and_the_design():
     # A case's own event: the case is its subject, its caseid and its key.
     assert document["subject"] == document["caseid"] == document["partitionkey"]
     assert document["time"] == "2026-11-01T08:00:00Z"
+    assert document["dataschema"] == (
+        "https://intake.homeward.example.org/schemas/org.homeward.intake.ChildRegistered.v1"
+    )
     # Sequences order as strings the way versions order as numbers.
     assert sample(9).sequence < sample(10).sequence
 

@@ -57,6 +57,7 @@ from services.intake.messages import CATALOGUE
 from services.intake.programme import Deadline, DeadlineKind, DeadlineStatus, Programme
 from shared.allowlist import is_clear
 from shared.consent import AgeTable, ConsentGiver, DataCategory, Purpose
+from tests.samples import SCHEMAS_AT
 from tests.unit.test_child_case import REGISTRATION
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -80,6 +81,7 @@ FAMILY = FamilyFound(
     recorded_by="cw-9",
     phone="+243 970 000 000",
 )
+
 PLACEMENT = Placement(CareKind.INTERIM_CARE_CENTRE, "Centre Don Bosco", date(2026, 11, 21), "cw-9")
 
 
@@ -508,14 +510,14 @@ def test_every_journey_event_is_published_sealed_and_matches_its_schema(applicat
     assert len(published) == 26
     for event in events:
         case_keys.for_sealing(event.originator_id)
-        message = CATALOGUE.to_cloudevent(event, application)
+        message = CATALOGUE.to_cloudevent(event, application, SCHEMAS_AT)
         assert message is not None, type(event).__name__
         CATALOGUE.validate(message)
         for field, value in message.data.items():
             if not is_clear(field):
                 assert value["alg"] == "A256GCM", (type(event).__name__, field)
     needs = next(e for e in events if type(e).__name__ == "NeedsAssessed")
-    message = CATALOGUE.to_cloudevent(needs, application)
+    message = CATALOGUE.to_cloudevent(needs, application, SCHEMAS_AT)
     key = case_keys.for_opening(needs.originator_id, "test")
     # Sexual violence is sealed even when there is none to report: its presence tells nothing.
     assert key.open("sexual_violence", message.data["sexual_violence"]) == {

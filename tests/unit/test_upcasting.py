@@ -25,6 +25,7 @@ from services.intake.domain import (
 from services.intake.messages import CATALOGUE
 from shared.cli import published_catalogues
 from shared.publishing import SCHEMA_FOLDER, validate_data
+from tests.samples import SCHEMAS_AT
 from tests.unit.test_child_case import NOW, REGISTRATION
 from tests.unit.test_followup_plan import findings
 
@@ -108,7 +109,7 @@ def test_a_v1_registration_of_an_erased_case_reads_erased(application, case_keys
 def test_a_v1_registration_is_republished_as_a_v2_message(application, case_keys):
     case_id = registered_in_v1(application, case_keys, account="a story")
     [registered] = application.history(case_id)
-    message = CATALOGUE.to_cloudevent(registered, application)
+    message = CATALOGUE.to_cloudevent(registered, application, SCHEMAS_AT)
     assert message is not None
     assert message.type == "org.homeward.intake.ChildRegistered.v2"
     validate_data("intake", "ChildRegistered", 2, message.data)
