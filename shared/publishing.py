@@ -128,11 +128,13 @@ def load_schema(service: str, name: str, version: int) -> dict[str, Any]:
 
 
 # The definitions the event schemas refer to (a sealed personal field, with the case's key or
-# to a partner's), by the name that ends their ``$id`` (``urn:homeward:schema:<name>``): the
-# services serve them at ``/schemas/<name>`` beside the types.
+# to a partner's; the envelope every partner answer is in), by the name that ends their ``$id``
+# (``urn:homeward:schema:<name>``): the services serve them at ``/schemas/<name>`` beside the
+# types.
 SHARED_DEFINITIONS = {
     "sealed-field": SEALED_FIELD_SCHEMA,
     "partner-sealed-field": PARTNER_SEALED_FIELD_SCHEMA,
+    "partner-answer": "partner-answer.json",
 }
 
 

@@ -142,8 +142,8 @@ def message(message_type: str, source: dict[str, Any] | None) -> dict[str, Any]:
         "contentType": CONTENT_TYPE,
         "payload": {"allOf": [{"$ref": "#/components/schemas/CloudEvent"}, specific]},
     }
-    if source is None:  # a partner's answer: partner-answer.json, refused without them
-        specific["required"] += ["subject", "time"]
+    if source is None:  # a partner's answer: refused without its envelope's subject and time
+        described["payload"]["allOf"].insert(1, schema_reference("partner-answer"))
     else:
         specific["required"] += ["subject", "time", "sequence", "dataschema", "partitionkey"]
         specific["properties"]["source"] = source

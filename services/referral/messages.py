@@ -22,7 +22,13 @@ from services.referral.app import ReferralApplication
 from services.referral.domain import Referral
 from shared.application import ServiceApplication
 from shared.partnerbox import PARTNER_SEALED_FIELD_URI, sealed_fields_to
-from shared.publishing import EventCatalogue, PublishedEvent, SealedFieldSchema, published
+from shared.publishing import (
+    SHARED_DEFINITIONS,
+    EventCatalogue,
+    PublishedEvent,
+    SealedFieldSchema,
+    published,
+)
 
 PARTNER_RETENTION = timedelta(days=30)
 
@@ -117,7 +123,7 @@ PARTNER_CATALOGUE = EventCatalogue(
 
 # What every answer on a replies topic is, whatever its type: a CloudEvent naming the referral
 # it answers (subject) and when it was given (time).
-PARTNER_ANSWER_ENVELOPE = "partner-answer.json"
+PARTNER_ANSWER_ENVELOPE = SHARED_DEFINITIONS["partner-answer"]
 
 # What partners send back on their replies topic: CloudEvent type → the answer it is.
 PARTNER_ANSWERS = {

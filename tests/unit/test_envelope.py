@@ -58,6 +58,7 @@ def test_a_message_is_about_its_own_aggregate_and_keyed_by_its_case():
         originator_version=2,
         occurred_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
         data={"referral_id": str(referral_id)},
+        schemas_at=SCHEMAS_AT,
     )
     assert (made.subject, made.sequence) == (str(referral_id), "00000000000000000002")
     assert made.caseid == made.partitionkey == str(case_id)
@@ -88,6 +89,7 @@ def test_a_message_about_no_case_is_keyed_by_its_own_aggregate():
         originator_version=1,
         occurred_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
         data={},
+        schemas_at=SCHEMAS_AT,
     )
     assert denied.caseid is None
     assert denied.subject == denied.partitionkey == str(record_id)
