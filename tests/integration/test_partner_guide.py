@@ -9,6 +9,7 @@ the examples must start from the earliest offset to see it."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -36,6 +37,7 @@ from tests.partner import (
     PartnerLogin,
     guide_code,
     opened_data,
+    partner_keys,
     read_messages,
     readme_blocks,
     register_partner,
@@ -156,7 +158,9 @@ def state_of(platform: Platform, referral_id: str, expected: str) -> str:
     return str(state)
 
 
-def run_python_example(folder: Path, login: PartnerLogin, client: str) -> None:
+def run_python_example(
+    folder: Path, login: PartnerLogin, client: str
+) -> subprocess.CompletedProcess[str]:
     """The guide's lines as one program, run in the folder of the partner's key with its
     password in the environment, as the guide says."""
     program = folder / "partner.py"
@@ -170,7 +174,7 @@ def run_python_example(folder: Path, login: PartnerLogin, client: str) -> None:
             )
         )
     )
-    done = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(program)],
         cwd=folder,
         env={**os.environ, "HOMEWARD_KAFKA_PASSWORD": login.password},
@@ -179,6 +183,9 @@ def run_python_example(folder: Path, login: PartnerLogin, client: str) -> None:
         timeout=120,
         check=False,
     )
+
+
+def ran(done: subprocess.CompletedProcess[str]) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
 
 
@@ -189,7 +196,7 @@ def test_a_python_example_answers_the_referrals_made_before_it_first_connected(
     login = partner(platform, tmp_path)
     before = [referred_and_published(platform, login) for _ in range(2)]
 
-    run_python_example(tmp_path, login, client)
+    ran(run_python_example(tmp_path, login, client))
     assert [state_of(platform, referral_id, "accepted") for referral_id in before] == [
         "accepted",
         "accepted",
@@ -197,12 +204,34 @@ def test_a_python_example_answers_the_referrals_made_before_it_first_connected(
 
     # The next run goes on from where the group committed: the new referral only.
     after = referred_and_published(platform, login)
-    run_python_example(tmp_path, login, client)
+    ran(run_python_example(tmp_path, login, client))
     assert state_of(platform, after, "accepted") == "accepted"
     refused = read_messages(
         as_admin(platform.settings), f"homeward.partner.{login.username}.replies.dlq", timeout=5
     )
     assert refused == [], "an answer was refused: one referral was answered twice"
+
+
+@pytest.mark.parametrize(
+    ("client", "says"),
+    [
+        ("from kafka import", "No Kafka broker answers at"),
+        ("from confluent_kafka import", "Connection refused"),
+    ],
+)
+def test_a_python_example_stops_with_a_message_when_no_broker_answers(
+    tmp_path: Path, client: str, says: str
+):
+    partner_keys(tmp_path)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nowhere = f"127.0.0.1:{probe.getsockname()[1]}"
+    login = PartnerLogin(nowhere, "SCH-NONE", "password", "SCRAM-SHA-512")
+    started = time.monotonic()
+    done = run_python_example(tmp_path, login, client)
+    assert done.returncode != 0
+    assert says in done.stderr
+    assert time.monotonic() - started < 30
 
 
 def console_tools(folder: Path) -> dict[str, str]:
@@ -275,7 +304,7 @@ def served_referrals(platform: Platform) -> Iterator[str]:
     while not server.started:
         assert time.monotonic() < deadline, "the referral service did not start serving"
         time.sleep(0.1)
-    (port,) = {socket.getsockname()[1] for s in server.servers for socket in s.sockets}
+    (port,) = {listening.getsockname()[1] for s in server.servers for listening in s.sockets}
     yield f"localhost:{port}"
     server.should_exit = True
     thread.join(timeout=10)
@@ -311,3 +340,50 @@ def test_a_partner_that_lost_its_offsets_catches_up_over_http(
     assert registration()["name"] not in json.dumps(message)
     assert opened_data(tmp_path, message) == opened_data(tmp_path, kafka_message)
     assert opened_data(tmp_path, message)["referral_id"] == referral_id
+
+
+def homeward_partner(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """`homeward partner ...` run as the partner runs it, in the folder of its key and login."""
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", "partner", *args],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_homeward_partner_commands_read_and_answer(platform: Platform, tmp_path: Path):
+    login = partner(platform, tmp_path)
+    accepted, declined = (referred_and_published(platform, login) for _ in range(2))
+    properties = as_partner(guide_block(PROPERTIES, "sasl.jaas.config"), login)
+    (tmp_path / "homeward-partner.properties").write_text(
+        properties.replace("<kafka_login.password>", login.password)
+    )
+
+    read = homeward_partner(tmp_path, "read")
+    assert read.returncode == 0, read.stderr
+    received = [json.loads(line) for line in read.stdout.splitlines()]
+    assert [event["data"]["referral_id"] for event in received] == [accepted, declined]
+    assert {event["type"] for event in received} == {"org.homeward.partner.ReferralReceived.v1"}
+    assert received[0]["data"]["shared_data"]["name"] == registration()["name"]
+
+    assert homeward_partner(tmp_path, "answer", accepted, "accepted").returncode == 0
+    unsealed = homeward_partner(tmp_path, "answer", declined, "declined")
+    assert unsealed.returncode == 2
+    assert "declined takes --reason" in unsealed.stderr
+    reason = "No place left this term"
+    sent = homeward_partner(tmp_path, "answer", declined, "declined", "--reason", reason)
+    assert sent.returncode == 0, sent.stderr
+    assert state_of(platform, accepted, "accepted") == "accepted"
+    assert state_of(platform, declined, "declined") == "declined"
+    replies = read_messages(
+        as_admin(platform.settings), f"homeward.partner.{login.username}.replies", expect=2
+    )
+    assert len(replies) == 2
+    assert not any(reason.encode() in reply.value for reply in replies)
+
+    unknown = homeward_partner(tmp_path, "answer", str(uuid.uuid4()), "accepted")
+    assert unknown.returncode == 2
+    assert "no referral" in unknown.stderr
