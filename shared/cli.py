@@ -20,6 +20,15 @@ from uuid import UUID
 from nacl.public import PrivateKey
 from pydantic import ValidationError
 
+from services.referral.partnerside import (
+    ANSWERABLE,
+    PARTNER_CONFIG_FILE,
+    PartnerLogin,
+    PartnerSideError,
+    answer,
+    private_key,
+    read_referrals,
+)
 from shared.access import Grant, Role
 from shared.catalogues import published_catalogues
 from shared.deadletters import NotParked, parked_messages, select
@@ -298,6 +307,22 @@ def partner_keygen(out: Path) -> int:
     return 0
 
 
+def partner_read(config: Path, key: Path) -> int:
+    """Print every message on the partner's referrals topic, opened, one JSON a line."""
+    for event in read_referrals(PartnerLogin(config), private_key(key)):
+        print(json.dumps(event, ensure_ascii=False))
+    return 0
+
+
+def partner_answer(
+    config: Path, key: Path, referral_id: UUID, kind: str, reason: str | None
+) -> int:
+    """Send a partner's answer to one of its referrals on its replies topic."""
+    sent = answer(PartnerLogin(config), private_key(key), referral_id, kind, reason)
+    print(f"sent {sent['type']} for referral {referral_id} (answer id {sent['id']})")
+    return 0
+
+
 def partner_credentials(agency: str, principal: str) -> int:
     """Issue a partner's Kafka credentials (a new password: the previous one stops working)
     and its ACLs, and print them once, for an administrator to hand to the partner."""
@@ -413,6 +438,33 @@ def main(argv: list[str] | None = None) -> int:
     keygen_parser.add_argument(
         "--out", type=Path, default=Path(), help="folder for the private key file (default: .)"
     )
+    read_parser = partner_commands.add_parser(
+        "read",
+        help="a partner's: every message its referrals topic keeps, from the earliest offset, "
+        "opened with its key, one JSON a line (no consumer group; nothing committed)",
+    )
+    answer_parser = partner_commands.add_parser(
+        "answer", help="a partner's: answer one of its referrals on its replies topic"
+    )
+    answer_parser.add_argument("referral_id", type=UUID)
+    answer_parser.add_argument("answer", choices=ANSWERABLE)
+    answer_parser.add_argument(
+        "--reason", help="why (declined, service_discontinued): sealed to Homeward's reply key"
+    )
+    for partner_side in (read_parser, answer_parser):
+        partner_side.add_argument(
+            "--config",
+            type=Path,
+            default=Path(PARTNER_CONFIG_FILE),
+            help=f"the partner's Kafka login, as Kafka's console tools read it "
+            f"(default: ./{PARTNER_CONFIG_FILE})",
+        )
+        partner_side.add_argument(
+            "--key",
+            type=Path,
+            default=Path(PARTNER_KEY_FILE),
+            help=f"the partner's private key (default: ./{PARTNER_KEY_FILE})",
+        )
     credentials_parser = partner_commands.add_parser(
         "credentials",
         help="an administrator's: issue a partner's Kafka password (replacing the previous "
@@ -499,6 +551,10 @@ def main(argv: list[str] | None = None) -> int:
             return write_asyncapi()
         if args.command == "partner" and args.partner_command == "keygen":
             return partner_keygen(args.out)
+        if args.command == "partner" and args.partner_command == "read":
+            return partner_read(args.config, args.key)
+        if args.command == "partner" and args.partner_command == "answer":
+            return partner_answer(args.config, args.key, args.referral_id, args.answer, args.reason)
         if args.command == "partner":
             return partner_credentials(args.agency, args.principal)
         if args.command == "kafka":
@@ -518,6 +574,7 @@ def main(argv: list[str] | None = None) -> int:
         KafkaAccessError,
         UnknownTopic,
         NotParked,
+        PartnerSideError,
     ) as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 2

@@ -156,19 +156,29 @@ def register_partner(
     return PartnerLogin.of(bootstrap, registered.json())
 
 
+def readme_blocks(marker: str) -> list[str]:
+    """The code of each README block that follows a line ``marker``, in order."""
+    return [
+        after_marker.split("```", 2)[1].split("\n", 1)[1]
+        for after_marker in README.read_text().split(f"{marker}\n")[1:]
+    ]
+
+
 def guide_code() -> str:
     """The README's lines that open a partner message, exactly as partners read them."""
-    after_marker = README.read_text().split(GUIDE_MARKER, 1)[1]
-    return after_marker.split("```python\n", 1)[1].split("```", 1)[0]
+    (code,) = readme_blocks(GUIDE_MARKER)
+    return code
 
 
 def run_guide(key_folder: Path, event: dict[str, Any]) -> dict[str, Any]:
-    """What the guide's own lines define, run for ``event`` in the folder that holds the
-    partner's private key: ``data`` (opened), ``sealed`` (to seal free text to Homeward)."""
-    namespace: dict[str, Any] = {"event": event}
+    """What the guide's own lines define, run in the folder that holds the partner's private
+    key (``sealed``, to seal free text to Homeward), and ``event``'s ``data`` opened with them
+    as the guide says."""
+    namespace: dict[str, Any] = {}
     with contextlib.chdir(key_folder):
         exec(guide_code(), namespace)
-    return namespace
+    opened = namespace["opened"]
+    return namespace | {"data": {name: opened(value) for name, value in event["data"].items()}}
 
 
 def opened_data(key_folder: Path, event: dict[str, Any]) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from services.referral.app import ReferralApplication, ReferralRequest
 from services.referral.asyncapi import asyncapi_document
 from services.referral.domain import Partner, Referral, ReferralNotFound, ServiceKind, Urgency
-from services.referral.messages import PARTNER_ANSWERS
+from services.referral.messages import PARTNER_ANSWERS, partner_messages
 from services.referral.partners import (
     ensure_partner_topics,
     issue_partner_credentials,
@@ -217,6 +217,21 @@ class ReferralPage(BaseModel):
     ) -> "ReferralPage":
         items = [ReferralOut.of(referral, referrals) for referral in page]
         return cls(items=items, total=total, limit=limit, offset=offset)
+
+
+class PartnerReferralOut(ReferralOut):
+    messages: list[dict[str, Any]] = Field(
+        description="The CloudEvents the partner's referrals topic carried for this referral, "
+        "in order, as on Kafka (the same ids; the fields sealed to the partner's key): what a "
+        "partner that lost its offsets reads again."
+    )
+
+
+class PartnerReferralPage(BaseModel):
+    items: list[PartnerReferralOut]
+    total: int
+    limit: int
+    offset: int
 
 
 AnswerType = Literal[
@@ -462,7 +477,8 @@ def withdraw_referral(
 @router.get(
     "/partners/{agency}/referrals",
     tags=["partner answers"],
-    summary="A partner's own referrals, newest first",
+    summary="A partner's own referrals, newest first, with the messages its topic carried "
+    "for each: how a partner that lost its offsets catches up",
 )
 def partner_referrals(
     agency: AgencyInPath,
@@ -471,7 +487,7 @@ def partner_referrals(
     caller: Annotated[Caller, Depends(requires(Action.READ_REFERRAL_AS_PARTNER))],
     limit: PageLimit = 50,
     offset: PageOffset = 0,
-) -> ReferralPage:
+) -> PartnerReferralPage:
     authorize(
         request,
         caller,
@@ -481,7 +497,18 @@ def partner_referrals(
         personal=True,
     )
     page, total = referrals.referrals_of_partner(agency, limit, offset)
-    return ReferralPage.of(page, total, limit, offset, referrals)
+    schemas_at = request.app.state.runtime.settings.service_url("referral")
+    items = [
+        PartnerReferralOut(
+            **dict(ReferralOut.of(referral, referrals)),
+            messages=[
+                message.model_dump(mode="json", exclude_none=True)
+                for message in partner_messages(referrals, referral.id, schemas_at)
+            ],
+        )
+        for referral in page
+    ]
+    return PartnerReferralPage(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get(

@@ -21,6 +21,7 @@ from uuid import UUID
 from services.referral.app import ReferralApplication
 from services.referral.domain import Referral
 from shared.application import ServiceApplication
+from shared.envelope import CloudEvent
 from shared.partnerbox import PARTNER_SEALED_FIELD_URI, sealed_fields_to
 from shared.publishing import (
     SHARED_DEFINITIONS,
@@ -124,6 +125,18 @@ PARTNER_CATALOGUE = EventCatalogue(
 # What every answer on a replies topic is, whatever its type: a CloudEvent naming the referral
 # it answers (subject) and when it was given (time).
 PARTNER_ANSWER_ENVELOPE = SHARED_DEFINITIONS["partner-answer"]
+
+
+def partner_messages(
+    application: ReferralApplication, referral_id: UUID, schemas_at: str
+) -> list[CloudEvent]:
+    """What the partner's topic carried for one referral, in order, as the relay made it (the
+    same ids, every field sealed to the partner's key anew): for a partner that lost its
+    offsets, or whose messages the topic no longer keeps."""
+    stored = application.repository.event_store.get(referral_id)
+    messages = (PARTNER_CATALOGUE.to_cloudevent(event, application, schemas_at) for event in stored)
+    return [message for message in messages if message is not None]
+
 
 # What partners send back on their replies topic: CloudEvent type → the answer it is.
 PARTNER_ANSWERS = {
