@@ -68,6 +68,11 @@ class PartnerLogin:
         missing -= set(properties)
         if missing:
             raise PartnerSideError(f"{config} lacks {', '.join(sorted(missing))}")
+        if not properties["security.protocol"].startswith("SASL_"):
+            raise PartnerSideError(
+                f"{config}: security.protocol must be SASL_SSL (SASL_PLAINTEXT on this machine): "
+                "the broker lets in no one unsigned"
+            )
         jaas = dict(JAAS_OPTION.findall(properties["sasl.jaas.config"]))
         if not {"username", "password"} <= set(jaas):
             raise PartnerSideError(

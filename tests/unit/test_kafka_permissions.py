@@ -9,6 +9,7 @@ from kafka.admin import ACLOperation, ResourceType
 from pydantic import ValidationError
 
 from services.referral.partners import partner_permissions
+from services.referral.partnerside import PartnerLogin, PartnerSideError
 from shared.kafka import SERVICES, KafkaConnection, KafkaLoginError, kafka_connection
 from shared.kafkaacl import SERVICE_PERMISSIONS, Permission, UngrantedKafkaAccess
 from shared.keyring import generate_master_key
@@ -110,12 +111,28 @@ def test_settings_refuse_an_incomplete_or_unencrypted_kafka_login(tmp_path):
 
 
 def test_every_kafka_client_of_the_platform_takes_its_login_from_shared_kafka():
-    """A client made with its own ``bootstrap_servers=`` would skip TLS and SASL."""
+    """A client made with its own ``bootstrap_servers=`` would skip TLS and SASL. The partner's
+    own tool (``homeward partner read|answer``) signs in as the partner, from the partner's
+    file, and refuses one without SASL (below)."""
+    own_login = {REPO_ROOT / "shared" / "kafka.py", REPO_ROOT / "services/referral/partnerside.py"}
     making_their_own = [
         str(path.relative_to(REPO_ROOT))
         for folder in ("shared", "services", "bench")
         for path in (REPO_ROOT / folder).rglob("*.py")
-        if path != REPO_ROOT / "shared" / "kafka.py"
+        if path not in own_login
         and re.search(r"bootstrap_servers\s*=|[\"']bootstrap\.servers[\"']", path.read_text())
     ]
     assert making_their_own == []
+
+
+def test_the_partners_own_tool_refuses_a_login_file_without_sasl(tmp_path):
+    config = tmp_path / "homeward-partner.properties"
+    config.write_text(
+        "bootstrap.servers=127.0.0.1:9092\nsecurity.protocol=PLAINTEXT\n"
+        "sasl.mechanism=SCRAM-SHA-512\nsasl.jaas.config=org.apache.kafka.common.security.scram."
+        'ScramLoginModule required username="SCH-GOMA" password="x";\n'
+    )
+    with pytest.raises(PartnerSideError, match=r"security\.protocol must be SASL_SSL"):
+        PartnerLogin(config)
+    config.write_text(config.read_text().replace("=PLAINTEXT", "=SASL_PLAINTEXT"))
+    assert PartnerLogin(config).client["sasl_plain_username"] == "SCH-GOMA"
