@@ -233,8 +233,8 @@ def verify_service(
     own, against_checkpoints = compare_checkpoints(report, checkpoints, service)
     others = len(checkpoints) - own
     print(
-        f"{service}: {own} checkpoints of this chain on {checkpoints_topic}"
-        + (f" ({others} of another store of {service}'s not compared)" if others else "")
+        f"{service}: checkpoints of this chain on {checkpoints_topic}: {own}"
+        + (f" (and {others} of other {service} stores, not compared)" if others else "")
     )
     findings += report.findings + against_checkpoints
     if topic is not None:
@@ -244,7 +244,7 @@ def verify_service(
     if len(findings) > SHOWN_FINDINGS:
         print(f"{service}: ... and {len(findings) - SHOWN_FINDINGS} more")
     if findings:
-        print(f"{service}: {len(findings)} findings: changed since it was recorded")
+        print(f"{service}: changed since it was recorded; findings: {len(findings)}")
     else:
         print(f"{service}: clean")
     return len(findings)
