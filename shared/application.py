@@ -6,8 +6,9 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import DomainEventProtocol
-from eventsourcing.persistence import JSONTranscoder, Mapper, Transcoding
+from eventsourcing.persistence import ApplicationRecorder, JSONTranscoder, Mapper, Transcoding
 
+from shared.chain import chained_recorder
 from shared.keyring import CaseKeys
 from shared.persistence import Clock
 from shared.privacy import CaseResolver, PersonalDataMapper
@@ -44,6 +45,10 @@ class ServiceApplication(Application[UUID]):
             compressor=self.factory.compressor(),
             cipher=self.factory.cipher(),
         )
+
+    def construct_recorder(self) -> ApplicationRecorder:
+        """Every stored event is chained to the one before it (:mod:`shared.chain`)."""
+        return chained_recorder(self.factory)
 
     def _creation_event(self, aggregate_id: UUID) -> DomainEventProtocol[UUID] | None:
         """An aggregate's first event as stored: the case it names is in clear."""

@@ -1,6 +1,6 @@
 """The ``homeward`` command: run the platform, one service, or the local Kafka broker; set a
 broker up for the platform; list and replay parked messages; make a partner's key pair or
-Kafka credentials; sign a local token."""
+Kafka credentials; sign a local token; verify that stores and topics hold what was recorded."""
 
 import argparse
 import importlib
@@ -30,13 +30,27 @@ from services.referral.partnerside import (
     read_referrals,
 )
 from shared.access import Grant, Role
+from shared.application import ServiceApplication
+from shared.audit import (
+    Finding,
+    StoreNotFound,
+    compare_checkpoints,
+    opened_store,
+    read_checkpoints,
+    store_environment,
+    timed,
+    verify_topic,
+    walk_store,
+)
 from shared.catalogues import published_catalogues
 from shared.deadletters import NotParked, parked_messages, select
 from shared.deadletters import replay as replay_parked
 from shared.kafka import (
     ADMIN,
     AUDITOR,
+    CHECKPOINT_TOPIC,
     SERVICES,
+    KafkaConnection,
     KafkaLoginError,
     UnknownTopic,
     dead_letter_topic,
@@ -46,7 +60,9 @@ from shared.kafka import (
 from shared.kafkaacl import KafkaAccessError, set_up_platform
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
 from shared.localkafka import BrokerError, LocalBroker, LocalCluster, fetch_jars
+from shared.outbox import relay_name
 from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
+from shared.persistence import utc_now
 from shared.publishing import SCHEMA_FOLDER, schema_text
 from shared.replay import replay_case
 from shared.settings import REPO_ROOT, Settings
@@ -164,17 +180,112 @@ def serve(service: str, port: int | None) -> int:
     return 0
 
 
+def auditors_keys(settings: Settings) -> CaseKeys:
+    """The case keys an auditor's command opens sealed fields with (the local master key
+    file of `homeward up` when the settings name none)."""
+    if settings.master_key is None and settings.master_key_file is None:
+        settings = settings.model_copy(update={"master_key_file": local_master_key(settings)})
+    return CaseKeys(open_keyring(settings), "audit")
+
+
 def replay(case_id: UUID, as_of: datetime | None) -> int:
     """Print a case's cross-service history from Kafka alone, one JSON document a line."""
     settings = kafka_settings(Settings())
-    if settings.master_key is None and settings.master_key_file is None:
-        settings = settings.model_copy(update={"master_key_file": local_master_key(settings)})
-    case_keys = CaseKeys(open_keyring(settings), "audit")
+    case_keys = auditors_keys(settings)
     topics = [event_topic(service) for service in SERVICES]
     kafka = kafka_connection(settings, AUDITOR)
     for entry in replay_case(kafka, topics, case_id, case_keys, as_of):
         print(json.dumps(entry, ensure_ascii=False))
     return 0
+
+
+SHOWN_FINDINGS = 20
+
+
+def audit_verify(
+    services: list[str], topic: str | None, checkpoints_topic: str, principal: str
+) -> int:
+    """Walk each service's store against its chain and its checkpoints (and, with ``topic``,
+    its topic against the store); 0 when nothing differs, 1 otherwise."""
+    settings = kafka_settings(Settings())
+    kafka = kafka_connection(settings, principal)
+    findings = 0
+    for service in services:
+        findings += verify_service(service, settings, kafka, topic, checkpoints_topic)
+    return 0 if findings == 0 else 1
+
+
+def verify_service(
+    service: str,
+    settings: Settings,
+    kafka: KafkaConnection,
+    topic: str | None,
+    checkpoints_topic: str,
+) -> int:
+    """Print what one service's verification found; return how many findings."""
+    checkpoints, findings = read_checkpoints(kafka, checkpoints_topic, service)
+    with opened_store(service, settings.data_dir) as store:
+        report, seconds = timed(
+            lambda: walk_store(store, {checkpoint.notification_id for checkpoint in checkpoints})
+        )
+    head = report.head
+    at_head = (
+        ""
+        if head is None
+        else f", head at notification {head.notification_id} ({head.hash.hex()[:16]}…)"
+    )
+    print(
+        f"{service}: {report.events:,} events, {report.links:,} links{at_head}; "
+        f"walked in {seconds:.2f} s"
+    )
+    own, against_checkpoints = compare_checkpoints(report, checkpoints, service)
+    others = len(checkpoints) - own
+    print(
+        f"{service}: checkpoints of this chain on {checkpoints_topic}: {own}"
+        + (f" (and {others} of other {service} stores, not compared)" if others else "")
+    )
+    findings += report.findings + against_checkpoints
+    if topic is not None:
+        findings += verify_service_topic(service, settings, kafka, topic or event_topic(service))
+    for finding in findings[:SHOWN_FINDINGS]:
+        print(f"{service}: {finding}")
+    if len(findings) > SHOWN_FINDINGS:
+        print(f"{service}: ... and {len(findings) - SHOWN_FINDINGS} more")
+    if findings:
+        print(f"{service}: changed since it was recorded; findings: {len(findings)}")
+    else:
+        print(f"{service}: clean")
+    return len(findings)
+
+
+def verify_service_topic(
+    service: str, settings: Settings, kafka: KafkaConnection, topic: str
+) -> list[Finding]:
+    application_class = next(
+        value
+        for value in vars(importlib.import_module(f"services.{service}.app")).values()
+        if isinstance(value, type)
+        and issubclass(value, ServiceApplication)
+        and value.name == service
+    )
+    catalogue = importlib.import_module(f"services.{service}.messages").CATALOGUE
+    application = application_class(
+        store_environment(service, settings.data_dir), utc_now, auditors_keys(settings)
+    )
+    try:
+        relay = relay_name(application.name, event_topic(service))
+        published_up_to = application.factory.tracking_recorder().max_tracking_id(relay) or 0
+        report, seconds = timed(
+            lambda: verify_topic(application, catalogue, kafka, topic, published_up_to)
+        )
+    finally:
+        application.close()
+    print(
+        f"{service}: {report.messages:,} messages on {topic} against {report.expected:,} "
+        f"published stored events (the relay at notification {published_up_to}); "
+        f"compared in {seconds:.2f} s"
+    )
+    return report.findings
 
 
 def up() -> int:
@@ -522,6 +633,30 @@ def main(argv: list[str] | None = None) -> int:
     chosen.add_argument(
         "--since", type=int, metavar="OFFSET", help="only those parked at this offset or later"
     )
+    audit_parser = commands.add_parser("audit", help="an auditor's tools")
+    audit_commands = audit_parser.add_subparsers(dest="audit_command", required=True)
+    verify_parser = audit_commands.add_parser(
+        "verify",
+        help="walk a service's store against its event chain and the checkpoints on Kafka; "
+        "exit 0 when nothing was altered, removed, inserted or reordered",
+    )
+    verify_parser.add_argument("--service", choices=SERVICES, help="one service (default: all)")
+    verify_parser.add_argument(
+        "--topic",
+        nargs="?",
+        const="",
+        metavar="TOPIC",
+        help="also compare the service's topic (or TOPIC, a copy of it) with the store",
+    )
+    verify_parser.add_argument(
+        "--checkpoints",
+        default=CHECKPOINT_TOPIC,
+        metavar="TOPIC",
+        help=f"where the checkpoints are ({CHECKPOINT_TOPIC})",
+    )
+    verify_parser.add_argument(
+        "--as", dest="principal", default=AUDITOR, help=f"the principal that reads ({AUDITOR})"
+    )
     broker_parser = commands.add_parser("broker", help="the local Kafka broker")
     broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     broker_parser.add_argument(
@@ -532,6 +667,8 @@ def main(argv: list[str] | None = None) -> int:
         "on HOMEWARD_LOCAL_BROKER_PORT and the ports after it",
     )
     args = parser.parse_args(argv)
+    if args.command == "audit" and args.topic and args.service is None:
+        parser.error("--topic TOPIC names one service's topic: give --service too")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
     # kafka-python warns on every SASL_PLAINTEXT sign-in, though SCRAM never sends the
@@ -563,6 +700,9 @@ def main(argv: list[str] | None = None) -> int:
             return list_dead_letters(args.topic, args.principal)
         if args.command == "dlq":
             return replay_dead_letters(args.topic, args.principal, args.event_id, args.since)
+        if args.command == "audit":
+            services = [args.service] if args.service else list(SERVICES)
+            return audit_verify(services, args.topic, args.checkpoints, args.principal)
         if args.command == "token":
             return token(args.role, args.agency, args.sub, args.minutes, args.grants)
         return broker_command(args.action, args.nodes)
@@ -575,6 +715,7 @@ def main(argv: list[str] | None = None) -> int:
         UnknownTopic,
         NotParked,
         PartnerSideError,
+        StoreNotFound,
     ) as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 2

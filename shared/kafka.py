@@ -38,7 +38,7 @@ PARTNER_TOPIC_PREFIX = "homeward.partner."
 # upper case (AGENCY_CODE_PATTERN), so no partner can take one of these names.
 ADMIN = "homeward-admin"  # topics, service principals and their ACLs: a super user
 REGISTRAR = "homeward-registrar"  # the referral service's partner registration: ACLs, SCRAM
-AUDITOR = "homeward-audit"  # `homeward replay`: reads the event topics
+AUDITOR = "homeward-audit"  # `homeward replay`, `audit verify`: reads events and checkpoints
 
 
 # kafka-python's admin client logs its whole configuration, the SASL password included, at
@@ -147,12 +147,19 @@ def dead_letter_topic(topic: str) -> str:
 
 
 ACCESS_TOPIC = "homeward.audit.access"
+# Each service's event-chain checkpoints (shared/checkpoints.py): one partition, one ordered log.
+CHECKPOINT_TOPIC = "homeward.audit.checkpoints"
 
 
 def platform_topics() -> list[str]:
     """The services' event topics and the access log (each service's dead letters of them are
     made apart: they have one partition)."""
     return [*(event_topic(service) for service in SERVICES), ACCESS_TOPIC]
+
+
+def ensure_checkpoint_topic(connection: KafkaConnection) -> list[str]:
+    """The checkpoints' topic, kept forever like the chains it vouches for."""
+    return ensure_topics(connection, [CHECKPOINT_TOPIC], partitions=1)
 
 
 def ensure_dead_letter_topics(connection: KafkaConnection, topics: Iterable[str]) -> list[str]:

@@ -30,11 +30,13 @@ from kafka.admin import (
 from shared.kafka import (
     ACCESS_TOPIC,
     AUDITOR,
+    CHECKPOINT_TOPIC,
     PARTNER_TOPIC_PREFIX,
     REGISTRAR,
     SERVICES,
     KafkaConnection,
     dead_letter_topic,
+    ensure_checkpoint_topic,
     ensure_dead_letter_topics,
     ensure_password_file,
     ensure_topics,
@@ -117,10 +119,12 @@ def consumes_prefixed(group: str, prefix: str) -> set[Permission]:
 INTAKE, REFERRAL, FOLLOWUP = (event_topic(service) for service in SERVICES)
 
 # Every service relays its own access log to the one audit topic; intake keeps it for auditors.
+# Every service publishes its event chain's checkpoints to another, which auditors read.
 SERVICE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "intake": frozenset(
         publishes(INTAKE)
         | publishes(ACCESS_TOPIC)
+        | publishes(CHECKPOINT_TOPIC)
         | consumes("homeward.intake.projections", INTAKE)
         | consumes("homeward.intake.followup-alerts", FOLLOWUP)
         | consumes("homeward.intake.access", ACCESS_TOPIC)
@@ -128,6 +132,7 @@ SERVICE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "referral": frozenset(
         publishes(REFERRAL)
         | publishes(ACCESS_TOPIC)
+        | publishes(CHECKPOINT_TOPIC)
         | consumes("homeward.referral.intake", INTAKE)
         # Every partner's referrals it sends and replies it reads; each partner's own
         # principal gets its two topics only (services/referral/partners.py).
@@ -137,6 +142,7 @@ SERVICE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "followup": frozenset(
         publishes(FOLLOWUP)
         | publishes(ACCESS_TOPIC)
+        | publishes(CHECKPOINT_TOPIC)
         | consumes("homeward.followup.intake", INTAKE)
         | consumes("homeward.followup.outcomes", REFERRAL)
         | consumes("homeward.followup.visits", FOLLOWUP)
@@ -155,6 +161,7 @@ PRINCIPALS: dict[str, frozenset[Permission]] = {
         on_topic(INTAKE, ACLOperation.READ)
         | on_topic(REFERRAL, ACLOperation.READ)
         | on_topic(FOLLOWUP, ACLOperation.READ)
+        | on_topic(CHECKPOINT_TOPIC, ACLOperation.READ)
     ),
 }
 
@@ -220,6 +227,7 @@ def set_up_platform(admin_connection: KafkaConnection) -> list[str]:
     password made once into the credentials folder when it has none) and exactly the ACLs of
     the table. Safe to repeat; returns the topics it created."""
     created = ensure_topics(admin_connection, platform_topics())
+    created += ensure_checkpoint_topic(admin_connection)
     created += ensure_dead_letter_topics(admin_connection, map(event_topic, SERVICES))
     credentials_dir = admin_connection.credentials_dir
     if not admin_connection.authenticates or credentials_dir is None:

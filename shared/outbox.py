@@ -13,7 +13,8 @@ service's health is then degraded) until the event decodes again.
 
 Several instances of a service may run on one database: each relay publishes only while it
 holds the relay's lease (:mod:`shared.lease`), so exactly one instance publishes at a time and
-another takes over when the holder dies.
+another takes over when the holder dies. A relay given a :class:`Checkpointer` also publishes
+its store's chain head when due and when it stops (:mod:`shared.checkpoints`).
 """
 
 import logging
@@ -26,6 +27,7 @@ from kafka.errors import KafkaError
 
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
+from shared.checkpoints import CLOSING_ACK_SECONDS, Checkpointer
 from shared.envelope import CONTENT_TYPE, CloudEvent
 from shared.lease import Lease, lease_for
 from shared.publishing import EventCatalogue
@@ -46,6 +48,11 @@ class Stuck:
     error: str
 
 
+def relay_name(application_name: str, topic: str) -> str:
+    """A relay's name: also the name of its position (tracking record) in the store."""
+    return f"{application_name}-outbox-{topic}"
+
+
 class OutboxRelay(BackgroundWorker):
     """Publishes one application's recorded events to one topic (or to the topic ``route``
     picks for each message), resuming where it stopped."""
@@ -62,8 +69,9 @@ class OutboxRelay(BackgroundWorker):
         batch_size: int = 200,
         poll_seconds: float = 0.2,
         ack_timeout_seconds: float = 10.0,
+        checkpointer: Checkpointer | None = None,
     ) -> None:
-        super().__init__(f"{application.name}-outbox-{topic}", retry_seconds=poll_seconds)
+        super().__init__(relay_name(application.name, topic), retry_seconds=poll_seconds)
         self.application = application
         self.catalogue = catalogue
         self.topic = topic
@@ -76,6 +84,7 @@ class OutboxRelay(BackgroundWorker):
         self._poll_seconds = poll_seconds
         self._ack_timeout = ack_timeout_seconds
         self.stuck: Stuck | None = None
+        self.checkpointer = checkpointer
         self.lease: Lease = lease_for(application, self.name)
 
     @property
@@ -176,6 +185,8 @@ class OutboxRelay(BackgroundWorker):
         if not self.lease.hold():
             return self._poll_seconds  # another instance publishes; wait to take over
         moved = self.publish_pending()
+        if self.checkpointer is not None and self.checkpointer.due():
+            self.checkpointer.publish(self._connected_producer(), self._ack_timeout)
         return 0.0 if moved >= self._batch_size else self._poll_seconds
 
     def recover(self) -> None:
@@ -183,5 +194,17 @@ class OutboxRelay(BackgroundWorker):
         self.lease.release()  # a broken database connection may have lost it already
 
     def close(self) -> None:
+        self._publish_last_checkpoint()
         self._drop_producer()
         self.lease.release()
+
+    def _publish_last_checkpoint(self) -> None:
+        """The chain's head as the relay stops, if it publishes and its producer is up; a
+        broker that does not answer within a moment leaves the previous checkpoint standing
+        rather than holding the shutdown."""
+        if self.checkpointer is None or not self.lease.held or self._producer is None:
+            return
+        try:
+            self.checkpointer.publish(self._producer, CLOSING_ACK_SECONDS)
+        except Exception as error:  # stopping must go on whatever failed
+            log.warning("%s: no checkpoint published on stopping: %s", self.name, error)

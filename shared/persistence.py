@@ -18,14 +18,24 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+def configured_by_environment(service: str) -> bool:
+    """Whether the process environment chooses the service's store (else: a SQLite file)."""
+    keys = (f"{service.upper()}_PERSISTENCE_MODULE", "PERSISTENCE_MODULE")
+    return any(os.environ.get(key) for key in keys)
+
+
+def sqlite_file(service: str, data_dir: Path) -> Path:
+    """The SQLite file a service keeps its events in when the environment chooses nothing."""
+    return data_dir / f"{service}.sqlite3"
+
+
 def event_store_env(service: str, data_dir: Path) -> dict[str, str]:
     """The library's settings for a service's event store, defaulting to a SQLite file."""
-    keys = (f"{service.upper()}_PERSISTENCE_MODULE", "PERSISTENCE_MODULE")
-    if any(os.environ.get(key) for key in keys):
+    if configured_by_environment(service):
         return {}
     data_dir.mkdir(parents=True, exist_ok=True)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.sqlite",
-        "SQLITE_DBNAME": str(data_dir / f"{service}.sqlite3"),
+        "SQLITE_DBNAME": str(sqlite_file(service, data_dir)),
         "SQLITE_LOCK_TIMEOUT": "10",
     }

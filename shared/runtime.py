@@ -16,6 +16,8 @@ from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
 from shared.accesslog import AccessLog, AccessLogView
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
+from shared.chain import EventChain
+from shared.checkpoints import CHECKPOINT_TYPE, Checkpointer
 from shared.consumer import (
     CommandHandler,
     EventConsumer,
@@ -28,7 +30,9 @@ from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type
 from shared.kafka import (
     ACCESS_TOPIC,
+    CHECKPOINT_TOPIC,
     KafkaConnection,
+    ensure_checkpoint_topic,
     ensure_topics,
     event_topic,
     kafka_connection,
@@ -91,14 +95,16 @@ class ServiceRuntime:
         self.topic = event_topic(self.service)
         self.kafka_uses: set[Permission] = set()  # what the wiring does on Kafka
         self.relays: list[OutboxRelay] = []
-        self.relay = self.add_relay(self.catalogue, self.topic, self._relay_producer)
+        self._other_schemas: set[str] = set()
+        self.relay = self.add_relay(
+            self.catalogue, self.topic, self._relay_producer, checkpointer=self._checkpointer()
+        )
         # The service's reads and denials: in its own store, published to the audit topic.
         self.access_log = AccessLog(self.service, self.application.save)
         self.add_relay(ACCESS_CATALOGUE, ACCESS_TOPIC, lambda: self.reliable_producer("audit"))
         self.jobs: list[BackgroundWorker] = []
         self.consumers: list[EventConsumer] = []
         self.metrics = ServiceMetrics(self)
-        self._other_schemas: set[str] = set()
 
     def serve_schemas(self, names: Iterable[str]) -> None:
         """Serve, beside the schemas of what the service publishes, those of other types: what
@@ -120,6 +126,7 @@ class ServiceRuntime:
         producer_factory: Callable[[], Producer],
         route: Callable[[CloudEvent], str] | None = None,
         route_prefix: str | None = None,
+        checkpointer: Checkpointer | None = None,
     ) -> OutboxRelay:
         """Publish the application's events, as ``catalogue`` maps them, to ``topic`` (or
         to where ``route`` sends each message, always a topic starting with
@@ -140,9 +147,25 @@ class ServiceRuntime:
             batch_size=self.settings.relay_batch_size,
             poll_seconds=self.settings.relay_poll_seconds,
             ack_timeout_seconds=self.settings.kafka_timeout_seconds,
+            checkpointer=checkpointer,
         )
         self.relays.append(relay)
         return relay
+
+    def _checkpointer(self) -> Checkpointer | None:
+        """The service's relay publishes its chain's checkpoints (an in-memory store for
+        tests has no chain)."""
+        self._use(publishes(CHECKPOINT_TOPIC))
+        recorder = self.application.recorder
+        if not isinstance(recorder, EventChain):
+            return None
+        self.serve_schemas([CHECKPOINT_TYPE])
+        return Checkpointer(
+            self.service,
+            recorder,
+            self.settings.audit_checkpoint_seconds,
+            self.settings.service_url(self.service),
+        )
 
     def subscribe(self, subscription: Subscription) -> None:
         """Run a handler over some topics in a consumer group of its own."""
@@ -186,6 +209,7 @@ class ServiceRuntime:
 
     def _relay_producer(self) -> Producer:
         ensure_topics(self.kafka, [self.topic])
+        ensure_checkpoint_topic(self.kafka)
         return self.reliable_producer("relay")
 
     def reliable_producer(self, purpose: str) -> Producer:

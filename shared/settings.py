@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     )
     relay_poll_seconds: float = Field(default=0.2, gt=0)
     relay_batch_size: int = Field(default=200, gt=0)
+    audit_checkpoint_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="How often a service publishes its event chain's head to "
+        "homeward.audit.checkpoints (when it moved; and when the service stops).",
+    )
     kafka_timeout_seconds: float = Field(
         default=10.0, gt=0, description="How long a publish may wait for the broker's ack."
     )

@@ -17,6 +17,7 @@ from services.referral.domain import Partner, Referral
 from shared.accesslog import AccessRecord
 from shared.allowlist import CLEAR_FIELDS, LIBRARY_FIELDS, is_clear
 from shared.application import ServiceApplication
+from shared.checkpoints import ChainCheckpointed
 from shared.cli import published_catalogues
 from shared.partnerbox import PARTNER_SEALED_FIELD_URI
 from shared.privacy import UnresolvableCase, about_a_child
@@ -28,6 +29,7 @@ NOT_ABOUT_A_CHILD = {
     AgencyCaseCounter.Event: "counts an agency's cases",
     Partner.Event: "an agency and the services it offers",
     AccessRecord.AccessRecorded: "who opened or was refused what: staff, a route, a case id",
+    ChainCheckpointed: "a service's event chain: a position and hashes",
 }
 
 
