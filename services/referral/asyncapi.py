@@ -20,10 +20,18 @@ from services.referral.messages import PARTNER_ANSWERS, PARTNER_CATALOGUE, PARTN
 from shared.access import AGENCY_CODE_PATTERN
 from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
 from shared.catalogues import published_catalogues
+from shared.checkpoints import CATALOGUE as CHECKPOINT_CATALOGUE
 from shared.deadletters import CONSUMER, READ_FROM_OFFSET, READ_FROM_PARTITION, READ_FROM_TOPIC
 from shared.deadletters import REASON as DEAD_LETTER_REASON
 from shared.envelope import CONTENT_TYPE, event_source
-from shared.kafka import ACCESS_TOPIC, AUDITOR, SERVICES, dead_letter_topic, event_topic
+from shared.kafka import (
+    ACCESS_TOPIC,
+    AUDITOR,
+    CHECKPOINT_TOPIC,
+    SERVICES,
+    dead_letter_topic,
+    event_topic,
+)
 from shared.partnerbox import ALGORITHM
 from shared.publishing import published_schema
 from shared.settings import REPO_ROOT, Settings
@@ -275,6 +283,16 @@ def asyncapi_document() -> dict[str, Any]:
             {"enum": [event_source(service) for service in SERVICES]},
         ),
     )
+    add(
+        "chainCheckpoints",
+        channel(
+            CHECKPOINT_TOPIC,
+            "Each service's chain head, at least every minute while it records and when it "
+            "stops: what `homeward audit verify` holds a store to (kept for ever).",
+            CHECKPOINT_CATALOGUE.types,
+            {"enum": [event_source(service) for service in SERVICES]},
+        ),
+    )
     operations = {
         "receiveReferrals": operation(
             "receive",
@@ -304,6 +322,14 @@ def asyncapi_document() -> dict[str, Any]:
             )
             for service in SERVICES
         },
+        "receiveCheckpoints": operation(
+            "receive",
+            "chainCheckpoints",
+            "auditor",
+            f"An auditor (principal {AUDITOR}) checks each store against its checkpoints "
+            "(`homeward audit verify`).",
+            CHECKPOINT_CATALOGUE.types,
+        ),
     }
     return {
         "asyncapi": "3.0.0",

@@ -28,6 +28,8 @@ from services.referral.messages import PARTNER_ANSWERS
 from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
 from shared.catalogues import published_catalogues
+from shared.chain import ChainLink
+from shared.checkpoints import checkpoint_message
 from shared.envelope import CloudEvent
 from shared.keyring import generate_master_key
 from shared.publishing import SCHEMA_FOLDER, SHARED_DEFINITIONS, published_schema
@@ -80,6 +82,11 @@ def messages_of(runtime: ServiceRuntime) -> Iterator[CloudEvent]:
                 occurred_at=datetime.now(UTC),
                 data={},
                 schemas_at=relay.schemas_at,
+            )
+        if relay.checkpointer is not None:
+            head = ChainLink(1, str(case_id), 1, bytes(32), bytes(32))
+            yield checkpoint_message(
+                runtime.service, "chain", head, datetime.now(UTC), relay.checkpointer.schemas_at
             )
 
 
