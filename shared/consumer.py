@@ -218,14 +218,7 @@ class EventConsumer(BackgroundWorker):
         """Apply a message unless the inbox has it; True if it was new. With both handlers,
         the projection commits with its inbox row first, then the command runs, with an inbox
         of its own: a command that fails is retried without the projection applying twice."""
-        new = False
-        if self.handler is not None:
-            with self.database.transaction() as tx:
-                if self._record_in_inbox(tx, self.name, message, topic):
-                    self.handler(message, tx)
-                    new = True
-                else:
-                    log.debug("consumer %s: event %s already applied", self.name, message.id)
+        new = self.handler is not None and self.apply_projection(message, topic)
         if self.command_handler is not None:
             inbox = self.name if self.handler is None else f"{self.name}:commands"
             with self.database.transaction() as tx:
@@ -239,6 +232,17 @@ class EventConsumer(BackgroundWorker):
             with self.database.transaction() as tx:
                 self._record_in_inbox(tx, inbox, message, topic)
         return new
+
+    def apply_projection(self, message: CloudEvent, topic: str) -> bool:
+        """Apply a message to the projection with its inbox row, unless the inbox has it; True
+        if it was new. A rebuild runs this too, the command handler never."""
+        assert self.handler is not None
+        with self.database.transaction() as tx:
+            if self._record_in_inbox(tx, self.name, message, topic):
+                self.handler(message, tx)
+                return True
+        log.debug("consumer %s: event %s already applied", self.name, message.id)
+        return False
 
     @staticmethod
     def _record_in_inbox(tx: Transaction, inbox: str, message: CloudEvent, topic: str) -> bool:

@@ -61,6 +61,24 @@ class Subscription:
     pattern: str | None = None
     # What every topic the pattern matches starts with: the topics the service may read.
     pattern_prefix: str | None = None
+    # The tables a projection ``handler`` keeps: what ``homeward rebuild`` makes again.
+    tables: tuple[str, ...] = ()
+    # The projection also takes an erased case's messages, its sealed fields ``[erased]``, for
+    # what they say in clear: a rebuild, reading them after the erasure, then keeps what the
+    # live projection kept from before it.
+    erased_cases_in_clear: bool = False
+
+
+@dataclass(frozen=True)
+class ReadModel:
+    """Tables a service keeps from what it reads, which can be made again from nothing: by
+    the ``consumer`` whose handler keeps them from Kafka, or ``from_store``, a function filling
+    a database from the service's own event store (a projection of its notification log)."""
+
+    name: str
+    tables: tuple[str, ...]
+    consumer: str | None = None
+    from_store: Callable[[ServiceApplication, Database], None] | None = None
 
 
 HandlerT = TypeVar("HandlerT", Handler, CommandHandler)
@@ -104,6 +122,7 @@ class ServiceRuntime:
         self.add_relay(ACCESS_CATALOGUE, ACCESS_TOPIC, lambda: self.reliable_producer("audit"))
         self.jobs: list[BackgroundWorker] = []
         self.consumers: list[EventConsumer] = []
+        self.read_models: list[ReadModel] = []
         self.metrics = ServiceMetrics(self)
 
     def serve_schemas(self, names: Iterable[str]) -> None:
@@ -170,6 +189,10 @@ class ServiceRuntime:
     def subscribe(self, subscription: Subscription) -> None:
         """Run a handler over some topics in a consumer group of its own."""
         group = subscription.name or f"homeward.{self.service}"
+        if subscription.handler is not None:
+            if not subscription.tables:
+                raise ValueError(f"the projection of {group} names no tables it keeps")
+            self.read_models.append(ReadModel(group, subscription.tables, consumer=group))
         if subscription.pattern is None:
             self._use(consumes(group, *subscription.topics))
         elif subscription.pattern_prefix is None or not subscription.pattern.startswith(
@@ -186,7 +209,7 @@ class ServiceRuntime:
                 subscription.topics,
                 self.kafka,
                 self.database,
-                self._opening(subscription.handler),
+                self._opening(subscription.handler, subscription.erased_cases_in_clear),
                 command_handler=self._opening(subscription.command_handler),
                 pattern=subscription.pattern,
                 # The platform's own topics carry only published types; what partners send on
@@ -202,10 +225,14 @@ class ServiceRuntime:
         require_granted(self.service, permissions)
         self.kafka_uses |= permissions
 
-    def _opening(self, handler: HandlerT | None) -> HandlerT | None:
+    def _opening(
+        self, handler: HandlerT | None, erased_cases_in_clear: bool = False
+    ) -> HandlerT | None:
         if handler is None:
             return None
-        return opening_sealed_fields(handler, self.application.case_keys, self.service)
+        return opening_sealed_fields(
+            handler, self.application.case_keys, self.service, erased_cases_in_clear
+        )
 
     def _relay_producer(self) -> Producer:
         ensure_topics(self.kafka, [self.topic])
@@ -355,11 +382,14 @@ CASE_ERASED = event_type("intake", "CaseErased", 1)
 log = logging.getLogger("homeward.runtime")
 
 
-def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) -> HandlerT:
+def opening_sealed_fields(
+    handler: HandlerT, case_keys: CaseKeys, service: str, erased_cases_in_clear: bool = False
+) -> HandlerT:
     """Give a handler its messages with their sealed fields opened with the case's key, in
     memory only. A case's erasure drops its cached key first; a message of an erased case
     whose fields can no longer be opened is not applied at all: no service acts on an erased
-    case (``CaseErased`` itself is all in clear, so it reaches every handler)."""
+    case (``CaseErased`` itself is all in clear, so it reaches every handler). A projection
+    ``erased_cases_in_clear`` gets it with ``[erased]`` in each sealed field instead."""
 
     def handle(message: CloudEvent, context: Transaction | str) -> None:
         try:
@@ -373,7 +403,7 @@ def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) 
         case_id = message.case_id
         if message.type == CASE_ERASED and case_id is not None:
             case_keys.forget(case_id)
-        if ERASED in message.data.values():
+        if ERASED in message.data.values() and not erased_cases_in_clear:
             # Published after its case's key was destroyed: nothing in it can be applied.
             log.debug("%s of erased case %s not applied", message.type, case_id)
             return
@@ -381,7 +411,7 @@ def opening_sealed_fields(handler: HandlerT, case_keys: CaseKeys, service: str) 
             if case_id is None:
                 raise UnacceptableMessage(f"{message.type} has sealed fields and no case id")
             key = case_keys.for_opening(case_id, f"{service}: {message.type}")
-            if key is None:
+            if key is None and not erased_cases_in_clear:
                 log.debug("%s of erased case %s not applied", message.type, case_id)
                 return
             message = message.model_copy(update={"data": open_fields(message.data, key)})

@@ -95,6 +95,19 @@ FAMILY_TRACING_CONSENT = {
     "categories": ["identity", "family"],
     "given_on": "2026-10-04",
 }
+
+
+def identity_consent(recipient: str, purpose: str, given_on: str) -> dict[str, Any]:
+    """The child's consent to share who they are with one partner, for one purpose."""
+    return {
+        "given_by": "child_consent",
+        "purpose": purpose,
+        "recipients": [recipient],
+        "categories": ["identity"],
+        "given_on": given_on,
+    }
+
+
 TRACING_STARTED = {"tracing_agency": "CD-ICRC", "started_on": "2026-10-04", "sought": "My mother"}
 MOTHER_LOCATED = {
     "relationship": "mother",

@@ -4,17 +4,9 @@ from datetime import date
 
 from services.followup.app import FollowUpApplication
 from services.followup.domain import ReturnKind, RiskLevel
-from services.followup.projections import FollowUpViews
+from services.followup.projections import FollowUpViews, intake_type
 from shared.consumer import CommandHandler
-from shared.envelope import CloudEvent, event_type, event_types
-
-
-def intake_type(name: str) -> str:
-    return event_type("intake", name, 1)
-
-
-# The caseworker and agency are in both versions of a registration.
-REGISTERED = event_types("intake", "ChildRegistered", 1, 2)
+from shared.envelope import CloudEvent
 
 # The intake facts that end with the child back in a family: the date field of each.
 RETURNS = {
@@ -28,9 +20,10 @@ class CaseNotKnownYet(LookupError):
 
 
 def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> CommandHandler:
-    """Know each case's caseworker, agency and risk; on a return, make the follow-up plan (or,
-    after a breakdown, re-base it); on a breakdown, call off the visits still due; on an
-    erasure, cancel the plan and forget the case."""
+    """On a return, make the follow-up plan for the caseworker ``views`` know (or, after a
+    breakdown, re-base it); on a breakdown, call off the visits still due; on an erasure,
+    cancel the plan; follow reassignments and risk. The consumer runs it after the views'
+    own handler (``FollowUpViews.apply_intake_event``) has applied the message."""
 
     def handle(message: CloudEvent, _topic: str) -> None:
         case_id, data = message.case_id, message.data
@@ -38,13 +31,9 @@ def on_intake_event(application: FollowUpApplication, views: FollowUpViews) -> C
             return
         if message.type == intake_type("CaseErased"):
             application.cancel_plan(case_id)
-            views.forget_case(case_id)
-        elif message.type in REGISTERED or message.type == intake_type("CaseAssigned"):
-            views.note_caseworker(case_id, data["caseworker"], data.get("registering_agency"))
-            if message.type == intake_type("CaseAssigned"):
-                application.reassign(case_id, data["caseworker"])
+        elif message.type == intake_type("CaseAssigned"):
+            application.reassign(case_id, data["caseworker"])
         elif message.type == intake_type("RiskLevelSet"):
-            views.note_risk(case_id, data["level"])
             application.note_case_risk(case_id, RiskLevel(data["level"]))
         elif message.type == intake_type("ReunificationBrokeDown"):
             application.note_breakdown(

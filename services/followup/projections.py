@@ -79,6 +79,14 @@ def _upsert_caseworker(
     )
 
 
+def intake_type(name: str) -> str:
+    return event_type("intake", name, 1)
+
+
+# The caseworker and agency are in both versions of a registration.
+REGISTERED = event_types("intake", "ChildRegistered", 1, 2)
+
+
 def followup_type(name: str) -> str:
     return event_type("followup", name, 1)
 
@@ -100,6 +108,22 @@ class FollowUpViews:
 
     # From intake
 
+    def apply_intake_event(self, message: CloudEvent, tx: Transaction) -> None:
+        """Each case's caseworker, agency and risk; an erased case is forgotten. The plans are
+        the command handler's (``services.followup.handlers``), run after this."""
+        case_id, data = message.case_id, message.data
+        if case_id is None:
+            return
+        if message.type in REGISTERED or message.type == intake_type("CaseAssigned"):
+            _upsert_caseworker(tx, str(case_id), data["caseworker"], data.get("registering_agency"))
+        elif message.type == intake_type("RiskLevelSet"):
+            tx.execute(
+                "UPDATE followup_cases SET risk = ? WHERE case_id = ?",
+                (data["level"], str(case_id)),
+            )
+        elif message.type == intake_type("CaseErased"):
+            self._forget_case(tx, str(case_id))
+
     def note_caseworker(self, case_id: UUID, caseworker: str, agency: str | None) -> None:
         with self.database.transaction() as tx:
             _upsert_caseworker(tx, str(case_id), caseworker, agency)
@@ -111,10 +135,6 @@ class FollowUpViews:
                 "SELECT agency FROM followup_cases WHERE case_id = ?", (str(case_id),)
             )
         return rows[0][0] if rows else None
-
-    def note_risk(self, case_id: UUID, risk: str) -> None:
-        with self.database.transaction() as tx:
-            tx.execute("UPDATE followup_cases SET risk = ? WHERE case_id = ?", (risk, str(case_id)))
 
     def case(self, case_id: UUID) -> tuple[str, str | None] | None:
         with self.database.transaction() as tx:
@@ -205,17 +225,16 @@ class FollowUpViews:
                 (message.id, case_id, data["kind"], (message.time or date.min).isoformat()),
             )
 
-    def forget_case(self, case_id: UUID) -> None:
+    @staticmethod
+    def _forget_case(tx: Transaction, case_id: str) -> None:
         """An erased case: read models are not the record, so every row about it goes."""
-        with self.database.transaction() as tx:
-            for table in FORGOTTEN_ON_ERASURE:
-                tx.execute(f"DELETE FROM {table} WHERE case_id = ?", (str(case_id),))
-            # The agency stays (it is in clear on every published event too): the cancelled
-            # plan is still answered only within it.
-            tx.execute(
-                "UPDATE followup_cases SET caseworker = '', risk = NULL WHERE case_id = ?",
-                (str(case_id),),
-            )
+        for table in FORGOTTEN_ON_ERASURE:
+            tx.execute(f"DELETE FROM {table} WHERE case_id = ?", (case_id,))
+        # The agency stays (it is in clear on every published event too): the cancelled
+        # plan is still answered only within it.
+        tx.execute(
+            "UPDATE followup_cases SET caseworker = '', risk = NULL WHERE case_id = ?", (case_id,)
+        )
 
     def due_visits(
         self, today: date, caseworker: str | None = None, agency: str | None = None

@@ -31,8 +31,12 @@ def build_runtime(
     runtime.subscribe(
         Subscription(
             [event_topic("intake")],
+            handler=views.apply_intake_event,
             command_handler=on_intake_event(application, views),
             name="homeward.followup.intake",
+            tables=("followup_cases",),
+            # The agency of an erased case stays (its cancelled plan is answered within it).
+            erased_cases_in_clear=True,
         )
     )
     runtime.subscribe(
@@ -40,6 +44,7 @@ def build_runtime(
             [event_topic("referral")],
             handler=views.apply_referral_event,
             name="homeward.followup.outcomes",
+            tables=("followup_referrals", "followup_outcomes"),
         )
     )
     runtime.subscribe(
@@ -47,6 +52,7 @@ def build_runtime(
             [event_topic("followup")],
             handler=views.apply_own_event,
             name="homeward.followup.visits",
+            tables=("followup_visits", "followup_alerts"),
         )
     )
     return runtime

@@ -38,12 +38,22 @@ def build_runtime(
     # The case list is kept from the service's own topic, like any other consumer's view:
     # what is on Kafka is what the list shows, and a replay rebuilds it.
     runtime.subscribe(
-        Subscription([event_topic("intake")], read_models.apply, name=PROJECTIONS_CONSUMER)
+        Subscription(
+            [event_topic("intake")],
+            read_models.apply,
+            name=PROJECTIONS_CONSUMER,
+            tables=("intake_case_list",),
+        )
     )
     # Every service's access log, for the auditors' questions (services.intake.audit).
     runtime.access_view = AccessLogView(runtime.database)
     runtime.subscribe(
-        Subscription([ACCESS_TOPIC], runtime.access_view.apply, name="homeward.intake.access")
+        Subscription(
+            [ACCESS_TOPIC],
+            runtime.access_view.apply,
+            name="homeward.intake.access",
+            tables=("audit_access",),
+        )
     )
     runtime.subscribe(
         Subscription(

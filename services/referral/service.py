@@ -20,7 +20,13 @@ from shared.kafka import PARTNER_TOPIC_PREFIX, event_topic
 from shared.keyring import Keyring, load_master_key
 from shared.outbox import Producer
 from shared.persistence import Clock, utc_now
-from shared.runtime import PeriodicJob, ServiceRuntime, Subscription, build_service_runtime
+from shared.runtime import (
+    PeriodicJob,
+    ReadModel,
+    ServiceRuntime,
+    Subscription,
+    build_service_runtime,
+)
 from shared.settings import Settings
 
 EXPIRY_SWEEP_SECONDS = 30.0  # unanswered referrals, and consents that expired or were withdrawn
@@ -40,6 +46,14 @@ def build_runtime(
     view = IntakeView(runtime.database, application.case_keys)
     application.attach_intake_view(view)
     application.attach_index(ReferralIndex(runtime.database, application))
+    # The index is the one read model kept from the service's own notification log.
+    runtime.read_models.append(
+        ReadModel(
+            "homeward.referral.index",
+            ("referral_index", "referral_index_position"),
+            from_store=lambda store, database: ReferralIndex(database, store).catch_up(),
+        )
+    )
     application.attach_reply_key(ReplyKey.of_service(runtime.database, load_master_key(settings)))
     runtime.serve_schemas(PARTNER_ANSWERS)  # what partners send it
     # The AsyncAPI document it serves refers to the schemas beside it: the auditors' too.
@@ -50,6 +64,7 @@ def build_runtime(
             handler=view.apply,
             command_handler=on_intake_event(application),
             name="homeward.referral.intake",
+            tables=("referral_consents", "referral_case_data"),
         )
     )
     runtime.subscribe(
