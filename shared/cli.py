@@ -10,6 +10,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -64,6 +65,7 @@ from shared.outbox import relay_name
 from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
 from shared.persistence import utc_now
 from shared.publishing import SCHEMA_FOLDER, schema_text
+from shared.rebuild import rebuild_read_models, swap_in
 from shared.replay import replay_case
 from shared.settings import REPO_ROOT, Settings
 from shared.supervision import AlreadyRunning, DataDirLock, Supervised, die_with_parent
@@ -74,6 +76,7 @@ from shared.tokens import (
     ensure_local_signing_key,
     issue_local_token,
 )
+from shared.topicreader import READERS
 
 
 def local_broker(settings: Settings) -> LocalBroker:
@@ -177,6 +180,37 @@ def serve(service: str, port: int | None) -> int:
     module = importlib.import_module(f"services.{service}.service")
     app = module.create_app(module.build_runtime(settings))
     uvicorn.run(app, host=settings.host, port=port or settings.service_port(service))
+    return 0
+
+
+def rebuild(
+    service: str, views: list[str] | None, into: Path | None, client: str, swap: bool
+) -> int:
+    """Rebuild a service's read models from the topics into a fresh database (a SQLite file in
+    ``into``), print what was rebuilt, and with ``swap`` replace the live ones with them."""
+    settings = kafka_settings(Settings())
+    if settings.master_key is None and settings.master_key_file is None:
+        settings = settings.model_copy(update={"master_key_file": local_master_key(settings)})
+    module = importlib.import_module(f"services.{service}.service")
+    live = module.build_runtime(settings)
+    into = into or Path(tempfile.mkdtemp(prefix=f"homeward-rebuild-{service}-"))
+    into.mkdir(parents=True, exist_ok=True)
+    scratch = {
+        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "SQLITE_DBNAME": str(into / "rebuilt.sqlite3"),
+    }
+    fresh = module.build_runtime(settings, scratch, keyring=live.application.case_keys.keyring)
+    report = rebuild_read_models(live, fresh, views, client)
+    for model in report.read_models:
+        print(
+            f"{model.name}: {sum(model.rows.values())} rows {model.rows}, {model.messages} "
+            f"messages ({model.applied} applied, {model.duplicates} duplicates, "
+            f"{model.refused} refused) in {model.seconds:.1f} s"
+        )
+    print(f"rebuilt into {into / 'rebuilt.sqlite3'} with {client}")
+    if swap:
+        swap_in(live, fresh, report)
+        print(f"swapped into the live database of {service}")
     return 0
 
 
@@ -533,6 +567,18 @@ def main(argv: list[str] | None = None) -> int:
     replay_parser.add_argument(
         "--as-of", type=datetime.fromisoformat, help="only what was recorded until then (ISO)"
     )
+    rebuild_parser = commands.add_parser(
+        "rebuild",
+        help="rebuild a service's read models from the topics' first offset into a fresh "
+        "database; --swap then replaces the live ones (stop the service first)",
+    )
+    rebuild_parser.add_argument("service", choices=SERVICES)
+    rebuild_parser.add_argument(
+        "--view", action="append", help="only this read model (repeatable): visits, projections"
+    )
+    rebuild_parser.add_argument("--into", type=Path, help="the folder of the fresh database")
+    rebuild_parser.add_argument("--client", choices=sorted(READERS), default="kafka-python")
+    rebuild_parser.add_argument("--swap", action="store_true")
     commands.add_parser(
         "schemas", help="write the published JSON Schemas from the event declarations"
     )
@@ -682,6 +728,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args.service, args.port)
         if args.command == "replay":
             return replay(args.case_id, args.as_of)
+        if args.command == "rebuild":
+            return rebuild(args.service, args.view, args.into, args.client, args.swap)
         if args.command == "schemas":
             return write_schemas()
         if args.command == "asyncapi":

@@ -282,12 +282,9 @@ def read_to_end(
         consumer.close(autocommit=False)
 
 
-def move_consumer_group(
-    connection: KafkaConnection, group: str, topics: list[str], *, to_end: bool = False
-) -> None:
-    """Move a consumer group's committed offsets back to the start of its topics, so that it
-    reads them all again (a rebuild), or with ``to_end`` on to their end, so that it reads only
-    what comes next. The group must have no running member."""
+@contextlib.contextmanager
+def group_client(connection: KafkaConnection, group: str) -> Iterator[KafkaConsumer]:
+    """A client that commits a consumer group's offsets without joining it."""
     consumer = KafkaConsumer(
         **connection.client_kwargs(),
         group_id=group,
@@ -295,10 +292,31 @@ def move_consumer_group(
         enable_auto_commit=False,
     )
     try:
+        yield consumer
+    finally:
+        consumer.close(autocommit=False)
+
+
+def move_consumer_group(
+    connection: KafkaConnection, group: str, topics: list[str], *, to_end: bool = False
+) -> None:
+    """Move a consumer group's committed offsets back to the start of its topics, so that it
+    reads them all again, or with ``to_end`` on to their end, so that it reads only what
+    comes next. The group must have no running member."""
+    with group_client(connection, group) as consumer:
         partitions = topic_partitions(consumer, topics)
         offsets = (
             consumer.end_offsets(partitions) if to_end else consumer.beginning_offsets(partitions)
         )
         consumer.commit({tp: OffsetAndMetadata(offset, "", -1) for tp, offset in offsets.items()})
-    finally:
-        consumer.close(autocommit=False)
+
+
+def commit_group_offsets(
+    connection: KafkaConnection, group: str, offsets: dict[tuple[str, int], int]
+) -> None:
+    """Set a consumer group's committed offsets (by topic and partition): where a rebuilt read
+    model's live consumer takes over. The group must have no running member."""
+    with group_client(connection, group) as consumer:
+        consumer.commit(
+            {TopicPartition(*p): OffsetAndMetadata(offset, "", -1) for p, offset in offsets.items()}
+        )

@@ -6,18 +6,25 @@ the service (its own empty database, the platform's keyring): the live database,
 consumer groups and the dead-letter topics are not touched. A message the live consumer
 parked is not applied here either (it is counted as refused). The referral index, kept from
 the service's own notification log, is made again from that log.
+
+:func:`swap_in` then replaces the live rows with the rebuilt ones, in one transaction per
+read model, and moves its consumer group to where the rebuild stopped reading: the live
+consumer goes on from there. Its consumer must not run meanwhile: in this process
+:func:`swap_in` stops it; a service running elsewhere is stopped first.
 """
 
 import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.consumer import EventConsumer, UnacceptableMessage
-from shared.database import Database
+from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, MalformedMessage
+from shared.kafka import commit_group_offsets
 from shared.runtime import ReadModel, ServiceRuntime
-from shared.topicreader import READERS, read_from_beginning
+from shared.topicreader import READERS, Partition, read_from_beginning
 
 
 @dataclass
@@ -29,6 +36,7 @@ class ReadModelRebuilt:
     duplicates: int = 0  # already applied: a message the relay published twice
     refused: int = 0  # no CloudEvent, not published, or refused by the handler
     seconds: float = 0.0
+    ends: dict[Partition, int] = field(default_factory=dict)  # read up to, by partition
 
 
 @dataclass
@@ -168,7 +176,9 @@ def _replay_topics(
     rebuilt = ReadModelRebuilt(model.name, {})
     reader = READERS[client](runtime.kafka)
     try:
-        total, records = read_from_beginning(reader, consumer.topics)
+        rebuilt.ends, records = read_from_beginning(reader, consumer.topics)
+        # The start of an expired partition is not 0: the total is an upper bound then.
+        total = sum(rebuilt.ends.values())
         advance = progress.start(model.name, total)
         for record in records:
             rebuilt.messages += 1
@@ -192,3 +202,44 @@ def _replay_topics(
 def table_rows(database: Database, tables: Iterable[str]) -> dict[str, int]:
     with database.transaction() as tx:
         return {table: int(tx.fetchall(f"SELECT COUNT(*) FROM {table}")[0][0]) for table in tables}
+
+
+def swap_in(live: ServiceRuntime, fresh: ServiceRuntime, report: RebuildReport) -> None:
+    """Replace ``live``'s rows of each rebuilt read model with ``fresh``'s, its consumer's inbox
+    with the rebuild's, and move its consumer group to where the rebuild stopped. The live
+    consumers concerned that run in this process stop for the swap only (they served the old
+    rows until then) and start again from there."""
+    rebuilt = {model.name for model in report.read_models}
+    stopped = [c for c in live.consumers if c.name in rebuilt and c.running]
+    for consumer in stopped:
+        consumer.stop()
+    try:
+        _swap(live, fresh, report)
+    finally:
+        for consumer in stopped:
+            consumer.start()
+
+
+def _swap(live: ServiceRuntime, fresh: ServiceRuntime, report: RebuildReport) -> None:
+    models = {model.name: model for model in fresh.read_models}
+    for rebuilt in report.read_models:
+        model = models[rebuilt.name]
+        with fresh.database.transaction() as source:
+            tables = {table: source.fetchall(f"SELECT * FROM {table}") for table in model.tables}
+            inbox = source.fetchall(
+                "SELECT * FROM homeward_inbox WHERE consumer = ?", (model.consumer,)
+            )
+        with live.database.transaction() as target:
+            for table, rows in tables.items():
+                target.execute(f"DELETE FROM {table}")
+                _insert(target, table, rows)
+            if model.consumer is not None:
+                target.execute("DELETE FROM homeward_inbox WHERE consumer = ?", (model.consumer,))
+                _insert(target, "homeward_inbox", inbox)
+        if model.consumer is not None:
+            commit_group_offsets(live.kafka, model.consumer, rebuilt.ends)
+
+
+def _insert(tx: Transaction, table: str, rows: list[tuple[Any, ...]]) -> None:
+    for row in rows:
+        tx.execute(f"INSERT INTO {table} VALUES ({', '.join('?' * len(row))})", row)

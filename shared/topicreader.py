@@ -142,18 +142,16 @@ READERS: dict[str, Callable[[KafkaConnection], TopicReader]] = {
 
 def read_from_beginning(
     reader: TopicReader, topics: list[str], on_batch: Callable[[int], None] | None = None
-) -> tuple[int, Iterator[Record]]:
-    """How many records ``topics`` hold now, and those records, from the first offset of each
-    partition to the end it had when asked (what comes later is the live consumers' work).
-    ``on_batch`` hears how many records each batch brought."""
+) -> tuple[dict[Partition, int], Iterator[Record]]:
+    """Where each partition of ``topics`` ends now, and its records from the first offset to
+    that end (what comes later is the live consumers' work). ``on_batch`` hears how many
+    records each batch brought."""
     partitions = reader.partitions(topics)
     missing = set(topics) - {topic for topic, _ in partitions}
     if missing:
         raise UnknownTopic(f"no topic {', '.join(sorted(missing))} to read")
     reader.assign_from_beginning(partitions)
     ends = reader.end_offsets(partitions)
-    # The start of a compacted or expired partition is not 0; the count is an upper bound then.
-    total = sum(ends.values())
 
     def records() -> Iterator[Record]:
         left = {p for p, end in ends.items() if end > 0}
@@ -166,4 +164,4 @@ def read_from_beginning(
                 on_batch(len(batch))
             yield from batch
 
-    return total, records()
+    return ends, records()

@@ -8,7 +8,7 @@ key, opened only when someone asks. On ``CaseErased`` the row goes. Deadlines ar
 query time from the dates, the programme's limits and the injected clock.
 
 Because the rows come from the topic alone, they can be rebuilt by replaying it
-(:func:`rebuild_projections`).
+(``homeward rebuild intake``, :mod:`shared.rebuild`).
 """
 
 import json

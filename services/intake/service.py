@@ -12,7 +12,7 @@ from services.intake.projections import PROJECTIONS_CONSUMER, CaseProjections
 from services.intake.steps import journey
 from shared.accesslog import AccessLogView
 from shared.api import create_service_api
-from shared.kafka import ACCESS_TOPIC, event_topic, move_consumer_group
+from shared.kafka import ACCESS_TOPIC, event_topic
 from shared.keyring import Keyring
 from shared.persistence import Clock, utc_now
 from shared.runtime import ServiceRuntime, Subscription, build_service_runtime
@@ -63,22 +63,6 @@ def build_runtime(
         )
     )
     return runtime
-
-
-def rebuild_projections(runtime: ServiceRuntime) -> None:
-    """Drop the case list and build it again from the start of ``homeward.intake.events``:
-    the projection consumer stops, its rows and inbox are forgotten, its consumer group is
-    rewound, and it starts again (if it was running)."""
-    application = runtime.application
-    assert isinstance(application, IntakeApplication)
-    assert application.projections is not None
-    consumer = next(c for c in runtime.consumers if c.name == PROJECTIONS_CONSUMER)
-    was_running = consumer.running
-    consumer.stop()
-    application.projections.reset(consumer.name)
-    move_consumer_group(runtime.kafka, consumer.name, consumer.topics)
-    if was_running:
-        consumer.start()
 
 
 def create_app(runtime: ServiceRuntime) -> FastAPI:

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 from fastapi.testclient import TestClient
 
 from services.intake.projections import CaseFilter
-from services.intake.service import build_runtime, create_app, rebuild_projections
+from services.intake.service import build_runtime, create_app
 from shared.privacy import open_fields
+from shared.rebuild import rebuild_read_models, swap_in
+from tests.conftest import sqlite_store
 from tests.integration.test_intake_journey import MovableClock, agency, wait_until
 from tests.samples import boy_formally_released, person_of_uncertain_age, registration
 from tests.signin import supervisor_headers
@@ -101,7 +103,7 @@ def test_the_case_list_filters_and_pages_what_kafka_carried(settings, event_stor
 
 
 def test_an_erased_case_leaves_the_list_live_and_after_a_rebuild_from_the_topic(
-    settings, sqlite_env
+    settings, sqlite_env, tmp_path
 ):
     runtime = build_runtime(settings, sqlite_env, clock=lambda: START)
     code = agency()
@@ -144,7 +146,10 @@ def test_an_erased_case_leaves_the_list_live_and_after_a_rebuild_from_the_topic(
                 (kept["case_id"],),
             )
         assert listed(client, code, stage="closed")["total"] == 1
-        rebuild_projections(runtime)
+        (tmp_path / "rebuilt").mkdir()
+        keyring = runtime.application.case_keys.keyring
+        fresh = build_runtime(settings, sqlite_store(tmp_path / "rebuilt"), keyring=keyring)
+        swap_in(runtime, fresh, rebuild_read_models(runtime, fresh, ["projections"]))
         assert wait_until(
             lambda: (
                 [c["case_id"] for c in listed(client, code, stage="handed_over")["items"]]
