@@ -26,6 +26,8 @@ from shared.kafka import commit_group_offsets
 from shared.runtime import ReadModel, ServiceRuntime
 from shared.topicreader import READERS, Partition, read_from_beginning
 
+PROGRESS_EVERY = 1_000  # messages between two steps of the progress bar
+
 
 @dataclass
 class ReadModelRebuilt:
@@ -182,7 +184,8 @@ def _replay_topics(
         advance = progress.start(model.name, total)
         for record in records:
             rebuilt.messages += 1
-            advance(1)
+            if rebuilt.messages % PROGRESS_EVERY == 0:
+                advance(PROGRESS_EVERY)
             try:
                 message = CloudEvent.from_bytes(record.value)
                 if consumer.check is not None:
@@ -193,7 +196,8 @@ def _replay_topics(
                     rebuilt.duplicates += 1
             except (MalformedMessage, UnacceptableMessage):
                 rebuilt.refused += 1
-        advance(total - rebuilt.messages)  # a partition that starts past 0 ends the bar too
+        # What was read since the last step; a partition that starts past 0 ends the bar too.
+        advance(total - rebuilt.messages // PROGRESS_EVERY * PROGRESS_EVERY)
     finally:
         reader.close()
     return rebuilt

@@ -141,11 +141,10 @@ READERS: dict[str, Callable[[KafkaConnection], TopicReader]] = {
 
 
 def read_from_beginning(
-    reader: TopicReader, topics: list[str], on_batch: Callable[[int], None] | None = None
+    reader: TopicReader, topics: list[str]
 ) -> tuple[dict[Partition, int], Iterator[Record]]:
     """Where each partition of ``topics`` ends now, and its records from the first offset to
-    that end (what comes later is the live consumers' work). ``on_batch`` hears how many
-    records each batch brought."""
+    that end (what comes later is the live consumers' work)."""
     partitions = reader.partitions(topics)
     missing = set(topics) - {topic for topic, _ in partitions}
     if missing:
@@ -160,8 +159,6 @@ def read_from_beginning(
             for record in batch:
                 if record.offset + 1 >= ends[(record.topic, record.partition)]:
                     left.discard((record.topic, record.partition))
-            if on_batch is not None:
-                on_batch(len(batch))
             yield from batch
 
     return ends, records()
