@@ -37,6 +37,7 @@ bench: $(INSTALLED)
 	$(BIN)/python bench/relay_throughput.py
 	$(BIN)/python bench/access_log.py
 	$(BIN)/python bench/referral_sweeps.py
+	$(BIN)/python bench/replay_throughput.py
 
 clean:
 	rm -rf $(VENV) var .cache
