@@ -123,6 +123,23 @@ class KafkaConnection:
             kwargs["ssl_cafile"] = str(self.ssl_cafile)
         return kwargs
 
+    def librdkafka_config(self) -> dict[str, Any]:
+        """The same login in confluent-kafka's (librdkafka's) words."""
+        kwargs = self.client_kwargs()
+        config: dict[str, Any] = {
+            "bootstrap.servers": kwargs["bootstrap_servers"],
+            "security.protocol": kwargs["security_protocol"],
+        }
+        if "sasl_mechanism" in kwargs:
+            config |= {
+                "sasl.mechanisms": kwargs["sasl_mechanism"],
+                "sasl.username": kwargs["sasl_plain_username"],
+                "sasl.password": kwargs["sasl_plain_password"],
+            }
+        if "ssl_cafile" in kwargs:
+            config["ssl.ca.location"] = kwargs["ssl_cafile"]
+        return config
+
 
 def kafka_connection(settings: Settings, principal: str) -> KafkaConnection:
     """How ``principal`` reaches the broker the settings name."""

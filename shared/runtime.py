@@ -189,10 +189,6 @@ class ServiceRuntime:
     def subscribe(self, subscription: Subscription) -> None:
         """Run a handler over some topics in a consumer group of its own."""
         group = subscription.name or f"homeward.{self.service}"
-        if subscription.handler is not None:
-            if not subscription.tables:
-                raise ValueError(f"the projection of {group} names no tables it keeps")
-            self.read_models.append(ReadModel(group, subscription.tables, consumer=group))
         if subscription.pattern is None:
             self._use(consumes(group, *subscription.topics))
         elif subscription.pattern_prefix is None or not subscription.pattern.startswith(
@@ -203,6 +199,10 @@ class ServiceRuntime:
             )
         else:
             self._use(consumes_prefixed(group, subscription.pattern_prefix))
+        if subscription.handler is not None:
+            if not subscription.tables:
+                raise ValueError(f"the projection of {group} names no tables it keeps")
+            self.read_models.append(ReadModel(group, subscription.tables, consumer=group))
         self.consumers.append(
             EventConsumer(
                 group,

@@ -78,23 +78,12 @@ class ConfluentReader:
     def __init__(self, connection: KafkaConnection) -> None:
         from confluent_kafka import Consumer  # the homeward[fast] extra, imported when chosen
 
-        options = connection.client_kwargs()
-        config: dict[str, Any] = {
-            "bootstrap.servers": options["bootstrap_servers"],
-            "security.protocol": options["security_protocol"],
+        config: dict[str, Any] = connection.librdkafka_config() | {
             # librdkafka wants a group id even for assigned partitions; nothing is committed.
             "group.id": f"{connection.principal}-rebuild",
             "enable.auto.commit": False,
             "enable.auto.offset.store": False,
         }
-        if "sasl_mechanism" in options:
-            config |= {
-                "sasl.mechanisms": options["sasl_mechanism"],
-                "sasl.username": options["sasl_plain_username"],
-                "sasl.password": options["sasl_plain_password"],
-            }
-        if "ssl_cafile" in options:
-            config["ssl.ca.location"] = options["ssl_cafile"]
         self._consumer = Consumer(config)
 
     def partitions(self, topics: list[str]) -> list[Partition]:
