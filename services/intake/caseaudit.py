@@ -112,6 +112,15 @@ def _why(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _consents(data: dict[str, Any]) -> list[Any]:
+    """The consents a fact names: a referral's (``consent_ids``), or the one it gives,
+    withdraws or acts under (``consent_id``)."""
+    if data.get("consent_id") is not None:
+        return [data["consent_id"]]
+    named = data.get("consent_ids")
+    return named if isinstance(named, list) else []
+
+
 def entry_of(message: CloudEvent, data: dict[str, Any]) -> dict[str, Any]:
     """One fact of the timeline: when, what, about which subject, who, why, under which
     consent, and its data."""
@@ -124,7 +133,7 @@ def entry_of(message: CloudEvent, data: dict[str, Any]) -> dict[str, Any]:
         "id": message.id,
         "who": _who(data),
         "why": _why(data),
-        "consent_id": data.get("consent_id"),
+        "consent_ids": _consents(data),
         "data": data,
     }
 
@@ -204,7 +213,7 @@ def as_json_lines(accounts: Iterable[CaseAccount]) -> Iterator[str]:
 
 
 CSV_COLUMNS = ["case_id", "time", "source", "type", "subject", "sequence", "id", "who", "why"]
-CSV_COLUMNS += ["consent_id", "data"]
+CSV_COLUMNS += ["consent_ids", "data"]
 
 
 def as_csv(accounts: Iterable[CaseAccount]) -> str:
@@ -230,7 +239,7 @@ td, th { border: 1px solid #ccc; padding: 0.3em; vertical-align: top; text-align
 pre { margin: 0; white-space: pre-wrap; }
 .missed { color: #a00; font-weight: bold; }
 </style></head><body>
-<h1>Case {{ account.case_id }}</h1>
+<h1>Case {{ account.case_id }}{% if account.state %}: {{ account.state.name }}{% endif %}</h1>
 <p>{{ account.entries | length }} entries from {{ account.topics | join(", ") }}
 {%- if account.as_of %}, up to {{ account.as_of.isoformat() }}{% endif %}.</p>
 {% if account.state is not none %}
@@ -252,12 +261,12 @@ pre { margin: 0; white-space: pre-wrap; }
 {% for entry in account.entries %}
 <tr><td>{{ entry.time }}</td><td>{{ entry.type }}<br>{{ entry.subject }} #{{ entry.sequence }}</td>
 <td><pre>{{ entry.who | tojson(2) }}</pre></td><td><pre>{{ entry.why | tojson(2) }}</pre></td>
-<td>{{ entry.consent_id or "" }}</td><td><pre>{{ entry.data | tojson(2) }}</pre></td></tr>
+<td>{{ entry.consent_ids | join(", ") }}</td><td><pre>{{ entry.data | tojson(2) }}</pre></td></tr>
 {% endfor %}</table></section>
 <section><h2>Consent history</h2>
 <table><tr><th>when</th><th>what</th><th>consent</th><th>who</th></tr>
 {% for entry in consents %}
-<tr><td>{{ entry.time }}</td><td>{{ entry.type }}</td><td>{{ entry.consent_id or "" }}</td>
+<tr><td>{{ entry.time }}</td><td>{{ entry.type }}</td><td>{{ entry.consent_ids | join(", ") }}</td>
 <td><pre>{{ entry.who | tojson(2) }}</pre></td></tr>
 {% endfor %}</table></section>
 </div>
@@ -274,9 +283,7 @@ _html = Environment(autoescape=True).from_string(HTML_REPORT)
 def as_html(account: CaseAccount) -> str:
     """A self-contained report: deadlines, the timeline, the consent history beside it."""
     consents = [
-        entry
-        for entry in account.entries
-        if entry["consent_id"] is not None or CONSENT_FACT in entry["type"]
+        entry for entry in account.entries if entry["consent_ids"] or CONSENT_FACT in entry["type"]
     ]
     return _html.render(account=account, consents=consents)
 
