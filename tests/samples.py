@@ -95,6 +95,19 @@ FAMILY_TRACING_CONSENT = {
     "categories": ["identity", "family"],
     "given_on": "2026-10-04",
 }
+
+
+def education_consent(school: str, given_on: str) -> dict[str, Any]:
+    """The child's own consent to share her identity with a school."""
+    return {
+        "given_by": "child_consent",
+        "purpose": "education",
+        "recipients": [school],
+        "categories": ["identity"],
+        "given_on": given_on,
+    }
+
+
 TRACING_STARTED = {"tracing_agency": "CD-ICRC", "started_on": "2026-10-04", "sought": "My mother"}
 MOTHER_LOCATED = {
     "relationship": "mother",

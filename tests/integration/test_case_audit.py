@@ -19,8 +19,8 @@ from shared.access import Grant, Role
 from shared.cli import main
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import ADMIN, kafka_connection, platform_topics, read_to_end
-from shared.keyring import generate_master_key
 from shared.settings import Settings
+from tests.conftest import platform_settings
 from tests.running import (
     CaseInIntake,
     connected_partner,
@@ -29,7 +29,12 @@ from tests.running import (
     running_services,
     wait_for,
 )
-from tests.samples import FAMILY_TRACING_CONSENT, TRACING_STARTED, registration
+from tests.samples import (
+    FAMILY_TRACING_CONSENT,
+    TRACING_STARTED,
+    education_consent,
+    registration,
+)
 from tests.signin import Tokens, local_token
 
 ATTACKER_NAME = "<script>alert(1)</script>"
@@ -76,15 +81,7 @@ class Journey:
 @pytest.fixture(scope="module")
 def journey(kafka_broker, tmp_path_factory) -> Iterator[tuple[Journey, Any]]:
     folder = tmp_path_factory.mktemp("audit")
-    settings = Settings(
-        kafka_bootstrap=kafka_broker.bootstrap,
-        kafka_security_protocol="SASL_PLAINTEXT",
-        kafka_credentials_dir=kafka_broker.credentials_dir,
-        data_dir=folder,
-        relay_poll_seconds=0.05,
-        kafka_timeout_seconds=5,
-        master_key=generate_master_key(),
-    )
+    settings = platform_settings(kafka_broker, folder)
     with running_services(settings, store_env(folder)) as (clock, intake, referral, followup, _):
         agency = new_agency(settings, intake, referral, followup)
         moments: list[tuple[datetime, dict]] = []
@@ -116,14 +113,7 @@ def journey(kafka_broker, tmp_path_factory) -> Iterator[tuple[Journey, Any]]:
         school = f"SCH-{agency.removeprefix('CD-')}"
         partner = connected_partner(referral, settings, school, "education", folder / school)
         try:
-            child.step(
-                "consents",
-                given_by="child_consent",
-                purpose="education",
-                recipients=[school],
-                categories=["identity"],
-                given_on="2026-10-12",
-            )
+            child.step("consents", **education_consent(school, "2026-10-12"))
             made = referred(
                 referral,
                 case_id=child.id,
