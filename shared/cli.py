@@ -29,7 +29,6 @@ from services.intake.caseaudit import (
     registered_between,
     rendered,
 )
-from services.intake.domain.errors import CaseNotFound
 from services.referral.partnerside import (
     ANSWERABLE,
     PARTNER_CONFIG_FILE,
@@ -75,6 +74,7 @@ from shared.outbox import relay_name
 from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
 from shared.persistence import utc_now
 from shared.publishing import SCHEMA_FOLDER, schema_text
+from shared.refusals import NotFound
 from shared.replay import replay_case
 from shared.settings import REPO_ROOT, Settings
 from shared.supervision import AlreadyRunning, DataDirLock, Supervised, die_with_parent
@@ -214,14 +214,13 @@ def replay(case_id: UUID, as_of: datetime | None) -> int:
 
 
 def audit_accounts(
-    case_id: UUID | None,
-    registered: tuple[datetime, datetime] | None,
+    chosen: Callable[[KafkaConnection], list[UUID]],
     cut: Cut,
     output_format: str,
     token: str | None,
 ) -> int:
-    """Print one case's account (or those of every case registered in a range) as the
-    token's holder may read it; 1 for a case Kafka knows nothing of."""
+    """Print the accounts of the ``chosen`` cases as the token's holder may read them; 1 for
+    a case (or a version of it) Kafka knows nothing of."""
     if not token:
         print("homeward: give --token or HOMEWARD_AUDIT_TOKEN (an auditor's)", file=sys.stderr)
         return 2
@@ -233,9 +232,8 @@ def audit_accounts(
         store_environment("intake", settings.data_dir), utc_now, auditors_keys(settings)
     )
     try:
-        case_ids = [case_id] if case_id else registered_between(kafka, *registered or ())
-        accounts = [account_of_case(kafka, intake, case, caller, cut) for case in case_ids]
-    except CaseNotFound as error:
+        accounts = [account_of_case(kafka, intake, case, caller, cut) for case in chosen(kafka)]
+    except NotFound as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 1
     finally:
@@ -783,10 +781,15 @@ def main(argv: list[str] | None = None) -> int:
             return replay_dead_letters(args.topic, args.principal, args.event_id, args.since)
         if args.command == "audit" and args.audit_command == "case":
             return audit_accounts(
-                args.case_id, None, Cut(args.as_of, args.at_sequence), args.format, args.token
+                lambda _: [args.case_id], Cut(args.as_of, args.at_sequence), args.format, args.token
             )
         if args.command == "audit" and args.audit_command == "cases":
-            return audit_accounts(None, (args.since, args.until), Cut(), args.format, args.token)
+            return audit_accounts(
+                lambda kafka: registered_between(kafka, args.since, args.until),
+                Cut(),
+                args.format,
+                args.token,
+            )
         if args.command == "audit":
             services = [args.service] if args.service else list(SERVICES)
             return audit_verify(services, args.topic, args.checkpoints, args.principal)

@@ -30,6 +30,7 @@ from shared.crypto import is_sealed
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import KafkaConnection, event_topic, platform_topics, read_to_end
 from shared.keyring import CaseKeys
+from shared.refusals import NotFound
 from shared.replay import open_personal_fields, read_case_messages
 
 PERSONAL = "[personal]"
@@ -44,6 +45,11 @@ CLEAR_STATE_FIELDS = {*CLEAR_FIELDS, "version", "erased", "stage", "route"}
 
 class AuditRefused(PermissionError):
     """The token does not let its holder read case histories."""
+
+
+class NoSuchVersion(NotFound):
+    def __init__(self, case_id: UUID, version: int) -> None:
+        super().__init__(f"Case {case_id} has no version {version}.")
 
 
 @dataclass(frozen=True)
@@ -149,7 +155,7 @@ def _moment_of(messages: list[CloudEvent], case_id: UUID, cut: Cut) -> datetime 
     for message in _case_version(messages, case_id):
         if message.sequence is not None and int(message.sequence) == cut.at_sequence:
             return message.time
-    raise CaseNotFound(case_id) from LookupError(f"no version {cut.at_sequence}")
+    raise NoSuchVersion(case_id, cut.at_sequence)
 
 
 def account_of_case(

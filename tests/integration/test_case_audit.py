@@ -35,7 +35,7 @@ from tests.samples import (
     education_consent,
     registration,
 )
-from tests.signin import Tokens, local_token
+from tests.signin import Tokens, local_token, supervisor_headers
 
 ATTACKER_NAME = "<script>alert(1)</script>"
 NEEDS = {
@@ -274,10 +274,33 @@ def test_what_each_token_may_read(journey, monkeypatch, capsys):
 
 def test_an_unknown_case_is_an_error(journey, monkeypatch, capsys):
     journey, _ = journey
+    code, out, err = audit(
+        journey, monkeypatch, capsys, "case", journey.case_id, "--at-sequence", "999"
+    )
+    assert code == 1
+    assert "no version 999" in err
     code, out, err = audit(journey, monkeypatch, capsys, "case", str(uuid.uuid4()))
     assert code == 1
     assert not out
     assert "No case" in err
+
+
+def test_an_erased_case_reads_erased_whatever_the_grants(journey, monkeypatch, capsys):
+    journey, intake = journey
+    agency = journey.moments[0][1]["registering_agency"]
+    erased = CaseInIntake.register(intake, registration(registering_agency=agency))
+    erased.step("erasure", supervisor_headers(journey.settings, agency), reason="child_request")
+    wait_for(
+        lambda: any(
+            ".CaseErased." in m.type for m in every_message_of(journey.settings, erased.id).values()
+        ),
+        "the erasure on Kafka",
+    )
+    code, out, err = audit(journey, monkeypatch, capsys, "case", erased.id)
+    assert code == 0, err
+    registered = next(e for e in lines_of(out) if ".ChildRegistered." in e["type"])
+    assert registered["data"]["name"] == "[erased]"
+    assert "Amani" not in out
 
 
 def test_csv_and_html(journey, monkeypatch, capsys):
