@@ -107,7 +107,10 @@ class CaseAccount:
 
 
 def _who(data: dict[str, Any]) -> dict[str, Any]:
-    return {name: value for name, value in data.items() if name.endswith("_by")}
+    # A registration names its caseworker (the caller), not a ``registered_by``.
+    return {
+        name: value for name, value in data.items() if name.endswith("_by") or name == "caseworker"
+    }
 
 
 def _why(data: dict[str, Any]) -> dict[str, Any]:

@@ -6,6 +6,9 @@ import csv
 import io
 import json
 import logging
+import os
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -19,7 +22,7 @@ from shared.access import Grant, Role
 from shared.cli import main
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import ADMIN, kafka_connection, platform_topics, read_to_end
-from shared.settings import Settings
+from shared.settings import REPO_ROOT, Settings
 from tests.conftest import platform_settings
 from tests.running import (
     CaseInIntake,
@@ -37,6 +40,7 @@ from tests.samples import (
 )
 from tests.signin import Tokens, local_token, supervisor_headers
 
+README = REPO_ROOT / "README.md"
 ATTACKER_NAME = "<script>alert(1)</script>"
 NEEDS = {
     "needs": ["health", "psychosocial"],
@@ -155,18 +159,24 @@ def accesses(settings: Settings, case_id: str) -> list[CloudEvent]:
     return [m for m in messages if ".AccessRecorded." in m.type]
 
 
-def audit(
-    journey: Journey, monkeypatch, capsys, *arguments: str, token: str | None = None
-) -> tuple[int, str, str]:
-    """`homeward audit case ...` from another folder, with only the platform's settings."""
-    settings = journey.settings
-    env = {
+def platform_env(settings: Settings) -> dict[str, str]:
+    """The settings a command run from anywhere needs to find the platform."""
+    return {
         "HOMEWARD_DATA_DIR": str(settings.data_dir),
         "HOMEWARD_KAFKA_BOOTSTRAP": str(settings.kafka_bootstrap),
         "HOMEWARD_KAFKA_SECURITY_PROTOCOL": settings.kafka_security_protocol,
         "HOMEWARD_KAFKA_CREDENTIALS_DIR": str(settings.kafka_credentials_dir),
         "HOMEWARD_MASTER_KEY": settings.master_key.get_secret_value(),  # type: ignore[union-attr]
-        "HOMEWARD_AUDIT_TOKEN": token or auditor(settings, *Grant),
+    }
+
+
+def audit(
+    journey: Journey, monkeypatch, capsys, *arguments: str, token: str | None = None
+) -> tuple[int, str, str]:
+    """`homeward audit case ...` from another folder, with only the platform's settings."""
+    env = {
+        **platform_env(journey.settings),
+        "HOMEWARD_AUDIT_TOKEN": token or auditor(journey.settings, *Grant),
     }
     for key, value in env.items():
         monkeypatch.setenv(key, value)
@@ -351,3 +361,32 @@ def test_the_route_answers_what_the_command_prints(journey, monkeypatch, capsys)
     assert missing.status_code == 404
     refused = intake.get(f"/audit/cases/{journey.case_id}")  # the caseworker
     assert refused.status_code == 403
+
+
+def test_the_readmes_command_prints_what_the_readme_shows(journey, tmp_path):
+    journey, _ = journey
+    section = README.read_text().split("## Auditing a case", 1)[1]
+    command = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    shown = section.split("prints (", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", command],
+        env={
+            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+            **platform_env(journey.settings),
+            "CASE_ID": journey.case_id,
+        },
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    print(done.stdout)
+    printed, expected = lines_of(done.stdout), lines_of(shown)
+    assert len(printed) == len(expected)
+    for line, trimmed in zip(printed, expected, strict=True):
+        assert line.keys() == trimmed.keys()
+        assert line.get("type") == trimmed.get("type")
+        for part in ("data", "state"):
+            assert trimmed.get(part, {}).keys() <= line.get(part, {}).keys()
