@@ -6,9 +6,6 @@ import csv
 import io
 import json
 import logging
-import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -24,6 +21,7 @@ from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import ADMIN, kafka_connection, platform_topics, read_to_end
 from shared.settings import REPO_ROOT, Settings
 from tests.conftest import platform_settings
+from tests.processes import run_readme_command
 from tests.running import (
     CaseInIntake,
     connected_partner,
@@ -368,22 +366,11 @@ def test_the_readmes_command_prints_what_the_readme_shows(journey, tmp_path):
     section = README.read_text().split("## Auditing a case", 1)[1]
     command = section.split("```sh\n", 1)[1].split("```", 1)[0]
     shown = section.split("prints (", 1)[1].split("```\n", 1)[1].split("```", 1)[0]
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", command],
-        env={
-            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-            **platform_env(journey.settings),
-            "CASE_ID": journey.case_id,
-        },
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    printed_text = run_readme_command(
+        command, {**platform_env(journey.settings), "CASE_ID": journey.case_id}, tmp_path
     )
-    assert done.returncode == 0, done.stderr
-    print(done.stdout)
-    printed, expected = lines_of(done.stdout), lines_of(shown)
+    print(printed_text)
+    printed, expected = lines_of(printed_text), lines_of(shown)
     assert len(printed) == len(expected)
     for line, trimmed in zip(printed, expected, strict=True):
         assert line.keys() == trimmed.keys()
