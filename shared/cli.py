@@ -220,7 +220,7 @@ def audit_accounts(
     token: str | None,
 ) -> int:
     """Print the accounts of the ``chosen`` cases as the token's holder may read them; 1 for
-    a case (or a version of it) Kafka knows nothing of."""
+    a case intake never registered (or a version it never had)."""
     if not token:
         print("homeward: give --token or HOMEWARD_AUDIT_TOKEN (an auditor's)", file=sys.stderr)
         return 2

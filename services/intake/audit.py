@@ -6,7 +6,8 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from kafka.errors import KafkaError
 
 from services.intake.api import Intake
 from services.intake.caseaudit import MEDIA_TYPES, Cut, account_of_case, rendered
@@ -68,5 +69,10 @@ def audit_case(
     record_access(request, Action.READ_HISTORY, Outcome.ALLOWED, "case audit", caller, case_id)
     # Read as the auditors' principal: the history spans every service's topic.
     kafka = kafka_connection(request.app.state.runtime.settings, AUDITOR)
-    account = account_of_case(kafka, intake, case_id, caller, Cut(as_of, at_sequence))
+    try:
+        account = account_of_case(kafka, intake, case_id, caller, Cut(as_of, at_sequence))
+    except KafkaError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "The case's history on Kafka cannot be read now."
+        ) from None
     return Response(rendered([account], format), media_type=MEDIA_TYPES[format])

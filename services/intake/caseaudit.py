@@ -22,7 +22,6 @@ from jinja2 import Environment
 
 from services.intake.api import CaseOut
 from services.intake.app import IntakeApplication
-from services.intake.domain.errors import CaseNotFound
 from services.intake.messages import RESTRICTED_FIELDS
 from shared.access import Action, Caller, permission
 from shared.allowlist import CLEAR_FIELDS
@@ -147,18 +146,12 @@ def entry_of(message: CloudEvent, data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _case_version(messages: list[CloudEvent], case_id: UUID) -> list[CloudEvent]:
-    """The case's own messages (the intake aggregate's), oldest first."""
-    return [m for m in messages if m.source == "/homeward/intake" and m.subject == str(case_id)]
-
-
-def _moment_of(messages: list[CloudEvent], case_id: UUID, cut: Cut) -> datetime | None:
+def _moment_of(recorded: dict[int, datetime], case_id: UUID, cut: Cut) -> datetime | None:
     if cut.at_sequence is None:
         return cut.as_of
-    for message in _case_version(messages, case_id):
-        if message.sequence is not None and int(message.sequence) == cut.at_sequence:
-            return message.time
-    raise NoSuchVersion(case_id, cut.at_sequence)
+    if cut.at_sequence not in recorded:
+        raise NoSuchVersion(case_id, cut.at_sequence)
+    return recorded[cut.at_sequence]
 
 
 def account_of_case(
@@ -169,22 +162,27 @@ def account_of_case(
     cut: Cut = Cut(),
 ) -> CaseAccount:
     """The case's timeline from Kafka up to the cut, and its state then, as ``caller`` may
-    see them; :class:`CaseNotFound` when Kafka holds nothing about it."""
+    see them; :class:`CaseNotFound` for a case intake never registered."""
     disclosure = Disclosure.of(caller)
+    # The store decides what exists, and when each version of it was recorded.
+    recorded: dict[int, datetime] = {
+        event.originator_version: event.timestamp  # type: ignore[attr-defined]
+        for event in intake.history(case_id)
+    }
+    moment = _moment_of(recorded, case_id, cut)
     topics = platform_topics()
-    messages = read_case_messages(kafka, topics, case_id)
-    if not _case_version(messages, case_id):
-        raise CaseNotFound(case_id)
-    moment = _moment_of(messages, case_id, cut)
-    shown = [m for m in messages if moment is None or (m.time is not None and m.time <= moment)]
+    shown = [
+        message
+        for message in read_case_messages(kafka, topics, case_id)
+        if moment is None or (message.time is not None and message.time <= moment)
+    ]
     entries = [entry_of(m, disclosure.data(m.data, case_id, intake.case_keys)) for m in shown]
     state = None
-    if moment is not None:
-        versions = [int(m.sequence or 0) for m in _case_version(shown, case_id)]
-        if versions:
-            case = intake.get_case(case_id, version=max(versions))
-            out = CaseOut.of(case, intake.programme, moment).model_dump(mode="json")
-            state = disclosure.state(out)
+    versions = [version for version, at in recorded.items() if moment and at <= moment]
+    if moment is not None and versions:
+        case = intake.get_case(case_id, version=max(versions))
+        out = CaseOut.of(case, intake.programme, moment).model_dump(mode="json")
+        state = disclosure.state(out)
     return CaseAccount(case_id, entries, state, moment, topics)
 
 

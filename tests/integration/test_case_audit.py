@@ -359,6 +359,16 @@ def test_the_route_answers_what_the_command_prints(journey, monkeypatch, capsys)
     assert missing.status_code == 404
     refused = intake.get(f"/audit/cases/{journey.case_id}")  # the caseworker
     assert refused.status_code == 403
+    # The auditor's own reading is on the access log, like any other.
+    wait_for(
+        lambda: any(
+            access["accessed_by"] == "au-0001" and access["action"] == "read_history"
+            for access in intake.get(
+                "/audit/access", params={"case_id": journey.case_id}, headers=headers
+            ).json()
+        ),
+        "the auditor's read on the access log",
+    )
 
 
 def test_the_readmes_command_prints_what_the_readme_shows(journey, tmp_path):
