@@ -232,6 +232,7 @@ def audit_accounts(
         store_environment("intake", settings.data_dir), utc_now, auditors_keys(settings)
     )
     try:
+        cut = cut.for_format(output_format, intake.clock())
         accounts = [account_of_case(kafka, intake, case, caller, cut) for case in chosen(kafka)]
     except NotFound as error:
         print(f"homeward: {error}", file=sys.stderr)

@@ -70,7 +70,8 @@ def audit_case(
     # Read as the auditors' principal: the history spans every service's topic.
     kafka = kafka_connection(request.app.state.runtime.settings, AUDITOR)
     try:
-        account = account_of_case(kafka, intake, case_id, caller, Cut(as_of, at_sequence))
+        cut = Cut(as_of, at_sequence).for_format(format, intake.clock())
+        account = account_of_case(kafka, intake, case_id, caller, cut)
     except KafkaError:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "The case's history on Kafka cannot be read now."

@@ -95,6 +95,13 @@ class Cut:
     as_of: datetime | None = None
     at_sequence: int | None = None
 
+    def for_format(self, output_format: str, now: datetime) -> "Cut":
+        """The HTML report shows the deadlines, and so the case's state: as of now when no
+        cut is given."""
+        if output_format != "html" or self.as_of is not None or self.at_sequence is not None:
+            return self
+        return Cut(as_of=now)
+
 
 @dataclass(frozen=True)
 class CaseAccount:

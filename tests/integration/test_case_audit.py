@@ -355,6 +355,11 @@ def test_the_route_answers_what_the_command_prints(journey, monkeypatch, capsys)
     )
     assert answer.status_code == 200, answer.text
     assert answer.text == printed
+    report = intake.get(
+        f"/audit/cases/{journey.case_id}", params={"format": "html"}, headers=headers
+    )
+    assert report.headers["content-type"].startswith("text/html")
+    assert "<h2>Deadlines as of" in report.text  # now, when no moment is given
     missing = intake.get(f"/audit/cases/{uuid.uuid4()}", headers=headers)
     assert missing.status_code == 404
     refused = intake.get(f"/audit/cases/{journey.case_id}")  # the caseworker
