@@ -13,7 +13,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 from uuid import UUID
@@ -21,6 +21,15 @@ from uuid import UUID
 from nacl.public import PrivateKey
 from pydantic import ValidationError
 
+from services.intake.app import IntakeApplication
+from services.intake.caseaudit import (
+    FORMATS,
+    AuditRefused,
+    Cut,
+    account_of_case,
+    registered_between,
+    rendered,
+)
 from services.referral.partnerside import (
     ANSWERABLE,
     PARTNER_CONFIG_FILE,
@@ -57,6 +66,7 @@ from shared.kafka import (
     dead_letter_topic,
     event_topic,
     kafka_connection,
+    platform_topics,
 )
 from shared.kafkaacl import KafkaAccessError, set_up_platform
 from shared.keyring import CaseKeys, MasterKeyError, ensure_master_key_file, open_keyring
@@ -66,13 +76,17 @@ from shared.partnerbox import PARTNER_KEY_FILE, encoded_key
 from shared.persistence import utc_now
 from shared.publishing import SCHEMA_FOLDER, schema_text
 from shared.rebuild import rebuild_read_models, swap_in
+from shared.refusals import NotFound
 from shared.replay import replay_case
 from shared.settings import REPO_ROOT, Settings
 from shared.supervision import AlreadyRunning, DataDirLock, Supervised, die_with_parent
 from shared.tokens import (
     AGENCY_CODE,
     LONGEST_LOCAL_TOKEN_MINUTES,
+    InvalidToken,
+    KeysUnavailable,
     LocalSignerRefused,
+    TokenVerifier,
     ensure_local_signing_key,
     issue_local_token,
 )
@@ -230,6 +244,42 @@ def replay(case_id: UUID, as_of: datetime | None) -> int:
     kafka = kafka_connection(settings, AUDITOR)
     for entry in replay_case(kafka, topics, case_id, case_keys, as_of):
         print(json.dumps(entry, ensure_ascii=False))
+    return 0
+
+
+def audit_accounts(
+    chosen: Callable[[KafkaConnection], list[UUID]],
+    cut: Cut,
+    output_format: str,
+    token: str | None,
+) -> int:
+    """Print the accounts of the ``chosen`` cases as the token's holder may read them; 1 for
+    a case intake never registered (or a version it never had)."""
+    if not token:
+        print("homeward: give --token or HOMEWARD_AUDIT_TOKEN (an auditor's)", file=sys.stderr)
+        return 2
+    settings = kafka_settings(Settings())
+    caller = TokenVerifier(settings).verify(token)
+    kafka = kafka_connection(settings, AUDITOR)
+    started = time.monotonic()
+    intake = IntakeApplication(
+        store_environment("intake", settings.data_dir), utc_now, auditors_keys(settings)
+    )
+    try:
+        cut = cut.for_format(output_format, intake.clock())
+        accounts = [account_of_case(kafka, intake, case, caller, cut) for case in chosen(kafka)]
+    except NotFound as error:
+        print(f"homeward: {error}", file=sys.stderr)
+        return 1
+    finally:
+        intake.close()
+    print(rendered(accounts, output_format), end="")
+    entries = sum(len(account.entries) for account in accounts)
+    print(
+        f"homeward: {len(accounts)} case(s), {entries} entries from "
+        f"{len(platform_topics())} topics in {time.monotonic() - started:.2f} s",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -542,6 +592,11 @@ def _agency_code(text: str) -> str:
     return text
 
 
+def _moment(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def _token_minutes(text: str) -> int:
     minutes = int(text)
     if not 1 <= minutes <= LONGEST_LOCAL_TOKEN_MINUTES:
@@ -703,6 +758,31 @@ def main(argv: list[str] | None = None) -> int:
     verify_parser.add_argument(
         "--as", dest="principal", default=AUDITOR, help=f"the principal that reads ({AUDITOR})"
     )
+    case_parser = audit_commands.add_parser(
+        "case",
+        help="one case's history across the services and the access log, in causal order, "
+        "as your token may read it; with --as-of or --at-sequence, the case as it was then",
+    )
+    case_parser.add_argument("case_id", type=UUID)
+    cut = case_parser.add_mutually_exclusive_group()
+    cut.add_argument("--as-of", type=_moment, help="stop at this moment (ISO 8601, UTC if no zone)")
+    cut.add_argument("--at-sequence", type=int, metavar="N", help="stop at the case's version N")
+    cases_parser = audit_commands.add_parser(
+        "cases", help="the same for every case registered from --from to --to (excluded)"
+    )
+    cases_parser.add_argument("--from", dest="since", type=_moment, required=True)
+    cases_parser.add_argument("--to", dest="until", type=_moment, required=True)
+    for account_parser in (case_parser, cases_parser):
+        account_parser.add_argument(
+            "--format",
+            choices=FORMATS if account_parser is case_parser else FORMATS[:2],
+            default="jsonl",
+        )
+        account_parser.add_argument(
+            "--token",
+            default=os.environ.get("HOMEWARD_AUDIT_TOKEN"),
+            help="your token (default: $HOMEWARD_AUDIT_TOKEN); it decides what you see",
+        )
     broker_parser = commands.add_parser("broker", help="the local Kafka broker")
     broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     broker_parser.add_argument(
@@ -713,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
         "on HOMEWARD_LOCAL_BROKER_PORT and the ports after it",
     )
     args = parser.parse_args(argv)
-    if args.command == "audit" and args.topic and args.service is None:
+    if args.command == "audit" and getattr(args, "topic", None) and args.service is None:
         parser.error("--topic TOPIC names one service's topic: give --service too")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("kafka").setLevel(logging.WARNING)
@@ -748,6 +828,17 @@ def main(argv: list[str] | None = None) -> int:
             return list_dead_letters(args.topic, args.principal)
         if args.command == "dlq":
             return replay_dead_letters(args.topic, args.principal, args.event_id, args.since)
+        if args.command == "audit" and args.audit_command == "case":
+            return audit_accounts(
+                lambda _: [args.case_id], Cut(args.as_of, args.at_sequence), args.format, args.token
+            )
+        if args.command == "audit" and args.audit_command == "cases":
+            return audit_accounts(
+                lambda kafka: registered_between(kafka, args.since, args.until),
+                Cut(),
+                args.format,
+                args.token,
+            )
         if args.command == "audit":
             services = [args.service] if args.service else list(SERVICES)
             return audit_verify(services, args.topic, args.checkpoints, args.principal)
@@ -764,6 +855,9 @@ def main(argv: list[str] | None = None) -> int:
         NotParked,
         PartnerSideError,
         StoreNotFound,
+        InvalidToken,
+        KeysUnavailable,
+        AuditRefused,
     ) as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 2

@@ -161,6 +161,8 @@ PRINCIPALS: dict[str, frozenset[Permission]] = {
         on_topic(INTAKE, ACLOperation.READ)
         | on_topic(REFERRAL, ACLOperation.READ)
         | on_topic(FOLLOWUP, ACLOperation.READ)
+        # Who opened a case belongs to its history (`homeward audit case`).
+        | on_topic(ACCESS_TOPIC, ACLOperation.READ)
         | on_topic(CHECKPOINT_TOPIC, ACLOperation.READ)
     ),
 }

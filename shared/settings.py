@@ -29,7 +29,11 @@ class Settings(BaseSettings):
         default=None,
         description="host:port of Kafka brokers; unset means `homeward up` starts a local one.",
     )
-    data_dir: Path = Field(default=Path("var"), description="SQLite files, broker data, logs.")
+    # The checkout's own folder, whatever the working directory: a command run elsewhere finds
+    # the platform it started, not an empty `var/` of its own.
+    data_dir: Path = Field(
+        default=REPO_ROOT / "var", description="SQLite files, broker data, logs."
+    )
     host: str = "127.0.0.1"
     intake_port: int = 8001
     referral_port: int = 8002

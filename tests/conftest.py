@@ -133,11 +133,16 @@ def sqlite_env(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def settings(kafka_broker: LocalBroker, tmp_path: Path) -> Settings:
+    return platform_settings(kafka_broker, tmp_path)
+
+
+def platform_settings(kafka_broker: LocalBroker, data_dir: Path) -> Settings:
+    """The platform's settings on the test broker, with a fresh master key."""
     return Settings(
         kafka_bootstrap=kafka_broker.bootstrap,
         kafka_security_protocol="SASL_PLAINTEXT",
         kafka_credentials_dir=kafka_broker.credentials_dir,
-        data_dir=tmp_path,
+        data_dir=data_dir,
         relay_poll_seconds=0.05,
         kafka_timeout_seconds=5,
         master_key=generate_master_key(),

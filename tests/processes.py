@@ -15,6 +15,22 @@ def without_homeward_settings() -> dict[str, str]:
     return {key: value for key, value in os.environ.items() if not key.startswith("HOMEWARD_")}
 
 
+def printed_by(command: list[str], env: dict[str, str], cwd: Path | None = None) -> str:
+    """Run a command to its end; what it printed (it must succeed)."""
+    done = subprocess.run(
+        command, env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def run_readme_command(command: str, env: dict[str, str], cwd: Path) -> str:
+    """Run a README's shell block with bash, the venv's ``homeward`` first on the PATH, from
+    ``cwd``; what it printed (it must succeed)."""
+    path = f"{Path(sys.executable).parent}:{os.environ['PATH']}"
+    return printed_by(["bash", "-euo", "pipefail", "-c", command], {"PATH": path, **env}, cwd)
+
+
 def up_env(data_dir: Path, ports: dict[str, int], broker_port: int) -> dict[str, str]:
     """What `homeward up` needs to run on its own data directory and ports."""
     return without_homeward_settings() | {

@@ -32,6 +32,7 @@ from tests.samples import (
     MOTHER_LOCATED,
     RETURN_APPROVED,
     RETURN_CHECKED,
+    identity_consent,
 )
 from tests.signin import staff_headers, supervisor_headers
 
@@ -139,6 +140,26 @@ def referred(referral: TestClient, **body: Any) -> dict[str, Any]:
     )
     document: dict[str, Any] = made.json()
     return document
+
+
+def accepted_by_school(
+    referral: TestClient, case: Any, school: Partner, given_on: str = "2026-10-12"
+) -> dict[str, Any]:
+    """The child's consent to tell the school who she is, a referral for education under it,
+    received by the school over Kafka and accepted there; the referral as the school read it.
+    ``case`` is a journey with ``id`` and ``step``."""
+    case.step("consents", **identity_consent(school.agency, "education", given_on))
+    referred(
+        referral,
+        case_id=case.id,
+        agency=school.agency,
+        service="education",
+        purpose="education",
+        categories=["identity"],
+    )
+    received = school.next_referral()
+    school.answer("ReferralAccepted", referral_id=received["referral_id"])
+    return received
 
 
 @contextmanager

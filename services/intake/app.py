@@ -109,9 +109,10 @@ class IntakeApplication(ServiceApplication):
             # one took is a gap.
             return self.get_case(case_id), False
 
-    def get_case(self, case_id: UUID) -> ChildCase:
+    def get_case(self, case_id: UUID, version: int | None = None) -> ChildCase:
+        """The case now, or as it was at ``version`` (an auditor's question)."""
         try:
-            case: object = self.repository.get(case_id)
+            case: object = self.repository.get(case_id, version=version)
         except AggregateNotFoundError:
             raise CaseNotFound(case_id) from None
         if not isinstance(case, ChildCase):

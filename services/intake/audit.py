@@ -2,15 +2,20 @@
 break-glass opens await review. The log is every service's, kept from
 ``homeward.audit.access``."""
 
-from typing import Annotated, Any
+from datetime import datetime
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from kafka.errors import KafkaError
 
-from shared.access import Action
+from services.intake.api import Intake
+from services.intake.caseaudit import MEDIA_TYPES, Cut, account_of_case, rendered
+from shared.access import Action, Caller
 from shared.accesslog import AccessLogView, Outcome
 from shared.api import PageLimit, PageOffset
-from shared.auth import requires
+from shared.auth import record_access, requires
+from shared.kafka import AUDITOR, kafka_connection
 
 
 def access_log_view(request: Request) -> AccessLogView:
@@ -42,3 +47,33 @@ def list_accesses(
     return view.accesses(
         case_id=case_id, accessed_by=accessed_by, outcome=outcome, limit=limit, offset=offset
     )
+
+
+@audit.get(
+    "/cases/{case_id}",
+    summary="A case's whole history across the services and the access log, in causal order; "
+    "with as_of or at_sequence, and the case as it was then",
+)
+def audit_case(
+    case_id: UUID,
+    request: Request,
+    intake: Intake,
+    caller: Annotated[Caller, Depends(requires(Action.READ_HISTORY))],
+    as_of: Annotated[datetime | None, Query(description="Stop at this moment.")] = None,
+    at_sequence: Annotated[
+        int | None, Query(ge=1, description="Stop at the case's version N.")
+    ] = None,
+    format: Literal["jsonl", "csv", "html"] = "jsonl",
+) -> Response:
+    # The auditor's own reading is on the log too, whatever the token lets them see.
+    record_access(request, Action.READ_HISTORY, Outcome.ALLOWED, "case audit", caller, case_id)
+    # Read as the auditors' principal: the history spans every service's topic.
+    kafka = kafka_connection(request.app.state.runtime.settings, AUDITOR)
+    try:
+        cut = Cut(as_of, at_sequence).for_format(format, intake.clock())
+        account = account_of_case(kafka, intake, case_id, caller, cut)
+    except KafkaError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "The case's history on Kafka cannot be read now."
+        ) from None
+    return Response(rendered([account], format), media_type=MEDIA_TYPES[format])

@@ -7,7 +7,6 @@ after erasure neither, and the platform's own code, in a fresh process, brings n
 import base64
 import functools
 import os
-import subprocess
 import sys
 import uuid
 from datetime import date
@@ -20,6 +19,7 @@ from shared.keyring import CaseKeys, open_keyring
 from shared.settings import REPO_ROOT
 from tests.conftest import as_admin, postgres_data_on_disk, postgres_store, stored_uncompressed
 from tests.partner import partner_keys, read_messages
+from tests.processes import printed_by
 from tests.running import running_services, sqlite_stores, wait_for
 from tests.signin import admin_headers, partner_headers, staff_headers, supervisor_headers
 
@@ -464,17 +464,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
     }
 
     def fresh_process(*command: str) -> str:
-        done = subprocess.run(
-            [sys.executable, *command],
-            env=env,
-            cwd=REPO_ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        return done.stdout
+        return printed_by([sys.executable, *command], env, REPO_ROOT)
 
     replayed = fresh_process("-m", "shared.cli", "replay", case_id)
     assert "CaseErased" in replayed

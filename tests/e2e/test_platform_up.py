@@ -12,7 +12,7 @@ import httpx2 as httpx
 
 from shared.settings import REPO_ROOT
 from tests.partner import PartnerLogin, partner_keys, read_messages
-from tests.processes import up_env
+from tests.processes import printed_by, up_env
 from tests.samples import registration
 from tests.signin import admin_headers, local_settings, staff_headers
 
@@ -45,16 +45,7 @@ def readme_commands(after: str, env: dict[str, str]) -> str:
     block = README.read_text().split(after, 1)[1].split("```sh\n", 1)[1].split("```", 1)[0]
     for service, port in PORTS.items():
         block = block.replace(f"localhost:{DEFAULT_PORTS[service]}", f"localhost:{port}")
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", block],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return printed_by(["bash", "-euo", "pipefail", "-c", block], env)
 
 
 def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):

@@ -23,15 +23,14 @@ from tests.conftest import sqlite_store
 from tests.running import (
     EVENT_TOPICS,
     CaseInIntake,
+    accepted_by_school,
     connected_partner,
     new_agency,
-    referred,
     wait_for,
 )
 from tests.samples import (
     FAMILY_TRACING_CONSENT,
     TRACING_STARTED,
-    identity_consent,
     registration,
 )
 from tests.signin import supervisor_headers
@@ -103,17 +102,7 @@ def journey(clock, intake, referral, followup, settings, tmp_path) -> Journey:
 
     partner = connected_partner(referral, settings, school, "education", tmp_path / school)
     try:
-        returned.step("consents", **identity_consent(school, "education", "2026-10-12"))
-        referred(
-            referral,
-            case_id=returned.id,
-            agency=school,
-            service="education",
-            purpose="education",
-            categories=["identity"],
-        )
-        enrolment = partner.next_referral()
-        partner.answer("ReferralAccepted", referral_id=enrolment["referral_id"])
+        enrolment = accepted_by_school(referral, returned, partner)
         partner.answer(
             "ServiceStarted", referral_id=enrolment["referral_id"], started_on="2026-10-20"
         )

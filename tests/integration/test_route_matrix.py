@@ -40,7 +40,7 @@ from shared.privacy import open_fields
 from shared.protections import PartnerKind
 from shared.runtime import ServiceRuntime
 from shared.settings import Settings
-from tests.conftest import sqlite_store
+from tests.conftest import platform_settings, sqlite_store
 from tests.samples import registration
 from tests.signin import Tokens
 
@@ -119,12 +119,7 @@ KEY = "dZLs2Lub1JWrXF/776h64qarrWirZ9S6b2R+Nc8HWGY="  # any X25519 public key
 @pytest.fixture(scope="module")
 def world(kafka_broker: LocalBroker, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder: Path = tmp_path_factory.mktemp("matrix")
-    settings = Settings(
-        kafka_bootstrap=kafka_broker.bootstrap,
-        data_dir=folder,
-        kafka_timeout_seconds=5,
-        master_key=generate_master_key(),
-    )
+    settings = platform_settings(kafka_broker, folder)  # the audit route reads the broker
     keyring = open_keyring(settings)
     builders = {"intake": build_intake, "referral": build_referral, "followup": build_followup}
     apis = {"intake": intake_api, "referral": referral_api, "followup": followup_api}

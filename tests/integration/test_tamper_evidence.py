@@ -2,11 +2,8 @@
 by position, on SQLite and PostgreSQL (`homeward audit verify`, run as an auditor runs it)."""
 
 import logging
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
@@ -31,6 +28,7 @@ from shared.localkafka import LocalBroker
 from shared.persistence import utc_now
 from shared.settings import REPO_ROOT, Settings
 from tests.conftest import fresh_postgres_database
+from tests.processes import run_readme_command
 from tests.samples import boy_formally_released, registration
 from tests.signin import supervisor_headers
 from tests.unit.test_child_case import REGISTRATION
@@ -235,22 +233,9 @@ def test_the_readmes_verify_command_prints_what_the_readme_shows(recorded, tmp_p
     section = README.read_text().split("Check that nothing was changed", 1)[1]
     command = section.split("```sh\n", 1)[1].split("```", 1)[0]
     shown = section.split("it prints, and exits 0:\n\n```\n", 1)[1].split("```", 1)[0]
-    done = subprocess.run(
-        ["bash", "-euo", "pipefail", "-c", command],
-        env={
-            "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
-            **platform_env(recorded),
-            **recorded.env,
-        },
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    print(done.stdout)
-    assert figures_apart(done.stdout.splitlines()) == figures_apart(shown.splitlines())
+    printed = run_readme_command(command, {**platform_env(recorded), **recorded.env}, tmp_path)
+    print(printed)
+    assert figures_apart(printed.splitlines()) == figures_apart(shown.splitlines())
 
 
 @pytest.mark.parametrize("tampering", ["flip", "delete", "swap", "forge"])

@@ -1,0 +1,314 @@
+"""An auditor's account of one case: every message about it on the three event topics and the
+access log, in causal order, each with who, when, why and under which consent; and, as of a
+moment or a version, the case as the case API showed it then.
+
+The timeline is read from Kafka. The case's state is the intake aggregate rebuilt from its
+stored events up to that version, by the service's own repository (its mapper and upcasts),
+and shown as ``GET /cases/{id}`` shows it, with the moment as the clock. What an auditor sees
+is decided by their token alone: personal fields need the personal-data grant, restricted
+categories the sexual-violence grant; holding the keys decides nothing.
+"""
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from jinja2 import Environment
+
+from services.intake.api import CaseOut
+from services.intake.app import IntakeApplication
+from services.intake.messages import RESTRICTED_FIELDS
+from shared.access import Action, Caller, permission
+from shared.allowlist import CLEAR_FIELDS
+from shared.crypto import is_sealed
+from shared.envelope import CloudEvent, MalformedMessage
+from shared.kafka import KafkaConnection, event_topic, platform_topics, read_to_end
+from shared.keyring import CaseKeys
+from shared.refusals import NotFound
+from shared.replay import open_personal_fields, read_case_messages
+
+PERSONAL = "[personal]"
+RESTRICTED = "[restricted]"
+FORMATS = ("jsonl", "csv", "html")
+REGISTRATION_TYPE = "org.homeward.intake.ChildRegistered."
+CONSENT_FACT = "Consent"  # ConsentGiven, ConsentWithdrawn
+# What the case view shows that identifies no one: the allow-list's fields and the case's
+# bookkeeping. Everything else of it is personal data.
+CLEAR_STATE_FIELDS = {*CLEAR_FIELDS, "version", "erased", "stage", "route"}
+
+
+class AuditRefused(PermissionError):
+    """The token does not let its holder read case histories."""
+
+
+class NoSuchVersion(NotFound):
+    def __init__(self, case_id: UUID, version: int) -> None:
+        super().__init__(f"Case {case_id} has no version {version}.")
+
+
+@dataclass(frozen=True)
+class Disclosure:
+    """What the caller's token lets them read of a case's history."""
+
+    personal: bool
+    restricted: bool
+
+    @classmethod
+    def of(cls, caller: Caller) -> "Disclosure":
+        if not permission(caller, Action.READ_HISTORY).allowed:
+            raise AuditRefused(f"the role {caller.role} does not hold {Action.READ_HISTORY}")
+        personal = permission(caller, Action.READ_PERSONAL_DATA).allowed
+        restricted = permission(caller, Action.READ_SEXUAL_VIOLENCE).allowed
+        return cls(personal=personal, restricted=personal and restricted)
+
+    def data(self, data: dict[str, Any], case_id: UUID, case_keys: CaseKeys) -> dict[str, Any]:
+        """A message's data as the caller may see it: sealed fields opened only with the
+        personal grant (``[erased]`` once the case's key is gone), restricted ones only with
+        theirs."""
+        hidden = {
+            name: RESTRICTED
+            if name in RESTRICTED_FIELDS and not self.restricted
+            else PERSONAL
+            if is_sealed(value) and not self.personal
+            else value
+            for name, value in data.items()
+        }
+        return open_personal_fields(hidden, case_id, case_keys, "case audit")
+
+    def state(self, state: dict[str, Any]) -> dict[str, Any]:
+        if self.personal:
+            return state
+        return {
+            name: value if name in CLEAR_STATE_FIELDS else PERSONAL for name, value in state.items()
+        }
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Where the account stops: at a moment, at the case's version, or nowhere."""
+
+    as_of: datetime | None = None
+    at_sequence: int | None = None
+
+    def for_format(self, output_format: str, now: datetime) -> "Cut":
+        """The HTML report shows the deadlines, and so the case's state: as of now when no
+        cut is given."""
+        if output_format != "html" or self.as_of is not None or self.at_sequence is not None:
+            return self
+        return Cut(as_of=now)
+
+
+@dataclass(frozen=True)
+class CaseAccount:
+    case_id: UUID
+    entries: list[dict[str, Any]]
+    state: dict[str, Any] | None  # the case then; None for an account with no cut
+    as_of: datetime | None
+    topics: list[str]
+
+
+def _who(data: dict[str, Any]) -> dict[str, Any]:
+    # A registration names its caseworker (the caller), not a ``registered_by``.
+    return {
+        name: value for name, value in data.items() if name.endswith("_by") or name == "caseworker"
+    }
+
+
+def _why(data: dict[str, Any]) -> dict[str, Any]:
+    return {
+        name: value
+        for name, value in data.items()
+        if "reason" in name or "grounds" in name or name == "purpose"
+    }
+
+
+def _consents(data: dict[str, Any]) -> list[Any]:
+    """The consents a fact names: a referral's (``consent_ids``), or the one it gives,
+    withdraws or acts under (``consent_id``)."""
+    if data.get("consent_id") is not None:
+        return [data["consent_id"]]
+    named = data.get("consent_ids")
+    return named if isinstance(named, list) else []
+
+
+def entry_of(message: CloudEvent, data: dict[str, Any]) -> dict[str, Any]:
+    """One fact of the timeline: when, what, about which subject, who, why, under which
+    consent, and its data."""
+    return {
+        "time": None if message.time is None else message.time.isoformat(),
+        "source": message.source,
+        "type": message.type,
+        "subject": message.subject,
+        "sequence": None if message.sequence is None else int(message.sequence),
+        "id": message.id,
+        "who": _who(data),
+        "why": _why(data),
+        "consent_ids": _consents(data),
+        "data": data,
+    }
+
+
+def _moment_of(recorded: dict[int, datetime], case_id: UUID, cut: Cut) -> datetime | None:
+    if cut.at_sequence is None:
+        return cut.as_of
+    if cut.at_sequence not in recorded:
+        raise NoSuchVersion(case_id, cut.at_sequence)
+    return recorded[cut.at_sequence]
+
+
+def account_of_case(
+    kafka: KafkaConnection,
+    intake: IntakeApplication,
+    case_id: UUID,
+    caller: Caller,
+    cut: Cut = Cut(),
+) -> CaseAccount:
+    """The case's timeline from Kafka up to the cut, and its state then, as ``caller`` may
+    see them; :class:`CaseNotFound` for a case intake never registered."""
+    disclosure = Disclosure.of(caller)
+    # The store decides what exists, and when each version of it was recorded.
+    recorded: dict[int, datetime] = {
+        event.originator_version: event.timestamp  # type: ignore[attr-defined]
+        for event in intake.history(case_id)
+    }
+    moment = _moment_of(recorded, case_id, cut)
+    topics = platform_topics()
+    shown = [
+        message
+        for message in read_case_messages(kafka, topics, case_id)
+        if moment is None or (message.time is not None and message.time <= moment)
+    ]
+    entries = [entry_of(m, disclosure.data(m.data, case_id, intake.case_keys)) for m in shown]
+    state = None
+    versions = [version for version, at in recorded.items() if moment and at <= moment]
+    if moment is not None and versions:
+        case = intake.get_case(case_id, version=max(versions))
+        out = CaseOut.of(case, intake.programme, moment).model_dump(mode="json")
+        state = disclosure.state(out)
+    return CaseAccount(case_id, entries, state, moment, topics)
+
+
+def registered_between(kafka: KafkaConnection, since: datetime, until: datetime) -> list[UUID]:
+    """The cases whose registration is on ``homeward.intake.events`` in ``[since, until)``,
+    in the order they were registered."""
+    registered: dict[str, datetime] = {}
+    for record in read_to_end(kafka, [event_topic("intake")]):
+        try:
+            message = CloudEvent.from_bytes(record.value)
+        except MalformedMessage:
+            continue
+        if (
+            message.type.startswith(REGISTRATION_TYPE)
+            and message.subject is not None
+            and message.time is not None
+            and since <= message.time < until
+        ):
+            registered.setdefault(message.subject, message.time)
+    return [UUID(case) for case, _ in sorted(registered.items(), key=lambda item: item[1])]
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value, ensure_ascii=False) if isinstance(value, dict | list) else value
+
+
+def as_json_lines(accounts: Iterable[CaseAccount]) -> Iterator[str]:
+    """Each entry a line; after a case's entries, its state at the cut if there is one."""
+    for account in accounts:
+        for entry in account.entries:
+            yield json.dumps({"case_id": str(account.case_id), **entry}, ensure_ascii=False)
+        if account.as_of is not None:
+            state = {"as_of": account.as_of.isoformat(), "state": account.state}
+            yield json.dumps({"case_id": str(account.case_id), **state}, ensure_ascii=False)
+
+
+CSV_COLUMNS = ["case_id", "time", "source", "type", "subject", "sequence", "id", "who", "why"]
+CSV_COLUMNS += ["consent_ids", "data"]
+
+
+def as_csv(accounts: Iterable[CaseAccount]) -> str:
+    """One row per entry; who, why and the data as JSON in their cells."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for account in accounts:
+        for entry in account.entries:
+            row = {"case_id": str(account.case_id), **entry}
+            writer.writerow({name: _cell(row[name]) for name in CSV_COLUMNS})
+    return out.getvalue()
+
+
+HTML_REPORT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Case {{ account.case_id }}: audit</title>
+<style>
+body { font-family: sans-serif; margin: 2em; }
+.columns { display: flex; gap: 2em; align-items: flex-start; }
+table { border-collapse: collapse; font-size: 0.9em; }
+td, th { border: 1px solid #ccc; padding: 0.3em; vertical-align: top; text-align: left; }
+pre { margin: 0; white-space: pre-wrap; }
+.missed { color: #a00; font-weight: bold; }
+</style></head><body>
+<h1>Case {{ account.case_id }}{% if account.state %}: {{ account.state.name }}{% endif %}</h1>
+<p>{{ account.entries | length }} entries from {{ account.topics | join(", ") }}
+{%- if account.as_of %}, up to {{ account.as_of.isoformat() }}{% endif %}.</p>
+{% if account.state is not none %}
+<h2>Deadlines{% if account.as_of %} as of {{ account.as_of.isoformat() }}{% endif %}</h2>
+{% if account.state.deadlines is string %}
+<p>{{ account.state.deadlines }}</p>
+{% else %}
+<table><tr><th>deadline</th><th>due</th><th>met</th><th>status</th></tr>
+{% for deadline in account.state.deadlines %}
+<tr class="{{ 'missed' if deadline.status in ('overdue', 'met_late') else '' }}">
+<td>{{ deadline.kind }}</td><td>{{ deadline.due_at }}</td><td>{{ deadline.met_at or "" }}</td>
+<td>{{ deadline.status }}</td></tr>
+{% endfor %}</table>
+{% endif %}
+{% endif %}
+<div class="columns">
+<section><h2>Timeline</h2>
+<table><tr><th>when</th><th>what</th><th>who</th><th>why</th><th>consent</th><th>data</th></tr>
+{% for entry in account.entries %}
+<tr><td>{{ entry.time }}</td><td>{{ entry.type }}<br>{{ entry.subject }} #{{ entry.sequence }}</td>
+<td><pre>{{ entry.who | tojson(2) }}</pre></td><td><pre>{{ entry.why | tojson(2) }}</pre></td>
+<td>{{ entry.consent_ids | join(", ") }}</td><td><pre>{{ entry.data | tojson(2) }}</pre></td></tr>
+{% endfor %}</table></section>
+<section><h2>Consent history</h2>
+<table><tr><th>when</th><th>what</th><th>consent</th><th>who</th></tr>
+{% for entry in consents %}
+<tr><td>{{ entry.time }}</td><td>{{ entry.type }}</td><td>{{ entry.consent_ids | join(", ") }}</td>
+<td><pre>{{ entry.who | tojson(2) }}</pre></td></tr>
+{% endfor %}</table></section>
+</div>
+{% if account.state is not none %}
+<h2>The case then</h2><pre>{{ account.state | tojson(2) }}</pre>
+{% endif %}
+</body></html>
+"""
+
+# Every value is escaped: names and free text are whatever someone typed.
+_html = Environment(autoescape=True).from_string(HTML_REPORT)
+
+
+def as_html(account: CaseAccount) -> str:
+    """A self-contained report: deadlines, the timeline, the consent history beside it."""
+    consents = [
+        entry for entry in account.entries if entry["consent_ids"] or CONSENT_FACT in entry["type"]
+    ]
+    return _html.render(account=account, consents=consents)
+
+
+MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "html": "text/html"}
+
+
+def rendered(accounts: list[CaseAccount], output_format: str) -> str:
+    """The accounts in one of :data:`FORMATS` (HTML: a report of the first case)."""
+    if output_format == "html":
+        return as_html(accounts[0]) if accounts else ""
+    if output_format == "csv":
+        return as_csv(accounts)
+    return "".join(f"{line}\n" for line in as_json_lines(accounts))
