@@ -3,14 +3,14 @@ break-glass opens await review. The log is every service's, kept from
 ``homeward.audit.access``."""
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
 from kafka.errors import KafkaError
 
 from services.intake.api import Intake
-from services.intake.caseaudit import MEDIA_TYPES, Cut, account_of_case, rendered
+from services.intake.caseaudit import MEDIA_TYPES, Cut, ReportFormat, account_of_case, rendered
 from shared.access import Action, Caller
 from shared.accesslog import AccessLogView, Outcome
 from shared.api import PageLimit, PageOffset
@@ -61,9 +61,10 @@ def audit_case(
     caller: Annotated[Caller, Depends(requires(Action.READ_HISTORY))],
     as_of: Annotated[datetime | None, Query(description="Stop at this moment.")] = None,
     at_sequence: Annotated[
-        int | None, Query(ge=1, description="Stop at the case's version N.")
+        int | None,
+        Query(ge=1, le=1_000_000, description="Stop at the case's version N."),
     ] = None,
-    format: Literal["jsonl", "csv", "html"] = "jsonl",
+    format: ReportFormat = ReportFormat.JSONL,
 ) -> Response:
     # The auditor's own reading is on the log too, whatever the token lets them see.
     record_access(request, Action.READ_HISTORY, Outcome.ALLOWED, "case audit", caller, case_id)

@@ -15,6 +15,7 @@ import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -34,7 +35,15 @@ from shared.replay import open_personal_fields, read_case_messages
 
 PERSONAL = "[personal]"
 RESTRICTED = "[restricted]"
-FORMATS = ("jsonl", "csv", "html")
+
+
+class ReportFormat(StrEnum):
+    JSONL = "jsonl"
+    CSV = "csv"
+    HTML = "html"
+
+
+FORMATS = tuple(ReportFormat)
 REGISTRATION_TYPE = "org.homeward.intake.ChildRegistered."
 CONSENT_FACT = "Consent"  # ConsentGiven, ConsentWithdrawn
 # What the case view shows that identifies no one: the allow-list's fields and the case's
