@@ -35,6 +35,7 @@ from tests.samples import (
     RETURN_BROKE_DOWN,
     TRACING_STARTED,
     boy_formally_released,
+    identity_consent,
     registration,
 )
 from tests.signin import supervisor_headers
@@ -336,14 +337,7 @@ def test_a_misspelt_name_is_corrected_and_every_service_learns_it(services, sett
     misspelt, corrected = "Amani Zawadi-Kuvka", "Amani Zawadi-Kuvuka"
     girl = CaseInIntake.register(intake, registration(name=misspelt, registering_agency=agency))
     partner = connected_partner(referral, settings, school, "education", tmp_path / school)
-    girl.step(
-        "consents",
-        given_by="child_consent",
-        purpose="education",
-        recipients=[school],
-        categories=["identity"],
-        given_on="2026-10-04",
-    )
+    girl.step("consents", **identity_consent(school, "education", "2026-10-04"))
     referral_body = {
         "case_id": girl.id,
         "agency": school,
@@ -546,14 +540,7 @@ def test_a_young_person_who_turns_18_mid_case_leaves_with_a_transition_plan(
     assert "the child is 18" in refused.json()["detail"]
 
     # Her own consent: the alert goes and the school may hear of her again.
-    girl.step(
-        "consents",
-        given_by="child_consent",
-        purpose="education",
-        recipients=[school],
-        categories=["identity"],
-        given_on="2030-06-01",
-    )
+    girl.step("consents", **identity_consent(school, "education", "2030-06-01"))
     assert "consent_lapsed_at_18" not in girl.case["alerts"]
     referred(referral, **to_school)
 

@@ -33,7 +33,7 @@ from tests.running import (
     sqlite_stores,
     wait_for,
 )
-from tests.samples import FAMILY_TRACING_CONSENT, TRACING_STARTED, registration
+from tests.samples import FAMILY_TRACING_CONSENT, TRACING_STARTED, identity_consent, registration
 
 
 @pytest.fixture
@@ -79,14 +79,7 @@ def test_per_subject_sequence_order_on_every_topic_across_several_referrals_of_o
     school = f"SCH-{agency.removeprefix('CD-')}"
     partner = connected_partner(referral, settings, school, "education", tmp_path / school)
     girl = CaseInIntake.register(intake, registration(registering_agency=agency))
-    girl.step(
-        "consents",
-        given_by="child_consent",
-        purpose="education",
-        recipients=[school],
-        categories=["identity"],
-        given_on="2026-10-04",
-    )
+    girl.step("consents", **identity_consent(school, "education", "2026-10-04"))
     to_school = {
         "case_id": girl.id,
         "agency": school,

@@ -23,11 +23,10 @@ from shared.cli import main
 from shared.database import Database
 from shared.envelope import CloudEvent
 from shared.kafka import ADMIN, ensure_topics, kafka_connection, read_to_end
-from shared.keyring import generate_master_key
 from shared.localkafka import LocalBroker
 from shared.persistence import utc_now
 from shared.settings import REPO_ROOT, Settings
-from tests.conftest import fresh_postgres_database
+from tests.conftest import fresh_postgres_database, platform_settings
 from tests.processes import run_readme_command
 from tests.samples import boy_formally_released, registration
 from tests.signin import supervisor_headers
@@ -84,15 +83,7 @@ def recorded(
     chain when it stops; on each kind of store, recorded once for the tests that copy it."""
     kind = request.param
     data_dir = tmp_path_factory.mktemp(f"tamper-{kind}")
-    settings = Settings(
-        kafka_bootstrap=kafka_broker.bootstrap,
-        kafka_security_protocol="SASL_PLAINTEXT",
-        kafka_credentials_dir=kafka_broker.credentials_dir,
-        data_dir=data_dir,
-        relay_poll_seconds=0.05,
-        kafka_timeout_seconds=5,
-        master_key=generate_master_key(),
-    )
+    settings = platform_settings(kafka_broker, data_dir)
     cluster = request.getfixturevalue("postgres_cluster") if kind == "postgres" else None
     if cluster is None:
         store_env = {
