@@ -22,6 +22,8 @@ from shared.localkafka import LocalBroker
 from shared.settings import REPO_ROOT, Settings
 from tests.signin import Tokens
 
+pytest_plugins = ["tests.browser"]
+
 TEST_BROKER_PORT = int(os.environ.get("HOMEWARD_TEST_BROKER_PORT", "19092"))
 TEST_POSTGRES_PORT = int(os.environ.get("HOMEWARD_TEST_PG_PORT", "55439"))
 POSTGRES_SCRIPT = REPO_ROOT / "deploy" / "postgres" / "cluster"

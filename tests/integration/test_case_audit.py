@@ -20,6 +20,7 @@ from shared.cli import main
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import ADMIN, kafka_connection, platform_topics, read_to_end
 from shared.settings import REPO_ROOT, Settings
+from tests.browser import screenshot_path
 from tests.conftest import platform_settings
 from tests.processes import run_readme_command
 from tests.running import (
@@ -381,3 +382,23 @@ def test_the_readmes_command_prints_what_the_readme_shows(journey, tmp_path):
         assert line.get("type") == trimmed.get("type")
         for part in ("data", "state"):
             assert trimmed.get(part, {}).keys() <= line.get(part, {}).keys()
+
+
+def test_the_html_report_renders_in_a_browser_and_fetches_nothing(
+    journey, browser, capsys, monkeypatch
+):
+    journey, _ = journey
+    code, html, err = audit(
+        journey, monkeypatch, capsys, "case", journey.case_id, "--format", "html"
+    )
+    assert code == 0, err
+    page = browser.new_page(viewport={"width": 360, "height": 640})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.set_content(html)
+    page.screenshot(path=screenshot_path("audit-case-report"), full_page=True)
+    assert requested == []  # self-contained: no font, script or style from elsewhere
+    headings = page.locator("h1, h2").all_inner_texts()
+    assert any("Consent history" in heading for heading in headings)
+    assert page.locator("table tr").count() > len(journey.moments)
+    page.close()
