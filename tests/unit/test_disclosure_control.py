@@ -1,0 +1,112 @@
+"""Disclosure control: no cell under the threshold is shown, and no hidden cell can be worked
+out from the totals published beside it.
+
+"Worked out" is checked with linear algebra, apart from how the suppression chose its cells:
+a hidden cell is determined by the published table exactly when its unit vector lies in the
+row space of the table's equations restricted to the hidden cells (the shown values moved to
+the right-hand side)."""
+
+import random
+
+import numpy as np
+import pytest
+
+from services.intake.reports.disclosure import Grid, Shown, suppress
+
+THRESHOLD = 5
+
+
+def determined_cells(grid: Grid) -> list[tuple[int, int]]:
+    """The hidden cells whose value the published equations fix."""
+    hidden = [(r, c) for r in range(grid.height) for c in range(grid.width) if grid.hidden(r, c)]
+    if not hidden:
+        return []
+    index = {cell: i for i, cell in enumerate(hidden)}
+    system = np.zeros((len(grid.equations()), len(hidden)))
+    for e, equation in enumerate(grid.equations()):
+        for r, c, sign in equation:
+            if (r, c) in index:
+                system[e, index[(r, c)]] = sign
+    rank = np.linalg.matrix_rank(system)
+    found = []
+    for cell, i in index.items():
+        unit = np.zeros((1, len(hidden)))
+        unit[0, i] = 1
+        if np.linalg.matrix_rank(np.vstack([system, unit])) == rank:
+            found.append(cell)
+    return found
+
+
+def visible_small_cells(grid: Grid) -> list[int]:
+    return [
+        grid.values[r][c]
+        for r in range(grid.height)
+        for c in range(grid.width)
+        if not grid.hidden(r, c) and 0 < grid.values[r][c] < THRESHOLD
+    ]
+
+
+def test_a_small_cell_is_shown_as_below_the_threshold_and_a_partner_cell_hides_it():
+    grid = suppress(Grid(["A", "B"], ["female", "male"], [[3, 40], [12, 30]]), THRESHOLD)
+    assert grid.label(0, 0, THRESHOLD) == "<5"
+    assert grid.shown[0][0] is Shown.PRIMARY
+    # The 3 cannot stay alone in its row or column: 40 (row) and 12 (column) would give it.
+    complementary = {
+        (r, c)
+        for r in range(grid.height)
+        for c in range(grid.width)
+        if grid.shown[r][c] is Shown.COMPLEMENTARY
+    }
+    assert complementary == {(0, 1), (1, 0), (1, 1)}
+    assert {grid.label(r, c, THRESHOLD) for r, c in complementary} == {"x"}
+    assert determined_cells(grid) == []
+    # The totals stay: the suppression spares them when inner cells will do.
+    assert grid.label(0, 2, THRESHOLD) == "43"
+    assert grid.label(2, 2, THRESHOLD) == "85"
+
+
+def test_a_table_without_small_cells_is_shown_whole():
+    grid = suppress(Grid(["A", "B"], ["female", "male"], [[7, 0], [12, 30]]), THRESHOLD)
+    assert all(not grid.hidden(r, c) for r in range(grid.height) for c in range(grid.width))
+
+
+@pytest.mark.parametrize(("row_totals", "column_totals"), [(True, False), (False, True)])
+def test_a_table_with_totals_one_way_hides_two_or_more_cells_of_each_line_that_adds_up(
+    row_totals, column_totals
+):
+    grid = suppress(
+        Grid(
+            ["A", "B", "C"],
+            ["made", "accepted"],
+            [[20, 2], [9, 8], [30, 25]],
+            row_totals=row_totals,
+            column_totals=column_totals,
+        ),
+        THRESHOLD,
+    )
+    assert grid.shown[0][1] is Shown.PRIMARY
+    assert visible_small_cells(grid) == []
+    assert determined_cells(grid) == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_random_tables_of_small_counts_show_nothing_small_and_nothing_derivable(seed):
+    chance = random.Random(seed)
+    rows, columns = chance.randint(1, 7), chance.randint(1, 4)
+    inner = [
+        [chance.choice([0, 0, 1, 2, 3, 4, 5, 6, 9, 15, 40]) for _ in range(columns)]
+        for _ in range(rows)
+    ]
+    row_totals, column_totals = chance.choice([(True, True), (True, False), (False, True)])
+    grid = suppress(
+        Grid(
+            [f"r{i}" for i in range(rows)],
+            [f"c{j}" for j in range(columns)],
+            inner,
+            row_totals=row_totals,
+            column_totals=column_totals,
+        ),
+        THRESHOLD,
+    )
+    assert visible_small_cells(grid) == []
+    assert determined_cells(grid) == []
