@@ -53,6 +53,7 @@ class Action(StrEnum):
     READ_HISTORY = "read_history"
     CHECK_INTEGRITY = "check_integrity"
     READ_STATISTICS = "read_statistics"
+    READ_REPORTS = "read_reports"  # programme reports: aggregates under disclosure control
     MANAGE_ROLES = "manage_roles"
     MANAGE_KEYS = "manage_keys"
     VIEW_HEALTH_DETAILS = "view_health_details"
@@ -87,6 +88,7 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.REASSIGN_CASE: OWN,
         Action.ERASE_CASE: OWN,
         Action.BREAK_GLASS: ANY,
+        Action.READ_REPORTS: OWN,
     },
     Role.PARTNER: {
         # The agency of a referral, for these two, is the agency it is addressed to.
@@ -100,6 +102,7 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.READ_HISTORY: ANY,
         Action.CHECK_INTEGRITY: ANY,
         Action.READ_STATISTICS: ANY,
+        Action.READ_REPORTS: ANY,
         Action.READ_PERSONAL_DATA: ANY,
         Action.READ_SEXUAL_VIOLENCE: ANY,
     },

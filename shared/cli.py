@@ -30,6 +30,11 @@ from services.intake.caseaudit import (
     registered_between,
     rendered,
 )
+from services.intake.programme import Programme
+from services.intake.reports.projection import Coarsening
+from services.intake.reports.render import write_report
+from services.intake.reports.replay import report_from_topics
+from services.intake.reports.tables import ReportRefused, ReportSettings, Scope, scope_for
 from services.referral.partnerside import (
     ANSWERABLE,
     PARTNER_CONFIG_FILE,
@@ -278,6 +283,55 @@ def audit_accounts(
     print(
         f"homeward: {len(accounts)} case(s), {entries} entries from "
         f"{len(platform_topics())} topics in {time.monotonic() - started:.2f} s",
+        file=sys.stderr,
+    )
+    return 0
+
+
+def programme_report(
+    scope: Scope,
+    threshold: int | None,
+    out: Path,
+    token: str | None,
+    client: str,
+    topics: list[str] | None,
+    principal: str,
+) -> int:
+    """Replay the event topics into a fresh statistics projection and write the report of
+    ``scope`` (HTML, JSON, a CSV per table) into ``out``, as the token's holder may read it."""
+    if not token:
+        print("homeward: give --token or HOMEWARD_REPORT_TOKEN", file=sys.stderr)
+        return 2
+    settings = kafka_settings(Settings())
+    report_settings = ReportSettings()
+    if threshold is not None and threshold < report_settings.threshold:
+        print(
+            f"homeward: the programme shows no count under {report_settings.threshold}",
+            file=sys.stderr,
+        )
+        return 2
+    scope = scope_for(TokenVerifier(settings).verify(token), scope)
+    reference = report_settings.reference_file
+    reader = READERS[client](kafka_connection(settings, principal))
+    try:
+        report, figures = report_from_topics(
+            reader,
+            auditors_keys(settings),
+            scope,
+            threshold or report_settings.threshold,
+            utc_now(),
+            Coarsening.from_file(str(reference)) if reference else None,
+            Programme(),
+            topics,
+        )
+    finally:
+        reader.close()
+    for path in write_report(report, out):
+        print(path)
+    print(
+        f"homeward: {figures.messages} messages read, {figures.applied} applied, "
+        f"{figures.duplicates} duplicates, {figures.refused} refused, in "
+        f"{figures.seconds:.1f} s",
         file=sys.stderr,
     )
     return 0
@@ -783,6 +837,34 @@ def main(argv: list[str] | None = None) -> int:
             default=os.environ.get("HOMEWARD_AUDIT_TOKEN"),
             help="your token (default: $HOMEWARD_AUDIT_TOKEN); it decides what you see",
         )
+    report_parser = commands.add_parser(
+        "report",
+        help="a programme report (HTML with charts, JSON, a CSV per table) of the children "
+        "released from --from to --to (months), under disclosure control, from a replay of "
+        "the event topics",
+    )
+    report_parser.add_argument("--from", dest="first_month", required=True, metavar="YYYY-MM")
+    report_parser.add_argument("--to", dest="last_month", required=True, metavar="YYYY-MM")
+    report_parser.add_argument("--country", help="the first part of the agencies' codes: CD")
+    report_parser.add_argument("--agency", type=_agency_code, help="one agency (programme)")
+    report_parser.add_argument(
+        "--threshold", type=int, help="the smallest count shown (the programme's, 5, or more)"
+    )
+    report_parser.add_argument("--out", type=Path, default=Path("report"), help="a folder")
+    report_parser.add_argument(
+        "--token",
+        default=os.environ.get("HOMEWARD_REPORT_TOKEN"),
+        help="your token (default: $HOMEWARD_REPORT_TOKEN): a supervisor's reads its agency",
+    )
+    report_parser.add_argument("--client", choices=sorted(READERS), default="kafka-python")
+    report_parser.add_argument(
+        "--topic",
+        action="append",
+        help="read this topic instead of the three event topics (repeatable; a copy of them)",
+    )
+    report_parser.add_argument(
+        "--as", dest="principal", default=AUDITOR, help=f"the principal that reads ({AUDITOR})"
+    )
     broker_parser = commands.add_parser("broker", help="the local Kafka broker")
     broker_parser.add_argument("action", choices=["start", "stop", "status", "fetch"])
     broker_parser.add_argument(
@@ -842,6 +924,20 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "audit":
             services = [args.service] if args.service else list(SERVICES)
             return audit_verify(services, args.topic, args.checkpoints, args.principal)
+        if args.command == "report":
+            try:
+                scope = Scope(args.first_month, args.last_month, args.country, args.agency)
+            except ValueError as error:
+                parser.error(str(error))
+            return programme_report(
+                scope,
+                args.threshold,
+                args.out,
+                args.token,
+                args.client,
+                args.topic,
+                args.principal,
+            )
         if args.command == "token":
             return token(args.role, args.agency, args.sub, args.minutes, args.grants)
         return broker_command(args.action, args.nodes)
@@ -858,6 +954,7 @@ def main(argv: list[str] | None = None) -> int:
         InvalidToken,
         KeysUnavailable,
         AuditRefused,
+        ReportRefused,
     ) as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 2

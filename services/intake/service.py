@@ -9,6 +9,7 @@ from services.intake.handlers import on_followup_event
 from services.intake.messages import CATALOGUE
 from services.intake.programme import Programme
 from services.intake.projections import PROJECTIONS_CONSUMER, CaseProjections
+from services.intake.reports.api import reports
 from services.intake.steps import journey
 from shared.accesslog import AccessLogView
 from shared.api import create_service_api
@@ -72,6 +73,6 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         description="Registers children released from armed forces and groups and records "
         "their journey, from release to reunification or alternative care, as events on "
         "`homeward.intake.events`; keeps the case list, the overdue list and the statistics "
-        "by stage from that topic.",
-        routers=[router, journey, statistics, audit],
+        "by stage from that topic; makes programme reports from the three event topics.",
+        routers=[router, journey, statistics, audit, reports],
     )

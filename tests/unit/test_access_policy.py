@@ -40,6 +40,7 @@ SUPERVISION = {
     Action.DECIDE_BEST_INTERESTS,
     Action.REASSIGN_CASE,
     Action.ERASE_CASE,
+    Action.READ_REPORTS,  # issue 21: supervisors for their agency
 }
 WITHIN_OWN_AGENCY: dict[Role, set[Action]] = {
     Role.CASEWORKER: CASEWORK,
@@ -58,6 +59,7 @@ ACROSS_AGENCIES: dict[Role, set[Action]] = {
         Action.READ_HISTORY,
         Action.CHECK_INTEGRITY,
         Action.READ_STATISTICS,
+        Action.READ_REPORTS,  # issue 21: auditors across agencies, never partners
         Action.READ_PERSONAL_DATA,
         Action.READ_SEXUAL_VIOLENCE,
     },

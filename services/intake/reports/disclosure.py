@@ -11,8 +11,10 @@ a cell is determined by the totals exactly when it is a bridge of that graph (th
 solutions differ only along cycles). So, until no hidden cell is a bridge, for each bridge
 the cheapest path of cells from its row to its column is hidden as well, which closes a cycle
 through it. Cheapest: cells already hidden cost nothing, then the smallest non-zero inner
-cells; totals only when nothing else will do, and zeros last (a hidden zero moves nothing).
-Cells hidden this way are shown as ``x``.
+cells, then zeros (a hidden zero protects less: it can only grow), and totals last, only when
+nothing else will do: a total is shared with the other tables of the same children, and one
+hidden here but shown there would give the cell away. Cells hidden this way are shown as
+``x``.
 """
 
 import heapq
@@ -20,8 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-ZERO_COST = 1_000_000  # a zero hides nothing: chosen only when nothing else closes a cycle
-TOTAL_COST = 10_000  # a total is shared by other tables and says the most: spared if possible
+ZERO_COST = 1_000  # a hidden zero can only grow: it protects less than a count does
+TOTAL_COST = 1_000_000  # a total is shared with other tables: hidden only if nothing else will do
 
 
 class Shown(StrEnum):

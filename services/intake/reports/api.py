@@ -1,0 +1,102 @@
+"""``GET /reports``: a programme report for supervisors (their agency) and auditors (any),
+made from a replay of the three event topics as ``homeward report`` makes it."""
+
+from enum import StrEnum
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response, status
+from kafka.errors import KafkaError
+
+from services.intake.api import Intake
+from services.intake.reports.projection import Coarsening
+from services.intake.reports.render import as_csv, as_html, as_json
+from services.intake.reports.replay import report_from_topics
+from services.intake.reports.tables import (
+    MONTH,
+    SPECS,
+    ReportRefused,
+    ReportSettings,
+    Scope,
+    scope_for,
+)
+from shared.access import AGENCY_CODE_PATTERN, Action, Caller, Outcome
+from shared.auth import requires
+from shared.kafka import AUDITOR, kafka_connection
+from shared.topicreader import KafkaPythonReader
+
+
+class ReportFormat(StrEnum):
+    HTML = "html"
+    JSON = "json"
+    CSV = "csv"
+
+
+TableKey = StrEnum("TableKey", {spec.key: spec.key for spec in SPECS})  # type: ignore[misc]
+MEDIA_TYPES = {"html": "text/html", "json": "application/json", "csv": "text/csv"}
+
+reports = APIRouter(prefix="/reports", tags=["reports"])
+
+
+@reports.get(
+    "",
+    summary="A programme report: releases, durations, outcomes, referrals and follow-up "
+    "visits of the children released in a period, under disclosure control",
+)
+def programme_report(
+    request: Request,
+    intake: Intake,
+    caller: Annotated[Caller, Depends(requires(Action.READ_REPORTS))],
+    first_month: Annotated[str, Query(alias="from", pattern=MONTH.pattern)],
+    last_month: Annotated[str, Query(alias="to", pattern=MONTH.pattern)],
+    country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
+    agency: Annotated[str | None, Query(pattern=AGENCY_CODE_PATTERN)] = None,
+    threshold: Annotated[int | None, Query(ge=2, le=1000)] = None,
+    format: ReportFormat = ReportFormat.JSON,
+    table: Annotated[TableKey | None, Query(description="The table of a CSV answer.")] = None,
+) -> Response:
+    settings = ReportSettings()
+    smallest = threshold or settings.threshold
+    if smallest < settings.threshold:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"the programme shows no count under {settings.threshold}",
+        )
+    if format == ReportFormat.CSV and table is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "a CSV answer is one table")
+    try:
+        scope = scope_for(caller, Scope(first_month, last_month, country, agency))
+    except ValueError as error:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(error)) from None
+    except ReportRefused as refused:
+        code = status.HTTP_404_NOT_FOUND if refused.outcome is Outcome.NOT_FOUND else 403
+        raise HTTPException(code, str(refused)) from None
+    coarsening = (
+        Coarsening.from_file(str(settings.reference_file)) if settings.reference_file else None
+    )
+    # Read as the auditors' principal: the report spans every service's topic.
+    kafka = kafka_connection(request.app.state.runtime.settings, AUDITOR)
+    try:
+        reader = KafkaPythonReader(kafka)
+        try:
+            report, _figures = report_from_topics(
+                reader,
+                intake.case_keys,
+                scope,
+                smallest,
+                intake.clock(),
+                coarsening,
+                intake.programme,
+            )
+        finally:
+            reader.close()
+    except KafkaError:
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE, "The topics cannot be read now."
+        ) from None
+    if format == ReportFormat.HTML:
+        text = as_html(report)
+    elif format == ReportFormat.CSV:
+        text = as_csv(report.table(str(table)), report.threshold)
+    else:
+        text = as_json(report)
+    return Response(text, media_type=MEDIA_TYPES[format])

@@ -1,0 +1,445 @@
+"""Programme reports from a replay of the topics, on the real broker: a seeded programme of
+2,000 synthetic cases (``tests/synthetic.py``) is published as the services publish, some of
+its cases erased, and the report made from the topics is checked against counts made here,
+from the plaintext events, apart from the projection's code; then its disclosure control, its
+files, its access rules and its rendering in Chromium."""
+
+import csv
+import json
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from services.intake.reports.projection import Coarsening, StatisticsProjection
+from services.intake.reports.replay import ReplayFigures, replay_statistics, report_from_topics
+from services.intake.reports.tables import Report, Scope
+from services.intake.service import build_runtime, create_app
+from shared.access import Role
+from shared.cli import main
+from shared.database import Database
+from shared.kafka import ADMIN, ensure_topics, kafka_connection, reliable_producer
+from shared.keyring import CaseKeys, open_keyring
+from shared.settings import Settings
+from shared.topicreader import KafkaPythonReader
+from tests.browser import screenshot_path
+from tests.conftest import platform_settings, sqlite_store
+from tests.disclosurecheck import determined_cells, visible_small_cells
+from tests.integration.test_case_audit import platform_env
+from tests.signin import Tokens, local_token
+from tests.synthetic import PLACES, REFERENCE, SyntheticProgramme, erase, generate, publish
+
+pytestmark = pytest.mark.kafka
+
+SEED, CASES = 2026, 2_000
+THRESHOLD = 5
+WHOLE_PERIOD = Scope("2025-01", "2026-12")
+
+
+@dataclass
+class Seeded:
+    settings: Settings
+    programme: SyntheticProgramme
+    topics: list[str]
+    reference: Path
+    generated_seconds: float
+    report: Report
+    figures: ReplayFigures
+
+    def reader(self) -> KafkaPythonReader:
+        return KafkaPythonReader(kafka_connection(self.settings, ADMIN))
+
+    def report_of(self, scope: Scope) -> Report:
+        reader = self.reader()
+        try:
+            report, _ = report_from_topics(
+                reader,
+                self.case_keys(),
+                scope,
+                THRESHOLD,
+                datetime.now(UTC),
+                self.coarsening(),
+                topics=self.topics,
+            )
+        finally:
+            reader.close()
+        return report
+
+    def case_keys(self) -> CaseKeys:
+        # A reader of its own, as a service that never saw the erasures: keys from the ring.
+        return CaseKeys(open_keyring(self.settings), "statistics")
+
+    def coarsening(self) -> Coarsening:
+        return Coarsening.from_file(str(self.reference))
+
+
+@pytest.fixture(scope="module")
+def seeded(kafka_broker, tmp_path_factory) -> Seeded:
+    folder = tmp_path_factory.mktemp("programme-report")
+    settings = platform_settings(kafka_broker, folder)
+    keyring = open_keyring(settings)
+    started = time.monotonic()
+    programme = generate(SEED, CASES, CaseKeys(keyring, "intake"))
+    generated = time.monotonic() - started
+    # Topics of this test's own: the platform's carry whatever the session's services sent.
+    run = uuid.uuid4().hex[:8]
+    topics = {service: f"test.report.{run}.{service}.events" for service in programme_services()}
+    admin = kafka_connection(settings, ADMIN)
+    ensure_topics(admin, topics.values())
+    producer = reliable_producer(admin, "synthetic-programme", 30)
+    try:
+        publish(programme, producer, topics)
+    finally:
+        producer.close()
+    erase(programme, keyring)
+    reference = folder / "reference.json"
+    reference.write_text(json.dumps(REFERENCE))
+    seeded = Seeded(settings, programme, list(topics.values()), reference, generated, None, None)  # type: ignore[arg-type]
+    reader = seeded.reader()
+    try:
+        seeded.report, seeded.figures = report_from_topics(
+            reader,
+            seeded.case_keys(),
+            WHOLE_PERIOD,
+            THRESHOLD,
+            datetime.now(UTC),
+            seeded.coarsening(),
+            topics=seeded.topics,
+        )
+    finally:
+        reader.close()
+    print(
+        f"{CASES} cases, {len(programme.messages)} messages generated in {generated:.1f} s; "
+        f"replayed ({seeded.figures.messages} read, {seeded.figures.applied} applied) in "
+        f"{seeded.figures.seconds:.1f} s"
+    )
+    return seeded
+
+
+def programme_services() -> tuple[str, ...]:
+    return ("intake", "referral", "followup")
+
+
+# --- counts made here, from the plaintext events ------------------------------------------
+
+
+def band(age: int) -> str:
+    return "under-10" if age < 10 else "10-14" if age < 15 else "15-17" if age < 18 else "18-plus"
+
+
+def hours_bucket(hours: float, edges: list[int], unit: str) -> str:
+    below = [edge for edge in edges if edge <= hours]
+    low = below[-1]
+    following = edges[edges.index(low) + 1] if low != edges[-1] else None
+    return f"{low}-{following} {unit}" if following is not None else f"{low}+ {unit}"
+
+
+def expected_counts(programme: SyntheticProgramme, scope: Scope) -> Counter:
+    """(table, row, column) -> count, for the cases the report is about."""
+    by_case: dict[uuid.UUID, list[tuple[str, Any]]] = {}
+    for service, case_id, event in programme.events:
+        by_case.setdefault(case_id, []).append((service, event))
+    counts: Counter = Counter()
+    for case_id, events in by_case.items():
+        named = {type(event).__name__: event for _service, event in events}
+        registered = named["ChildRegistered"]
+        agency = registered.registering_agency
+        month = registered.released_on.isoformat()[:7]
+        if case_id in programme.erased:
+            erased_month = registered.timestamp.strftime("%Y-%m")
+            if scope.holds(erased_month, agency):
+                counts[("erased", "cases", "total")] += 1
+            continue
+        if not scope.holds(month, agency):
+            continue
+        consents = {
+            e.consent_id
+            for _s, e in events
+            if type(e).__name__ == "ConsentGiven" and e.purpose in ("statistics", "monitoring")
+        }
+        withdrawn = {e.consent_id for _s, e in events if type(e).__name__ == "ConsentWithdrawn"}
+        if not consents - withdrawn:
+            counts[("no_consent", "cases", "total")] += 1
+            continue
+        sex = registered.sex
+        listed = REFERENCE["parties"].get(
+            registered.armed_group, "group not on the programme's list"
+        )
+        kind = registered.armed_group_kind.replace("_", " ")
+        place = registered.release_place.split(",")[0]
+        region = REFERENCE["regions"].get(place, "region not on the programme's list")
+        counts[("releases_by_party", f"{listed} ({kind})", sex)] += 1
+        counts[("releases_by_age", band(registered.estimated_age), sex)] += 1
+        counts[("releases_by_exit", registered.how_left.replace("_", " "), sex)] += 1
+        counts[("releases_by_region", region, sex)] += 1
+        counts[("releases_by_month", month, sex)] += 1
+        if "HandedOver" in named:
+            start = datetime.combine(registered.released_on, datetime.min.time(), UTC)
+            hours = (named["HandedOver"].handed_over_at - start).total_seconds() / 3600
+            edges = [0, 6, 12, 24, 36, 48, 72, 96, 168, 336]
+            counts[("handover_time", hours_bucket(hours, edges, "h"), sex)] += 1
+            counts[("deadlines", "handover " + ("met" if hours <= 48 else "missed"), sex)] += 1
+        if "InterimCareEnded" in named:
+            days = (named["InterimCareEnded"].left_on - named["InterimCarePlaced"].entered_on).days
+            edges = [0, 1, 2, 4, 6, 8, 10, 12, 16, 20, 26, 52]
+            counts[("interim_care_time", hours_bucket(days / 7, edges, "wk"), sex)] += 1
+            met = "met" if days / 7 <= 12 else "missed"
+            counts[("deadlines", f"interim care {met}", sex)] += 1
+        outcomes = set()
+        for name, outcome in (
+            ("Reunified", "reunified"),
+            ("AlternativeCareArranged", "alternative care"),
+            ("TracingClosedUnsuccessful", "tracing unsuccessful"),
+        ):
+            if name in named:
+                outcomes.add(outcome)
+        for _s, event in events:
+            kind_of = type(event).__name__
+            if kind_of == "VisitCompleted" and event.attending_school:
+                outcomes.add("in school or training")
+            if kind_of == "MilestoneReported":
+                outcomes.add(
+                    "earning" if event.milestone == "income_reported" else "in school or training"
+                )
+            if kind_of == "CaseClosed":
+                outcomes.add(
+                    {"lost_contact": "lost to follow up", "re_recruited": "re recruited"}[
+                        event.reason
+                    ]
+                )
+        for outcome in outcomes:
+            counts[("outcomes", outcome, sex)] += 1
+        referrals: dict[uuid.UUID, str] = {}
+        due: dict[int, date] = {}
+        for _s, event in events:
+            kind_of = type(event).__name__
+            if kind_of == "ReferralMade":
+                referrals[event.originator_id] = f"{event.agency} {event.service.replace('_', ' ')}"
+                counts[("referrals", referrals[event.originator_id], "made")] += 1
+            state = {
+                "ReferralAccepted": "accepted",
+                "ReferralDeclined": "declined",
+                "ServiceCompleted": "completed",
+            }.get(kind_of)
+            if state:
+                counts[("referrals", referrals[event.originator_id], state)] += 1
+            if kind_of == "VisitScheduled":
+                due[event.number] = event.due_on
+            if kind_of == "VisitCompleted":
+                on_time = event.visited_on <= due[event.number]
+                counts[("visits", "done on time" if on_time else "done late", sex)] += 1
+            if kind_of == "VisitMissed":
+                counts[("visits", "missed, not done since", sex)] += 1
+    return counts
+
+
+def report_counts(report: Report) -> Counter:
+    """The report's inner cells before suppression (what it counted), and its two lines."""
+    counts: Counter = Counter()
+    for table in [*report.tables, report.by_month]:
+        for r, row in enumerate(table.grid.rows):
+            for c, column in enumerate(table.spec.columns):
+                if table.grid.values[r][c]:
+                    counts[(table.spec.key, row, column)] = table.grid.values[r][c]
+    for line, count in report.set_aside.items():
+        if count:
+            counts[(line, "cases", "total")] = count
+    return counts
+
+
+def test_the_report_counts_what_the_raw_events_say(seeded):
+    expected = expected_counts(seeded.programme, WHOLE_PERIOD)
+    counted = report_counts(seeded.report)
+    assert counted == expected
+    # The seeded programme looks like one: mostly boys, mostly 15-17, most handed over.
+    girls = sum(v for (t, _r, c), v in expected.items() if t == "releases_by_age" and c == "female")
+    children = sum(v for (t, _r, _c), v in expected.items() if t == "releases_by_age")
+    assert 0.12 < girls / children < 0.22
+    assert expected[("erased", "cases", "total")] == len(seeded.programme.erased) > 0
+    assert seeded.figures.refused == 0
+
+
+def test_a_country_and_a_period_count_only_their_children(seeded):
+    scope = Scope("2026-01", "2026-06", country="CF")
+    assert report_counts(seeded.report_of(scope)) == expected_counts(seeded.programme, scope)
+
+
+@pytest.mark.parametrize(
+    "scope",
+    [
+        WHOLE_PERIOD,
+        Scope("2026-01", "2026-06", country="CF"),
+        Scope("2025-03", "2025-03", agency="CD-BKV"),
+    ],
+    ids=["whole", "one-country-half-year", "one-agency-one-month"],
+)
+def test_no_count_under_the_threshold_shows_and_none_hidden_follows_from_the_totals(seeded, scope):
+    report = seeded.report if scope == WHOLE_PERIOD else seeded.report_of(scope)
+    hidden = 0
+    for table in [*report.tables, report.by_month]:
+        assert visible_small_cells(table.grid, THRESHOLD) == [], table.spec.key
+        assert determined_cells(table.grid) == [], table.spec.key
+        hidden += sum(
+            table.grid.hidden(r, c)
+            for r in range(table.grid.height)
+            for c in range(table.grid.width)
+        )
+    assert hidden > 0  # small cells there are, in a programme this size
+    for figure in report.figures:
+        assert figure.value not in {str(n) for n in range(1, THRESHOLD)}
+
+
+def test_homeward_report_writes_html_json_and_a_csv_per_table(
+    seeded, monkeypatch, capsys, tmp_path
+):
+    out = tmp_path / "report"
+    code, err = report_command(seeded, monkeypatch, capsys, "--out", str(out))
+    assert code == 0, err
+    document = json.loads((out / "report.json").read_text())
+    assert document["scope"]["agency"] is None
+    assert document["tables"]["releases_by_age"]["rows"] == seeded.report.table(
+        "releases_by_age"
+    ).published(THRESHOLD)
+    with (out / "releases_by_exit.csv").open() as file:
+        assert list(csv.reader(file)) == [
+            seeded.report.table("releases_by_exit").header(),
+            *seeded.report.table("releases_by_exit").lines(THRESHOLD),
+        ]
+    html = (out / "report.html").read_text()
+    assert html.count("<svg") == 3
+    # Self-contained: only the SVG namespaces name anything outside the file.
+    assert html.replace("http://www.w3.org/", "").count("http") == 0
+    assert "messages read" in err
+    # A supervisor reads the report of their own agency, whatever they ask for.
+    supervisor = local_token(seeded.settings, Role.SUPERVISOR, agency="CD-GOM", sub="sup-1")
+    code, err = report_command(seeded, monkeypatch, capsys, "--out", str(out), token=supervisor)
+    assert code == 0, err
+    assert json.loads((out / "report.json").read_text())["scope"]["agency"] == "CD-GOM"
+    code, err = report_command(
+        seeded, monkeypatch, capsys, "--out", str(out), "--agency", "CD-BKV", token=supervisor
+    )
+    assert code == 2
+    assert "read_reports is held only within CD-GOM" in err
+    partner = local_token(seeded.settings, Role.PARTNER, agency="SCH-GOMA", sub="school")
+    code, err = report_command(seeded, monkeypatch, capsys, "--out", str(out), token=partner)
+    assert code == 2
+    assert "does not hold read_reports" in err
+    code, err = report_command(seeded, monkeypatch, capsys, "--threshold", "3")
+    assert code == 2
+    assert "no count under 5" in err
+
+
+def report_command(seeded, monkeypatch, capsys, *arguments, token=None) -> tuple[int, str]:
+    """``homeward report`` from another folder, with the platform's settings only."""
+    for key, value in platform_env(seeded.settings).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HOMEWARD_REPORT_REFERENCE_FILE", str(seeded.reference))
+    monkeypatch.chdir("/")
+    auditor = local_token(seeded.settings, Role.AUDITOR, agency="UN-AUDIT", sub="au-1")
+    topics = [part for topic in seeded.topics for part in ("--topic", topic)]
+    capsys.readouterr()
+    code = main(
+        [
+            "report",
+            "--from",
+            "2025-01",
+            "--to",
+            "2026-12",
+            *topics,
+            "--as",
+            ADMIN,
+            "--token",
+            token or auditor,
+            *arguments,
+        ]
+    )
+    return code, capsys.readouterr().err
+
+
+def test_the_html_report_renders_in_chromium_and_fetches_nothing(seeded, browser, tmp_path):
+    from services.intake.reports.render import as_html
+
+    page = browser.new_page(viewport={"width": 1000, "height": 800})
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    page.set_content(as_html(seeded.report))
+    page.screenshot(path=screenshot_path("programme-report"), full_page=True)
+    assert requested == []
+    assert page.locator("svg").count() == 3
+    assert page.locator("footer").inner_text().count("<5") >= 1
+    headings = page.locator("h2").all_inner_texts()
+    assert "Releases by age at release" in headings
+    # Every chart drawn with a size: rendered, not an empty box.
+    for box in (page.locator("figure svg").nth(n).bounding_box() for n in range(3)):
+        assert box is not None
+        assert box["width"] > 200
+        assert box["height"] > 100
+    page.close()
+
+
+# Free text of the synthetic cases that must never be at rest in the projection's store.
+NEVER_AT_REST = (
+    "Synthetic Child",
+    "registration point",
+    "a village near the road",
+    "a local self-defence group",
+    "liaison",
+    "the centre's staff",
+)
+
+
+def test_the_projection_keeps_counts_and_sealed_profiles_only(seeded, tmp_path):
+    database = Database.named("statistics", sqlite_store(tmp_path))
+    projection = StatisticsProjection(database, seeded.case_keys(), seeded.coarsening())
+    reader = seeded.reader()
+    try:
+        replay_statistics(projection, reader, seeded.topics)
+    finally:
+        reader.close()
+    with database.transaction() as tx:
+        tx.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    stored = b"".join(path.read_bytes() for path in tmp_path.glob("events.sqlite3*"))
+    assert b"statistics_cells" in stored  # the right file
+    for text in NEVER_AT_REST + tuple(PLACES["CD-GOM"]):
+        assert text.encode() not in stored, text
+    # A case's profile opens with its key only; an erased case has none.
+    with database.transaction() as tx:
+        profiles = dict(tx.fetchall("SELECT case_id, sealed_profile FROM statistics_case_profiles"))
+    assert not set(map(str, seeded.programme.erased)) & set(profiles)
+    assert len(profiles) == CASES - len(seeded.programme.erased)
+
+
+def test_supervisors_and_auditors_read_reports_over_http_partners_never(seeded, tmp_path):
+    runtime = build_runtime(seeded.settings, sqlite_store(tmp_path))
+    tokens = Tokens(seeded.settings)
+    month = (date.today() - timedelta(days=31)).isoformat()[:7]
+    params = {"from": month, "to": date.today().isoformat()[:7]}
+    try:
+        client = TestClient(create_app(runtime))
+        supervisor = tokens.headers(Role.SUPERVISOR, agency="CD-GOM", sub="sup-1")
+        answer = client.get("/reports", params=params, headers=supervisor)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["scope"]["agency"] == "CD-GOM"
+        other = client.get("/reports", params={**params, "agency": "CD-BKV"}, headers=supervisor)
+        assert other.status_code == 404
+        auditor = tokens.headers(Role.AUDITOR, agency="UN-AUDIT", sub="au-1")
+        html = client.get("/reports", params={**params, "format": "html"}, headers=auditor)
+        assert html.headers["content-type"].startswith("text/html")
+        table = client.get(
+            "/reports", params={**params, "format": "csv", "table": "visits"}, headers=auditor
+        )
+        assert table.text.splitlines()[0] == ",female,male,total"
+        lower = client.get("/reports", params={**params, "threshold": 3}, headers=auditor)
+        assert lower.status_code == 422
+        partner = tokens.headers(Role.PARTNER, agency="SCH-GOMA", sub="school")
+        assert client.get("/reports", params=params, headers=partner).status_code == 403
+        caseworker = tokens.headers(Role.CASEWORKER, agency="CD-GOM", sub="cw-1")
+        assert client.get("/reports", params=params, headers=caseworker).status_code == 403
+    finally:
+        runtime.application.close()
