@@ -129,9 +129,10 @@ class SyntheticProgramme:
     events: list[tuple[str, UUID, Any]] = field(default_factory=list)  # service, case, event
     messages: list[tuple[str, CloudEvent]] = field(default_factory=list)  # service, message
     erased: set[UUID] = field(default_factory=set)
+    cases: dict[UUID, "SyntheticCase"] = field(default_factory=dict)
 
 
-class _Case:
+class SyntheticCase:
     """One child's events as they are recorded, service by service."""
 
     def __init__(self, programme: SyntheticProgramme, publisher: Publisher, case_id: UUID) -> None:
@@ -139,6 +140,7 @@ class _Case:
         self.publisher = publisher
         self.case_id = case_id
         self.versions: dict[UUID, int] = {}
+        programme.cases[case_id] = self
         publisher.case_keys.for_sealing(case_id)  # made at registration, as intake makes it
 
     def intake(self, event_class: type, at: datetime, /, **fields: Any) -> None:
@@ -176,7 +178,7 @@ def generate(seed: int, count: int, case_keys: CaseKeys) -> SyntheticProgramme:
     publisher = Publisher(case_keys)
     for number in range(1, count + 1):
         case_id = uuid4_from(chance)
-        case = _Case(programme, publisher, case_id)
+        case = SyntheticCase(programme, publisher, case_id)
         _one_case(chance, case, number)
         if chance.random() < 0.01:
             # Erased later: the key goes once the messages are made (see ``erase``).
@@ -190,7 +192,7 @@ def generate(seed: int, count: int, case_keys: CaseKeys) -> SyntheticProgramme:
     return programme
 
 
-def _one_case(chance: random.Random, case: _Case, number: int) -> None:
+def _one_case(chance: random.Random, case: SyntheticCase, number: int) -> None:
     agency = chance.choices(list(PLACES), weights=[45, 35, 20])[0]
     released = FIRST_RELEASE + timedelta(days=chance.randrange(RELEASE_DAYS))
     sex = "female" if chance.random() < 0.17 else "male"
@@ -340,7 +342,7 @@ ENDINGS: list[tuple[float, type, bool, Callable[[date, str], dict[str, Any]]]] =
 ]
 
 
-def _return(chance: random.Random, case: _Case, day: date, staff: str) -> date | None:
+def _return(chance: random.Random, case: SyntheticCase, day: date, staff: str) -> date | None:
     """The day the child returned to a family, if the child did."""
     outcome = chance.random()
     for up_to, event_class, returned, fields in ENDINGS:
@@ -350,7 +352,7 @@ def _return(chance: random.Random, case: _Case, day: date, staff: str) -> date |
     return None
 
 
-def _follow_up(chance: random.Random, case: _Case, returned: date, staff: str) -> None:
+def _follow_up(chance: random.Random, case: SyntheticCase, returned: date, staff: str) -> None:
     plan = uuid4_from(chance)
     case.record(
         "followup",
@@ -408,7 +410,7 @@ def _follow_up(chance: random.Random, case: _Case, returned: date, staff: str) -
 
 
 def _referral(
-    chance: random.Random, case: _Case, day: date, service: str, agency: str, staff: str
+    chance: random.Random, case: SyntheticCase, day: date, service: str, agency: str, staff: str
 ) -> None:
     referral = uuid4_from(chance)
     partner = PARTNERS[service]
@@ -469,7 +471,7 @@ def _referral(
 
 
 def _milestone(
-    chance: random.Random, case: _Case, referral: UUID, at: datetime, milestone: str
+    chance: random.Random, case: SyntheticCase, referral: UUID, at: datetime, milestone: str
 ) -> None:
     case.record(
         "referral",
@@ -483,7 +485,7 @@ def _milestone(
     )
 
 
-def _close(case: _Case, day: date, reason: str, staff: str) -> None:
+def _close(case: SyntheticCase, day: date, reason: str, staff: str) -> None:
     case.intake(
         ChildCase.CaseClosed,
         at_noon(day),

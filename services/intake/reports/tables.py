@@ -33,6 +33,7 @@ from services.intake.reports.projection import (
 from shared.access import OWN, PERMISSIONS, Action, Caller, Outcome, decide
 
 DEFAULT_THRESHOLD = 5
+LONGEST_PERIOD_MONTHS = 120  # a table has a row per month: ten years of them at most
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 SEX_COLUMNS = tuple(SEXES)
 REFERRAL_STATES = ("made", "accepted", "declined", "completed")
@@ -54,6 +55,9 @@ class Scope:
                 raise ValueError(f"a month is written YYYY-MM, not {month!r}")
         if self.first_month > self.last_month:
             raise ValueError("the period ends before it starts")
+        first, last = (int(m[:4]) * 12 + int(m[5:]) for m in (self.first_month, self.last_month))
+        if last - first >= LONGEST_PERIOD_MONTHS:
+            raise ValueError(f"a report covers at most {LONGEST_PERIOD_MONTHS} months")
 
     def holds(self, month: str, agency: str) -> bool:
         return (

@@ -1,0 +1,123 @@
+"""The statistics projection as a case changes: its counts follow the case (a consent
+withdrawn, a correction, a message again, topics in another order) and survive its erasure,
+while what they were made from goes with the case's key."""
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+from services.intake.domain import ChildCase
+from services.intake.reports.projection import StatisticsProjection
+from services.intake.reports.replay import IN_MEMORY
+from shared.database import Database
+from shared.keyring import CaseKeys
+from tests.conftest import in_memory_keyring
+from tests.synthetic import SyntheticProgramme, generate
+
+LATER = datetime(2027, 1, 4, 12, tzinfo=UTC)
+
+
+@pytest.fixture
+def world():
+    keyring = in_memory_keyring()
+    programme = generate(seed=11, count=40, case_keys=CaseKeys(keyring, "intake"))
+    projection = StatisticsProjection(
+        Database.named("statistics", IN_MEMORY), CaseKeys(keyring, "statistics")
+    )
+    return programme, projection, keyring
+
+
+def applied(projection: StatisticsProjection, messages) -> Counter:
+    with projection.database.transaction() as tx:
+        for _service, message in messages:
+            projection.apply(message, tx)
+    return Counter({cell: count for cell, count in projection.cells()})
+
+
+def consenting_case(programme: SyntheticProgramme):
+    """A case counted in the tables, with its statistics consent's id."""
+    for case_id, case in programme.cases.items():
+        events = [e for _s, c, e in programme.events if c == case_id]
+        given = [e for e in events if type(e).__name__ == "ConsentGiven"]
+        withdrawn = any(type(e).__name__ == "ConsentWithdrawn" for e in events)
+        if given and not withdrawn and case_id not in programme.erased:
+            return case, given[0].consent_id, events[0]
+    raise AssertionError("no consenting case in the seeded programme")
+
+
+def cells_of(counts: Counter, table: str) -> Counter:
+    return Counter({cell: n for cell, n in counts.items() if cell[0] == table})
+
+
+def test_a_consent_withdrawn_moves_the_case_to_the_no_consent_line(world):
+    programme, projection, _ = world
+    before = applied(projection, programme.messages)
+    case, consent_id, registered = consenting_case(programme)
+    start = len(programme.messages)
+    case.intake(ChildCase.ConsentWithdrawn, LATER, consent_id=consent_id, recorded_by="cw-1")
+    after = applied(projection, programme.messages[start:])
+    month, agency = registered.released_on.isoformat()[:7], registered.registering_agency
+    no_consent = ("no_consent", month, agency, "cases", "total")
+    assert after[no_consent] == before[no_consent] + 1
+    assert sum(cells_of(after, "releases_by_age").values()) == (
+        sum(cells_of(before, "releases_by_age").values()) - 1
+    )
+    # The case left every cell it counted in; no cell gained but its one line.
+    changed = {cell for cell in before.keys() | after.keys() if before[cell] != after[cell]}
+    assert all(after[cell] < before[cell] for cell in changed if cell != no_consent)
+    assert len(changed) >= 5  # its party, age, exit and region, and its line
+
+
+def test_a_corrected_sex_moves_the_case_from_one_column_to_the_other(world):
+    programme, projection, _ = world
+    before = applied(projection, programme.messages)
+    case, _consent, registered = consenting_case(programme)
+    other = "male" if registered.sex == "female" else "female"
+    start = len(programme.messages)
+    case.intake(
+        ChildCase.FieldCorrected,
+        LATER,
+        field="sex",
+        value=other,
+        reason="recorded wrongly",
+        corrected_by="cw-1",
+    )
+    after = applied(projection, programme.messages[start:])
+    ages_before, ages_after = (
+        cells_of(before, "releases_by_age"),
+        cells_of(after, "releases_by_age"),
+    )
+    moved = {cell: ages_after[cell] - ages_before[cell] for cell in ages_before | ages_after}
+    assert sorted(v for v in moved.values() if v) == [-1, 1]
+    assert {cell[4] for cell, v in moved.items() if v == 1} == {other}
+
+
+def test_an_erasure_keeps_the_counts_and_drops_the_sealed_profile(world):
+    programme, projection, keyring = world
+    before = applied(projection, programme.messages)
+    case, _consent, _registered = consenting_case(programme)
+    start = len(programme.messages)
+    case.intake(ChildCase.CaseErased, LATER, erasure_reason="child_request", requested_by="sv-1")
+    keyring.destroy(case.case_id)
+    after = applied(projection, programme.messages[start:])
+    assert after == before
+    with projection.database.transaction() as tx:
+        rows = tx.fetchall(
+            "SELECT case_id FROM statistics_case_profiles WHERE case_id = ?",
+            (str(case.case_id),),
+        )
+    assert rows == []
+
+
+def test_messages_again_or_in_another_order_of_topics_count_the_same(world):
+    programme, projection, keyring = world
+    once = applied(projection, programme.messages)
+    again = applied(projection, programme.messages)
+    assert again == once
+    # The follow-up and referral topics read before intake's: a fresh projection.
+    fresh = StatisticsProjection(
+        Database.named("statistics", IN_MEMORY), CaseKeys(keyring, "statistics")
+    )
+    reordered = sorted(programme.messages, key=lambda item: item[0] == "intake")
+    assert applied(fresh, reordered) == once
