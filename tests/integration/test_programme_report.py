@@ -6,6 +6,7 @@ files, its access rules and its rendering in Chromium."""
 
 import csv
 import json
+import os
 import time
 import uuid
 from collections import Counter
@@ -17,59 +18,53 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from services.intake.reports.projection import Coarsening, StatisticsProjection
-from services.intake.reports.replay import ReplayFigures, replay_statistics, report_from_topics
-from services.intake.reports.tables import Report, Scope
+from services.intake.reports.projection import Cell, Coarsening, StatisticsProjection
+from services.intake.reports.render import as_html, releases_by_month_chart
+from services.intake.reports.replay import IN_MEMORY, ReplayFigures, replay_statistics
+from services.intake.reports.tables import Report, Scope, build_report
 from services.intake.service import build_runtime, create_app
 from shared.access import Role
 from shared.cli import main
 from shared.database import Database
 from shared.kafka import ADMIN, ensure_topics, kafka_connection, reliable_producer
 from shared.keyring import CaseKeys, open_keyring
-from shared.settings import Settings
+from shared.settings import REPO_ROOT, Settings
 from shared.topicreader import KafkaPythonReader
 from tests.browser import screenshot_path
 from tests.conftest import platform_settings, sqlite_store
 from tests.disclosurecheck import determined_cells, visible_small_cells
 from tests.integration.test_case_audit import platform_env
+from tests.processes import run_readme_command
 from tests.signin import Tokens, local_token
 from tests.synthetic import PLACES, REFERENCE, SyntheticProgramme, erase, generate, publish
 
 pytestmark = pytest.mark.kafka
 
 SEED, CASES = 2026, 2_000
+README = REPO_ROOT / "README.md"
+README_CHART = REPO_ROOT / "docs" / "reports" / "releases-by-month.svg"
 THRESHOLD = 5
 WHOLE_PERIOD = Scope("2025-01", "2026-12")
 
 
 @dataclass
 class Seeded:
+    """The seeded programme on this test's topics, and the statistics projection's cells
+    from one replay of them (each report below is made from those cells)."""
+
     settings: Settings
     programme: SyntheticProgramme
     topics: list[str]
     reference: Path
-    generated_seconds: float
-    report: Report
+    cells: list[tuple[Cell, int]]
     figures: ReplayFigures
 
-    def reader(self) -> KafkaPythonReader:
-        return KafkaPythonReader(kafka_connection(self.settings, ADMIN))
-
     def report_of(self, scope: Scope) -> Report:
-        reader = self.reader()
-        try:
-            report, _ = report_from_topics(
-                reader,
-                self.case_keys(),
-                scope,
-                THRESHOLD,
-                datetime.now(UTC),
-                self.coarsening(),
-                topics=self.topics,
-            )
-        finally:
-            reader.close()
-        return report
+        return build_report(self.cells, scope, THRESHOLD, datetime.now(UTC))
+
+    @property
+    def report(self) -> Report:
+        return self.report_of(WHOLE_PERIOD)
 
     def case_keys(self) -> CaseKeys:
         # A reader of its own, as a service that never saw the erasures: keys from the ring.
@@ -100,26 +95,25 @@ def seeded(kafka_broker, tmp_path_factory) -> Seeded:
     erase(programme, keyring)
     reference = folder / "reference.json"
     reference.write_text(json.dumps(REFERENCE))
-    seeded = Seeded(settings, programme, list(topics.values()), reference, generated, None, None)  # type: ignore[arg-type]
-    reader = seeded.reader()
+    coarsening = Coarsening.from_file(str(reference))
+    projection = StatisticsProjection(
+        Database.named("statistics", IN_MEMORY),
+        CaseKeys(open_keyring(settings), "statistics"),
+        coarsening,
+    )
+    reader = KafkaPythonReader(admin)
     try:
-        seeded.report, seeded.figures = report_from_topics(
-            reader,
-            seeded.case_keys(),
-            WHOLE_PERIOD,
-            THRESHOLD,
-            datetime.now(UTC),
-            seeded.coarsening(),
-            topics=seeded.topics,
-        )
+        figures = replay_statistics(projection, reader, list(topics.values()))
     finally:
         reader.close()
     print(
         f"{CASES} cases, {len(programme.messages)} messages generated in {generated:.1f} s; "
-        f"replayed ({seeded.figures.messages} read, {seeded.figures.applied} applied) in "
-        f"{seeded.figures.seconds:.1f} s"
+        f"replayed ({figures.messages} read, {figures.applied} applied) in "
+        f"{figures.seconds:.1f} s"
     )
-    return seeded
+    return Seeded(
+        settings, programme, list(topics.values()), reference, projection.cells(), figures
+    )
 
 
 def programme_services() -> tuple[str, ...]:
@@ -280,7 +274,7 @@ def test_a_country_and_a_period_count_only_their_children(seeded):
     ids=["whole", "one-country-half-year", "one-agency-one-month"],
 )
 def test_no_count_under_the_threshold_shows_and_none_hidden_follows_from_the_totals(seeded, scope):
-    report = seeded.report if scope == WHOLE_PERIOD else seeded.report_of(scope)
+    report = seeded.report_of(scope)
     hidden = 0
     for table in [*report.tables, report.by_month]:
         assert visible_small_cells(table.grid, THRESHOLD) == [], table.spec.key
@@ -316,11 +310,8 @@ def test_homeward_report_writes_html_json_and_a_csv_per_table(
     # Self-contained: only the SVG namespaces name anything outside the file.
     assert html.replace("http://www.w3.org/", "").count("http") == 0
     assert "messages read" in err
-    # A supervisor reads the report of their own agency, whatever they ask for.
+    # A supervisor reads the reports of their own agency only (the route's test reads one).
     supervisor = local_token(seeded.settings, Role.SUPERVISOR, agency="CD-GOM", sub="sup-1")
-    code, err = report_command(seeded, monkeypatch, capsys, "--out", str(out), token=supervisor)
-    assert code == 0, err
-    assert json.loads((out / "report.json").read_text())["scope"]["agency"] == "CD-GOM"
     code, err = report_command(
         seeded, monkeypatch, capsys, "--out", str(out), "--agency", "CD-BKV", token=supervisor
     )
@@ -363,8 +354,6 @@ def report_command(seeded, monkeypatch, capsys, *arguments, token=None) -> tuple
 
 
 def test_the_html_report_renders_in_chromium_and_fetches_nothing(seeded, browser, tmp_path):
-    from services.intake.reports.render import as_html
-
     page = browser.new_page(viewport={"width": 1000, "height": 800})
     requested: list[str] = []
     page.on("request", lambda request: requested.append(request.url))
@@ -397,11 +386,9 @@ NEVER_AT_REST = (
 def test_the_projection_keeps_counts_and_sealed_profiles_only(seeded, tmp_path):
     database = Database.named("statistics", sqlite_store(tmp_path))
     projection = StatisticsProjection(database, seeded.case_keys(), seeded.coarsening())
-    reader = seeded.reader()
-    try:
-        replay_statistics(projection, reader, seeded.topics)
-    finally:
-        reader.close()
+    with database.transaction() as tx:
+        for _service, message in seeded.programme.messages:
+            projection.apply(message, tx)
     with database.transaction() as tx:
         tx.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     stored = b"".join(path.read_bytes() for path in tmp_path.glob("events.sqlite3*"))
@@ -443,3 +430,41 @@ def test_supervisors_and_auditors_read_reports_over_http_partners_never(seeded, 
         assert client.get("/reports", params=params, headers=caseworker).status_code == 403
     finally:
         runtime.application.close()
+
+
+def readme_section() -> str:
+    return README.read_text().split("\n## Reports\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_the_readmes_command_prints_what_the_readme_shows(seeded, tmp_path):
+    section = readme_section()
+    command = section.split("```sh\n", 1)[1].split("```", 1)[0]
+    shown = section.split("prints the files it wrote", 1)[1].split("```\n", 1)[1]
+    # The README's command as written, reading this test's copy of the topics.
+    copy = " ".join(f"--topic {topic}" for topic in seeded.topics)
+    printed = run_readme_command(
+        command.replace("homeward report", f"homeward report {copy} --as {ADMIN}"),
+        {
+            **platform_env(seeded.settings),
+            "HOMEWARD_REPORT_REFERENCE_FILE": str(seeded.reference),
+            "MPLCONFIGDIR": str(tmp_path / "matplotlib"),
+        },
+        tmp_path,
+    )
+    assert printed.splitlines() == shown.split("```", 1)[0].splitlines()
+    written = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert written["figures"] == {f.label: f.value for f in seeded.report.figures}
+
+
+def test_the_readmes_figures_and_chart_are_the_seeded_programmes(seeded):
+    section = readme_section()
+    assert len(seeded.programme.messages) == 25_154
+    assert f"2,000 cases ({len(seeded.programme.messages):,} messages)" in section
+    for figure in seeded.report.figures:
+        assert f"| {figure.label} | {figure.value} |" in section
+    drawn = str(releases_by_month_chart(seeded.report))
+    if os.environ.get("HOMEWARD_UPDATE_README_CHART"):  # after a change to the chart
+        README_CHART.parent.mkdir(parents=True, exist_ok=True)
+        README_CHART.write_text(drawn)
+    assert f"]({README_CHART.relative_to(REPO_ROOT)})" in section
+    assert README_CHART.read_text() == drawn
