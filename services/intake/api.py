@@ -54,7 +54,9 @@ from services.intake.programme import (
     Programme,
 )
 from services.intake.projections import CaseFilter, CaseProjections, CaseRow
-from shared.access import Action, Caller, Decision, Outcome, decide, decide_approval
+from services.intake.reports.disclosure import Grid, suppress
+from services.intake.reports.tables import ReportSettings, as_published
+from shared.access import Action, Caller, Decision, Outcome, decide, decide_approval, permission
 from shared.api import (
     AgencyCode,
     AgencyFilter,
@@ -1006,11 +1008,18 @@ statistics = APIRouter(prefix="/statistics", tags=["statistics"])
 
 
 class StageCounts(BaseModel):
-    stages: dict[Stage, int]
-    total: int
+    stages: dict[Stage, int | str]
+    total: int | str
 
 
-@statistics.get("/stages", summary="How many cases are at each stage (no personal data)")
+@statistics.get(
+    "/stages",
+    summary="How many cases are at each stage (no personal data)",
+    description="For staff who may list the cases counted (their own agency's), the counts "
+    "as they are; for anyone else (an auditor without the personal-data grant), under the "
+    "reports' disclosure control: a count under the threshold reads '<5', and another is "
+    "hidden ('x') so that it does not follow from the total.",
+)
 def stage_statistics(
     read_model: Projections,
     request: Request,
@@ -1020,6 +1029,19 @@ def stage_statistics(
     counts = read_model.stage_counts(
         agency, authorize_listing(request, caller, Action.READ_STATISTICS)
     )
+    if permission(caller, Action.LIST_CASES).allowed:
+        # Their own caseload, which they may list case by case: nothing to hide from them.
+        return StageCounts(
+            stages={Stage(stage): count for stage, count in counts.items()},
+            total=sum(counts.values()),
+        )
+    threshold = ReportSettings().threshold
+    grid = suppress(
+        Grid(list(counts), ["cases"], [[count] for count in counts.values()], row_totals=False),
+        threshold,
+    )
+    shown = [as_published(grid.label(r, 0, threshold)) for r in range(grid.height)]
     return StageCounts(
-        stages={Stage(stage): count for stage, count in counts.items()}, total=sum(counts.values())
+        stages={Stage(stage): label for stage, label in zip(counts, shown, strict=False)},
+        total=shown[-1],
     )

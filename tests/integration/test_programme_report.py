@@ -28,6 +28,7 @@ from shared.cli import main
 from shared.database import Database
 from shared.kafka import ADMIN, ensure_topics, kafka_connection, reliable_producer
 from shared.keyring import CaseKeys, open_keyring
+from shared.replay import open_personal_fields
 from shared.settings import REPO_ROOT, Settings
 from shared.topicreader import KafkaPythonReader
 from tests.browser import screenshot_path
@@ -468,3 +469,46 @@ def test_the_readmes_figures_and_chart_are_the_seeded_programmes(seeded):
         README_CHART.write_text(drawn)
     assert f"]({README_CHART.relative_to(REPO_ROOT)})" in section
     assert README_CHART.read_text() == drawn
+
+
+def test_stage_counts_are_suppressed_for_whoever_may_not_list_the_cases(seeded, tmp_path):
+    runtime = build_runtime(seeded.settings, sqlite_store(tmp_path))
+    keys = seeded.case_keys()
+    gom = [
+        case_id
+        for case_id, case in seeded.programme.cases.items()
+        if case_id not in seeded.programme.erased
+        and next(e for _s, c, e in seeded.programme.events if c == case_id).registering_agency
+        == "CD-GOM"
+    ][:9]
+    # Nine children registered, two of them handed over since (as the consumer gives them).
+    chosen = [
+        message
+        for _service, message in seeded.programme.messages
+        if message.case_id in gom
+        and (
+            message.type.endswith("ChildRegistered.v2")
+            or (message.type.endswith("HandedOver.v2") and message.case_id in gom[:2])
+        )
+    ]
+    projections = runtime.application.projections
+    with projections.database.transaction() as tx:
+        for message in chosen:
+            opened = open_personal_fields(message.data, message.case_id, keys, "test")
+            projections.apply(message.model_copy(update={"data": opened}), tx)
+    tokens = Tokens(seeded.settings)
+    try:
+        client = TestClient(create_app(runtime))
+        params = {"agency": "CD-GOM"}
+        caseworker = tokens.headers(Role.CASEWORKER, agency="CD-GOM", sub="cw-1")
+        own = client.get("/statistics/stages", params=params, headers=caseworker).json()
+        assert own["stages"]["registered"] == 7
+        assert own["stages"]["handed_over"] == 2
+        auditor = tokens.headers(Role.AUDITOR, agency="UN-AUDIT", sub="au-1")
+        counted = client.get("/statistics/stages", params=params, headers=auditor).json()
+        assert counted["stages"]["handed_over"] == "<5"
+        # The 7 is hidden too: beside the total, 9, it would give the 2 away.
+        assert counted["stages"]["registered"] == "x"
+        assert counted["total"] == 9
+    finally:
+        runtime.application.close()

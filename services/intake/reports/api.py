@@ -19,9 +19,10 @@ from services.intake.reports.tables import (
     Scope,
     scope_for,
 )
-from shared.access import AGENCY_CODE_PATTERN, Action, Caller, Outcome
+from shared.access import Action, Caller, Outcome
+from shared.api import AgencyFilter
 from shared.auth import requires
-from shared.kafka import AUDITOR, kafka_connection
+from shared.kafka import AUDITOR, UnknownTopic, kafka_connection
 from shared.topicreader import KafkaPythonReader
 
 
@@ -46,10 +47,16 @@ def programme_report(
     request: Request,
     intake: Intake,
     caller: Annotated[Caller, Depends(requires(Action.READ_REPORTS))],
-    first_month: Annotated[str, Query(alias="from", pattern=MONTH.pattern)],
-    last_month: Annotated[str, Query(alias="to", pattern=MONTH.pattern)],
-    country: Annotated[str | None, Query(pattern="^[A-Z]{2}$")] = None,
-    agency: Annotated[str | None, Query(pattern=AGENCY_CODE_PATTERN)] = None,
+    first_month: Annotated[
+        str, Query(alias="from", max_length=7, pattern=MONTH.pattern, description="YYYY-MM")
+    ],
+    last_month: Annotated[
+        str, Query(alias="to", max_length=7, pattern=MONTH.pattern, description="YYYY-MM")
+    ],
+    country: Annotated[
+        str | None, Query(max_length=2, pattern="^[A-Z]{2}$", description="CD: CD-* agencies")
+    ] = None,
+    agency: AgencyFilter = None,
     threshold: Annotated[int | None, Query(ge=2, le=1000)] = None,
     format: ReportFormat = ReportFormat.JSON,
     table: Annotated[TableKey | None, Query(description="The table of a CSV answer.")] = None,
@@ -89,7 +96,7 @@ def programme_report(
             )
         finally:
             reader.close()
-    except KafkaError:
+    except (KafkaError, UnknownTopic):
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "The topics cannot be read now."
         ) from None

@@ -197,14 +197,15 @@ class Table:
             {
                 "row": line[0],
                 "cells": dict(
-                    zip(self.header()[1:], [_number(cell) for cell in line[1:]], strict=True)
+                    zip(self.header()[1:], [as_published(cell) for cell in line[1:]], strict=True)
                 ),
             }
             for line in self.lines(threshold)
         ]
 
 
-def _number(label: str) -> int | str:
+def as_published(label: str) -> int | str:
+    """A cell's label as JSON gives it: a number where it is shown, ``<5`` or ``x`` if not."""
     return int(label) if label.isdigit() else label
 
 
