@@ -322,7 +322,7 @@ def contributions(
         hours = max(0.0, (_moment(profile["handed_over_at"]) - released).total_seconds() / 3600)
         cells.append(cell("handover_time", bucket_label(hours, HANDOVER_HOURS, "h")))
         within = hours <= programme.handover_hours
-        cells.append(cell("deadlines", "handover " + ("met" if within else "missed")))
+        cells.append(cell("handover_deadline", "met" if within else "missed"))
     if "care_left_on" in profile:
         stay = date.fromisoformat(profile["care_left_on"]) - date.fromisoformat(
             profile["care_entered_on"]
@@ -330,7 +330,7 @@ def contributions(
         weeks = stay.days / 7
         cells.append(cell("interim_care_time", bucket_label(weeks, INTERIM_CARE_WEEKS, "wk")))
         within = weeks <= programme.interim_care_weeks
-        cells.append(cell("deadlines", "interim care " + ("met" if within else "missed")))
+        cells.append(cell("interim_care_deadline", "met" if within else "missed"))
     cells += [cell("outcomes", name.replace("_", " ")) for name in profile.get("outcomes", [])]
     for made in profile.get("referrals", {}).values():
         if "partner" not in made:

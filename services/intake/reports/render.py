@@ -145,19 +145,12 @@ def funnel_chart(report: Report) -> Markup:
 
 
 def deadlines_chart(report: Report) -> Markup:
-    deadlines, visits = report.table("deadlines"), report.table("visits")
+    handover, care = report.table("handover_deadline"), report.table("interim_care_deadline")
+    visits = report.table("visits")
     late = [shown(visits, row, "total") for row in ("done late", "missed, not done since")]
     groups = [
-        (
-            "handover",
-            shown(deadlines, "handover met", "total"),
-            [shown(deadlines, "handover missed", "total")],
-        ),
-        (
-            "interim care",
-            shown(deadlines, "interim care met", "total"),
-            [shown(deadlines, "interim care missed", "total")],
-        ),
+        ("handover", shown(handover, "met", "total"), [shown(handover, "missed", "total")]),
+        ("interim care", shown(care, "met", "total"), [shown(care, "missed", "total")]),
         ("follow-up visits", shown(visits, "done on time", "total"), late),
     ]
     chart = Chart(figsize=(6, 3))
