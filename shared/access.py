@@ -22,6 +22,7 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"  # their agency's cases, and its approvals and decisions
     PARTNER = "partner"  # referrals addressed to its own agency, consented fields only
     AUDITOR = "auditor"  # histories and integrity across agencies; personal data by grant
+    PROGRAMME_MANAGER = "programme_manager"  # reports and statistics across agencies; no case
     ADMIN = "admin"  # partners, users' roles, keys; never case content
 
 
@@ -105,6 +106,11 @@ PERMISSIONS: dict[Role, dict[Action, Scope]] = {
         Action.READ_REPORTS: ANY,
         Action.READ_PERSONAL_DATA: ANY,
         Action.READ_SEXUAL_VIOLENCE: ANY,
+    },
+    Role.PROGRAMME_MANAGER: {
+        # Aggregates under disclosure control only: never a case, a list or a history.
+        Action.READ_REPORTS: ANY,
+        Action.READ_STATISTICS: ANY,
     },
     Role.ADMIN: {
         Action.REGISTER_PARTNER: ANY,

@@ -421,7 +421,7 @@ def test_the_projection_keeps_counts_and_sealed_profiles_only(seeded, tmp_path):
     assert len(profiles) == CASES - len(seeded.programme.erased)
 
 
-def test_supervisors_and_auditors_read_reports_over_http_partners_never(seeded, tmp_path):
+def test_supervisors_auditors_and_programme_managers_read_reports_partners_never(seeded, tmp_path):
     runtime = build_runtime(seeded.settings, sqlite_store(tmp_path))
     tokens = Tokens(seeded.settings)
     month = (date.today() - timedelta(days=31)).isoformat()[:7]
@@ -447,6 +447,11 @@ def test_supervisors_and_auditors_read_reports_over_http_partners_never(seeded, 
         assert client.get("/reports", params=params, headers=partner).status_code == 403
         caseworker = tokens.headers(Role.CASEWORKER, agency="CD-GOM", sub="cw-1")
         assert client.get("/reports", params=params, headers=caseworker).status_code == 403
+        manager = tokens.headers(Role.PROGRAMME_MANAGER, agency="UN-PM", sub="pm-1")
+        across = client.get("/reports", params={**params, "agency": "CD-BKV"}, headers=manager)
+        assert across.status_code == 200
+        assert across.json()["scope"]["agency"] == "CD-BKV"
+        assert client.get("/cases", headers=manager).status_code == 403  # never a case
     finally:
         runtime.application.close()
 

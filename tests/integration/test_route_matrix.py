@@ -153,6 +153,7 @@ CALLERS = [
     Who("partner", Role.PARTNER),
     Who("auditor", Role.AUDITOR, frozenset(Grant)),
     Who("auditor-without-grants", Role.AUDITOR),
+    Who("programme-manager", Role.PROGRAMME_MANAGER),
     Who("admin", Role.ADMIN),
 ]
 

@@ -47,6 +47,7 @@ WITHIN_OWN_AGENCY: dict[Role, set[Action]] = {
     Role.SUPERVISOR: CASEWORK | SUPERVISION,
     Role.PARTNER: {Action.READ_REFERRAL_AS_PARTNER, Action.ANSWER_REFERRAL},
     Role.AUDITOR: set(),
+    Role.PROGRAMME_MANAGER: set(),
     Role.ADMIN: set(),
 }
 ACROSS_AGENCIES: dict[Role, set[Action]] = {
@@ -63,6 +64,8 @@ ACROSS_AGENCIES: dict[Role, set[Action]] = {
         Action.READ_PERSONAL_DATA,
         Action.READ_SEXUAL_VIOLENCE,
     },
+    # issue 21: programme managers read reports (and stage counts) across agencies, no case.
+    Role.PROGRAMME_MANAGER: {Action.READ_REPORTS, Action.READ_STATISTICS},
     Role.ADMIN: {
         Action.REGISTER_PARTNER,
         Action.READ_PARTNERS,
