@@ -103,6 +103,7 @@ HOW_LEFT = {
 FIRST_RELEASE = date(2025, 1, 1)
 RELEASE_DAYS = 640  # to early October 2026
 VISITS_AFTER_RETURN = (14, 30, 91)  # days: the first three visits of follow-up's schedule
+DATA_CUT = date(2026, 11, 20)  # the programme's records end here: later visits are not done yet
 
 
 def weighted(chance: random.Random, weights: dict[str, int]) -> str:
@@ -377,6 +378,8 @@ def _follow_up(chance: random.Random, case: SyntheticCase, returned: date, staff
     for number, after in enumerate(VISITS_AFTER_RETURN, start=1):
         due = returned + timedelta(days=after)
         how = chance.random()
+        if due > DATA_CUT or 0.1 <= how < 0.14:
+            continue  # not due yet, or due and not recorded (overdue)
         if how < 0.1:
             case.record(
                 "followup",
@@ -398,7 +401,7 @@ def _follow_up(chance: random.Random, case: SyntheticCase, returned: date, staff
             visited_by=staff,
             mode="home",
             wellbeing="good",
-            attending_school=chance.random() < 0.45,
+            attending_school=chance.random() < 0.3,
             livelihood_status="helping the family",
             family_acceptance="good",
             community_acceptance="fair",

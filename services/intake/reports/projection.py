@@ -12,8 +12,9 @@ sealed fields with the case's key in memory, and keeps two things:
 - ``statistics_case_profiles``: per case, what the counts need to change when the case does
   (its sex and age band are known at registration, its return months later, its consent may
   come or go) and the cells it counts in now, **sealed as one value with the case's own key**.
-  Nothing in it is readable without that key, and erasure destroys the key: the row is
-  dropped and the counts it made stay, while no personal value does.
+  Nothing in it is readable without that key. On erasure the profile gives way to the word
+  ``erased`` (so that nothing about the case counts again) and the counts it made stay,
+  while no personal value does.
 
 Each message updates the case's profile; the cells it counts in are then computed again from
 the whole profile (:func:`contributions`) and only the difference is applied to the counts.
@@ -39,7 +40,6 @@ from uuid import UUID
 from services.intake.domain import age_band, start_of_day
 from services.intake.programme import Programme
 from shared.consent import AGGREGATE_PURPOSES
-from shared.crypto import DataKey
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type, event_types
 from shared.keyring import CaseKeys
@@ -47,6 +47,9 @@ from shared.replay import open_personal_fields
 
 STATISTICS_CONSUMER = "homeward.intake.statistics"
 PROFILE_FIELD = "statistics_profile"  # the name the sealed profile is bound to
+# What an erased case's row holds instead of its profile: that it was erased (a fact in clear
+# on the topic too), so that nothing about it is counted again.
+ERASED_CASE = "erased"
 SEXES = ("female", "male")
 
 CELLS_DDL = """CREATE TABLE IF NOT EXISTS statistics_cells (
@@ -352,6 +355,10 @@ def contributions(
             cells.append(cell("visits", "done on time" if on_time else "done late"))
         elif visit.get("missed"):
             cells.append(cell("visits", "missed, not done since"))
+        elif "due_on" in visit:
+            # Neither done nor missed: overdue once its day has passed, which the report
+            # knows (the counts cannot): counted by the month it falls due.
+            cells.append(cell("visits_pending", visit["due_on"][:7]))
     return cells
 
 
@@ -381,9 +388,12 @@ class StatisticsProjection:
         case = message.case_id
         if case is None:
             return
+        stored = self._stored(case, tx)
+        if stored == ERASED_CASE:
+            return  # counted once, for good: nothing about it can change any more
         if message.type == intake("CaseErased"):
-            # The counts stay; what they were made from goes with the key.
-            tx.execute("DELETE FROM statistics_case_profiles WHERE case_id = ?", (str(case),))
+            # The counts stay; what they were made from goes (with the key, too).
+            self._store(case, ERASED_CASE, tx)
             return
         change = CHANGES.get(message.type)
         if change is None:
@@ -394,8 +404,9 @@ class StatisticsProjection:
                 month = "" if message.time is None else message.time.strftime("%Y-%m")
                 agency = message.data["registering_agency"]
                 self._add(tx, Counter([("erased", month, agency, "cases", "total")]), 1)
+                self._store(case, ERASED_CASE, tx)
             return
-        profile = self._profile(case, key, tx)
+        profile = {} if stored is None else key.open(PROFILE_FIELD, json.loads(stored))
         opened = open_personal_fields(message.data, case, self.case_keys, "statistics")
         change(profile, opened, message)
         # A case may count several times in one cell (its visits): counts of cells, then.
@@ -404,21 +415,22 @@ class StatisticsProjection:
         self._add(tx, counted - Counter(now), -1)
         self._add(tx, Counter(now) - counted, 1)
         profile["counted"] = now
-        sealed = json.dumps(key.seal(PROFILE_FIELD, profile))
-        tx.execute(
-            "INSERT INTO statistics_case_profiles (case_id, sealed_profile) VALUES (?, ?) "
-            "ON CONFLICT (case_id) DO UPDATE SET sealed_profile = excluded.sealed_profile",
-            (str(case), sealed),
-        )
+        self._store(case, json.dumps(key.seal(PROFILE_FIELD, profile)), tx)
 
-    def _profile(self, case: UUID, key: DataKey, tx: Transaction) -> dict[str, Any]:
+    @staticmethod
+    def _stored(case: UUID, tx: Transaction) -> str | None:
         rows = tx.fetchall(
             "SELECT sealed_profile FROM statistics_case_profiles WHERE case_id = ?", (str(case),)
         )
-        if not rows:
-            return {}
-        profile: dict[str, Any] = key.open(PROFILE_FIELD, json.loads(rows[0][0]))
-        return profile
+        return None if not rows else str(rows[0][0])
+
+    @staticmethod
+    def _store(case: UUID, profile: str, tx: Transaction) -> None:
+        tx.execute(
+            "INSERT INTO statistics_case_profiles (case_id, sealed_profile) VALUES (?, ?) "
+            "ON CONFLICT (case_id) DO UPDATE SET sealed_profile = excluded.sealed_profile",
+            (str(case), profile),
+        )
 
     @staticmethod
     def _add(tx: Transaction, cells: Counter[Any], sign: int) -> None:

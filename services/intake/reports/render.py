@@ -16,7 +16,7 @@ from markupsafe import Markup
 from matplotlib import rc_context
 from matplotlib.figure import Figure as Chart
 
-from services.intake.reports.tables import SEX_COLUMNS, Report, Table
+from services.intake.reports.tables import SEX_COLUMNS, VISITS_OVERDUE, Report, Table
 
 METHOD = (
     "Each table counts the children released in the period (by month of release) who gave "
@@ -147,7 +147,10 @@ def funnel_chart(report: Report) -> Markup:
 def deadlines_chart(report: Report) -> Markup:
     handover, care = report.table("handover_deadline"), report.table("interim_care_deadline")
     visits = report.table("visits")
-    late = [shown(visits, row, "total") for row in ("done late", "missed, not done since")]
+    late = [
+        shown(visits, row, "total")
+        for row in ("done late", "missed, not done since", VISITS_OVERDUE)
+    ]
     groups = [
         ("handover", shown(handover, "met", "total"), [shown(handover, "missed", "total")]),
         ("interim care", shown(care, "met", "total"), [shown(care, "missed", "total")]),
@@ -182,7 +185,7 @@ def as_html(report: Report) -> str:
         {
             "svg": deadlines_chart(report),
             "caption": "Deadlines met and missed (follow-up: "
-            "visits done on time against done late or missed)",
+            "visits done on time against done late, missed or overdue)",
         },
     ]
     return _html.render(

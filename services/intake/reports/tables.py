@@ -37,6 +37,7 @@ LONGEST_PERIOD_MONTHS = 120  # a table has a row per month: ten years of them at
 MONTH = re.compile(r"^[0-9]{4}-(0[1-9]|1[0-2])$")
 SEX_COLUMNS = tuple(SEXES)
 REFERRAL_STATES = ("made", "accepted", "declined", "completed")
+VISITS_OVERDUE = "due before this month, not recorded"
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,7 @@ SPECS = (
         "visits",
         "Follow-up visits",
         "visits",
-        rows=("done on time", "done late", "missed, not done since"),
+        rows=("done on time", "done late", "missed, not done since", VISITS_OVERDUE),
     ),
 )
 
@@ -253,6 +254,10 @@ def build_report(
             counts[table][(row, column)] += count
             if table == "releases_by_age":
                 monthly[(month, column)] += count
+    this_month = made_at.strftime("%Y-%m")
+    for (due_month, sex), count in counts["visits_pending"].items():
+        if due_month < this_month:
+            counts["visits"][(VISITS_OVERDUE, sex)] += count
     tables = [_table(spec, counts[spec.key], threshold) for spec in SPECS]
     month_spec = TableSpec("releases_by_month", "Releases by month", "children", rows=())
     by_month = Table(
