@@ -493,6 +493,8 @@ def test_the_readmes_figures_and_chart_are_the_seeded_programmes(seeded):
     section = readme_section()
     assert len(seeded.programme.messages) == 24_883
     assert f"2,000 cases ({len(seeded.programme.messages):,} messages)" in section
+    programme = f"({len(seeded.programme.messages):,} messages) on the broker, "
+    assert programme + f"{len(seeded.programme.erased)} erased:" in README.read_text()
     for figure in seeded.report.figures:
         assert f"| {figure.label} | {figure.value} |" in section
     drawn = str(releases_by_month_chart(seeded.report))
