@@ -45,7 +45,6 @@ from shared.envelope import CloudEvent, event_type, event_types
 from shared.keyring import CaseKeys
 from shared.replay import open_personal_fields
 
-STATISTICS_CONSUMER = "homeward.intake.statistics"
 PROFILE_FIELD = "statistics_profile"  # the name the sealed profile is bound to
 # What an erased case's row holds instead of its profile: that it was erased (a fact in clear
 # on the topic too), so that nothing about it is counted again.
@@ -65,7 +64,6 @@ PROFILES_DDL = """CREATE TABLE IF NOT EXISTS statistics_case_profiles (
     case_id TEXT PRIMARY KEY,
     sealed_profile TEXT NOT NULL
 )"""
-TABLES = ("statistics_cells", "statistics_case_profiles")
 
 # Bucket edges: each deadline's default is an edge, so "past the deadline" is exact there.
 HANDOVER_HOURS = (0, 6, 12, 24, 36, 48, 72, 96, 168, 336)
