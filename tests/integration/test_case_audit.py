@@ -311,6 +311,12 @@ def test_an_erased_case_reads_erased_whatever_the_grants(journey, monkeypatch, c
     registered = next(e for e in entries_of(out) if ".ChildRegistered." in e["type"])
     assert registered["data"]["name"] == "[erased]"
     assert "Amani" not in out
+    # As it was before its erasure was recorded: it reads as erased all the same, since
+    # nothing personal of it can be opened any more (and it has no deadlines to compute).
+    code, out, err = audit(journey, monkeypatch, capsys, "case", erased.id, "--at-sequence", "1")
+    assert code == 0, err
+    state = lines_of(out)[-1]["state"]
+    assert (state["erased"], state["name"], state["deadlines"]) == (True, "[erased]", [])
 
 
 def test_csv_and_html(journey, monkeypatch, capsys):
