@@ -52,9 +52,7 @@ def signed_bytes(message: CloudEvent) -> bytes:
 
 def sign(message: CloudEvent, key: Ed25519PrivateKey) -> CloudEvent:
     signature = base64.b64encode(key.sign(signed_bytes(message))).decode()
-    return CloudEvent.model_validate(
-        {**message.model_dump(exclude_none=True), SIGNATURE: signature}
-    )
+    return message.model_copy(update={SIGNATURE: signature})
 
 
 def source_service(message: CloudEvent) -> str:
