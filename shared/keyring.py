@@ -20,10 +20,13 @@ from pathlib import Path
 from typing import Protocol
 from uuid import UUID, uuid4
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from shared.crypto import DataKey, SealError, unwrap, wrap
 from shared.database import Database
 from shared.persistence import event_store_env
 from shared.settings import Settings
+from shared.signatures import SignatureCheck, signing_key
 
 log = logging.getLogger("homeward.keyring")
 
@@ -57,6 +60,8 @@ class Keyring(Protocol):
     def create(self, case_id: UUID) -> DataKey: ...
     def unwrap(self, case_id: UUID, *, service: str, purpose: str) -> DataKey | None: ...
     def destroy(self, case_id: UUID) -> None: ...
+    def signature_check(self) -> SignatureCheck: ...
+    def message_signing_key(self, service: str) -> Ed25519PrivateKey: ...
 
 
 def generate_master_key() -> str:
@@ -180,6 +185,14 @@ class SqlKeyring:
                 "WHERE case_id = ? AND wrapped_key IS NOT NULL",
                 (_now(), str(case_id)),
             )
+
+    def message_signing_key(self, service: str) -> Ed25519PrivateKey:
+        """The key ``service`` signs its messages with (:mod:`shared.signatures`)."""
+        return signing_key(self._master_key, service)
+
+    def signature_check(self) -> SignatureCheck:
+        """What checks the services' signatures on messages."""
+        return SignatureCheck(self._master_key)
 
 
 def open_keyring(settings: Settings, env: dict[str, str] | None = None) -> SqlKeyring:

@@ -28,7 +28,7 @@ from shared.cli import main
 from shared.database import Database
 from shared.kafka import ADMIN, ensure_topics, kafka_connection, reliable_producer
 from shared.keyring import CaseKeys, open_keyring
-from shared.replay import open_personal_fields
+from shared.privacy import open_personal_fields
 from shared.settings import REPO_ROOT, Settings
 from shared.topicreader import KafkaPythonReader
 from tests.browser import screenshot_path

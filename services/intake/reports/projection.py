@@ -43,7 +43,7 @@ from shared.consent import AGGREGATE_PURPOSES
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type, event_types
 from shared.keyring import CaseKeys
-from shared.replay import open_personal_fields
+from shared.privacy import open_personal_fields
 
 PROFILE_FIELD = "statistics_profile"  # the name the sealed profile is bound to
 # What an erased case's row holds instead of its profile: that it was erased (a fact in clear
