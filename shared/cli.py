@@ -325,7 +325,8 @@ def programme_report(
         print(path)
     print(
         f"homeward: {figures.messages} messages read, {figures.applied} applied, "
-        f"{figures.duplicates} duplicates, {figures.refused} refused, in "
+        f"{figures.duplicates} duplicates, {figures.refused} refused, {figures.forged} "
+        f"without their service's signature, in "
         f"{figures.seconds:.1f} s",
         file=sys.stderr,
     )

@@ -32,6 +32,7 @@ from shared.envelope import CONTENT_TYPE, CloudEvent
 from shared.keyring import CaseKeys, Keyring
 from shared.privacy import CaseResolver
 from shared.publishing import EventCatalogue
+from shared.signatures import sign
 
 SCHEMAS_AT = "https://homeward.example.org"
 CATALOGUES: dict[str, EventCatalogue] = {
@@ -113,14 +114,23 @@ def weighted(chance: random.Random, weights: dict[str, int]) -> str:
 class Publisher:
     """What a catalogue needs of a service to make a message: the case keys to seal with,
     and the same case resolver the services use (a referral's or a plan's later events
-    belong to the case their creation event names)."""
+    belong to the case their creation event names); then each service's signature, as its
+    outbox relay signs."""
 
     def __init__(self, case_keys: CaseKeys) -> None:
         self.case_keys = case_keys
         self.cases = CaseResolver()
+        self.signing_keys = {
+            service: case_keys.keyring.message_signing_key(service) for service in CATALOGUES
+        }
 
     def case_of(self, event: Any) -> UUID:
         return self.cases.case_of(event)
+
+    def message(self, service: str, event: Any) -> CloudEvent:
+        made = CATALOGUES[service].to_cloudevent(event, self, SCHEMAS_AT)
+        assert made is not None
+        return sign(made, self.signing_keys[service])
 
 
 @dataclass
@@ -162,10 +172,8 @@ class SyntheticCase:
             aggregate_class = event_class.__qualname__.rsplit(".", 1)[0]
             identity["originator_topic"] = f"{event_class.__module__}:{aggregate_class}"
         event = event_class(**identity, **fields)
-        message = CATALOGUES[service].to_cloudevent(event, self.publisher, SCHEMAS_AT)
-        assert message is not None
         self.programme.events.append((service, self.case_id, event))
-        self.programme.messages.append((service, message))
+        self.programme.messages.append((service, self.publisher.message(service, event)))
 
 
 def at_noon(day: date, hours: float = 0) -> datetime:

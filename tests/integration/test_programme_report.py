@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from services.intake.domain import ChildCase
 from services.intake.reports.projection import Cell, Coarsening, StatisticsProjection
 from services.intake.reports.render import as_html, releases_by_month_chart
 from services.intake.reports.replay import IN_MEMORY, ReplayFigures, replay_statistics
@@ -26,6 +27,7 @@ from services.intake.service import build_runtime, create_app
 from shared.access import Role
 from shared.cli import main
 from shared.database import Database
+from shared.envelope import CloudEvent
 from shared.kafka import ADMIN, ensure_topics, kafka_connection, reliable_producer
 from shared.keyring import CaseKeys, open_keyring
 from shared.privacy import open_personal_fields
@@ -37,7 +39,15 @@ from tests.disclosurecheck import determined_cells, visible_small_cells
 from tests.integration.test_case_audit import platform_env
 from tests.processes import run_readme_command
 from tests.signin import Tokens, local_token
-from tests.synthetic import PLACES, REFERENCE, SyntheticProgramme, erase, generate, publish
+from tests.synthetic import (
+    PLACES,
+    REFERENCE,
+    Publisher,
+    SyntheticProgramme,
+    erase,
+    generate,
+    publish,
+)
 
 pytestmark = pytest.mark.kafka
 
@@ -91,6 +101,10 @@ def seeded(kafka_broker, tmp_path_factory) -> Seeded:
     producer = reliable_producer(admin, "synthetic-programme", 30)
     try:
         publish(programme, producer, topics)
+        # Written to the topic by someone who is not the service: counted nowhere.
+        for forged in forgeries(programme, CaseKeys(keyring, "intake")):
+            producer.send(topics["intake"], value=forged.to_bytes(), key=forged.caseid.encode())
+        producer.flush()
     finally:
         producer.close()
     erase(programme, keyring)
@@ -115,6 +129,29 @@ def seeded(kafka_broker, tmp_path_factory) -> Seeded:
     return Seeded(
         settings, programme, list(topics.values()), reference, projection.cells(), figures
     )
+
+
+def forgeries(programme: SyntheticProgramme, case_keys: CaseKeys) -> list[CloudEvent]:
+    """A consent withdrawn that no one withdrew (no sealed field: anyone could write it), and
+    a registration copied under a new id with its old signature."""
+    case_id, consent = next(
+        (case_id, event.consent_id)
+        for _service, case_id, event in programme.events
+        if type(event).__name__ == "ConsentGiven" and case_id not in programme.erased
+    )
+    withdrawn = ChildCase.ConsentWithdrawn(
+        originator_id=case_id,
+        originator_version=999,
+        timestamp=datetime(2026, 11, 1, tzinfo=UTC),
+        consent_id=consent,
+        recorded_by="cw-0001",
+    )
+    unsigned = (
+        Publisher(case_keys).message("intake", withdrawn).model_copy(update={"signature": None})
+    )
+    registration = next(m for _s, m in programme.messages if m.caseid == str(case_id))
+    copied = registration.model_copy(update={"id": str(uuid.uuid4())})
+    return [unsigned, copied]
 
 
 def programme_services() -> tuple[str, ...]:
@@ -267,6 +304,7 @@ def test_the_report_counts_what_the_raw_events_say(seeded):
     assert 0.12 < girls / children < 0.22
     assert expected[("erased", "cases", "total")] == len(seeded.programme.erased) > 0
     assert seeded.figures.refused == 0
+    assert seeded.figures.forged == 2
 
 
 def test_a_country_and_a_period_count_only_their_children(seeded):
@@ -494,7 +532,8 @@ def test_the_readmes_figures_and_chart_are_the_seeded_programmes(seeded):
     assert len(seeded.programme.messages) == 24_883
     assert f"2,000 cases ({len(seeded.programme.messages):,} messages)" in section
     programme = f"({len(seeded.programme.messages):,} messages) on the broker, "
-    assert programme + f"{len(seeded.programme.erased)} erased:" in README.read_text()
+    erased = f"{len(seeded.programme.erased)} erased, {seeded.figures.forged} forged messages"
+    assert programme + erased in README.read_text()
     for figure in seeded.report.figures:
         assert f"| {figure.label} | {figure.value} |" in section
     drawn = str(releases_by_month_chart(seeded.report))

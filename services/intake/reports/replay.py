@@ -14,6 +14,7 @@ from shared.database import Database
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import SERVICES, event_topic
 from shared.keyring import CaseKeys
+from shared.signatures import Verdict
 from shared.topicreader import TopicReader, read_from_beginning
 
 REPORT_TOPICS = tuple(event_topic(service) for service in SERVICES)
@@ -26,6 +27,7 @@ class ReplayFigures:
     applied: int = 0
     duplicates: int = 0
     refused: int = 0  # not a CloudEvent, or data the projection cannot read
+    forged: int = 0  # without its service's signature: altered or forged on the topic
     seconds: float = 0.0
 
 
@@ -33,9 +35,13 @@ def replay_statistics(
     projection: StatisticsProjection, reader: TopicReader, topics: list[str]
 ) -> ReplayFigures:
     """Apply every message of ``topics`` (to the ends they had when it started), each once
-    (by CloudEvent ``id``: the outbox may have published one twice)."""
+    (by CloudEvent ``id``: the outbox may have published one twice). A message without its
+    service's signature counts nothing: whoever can write to a topic, but is not the service,
+    can neither add children to a report nor take any away (every message the platform
+    publishes is signed)."""
     started = time.monotonic()
     figures = ReplayFigures()
+    signatures = projection.case_keys.keyring.signature_check()
     seen: set[str] = set()
     _ends, records = read_from_beginning(reader, topics)
     with projection.database.transaction() as tx:
@@ -45,6 +51,9 @@ def replay_statistics(
                 message = CloudEvent.from_bytes(record.value)
             except MalformedMessage:
                 figures.refused += 1
+                continue
+            if signatures.verdict(message) is not Verdict.VALID:
+                figures.forged += 1
                 continue
             if message.id in seen:
                 figures.duplicates += 1
