@@ -153,9 +153,9 @@ def _cost(grid: Grid, r: int, c: int) -> int:
     if grid.hidden(r, c):
         return 0
     value = grid.values[r][c]
-    if value == 0:
-        return ZERO_COST
-    return value + (TOTAL_COST if grid.is_total(r, c) else 0)
+    if grid.is_total(r, c):
+        return TOTAL_COST + value  # a total of nothing too: another table may show it
+    return value or ZERO_COST
 
 
 def _cheapest_path(grid: Grid, bridge: tuple[int, int]) -> list[tuple[int, int]]:

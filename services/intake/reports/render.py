@@ -78,7 +78,13 @@ _html = Environment(autoescape=True).from_string(HTML_REPORT)
 SVG_SETTINGS: dict[Any, Any] = {"svg.hashsalt": "homeward-report", "svg.fonttype": "path"}
 # No date (the same report draws the same file) and no RDF block naming outside vocabularies.
 NO_METADATA: dict[str, Any] = dict.fromkeys(("Date", "Creator", "Format", "Type"))
-COLOURS = {"female": "#b5446e", "male": "#3b6ea8", "met": "#3b8a4a", "missed": "#c0392b"}
+COLOURS = {
+    "female": "#b5446e",
+    "male": "#3b6ea8",
+    "hidden": "#9a9a9a",
+    "met": "#3b8a4a",
+    "missed": "#c0392b",
+}
 
 
 def method(threshold: int) -> str:
@@ -110,18 +116,21 @@ def releases_by_month_chart(report: Report) -> Markup:
     chart = Chart(figsize=(7, 3))
     axes = chart.subplots()
     months = table.grid.rows
+    by_sex = {month: [shown(table, month, sex) for sex in SEX_COLUMNS] for month in months}
+    whole = {month: None not in counts for month, counts in by_sex.items()}
     bottom = [0] * len(months)
-    for sex in SEX_COLUMNS:
-        heights = [shown(table, month, sex) or 0 for month in months]
+    for index, sex in enumerate(SEX_COLUMNS):
+        heights = [by_sex[month][index] or 0 if whole[month] else 0 for month in months]
         axes.bar(months, heights, bottom=bottom, label=sex, color=COLOURS[sex])
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
-    marked = [
-        f"{month}*" if any(shown(table, month, sex) is None for sex in SEX_COLUMNS) else month
-        for month in months
-    ]
+    # A month whose split by sex is hidden: its total alone, where that is shown.
+    totals = [0 if whole[month] else shown(table, month, "total") or 0 for month in months]
+    if any(totals):
+        axes.bar(months, totals, label="sex not shown", color=COLOURS["hidden"])
+    marked = [month if whole[month] else f"{month}*" for month in months]
     axes.set_xticks(range(len(months)), marked, rotation=90, fontsize=7)
     axes.set_ylabel("children released")
-    axes.legend(frameon=False)
+    axes.legend(frameon=False, loc="upper left", bbox_to_anchor=(1, 1))  # beside the bars
     return _svg(chart)
 
 
@@ -176,7 +185,7 @@ def as_html(report: Report) -> str:
         {
             "svg": releases_by_month_chart(report),
             "caption": "Releases per month by sex "
-            "(* a month with a hidden count, drawn as nothing)",
+            "(* a month with a hidden count: its total in grey where that is shown)",
         },
         {
             "svg": funnel_chart(report),
