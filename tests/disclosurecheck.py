@@ -38,3 +38,21 @@ def visible_small_cells(grid: Grid, threshold: int) -> list[int]:
         for c in range(grid.width)
         if not grid.hidden(r, c) and 0 < grid.values[r][c] < threshold
     ]
+
+
+def hidden_in_empty_lines(grid: Grid) -> list[tuple[int, int]]:
+    """Hidden cells of a row or column whose total is shown as 0: each is known to be 0, so
+    it protects nothing (the linear algebra above does not see that counts are never
+    negative)."""
+    empty_rows = {
+        r for r in range(grid.height) if grid.row_totals and grid.values[r][grid.width - 1] == 0
+    }
+    empty_columns = {
+        c for c in range(grid.width) if grid.column_totals and grid.values[grid.height - 1][c] == 0
+    }
+    return [
+        (r, c)
+        for r in range(grid.height)
+        for c in range(grid.width)
+        if grid.hidden(r, c) and (r in empty_rows or c in empty_columns)
+    ]

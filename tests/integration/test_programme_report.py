@@ -35,7 +35,7 @@ from shared.settings import REPO_ROOT, Settings
 from shared.topicreader import KafkaPythonReader
 from tests.browser import screenshot_path
 from tests.conftest import platform_settings, sqlite_store
-from tests.disclosurecheck import determined_cells, visible_small_cells
+from tests.disclosurecheck import determined_cells, hidden_in_empty_lines, visible_small_cells
 from tests.integration.test_case_audit import platform_env
 from tests.processes import run_readme_command
 from tests.signin import Tokens, local_token
@@ -335,6 +335,7 @@ def test_no_count_under_the_threshold_shows_and_none_hidden_follows_from_the_tot
     for table in [*report.tables, report.by_month]:
         assert visible_small_cells(table.grid, THRESHOLD) == [], table.spec.key
         assert determined_cells(table.grid) == [], table.spec.key
+        assert hidden_in_empty_lines(table.grid) == [], table.spec.key
         hidden += sum(
             table.grid.hidden(r, c)
             for r in range(table.grid.height)

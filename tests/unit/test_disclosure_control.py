@@ -6,7 +6,7 @@ import random
 import pytest
 
 from services.intake.reports.disclosure import Grid, Shown, suppress
-from tests.disclosurecheck import determined_cells, visible_small_cells
+from tests.disclosurecheck import determined_cells, hidden_in_empty_lines, visible_small_cells
 
 THRESHOLD = 5
 
@@ -52,6 +52,7 @@ def test_a_table_with_totals_one_way_hides_two_or_more_cells_of_each_line_that_a
     assert grid.shown[0][1] is Shown.PRIMARY
     assert visible_small_cells(grid, THRESHOLD) == []
     assert determined_cells(grid) == []
+    assert hidden_in_empty_lines(grid) == []
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -74,4 +75,13 @@ def test_random_tables_of_small_counts_show_nothing_small_and_nothing_derivable(
         THRESHOLD,
     )
     assert visible_small_cells(grid, THRESHOLD) == []
+    assert determined_cells(grid) == []
+    assert hidden_in_empty_lines(grid) == []
+
+
+def test_a_cell_of_a_line_that_adds_up_to_nothing_is_never_the_one_hidden_beside_another():
+    # Column "male" adds up to 0: each of its cells is 0 whether hidden or not.
+    grid = suppress(Grid(["A", "B"], ["female", "male"], [[3, 0], [40, 0]]), THRESHOLD)
+    assert hidden_in_empty_lines(grid) == []
+    assert grid.shown[0][0] is Shown.PRIMARY
     assert determined_cells(grid) == []

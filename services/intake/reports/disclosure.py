@@ -11,7 +11,8 @@ a cell is determined by the totals exactly when it is a bridge of that graph (th
 solutions differ only along cycles). So, until no hidden cell is a bridge, for each bridge
 the cheapest path of cells from its row to its column is hidden as well, which closes a cycle
 through it. Cheapest: cells already hidden cost nothing, then the smallest non-zero inner
-cells, then zeros (a hidden zero protects less: it can only grow), and totals last, only when
+cells, then zeros (a hidden zero protects less: it can only grow; never one whose row or column
+adds up to 0, since then every cell of it is known to be 0), and totals last, only when
 nothing else will do: a total is shared with the other tables of the same children, and one
 hidden here but shown there would give the cell away. Cells hidden this way are shown as
 ``x``.
@@ -149,13 +150,27 @@ def _connected(start: tuple[str, int], goal: tuple[str, int], edges: list[tuple[
     return False
 
 
-def _cost(grid: Grid, r: int, c: int) -> int:
+def _cost(grid: Grid, r: int, c: int) -> int | None:
+    """What hiding the cell costs; None if hiding it protects nothing: every cell of a line
+    whose total is 0 is 0, hidden or not, and anyone can tell."""
     if grid.hidden(r, c):
         return 0
+    if 0 in _line_totals(grid, r, c):
+        return None
     value = grid.values[r][c]
     if grid.is_total(r, c):
         return TOTAL_COST + value  # a total of nothing too: another table may show it
     return value or ZERO_COST
+
+
+def _line_totals(grid: Grid, r: int, c: int) -> list[int]:
+    """The totals of the cell's row and column, those the table has."""
+    found = []
+    if grid.row_totals:
+        found.append(grid.values[r][grid.width - 1])
+    if grid.column_totals:
+        found.append(grid.values[grid.height - 1][c])
+    return found
 
 
 def _cheapest_path(grid: Grid, bridge: tuple[int, int]) -> list[tuple[int, int]]:
@@ -164,8 +179,9 @@ def _cheapest_path(grid: Grid, bridge: tuple[int, int]) -> list[tuple[int, int]]
     if not (grid.row_totals and grid.column_totals):
         # One way only: one more cell of the line it is alone in, the cheapest.
         line = next(line for line in _lines(grid) if bridge in line)
-        others = [cell for cell in line if cell != bridge]
-        return [min(others, key=lambda cell: _cost(grid, *cell))]
+        costs = {cell: _cost(grid, *cell) for cell in line if cell != bridge}
+        usable = {cell: cost for cell, cost in costs.items() if cost is not None}
+        return [min(usable, key=usable.__getitem__)]
     # Dijkstra from the bridge's row to its column, over every cell but the bridge.
     start, goal = ("r", r0), ("c", c0)
     best: dict[tuple[str, int], int] = {start: 0}
@@ -184,10 +200,11 @@ def _cheapest_path(grid: Grid, bridge: tuple[int, int]) -> list[tuple[int, int]]
             else [(r, index) for r in range(grid.height)]
         )
         for r, c in steps:
-            if (r, c) == bridge:
+            step = _cost(grid, r, c)
+            if (r, c) == bridge or step is None:
                 continue
             other = ("c", c) if kind == "r" else ("r", r)
-            through = cost + _cost(grid, r, c)
+            through = cost + step
             if through < best.get(other, through + 1):
                 best[other] = through
                 came[other] = (node, (r, c))

@@ -75,7 +75,7 @@ footer { border-top: 1px solid #ccc; margin-top: 2em; font-size: 0.85em; color: 
 _html = Environment(autoescape=True).from_string(HTML_REPORT)
 
 # Fixed ids and no date in the SVG: the same report draws the same file.
-SVG_SETTINGS: dict[Any, Any] = {"svg.hashsalt": "homeward-report", "svg.fonttype": "path"}
+SVG_SETTINGS: dict[Any, Any] = {"svg.hashsalt": "homeward-report", "svg.fonttype": "none"}
 # No date (the same report draws the same file) and no RDF block naming outside vocabularies.
 NO_METADATA: dict[str, Any] = dict.fromkeys(("Date", "Creator", "Format", "Type"))
 COLOURS = {
