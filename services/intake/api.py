@@ -56,6 +56,7 @@ from services.intake.programme import (
 from services.intake.projections import CaseFilter, CaseProjections, CaseRow
 from shared.access import Action, Caller, Decision, Outcome, decide, decide_approval
 from shared.api import (
+    LONGEST_AGENCY_CODE,
     AgencyCode,
     AgencyFilter,
     CaseworkerFilter,
@@ -787,6 +788,11 @@ def list_cases(
     ),
     agency: AgencyFilter = None,
     caseworker: CaseworkerFilter = None,
+    case_number: str | None = Query(
+        default=None,
+        max_length=LONGEST_AGENCY_CODE + 12,
+        description="Only the case of this number (CD-KIN-2026-00042), as it was issued.",
+    ),
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> CasePage:
@@ -797,6 +803,7 @@ def list_cases(
         agency=agency,
         caseworker=caseworker,
         overdue=overdue,
+        case_number=case_number,
         visible_agency=visible,
     )
     page = read_model.cases(where, limit, offset)

@@ -186,6 +186,7 @@ class CaseFilter:
     agency: str | None = None
     caseworker: str | None = None
     overdue: bool | None = None
+    case_number: str | None = None
     # The one agency the caller may see, whatever the ``agency`` asked for; None: all.
     visible_agency: str | None = None
 
@@ -197,6 +198,7 @@ class CaseFilter:
             ("registering_agency", self.agency),
             ("registering_agency", self.visible_agency),
             ("caseworker", self.caseworker),
+            ("case_number", self.case_number),
         ):
             if value is not None:
                 clauses.append(f"{column} = ?")

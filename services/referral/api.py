@@ -168,6 +168,7 @@ class ReferralOut(BaseModel):
     deletion_overdue: bool = Field(
         description="Past deletion_due_by with no acknowledgement from the partner."
     )
+    made_at: dt.datetime = Field(description="When the referral was made.")
     version: int
 
     @classmethod
@@ -192,6 +193,7 @@ class ReferralOut(BaseModel):
             data_deleted_on=referral.data_deleted_on,
             deletion_due_by=referral.deletion_due_by(ack_within),
             deletion_overdue=referral.deletion_overdue(referrals.clock(), ack_within),
+            made_at=referral.created_on,
             version=referral.version,
         )
 
