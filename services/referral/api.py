@@ -19,7 +19,7 @@ from services.referral.partners import (
     issue_partner_credentials,
     partner_group_prefix,
 )
-from services.referral.sharing import WrittenField, written_outside
+from services.referral.sharing import CATEGORY_FIELDS, WrittenField, written_outside
 from shared.access import Action, Caller
 from shared.api import (
     AgencyCode,
@@ -353,6 +353,18 @@ class ReplyKeyOut(BaseModel):
 )
 def asyncapi() -> dict[str, Any]:
     return asyncapi_document()
+
+
+@router.get(
+    "/categories",
+    tags=["referrals"],
+    summary="What a consent to each data category lets a referral share: its fields",
+    dependencies=[Depends(public())],  # the platform's rule, as the README shows it
+)
+def category_fields() -> dict[str, list[str]]:
+    return {
+        str(category): [str(name) for name in names] for category, names in CATEGORY_FIELDS.items()
+    }
 
 
 @router.get(

@@ -25,6 +25,7 @@ class Backend:
         self.urls = {service: settings.service_url(service) for service in SERVICES}
         self._schemas: dict[str, Schemas] = {}
         self._lock = threading.Lock()
+        self._categories: dict[str, list[str]] | None = None
 
     def call(
         self,
@@ -47,6 +48,18 @@ class Backend:
             )
         except httpx.HTTPError as error:
             raise ServiceUnavailable(f"{service} did not answer: {type(error).__name__}") from None
+
+    def category_fields(self) -> dict[str, list[str]]:
+        """What a consent to each data category lets a referral share (the referral
+        service's own table), read once."""
+        if self._categories is None:
+            try:
+                answer = self.http.get(self.urls["referral"] + "/categories")
+                answer.raise_for_status()
+            except httpx.HTTPError as error:
+                raise ServiceUnavailable(f"referral did not answer: {error}") from None
+            self._categories = answer.json()
+        return self._categories
 
     def schemas(self, service: str) -> Schemas:
         """The service's request models, from its OpenAPI document (read once)."""

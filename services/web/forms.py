@@ -21,6 +21,16 @@ from typing import Any
 FUTURE_DATES = frozenset({"expires_on", "planned_end_on", "until", "due_at"})
 # Filled by the service itself, from the caller and the case.
 LEFT_TO_THE_SERVICE = frozenset({"version", "registering_agency", "caseworker", "case_id"})
+# What a caseworker needs to know to answer, in the forms' words (the models' descriptions
+# are written for programmers).
+HINTS = {
+    "date_of_birth": "Leave it empty when it is not known: the estimated age stands.",
+    "estimated_age": "In years; when the date of birth is not known, your best estimate.",
+    "recipients": "Agency codes, such as SCH-GOMA; separate several with commas.",
+    "languages": "Language codes, such as sw or fr; separate several with commas.",
+    "nationality": "Two letters (ISO 3166-1), such as CD, if known.",
+}
+YES_NO = {"true": "Yes", "false": "No"}
 FREE_TEXT_ROWS_FROM = 1000  # characters: a longer field is a text area
 
 
@@ -36,6 +46,7 @@ class Field:
     max_length: int | None = None
     hint: str | None = None
     section: str | None = None  # msgid of the nested object it belongs to
+    optional_section: bool = False
 
     @property
     def in_the_past(self) -> bool:
@@ -44,6 +55,8 @@ class Field:
 
 def humanised(name: str) -> str:
     """``planned_end_on`` → ``Planned end on``: a label or a choice, as its catalogue's msgid."""
+    if name in YES_NO:
+        return YES_NO[name]
     words = name.replace("_", " ").replace("-", " ").strip()
     return words[:1].upper() + words[1:]
 
@@ -69,8 +82,14 @@ class Schemas:
         return None if schema is None else self.resolve(schema)
 
     def fields(
-        self, model: dict[str, Any], prefix: str = "", section: str | None = None
+        self,
+        model: dict[str, Any],
+        prefix: str = "",
+        section: str | None = None,
+        optional: bool = False,
     ) -> list[Field]:
+        """The model's fields, flat; a nested model's under its section (``optional``: the
+        section may be left out whole, though some of its fields are required in it)."""
         required = set(model.get("required", []))
         found: list[Field] = []
         for name, declared in model.get("properties", {}).items():
@@ -84,17 +103,19 @@ class Schemas:
             schema = {**self.resolve(schema), **{k: v for k, v in schema.items() if k != "$ref"}}
             flat = f"{prefix}{name}"
             if schema.get("type") == "object" and "properties" in schema:
-                found += self.fields(schema, f"{flat}.", humanised(name))
+                found += self.fields(schema, f"{flat}.", humanised(name), name not in required)
                 continue
-            made = self._field(flat, name, schema, name in required and section is None)
+            made = self._field(flat, name, schema, nullable=len(options) > 1)
             if made is not None:
-                made.section = section
-                # A required field of an optional section is required once the section is given.
-                made.required = name in required
+                made.required, made.section, made.optional_section = (
+                    name in required,
+                    section,
+                    optional,
+                )
                 found.append(made)
         return found
 
-    def _field(self, flat: str, name: str, schema: dict[str, Any], required: bool) -> Field | None:
+    def _field(self, flat: str, name: str, schema: dict[str, Any], nullable: bool) -> Field | None:
         kind: str | None = None
         choices: list[str] = []
         kind_of = schema.get("type")
@@ -108,6 +129,8 @@ class Schemas:
             )
         elif kind_of == "integer":
             kind = "number"
+        elif kind_of == "boolean" and nullable:
+            kind, choices = "select", ["true", "false"]  # and unknown: left empty
         elif kind_of == "boolean":
             kind = "checkbox"
         elif kind_of == "array":
@@ -122,12 +145,12 @@ class Schemas:
             name=flat,
             label=humanised(name),
             kind=kind,
-            required=required,
+            required=False,
             choices=choices,
             minimum=schema.get("minimum"),
             maximum=schema.get("maximum"),
             max_length=schema.get("maxLength"),
-            hint=schema.get("description"),
+            hint=HINTS.get(name),
         )
 
 

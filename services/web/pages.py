@@ -25,6 +25,7 @@ from services.web.oidc import SignInFailed
 from services.web.service import WebRuntime, session_of
 from services.web.session import SIGN_IN_COOKIE, Session
 from shared.access import Role
+from shared.consent import AgeTable
 
 pages = APIRouter()
 # Steps offered on a case's page, in the order a journey usually meets them; the others the
@@ -177,6 +178,16 @@ def show_form(
     **context: Any,
 ) -> Response:
     today = datetime.now(UTC).date()
+    values, problems = values or {}, problems or {}
+    names = {spec.name for spec in fields}
+    if "categories" in names:
+        context["category_fields"] = runtime_of(request).backend.category_fields()
+    if "given_by" in names:
+        context["age_rules"] = age_rules(AgeTable())
+
+    def section_given(section: str) -> bool:
+        return any(values.get(f.name) or f.name in problems for f in fields if f.section == section)
+
     return render(
         request,
         "form.html",
@@ -184,8 +195,9 @@ def show_form(
         title=title,
         fields=fields,
         action=action,
-        values=values or {},
-        problems=problems or {},
+        values=values,
+        problems=problems,
+        section_given=section_given,
         general=general,
         key=key or uuid.uuid4().hex,
         version=version,
@@ -195,6 +207,26 @@ def show_form(
         humanised=humanised,
         **context,
     )
+
+
+def age_rules(table: AgeTable) -> list[tuple[int, int | None, str]]:
+    """Who decides by age, as the service's table says: (from, to, msgid) per band."""
+    return [
+        (0, table.assent_age - 1, "A caregiver's consent, or a best-interests decision."),
+        (
+            table.assent_age,
+            table.mature_consent_age - 1,
+            "The child's assent and a caregiver's consent (or a best-interests decision).",
+        ),
+        (
+            table.mature_consent_age,
+            table.own_consent_age - 1,
+            "The child's assent and a caregiver's consent (or a best-interests decision), or "
+            "the child's own consent with a recorded maturity assessment.",
+        ),
+        (table.own_consent_age, table.adult_age - 1, "The child's own consent."),
+        (table.adult_age, None, "The young person's own consent: a caregiver's has lapsed."),
+    ]
 
 
 def submit(
