@@ -343,8 +343,8 @@ def step_paths(request: Request) -> list[str]:
     prefix = "/cases/{case_id}/"
     found = [
         path.removeprefix(prefix)
-        for path in runtime_of(request).backend.schemas("intake").paths
-        if path.startswith(prefix) and "{" not in path.removeprefix(prefix)
+        for path, operations in runtime_of(request).backend.schemas("intake").paths.items()
+        if path.startswith(prefix) and "{" not in path.removeprefix(prefix) and "post" in operations
     ]
     steps = [step for step in found if step not in NOT_A_FORM]
     return [s for s in USUAL_STEPS if s in steps] + [s for s in steps if s not in USUAL_STEPS]
@@ -388,6 +388,7 @@ def case_page(request: Request, case_id: uuid.UUID, recorded: int = 0) -> Respon
         case=case.json(),
         entries=entries,
         steps=steps,
+        usual=len(USUAL_STEPS),
         humanised=humanised,
         recorded=bool(recorded),
     )
