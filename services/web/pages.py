@@ -8,6 +8,7 @@ that follows: the case, or the form again with each refusal next to its field.
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -162,48 +163,55 @@ def form_values(form: FormData) -> dict[str, list[str]]:
     return {name: [str(value) for value in form.getlist(name)] for name in form}
 
 
+@dataclass(frozen=True)
+class FormPage:
+    """One form: its title (a msgid), where it posts, its fields, and for a step the case
+    version it is based on."""
+
+    title: str
+    action: str
+    fields: list[Field]
+    version: int | None = None
+
+
 def show_form(
     request: Request,
-    *,
-    title: str,
-    fields: list[Field],
-    action: str,
+    form: FormPage,
     status_code: int = 200,
+    *,
     values: dict[str, list[str]] | None = None,
     problems: dict[str, str] | None = None,
-    general: str | None = None,
     key: str | None = None,
-    version: int | None = None,
-    reload_link: str | None = None,
     **context: Any,
 ) -> Response:
-    today = datetime.now(UTC).date()
     values, problems = values or {}, problems or {}
-    names = {spec.name for spec in fields}
+    names = {spec.name for spec in form.fields}
     if "categories" in names:
         context["category_fields"] = runtime_of(request).backend.category_fields()
     if "given_by" in names:
         context["age_rules"] = age_rules(AgeTable())
 
     def section_given(section: str) -> bool:
-        return any(values.get(f.name) or f.name in problems for f in fields if f.section == section)
+        """Whether a section that may be left out was filled in (it shows open)."""
+        return any(
+            any(value.strip() for value in values.get(spec.name, [])) or spec.name in problems
+            for spec in form.fields
+            if spec.section == section
+        )
 
+    now = datetime.now(UTC)
     return render(
         request,
         "form.html",
         status_code,
-        title=title,
-        fields=fields,
-        action=action,
+        form=form,
+        title=form.title,
         values=values,
         problems=problems,
         section_given=section_given,
-        general=general,
         key=key or uuid.uuid4().hex,
-        version=version,
-        reload_link=reload_link,
-        today=today.isoformat(),
-        now=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M"),
+        today=now.date().isoformat(),
+        now=now.strftime("%Y-%m-%dT%H:%M"),
         humanised=humanised,
         **context,
     )
@@ -229,28 +237,39 @@ def age_rules(table: AgeTable) -> list[tuple[int, int | None, str]]:
     ]
 
 
+async def posted(request: Request, answer: Callable[[Session, FormData], Response]) -> Response:
+    """A form posted by a signed-in user, its CSRF token checked; ``answer`` calls the services,
+    which block, so it runs off the event loop."""
+    session = signed_in(request)
+    form = await request.form()
+    request.app.state.check_csrf(request, form.get("csrf"))
+    return await run_in_threadpool(answer, session, form)
+
+
 def submit(
     request: Request,
     session: Session,
+    posted_form: FormData,
+    page: FormPage,
     *,
-    form: FormData,
-    fields: list[Field],
     send: Callable[[dict[str, Any], str], Any],
     led_to: Callable[[dict[str, Any]], str],
-    again: Callable[..., Response],
 ) -> Response:
     """Send a form's answers to a service once per key; the page it leads to, or the form
     again with the refusals in the user's language."""
     translate = request.state.language.gettext
-    values = form_values(form)
-    key = str(form.get("idempotency_key") or "")
+    values = form_values(posted_form)
+    key = str(posted_form.get("idempotency_key") or "")
     if not key.isalnum() or len(key) > 64:
         raise HTTPException(400, "This form has no key: reload it.")
-    body = body_of(fields, values)
-    late = dates_in_the_future(fields, body, datetime.now(UTC).date())
+
+    def again(status_code: int, **shown: Any) -> Response:
+        return show_form(request, page, status_code, values=values, key=key, **shown)
+
+    body = body_of(page.fields, values)
+    late = dates_in_the_future(page.fields, body, datetime.now(UTC).date())
     if late:
-        problems = {name: translate(IN_THE_FUTURE) for name in late}
-        return again(status_code=422, values=values, problems=problems, key=key)
+        return again(422, problems={name: translate(IN_THE_FUTURE) for name in late})
     refusal: list[Response] = []
 
     def record() -> str | None:
@@ -259,84 +278,63 @@ def submit(
             return led_to(answer.json())
         document = answer.json() if "json" in answer.headers.get("content-type", "") else {}
         if answer.status_code == 409 and "current_version" in document:
-            refusal.append(again(status_code=409, values=values, key=key, reload=True))
+            refusal.append(again(409, reload=True))
         elif answer.status_code == 422:
             problems, general = field_problems(document, translate)
-            refusal.append(
-                again(status_code=422, values=values, problems=problems, general=general, key=key)
-            )
+            refusal.append(again(422, problems=problems, general=general))
         else:
             general = translate(str(document.get("detail", "The service refused this.")))
-            refusal.append(
-                again(status_code=answer.status_code, values=values, general=general, key=key)
-            )
+            refusal.append(again(answer.status_code, general=general))
         return None
 
     try:
-        where, _ = runtime_of(request).submissions.once(str(session.sub), key, record)
+        where = runtime_of(request).submissions.once(str(session.sub), key, record)
     except ServiceUnavailable as error:
         return unavailable(request, error)
-    if where is not None:
-        return RedirectResponse(where, 303)
-    return refusal[0]
+    return RedirectResponse(where, 303) if where is not None else refusal[0]
 
 
-def registration_fields(request: Request) -> list[Field]:
+def recorded_on_case(case_id: object) -> str:
+    return f"/cases/{case_id}?recorded=1"
+
+
+def registration(request: Request) -> FormPage:
     schemas = runtime_of(request).backend.schemas("intake")
     model = schemas.request_model("/cases")
     assert model is not None, "intake's OpenAPI has no registration"
-    return schemas.fields(model)
+    return FormPage("Register a released child", "/cases/new", schemas.fields(model))
 
 
 @pages.get("/cases/new")
 def registration_form(request: Request) -> Response:
     signed_in(request)
     try:
-        fields = registration_fields(request)
+        return show_form(request, registration(request))
     except ServiceUnavailable as error:
         return unavailable(request, error)
-    return show_form(request, title="Register a released child", fields=fields, action="/cases/new")
 
 
 @pages.post("/cases/new")
 async def register(request: Request) -> Response:
-    session = signed_in(request)
-    form = await request.form()
-    request.app.state.check_csrf(request, form.get("csrf"))
-    return await _in_thread(lambda: _register(request, session, form))
-
-
-def _register(request: Request, session: Session, form: FormData) -> Response:
-    backend = runtime_of(request).backend
-    fields = registration_fields(request)
-
-    def again(**shown: Any) -> Response:
-        return show_form(
-            request, title="Register a released child", fields=fields, action="/cases/new", **shown
+    def answer(session: Session, form: FormData) -> Response:
+        return submit(
+            request,
+            session,
+            form,
+            registration(request),
+            # The form's key is the registration's Idempotency-Key: one case however often sent.
+            send=lambda body, key: runtime_of(request).backend.call(
+                "intake",
+                "POST",
+                "/cases",
+                str(session.token),
+                json=body,
+                headers={"Idempotency-Key": f"web-{key}"},
+            ),
+            led_to=lambda case: recorded_on_case(case["case_id"]),
         )
 
-    return submit(
-        request,
-        session,
-        form=form,
-        fields=fields,
-        # The form's key is the registration's Idempotency-Key: one case, however often sent.
-        send=lambda body, key: backend.call(
-            "intake",
-            "POST",
-            "/cases",
-            str(session.token),
-            json=body,
-            headers={"Idempotency-Key": f"web-{key}"},
-        ),
-        led_to=lambda case: f"/cases/{case['case_id']}?recorded=1",
-        again=again,
-    )
-
-
-async def _in_thread(work: Callable[[], Response]) -> Response:
-    """The service calls block: run them off the event loop."""
-    return await run_in_threadpool(work)
+    return await posted(request, answer)
 
 
 def step_paths(request: Request) -> list[str]:
@@ -401,133 +399,89 @@ def humanised_event(event_type: str) -> str:
     return words[:1].upper() + words[1:]
 
 
-def case_version(request: Request, case_id: uuid.UUID, token: str) -> dict[str, Any] | None:
-    answer = runtime_of(request).backend.call("intake", "GET", f"/cases/{case_id}", token)
-    return answer.json() if answer.status_code == 200 else None
-
-
-def step_fields(request: Request, step: str) -> list[Field]:
+def step(request: Request, case_id: uuid.UUID, path: str, version: int) -> FormPage:
     schemas = runtime_of(request).backend.schemas("intake")
-    model = schemas.request_model(f"/cases/{{case_id}}/{step}")
-    if model is None or step in NOT_A_FORM:
+    model = schemas.request_model(f"/cases/{{case_id}}/{path}")
+    if model is None or path in NOT_A_FORM:
         raise HTTPException(404, "No such step.")
-    return schemas.fields(model)
+    return FormPage(
+        humanised(path), f"/cases/{case_id}/steps/{path}", schemas.fields(model), version
+    )
 
 
-@pages.get("/cases/{case_id}/steps/{step:path}")
-def step_form(request: Request, case_id: uuid.UUID, step: str) -> Response:
+@pages.get("/cases/{case_id}/steps/{path:path}")
+def step_form(request: Request, case_id: uuid.UUID, path: str) -> Response:
     session = signed_in(request)
+    backend = runtime_of(request).backend
     try:
-        fields = step_fields(request, step)
-        case = case_version(request, case_id, str(session.token))
+        case = backend.call("intake", "GET", f"/cases/{case_id}", str(session.token))
+        if case.status_code != 200:
+            return render(request, "message.html", 404, message="No such case here.")
+        found = case.json()
+        return show_form(request, step(request, case_id, path, found["version"]), case=found)
     except ServiceUnavailable as error:
         return unavailable(request, error)
-    if case is None:
-        return render(request, "message.html", 404, message="No such case here.")
-    return show_form(
-        request,
-        title=humanised(step),
-        fields=fields,
-        action=f"/cases/{case_id}/steps/{step}",
-        version=case["version"],
-        case=case,
-    )
 
 
-@pages.post("/cases/{case_id}/steps/{step:path}")
-async def record_step(request: Request, case_id: uuid.UUID, step: str) -> Response:
-    session = signed_in(request)
-    form = await request.form()
-    request.app.state.check_csrf(request, form.get("csrf"))
-    return await _in_thread(lambda: _record_step(request, session, form, case_id, step))
-
-
-def _record_step(
-    request: Request, session: Session, form: FormData, case_id: uuid.UUID, step: str
-) -> Response:
-    backend = runtime_of(request).backend
-    fields = step_fields(request, step)
-    version = str(form.get("version") or "")
-    if not version.isdigit():
-        raise HTTPException(400, "This form names no case version: reload it.")
-    here = f"/cases/{case_id}/steps/{step}"
-
-    def again(**shown: Any) -> Response:
-        return show_form(
+@pages.post("/cases/{case_id}/steps/{path:path}")
+async def record_step(request: Request, case_id: uuid.UUID, path: str) -> Response:
+    def answer(session: Session, form: FormData) -> Response:
+        version = str(form.get("version") or "")
+        if not version.isdigit():
+            raise HTTPException(400, "This form names no case version: reload it.")
+        return submit(
             request,
-            title=humanised(step),
-            fields=fields,
-            action=here,
-            version=int(version),
-            reload_link=here,
-            **shown,
+            session,
+            form,
+            step(request, case_id, path, int(version)),
+            send=lambda body, _key: runtime_of(request).backend.call(
+                "intake",
+                "POST",
+                f"/cases/{case_id}/{path}",
+                str(session.token),
+                json={**body, "version": int(version)},
+            ),
+            led_to=lambda _case: recorded_on_case(case_id),
         )
 
-    return submit(
-        request,
-        session,
-        form=form,
-        fields=fields,
-        send=lambda body, _key: backend.call(
-            "intake",
-            "POST",
-            f"/cases/{case_id}/{step}",
-            str(session.token),
-            json={**body, "version": int(version)},
-        ),
-        led_to=lambda _case: f"/cases/{case_id}?recorded=1",
-        again=again,
-    )
+    return await posted(request, answer)
 
 
-def referral_fields(request: Request) -> list[Field]:
+def referral(request: Request, case_id: uuid.UUID) -> FormPage:
     schemas = runtime_of(request).backend.schemas("referral")
     model = schemas.request_model("/referrals")
     assert model is not None, "referral's OpenAPI has no referral"
-    return schemas.fields(model)
+    return FormPage("Referral", f"/cases/{case_id}/referral", schemas.fields(model))
 
 
 @pages.get("/cases/{case_id}/referral")
 def referral_form(request: Request, case_id: uuid.UUID) -> Response:
     signed_in(request)
     try:
-        fields = referral_fields(request)
+        return show_form(request, referral(request, case_id))
     except ServiceUnavailable as error:
         return unavailable(request, error)
-    return show_form(request, title="Referral", fields=fields, action=f"/cases/{case_id}/referral")
 
 
 @pages.post("/cases/{case_id}/referral")
 async def refer(request: Request, case_id: uuid.UUID) -> Response:
-    session = signed_in(request)
-    form = await request.form()
-    request.app.state.check_csrf(request, form.get("csrf"))
-    return await _in_thread(lambda: _refer(request, session, form, case_id))
+    def answer(session: Session, form: FormData) -> Response:
+        return submit(
+            request,
+            session,
+            form,
+            referral(request, case_id),
+            send=lambda body, _key: runtime_of(request).backend.call(
+                "referral",
+                "POST",
+                "/referrals",
+                str(session.token),
+                json={**body, "case_id": str(case_id)},
+            ),
+            led_to=lambda _referral: recorded_on_case(case_id),
+        )
 
-
-def _refer(request: Request, session: Session, form: FormData, case_id: uuid.UUID) -> Response:
-    backend = runtime_of(request).backend
-    fields = referral_fields(request)
-    here = f"/cases/{case_id}/referral"
-
-    def again(**shown: Any) -> Response:
-        return show_form(request, title="Referral", fields=fields, action=here, **shown)
-
-    return submit(
-        request,
-        session,
-        form=form,
-        fields=fields,
-        send=lambda body, _key: backend.call(
-            "referral",
-            "POST",
-            "/referrals",
-            str(session.token),
-            json={**body, "case_id": str(case_id)},
-        ),
-        led_to=lambda _referral: f"/cases/{case_id}?recorded=1",
-        again=again,
-    )
+    return await posted(request, answer)
 
 
 @pages.get("/inbox")

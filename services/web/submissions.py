@@ -29,19 +29,16 @@ class Submissions:
         self._lock = threading.Lock()
         self._seen: dict[tuple[str, str], _Submission] = {}
 
-    def once(
-        self, user: str, key: str, submit: Callable[[], str | None]
-    ) -> tuple[str | None, bool]:
-        """Where the form's first submission led (a page to go to), and whether it was this
-        call that submitted it. ``submit`` answers ``None`` when nothing was recorded (a
-        refusal): then the key may be used again, once the form is corrected."""
+    def once(self, user: str, key: str, submit: Callable[[], str | None]) -> str | None:
+        """Where the form's first recorded submission led (a page to go to). ``submit``
+        answers ``None`` when nothing was recorded (a refusal): then the key may be used
+        again, once the form is corrected."""
         with self._lock:
             now = time.monotonic()
             if len(self._seen) > MOST_KEPT:
                 self._seen = {k: s for k, s in self._seen.items() if now - s.at < KEEP_SECONDS}
             submission = self._seen.setdefault((user, key), _Submission())
         with submission.lock:
-            if submission.led_to is not None:
-                return submission.led_to, False
-            submission.led_to = submit()
-            return submission.led_to, True
+            if submission.led_to is None:
+                submission.led_to = submit()
+            return submission.led_to
