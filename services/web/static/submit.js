@@ -56,8 +56,12 @@
     for (const item of pending()) {
       let sent;
       try { sent = await open(item); } catch (e) { left.push(item); continue; } // another user's
+      // Sent with this page's CSRF token: a form kept before signing in again holds the old one.
+      const body = new URLSearchParams(sent.body);
+      const csrf = document.querySelector("input[name=csrf]");
+      if (csrf) body.set("csrf", csrf.value);
       try {
-        const answer = await post(sent.action, sent.body);
+        const answer = await post(sent.action, body.toString());
         if (answer.status === 403 || answer.status >= 500) left.push(item); else last = answer;
       } catch (e) { left.push(item); }
     }
