@@ -11,8 +11,7 @@ import httpx2 as httpx
 
 from services.web.forms import Schemas
 from services.web.settings import WebSettings
-
-SERVICES = ("intake", "referral", "followup")
+from shared.kafka import SERVICES
 
 
 class ServiceUnavailable(Exception):

@@ -19,6 +19,7 @@ from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
 from services.web.oidc import LOCAL_ISSUER_PATH, pkce_challenge
+from services.web.runtime import check_csrf, render
 from services.web.settings import WebSettings
 from shared.access import AGENCY_CODE_PATTERN, Grant, Role
 from shared.settings import LOCAL_ISSUER
@@ -106,7 +107,7 @@ class LocalIssuer:
                 "nonce": nonce,
                 "code_challenge": code_challenge,
             }
-            return request.app.state.render(
+            return render(
                 request, "local_issuer.html", fields=fields, users=DEMO_USERS, roles=list(Role)
             )
 
@@ -123,7 +124,7 @@ class LocalIssuer:
             sub: Annotated[str, Form(min_length=1, max_length=100)],
             csrf: Annotated[str, Form()],
         ) -> RedirectResponse:
-            request.app.state.check_csrf(request, csrf)
+            check_csrf(request, csrf)
             if not redirect_uri.startswith(redirect_prefix):
                 raise HTTPException(400, "this issuer answers the forms only")
             code = self.issue(

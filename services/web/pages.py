@@ -23,7 +23,7 @@ from services.web.errors import IN_THE_FUTURE, field_problems
 from services.web.forms import Field, body_of, dates_in_the_future, humanised
 from services.web.i18n import LANGUAGE_COOKIE, languages
 from services.web.oidc import SignInFailed
-from services.web.service import WebRuntime, session_of
+from services.web.runtime import check_csrf, render, runtime_of, session_of
 from services.web.session import SIGN_IN_COOKIE, Session
 from shared.access import Role
 from shared.consent import AgeTable
@@ -36,21 +36,11 @@ NOT_A_FORM = frozenset({"erasure", "children"})
 YEAR_SECONDS = 365 * 24 * 3600
 
 
-def runtime_of(request: Request) -> WebRuntime:
-    runtime: WebRuntime = request.app.state.runtime
-    return runtime
-
-
 def signed_in(request: Request) -> Session:
     session = session_of(request)
     if not session.signed_in or session.token is None:
         raise HTTPException(303, headers={"Location": "/sign-in"})
     return session
-
-
-def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
-    answer: Response = request.app.state.render(request, template, status_code, **context)
-    return answer
 
 
 def unavailable(request: Request, error: ServiceUnavailable) -> Response:
@@ -109,7 +99,7 @@ def signed_in_callback(
 
 @pages.post("/sign-out")
 def sign_out(request: Request, csrf: Annotated[str, Form()]) -> RedirectResponse:
-    request.app.state.check_csrf(request, csrf)
+    check_csrf(request, csrf)
     request.state.session = Session()
     return RedirectResponse("/sign-in", 303)
 
@@ -121,7 +111,7 @@ def choose_language(
     code: Annotated[str, Form(max_length=10)],
     back_to: Annotated[str, Form(max_length=500)] = "/",
 ) -> RedirectResponse:
-    request.app.state.check_csrf(request, csrf)
+    check_csrf(request, csrf)
     # Only a path of this site: never a way to send someone elsewhere.
     here = back_to if back_to.startswith("/") and not back_to.startswith("//") else "/"
     response = RedirectResponse(here, 303)
@@ -242,7 +232,7 @@ async def posted(request: Request, answer: Callable[[Session, FormData], Respons
     which block, so it runs off the event loop."""
     session = signed_in(request)
     form = await request.form()
-    request.app.state.check_csrf(request, form.get("csrf"))
+    check_csrf(request, form.get("csrf"))
     return await run_in_threadpool(answer, session, form)
 
 

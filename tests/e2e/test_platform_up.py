@@ -63,9 +63,10 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         # The forms, and how to sign in to them on this machine (README, "Forms in the browser").
         forms = f"http://127.0.0.1:{PORTS['web']}"
         assert f"forms     {forms}  (choose a demo user at its local sign-in)" in printed
-        assert "/local-issuer/authorize" in httpx.get(f"{forms}/sign-in/start", timeout=10).headers[
-            "location"
-        ]
+        assert (
+            "/local-issuer/authorize"
+            in httpx.get(f"{forms}/sign-in/start", timeout=10).headers["location"]
+        )
         assert f"127.0.0.1:{BROKER_PORT}" in printed
 
         intake, referral = (f"http://127.0.0.1:{PORTS[name]}" for name in ("intake", "referral"))
