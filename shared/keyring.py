@@ -10,6 +10,8 @@ never from the database, and is never logged.
 
 import base64
 import binascii
+import hashlib
+import hmac
 import logging
 import os
 import secrets
@@ -57,6 +59,7 @@ class Keyring(Protocol):
     def create(self, case_id: UUID) -> DataKey: ...
     def unwrap(self, case_id: UUID, *, service: str, purpose: str) -> DataKey | None: ...
     def destroy(self, case_id: UUID) -> None: ...
+    def index_key(self, purpose: str) -> bytes: ...
 
 
 def generate_master_key() -> str:
@@ -149,6 +152,12 @@ class SqlKeyring:
         if key is None:
             raise CaseErased(f"case {case_id} is erased")
         return key
+
+    def index_key(self, purpose: str) -> bytes:
+        """A key for a keyed blind index (``purpose`` names which), derived from the master
+        key: whoever reads the index without it cannot test a guess against it."""
+        label = f"homeward/blind-index/{purpose}".encode()
+        return hmac.new(self._master_key, label, hashlib.sha256).digest()
 
     def unwrap(self, case_id: UUID, *, service: str, purpose: str) -> DataKey | None:
         """The case's data key, or None when it was destroyed. Raises KeyError for a case

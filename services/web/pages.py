@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from services.web.backend import ServiceUnavailable
+from services.web.backend import Backend, ServiceUnavailable
 from services.web.errors import IN_THE_FUTURE, field_problems
 from services.web.forms import Field, body_of, dates_in_the_future, humanised
 from services.web.i18n import LANGUAGE_COOKIE, languages
@@ -129,10 +129,37 @@ def my_cases(
     overdue: Annotated[str | None, Query(max_length=5)] = None,
 ) -> Response:
     session = signed_in(request)
-    backend = runtime_of(request).backend
     filters = {"case_number": number, "stage": stage, "risk": risk, "overdue": overdue}
+    return case_list(
+        request,
+        filters,
+        lambda backend: backend.call("intake", "GET", "/cases", str(session.token), params=filters),
+    )
+
+
+@pages.post("/cases/search")
+async def cases_by_name(request: Request) -> Response:
+    """A name is personal: it is posted, and goes to intake in a body, never in a URL."""
+
+    def answer(session: Session, form: FormData) -> Response:
+        name = str(form.get("name") or "")[:200]
+        return case_list(
+            request,
+            {"name": name},
+            lambda backend: backend.call(
+                "intake", "POST", "/cases/search", str(session.token), json={"name": name}
+            ),
+        )
+
+    return await posted(request, answer)
+
+
+def case_list(
+    request: Request, filters: dict[str, Any], listed: Callable[[Backend], Any]
+) -> Response:
+    backend = runtime_of(request).backend
     try:
-        answer = backend.call("intake", "GET", "/cases", str(session.token), params=filters)
+        answer = listed(backend)
         choices = backend.schemas("intake").components
     except ServiceUnavailable as error:
         return unavailable(request, error)

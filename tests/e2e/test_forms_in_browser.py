@@ -178,6 +178,7 @@ def test_a_caseworker_follows_a_child_from_registration_to_a_referral(
     checked(page, "register a released child", weights, browser, "forms-registration")
     page.get_by_role("button", name="Record").click()
     case_id = case_of(page)
+    case_number = page.locator("h1").inner_text()
     checked(page, "case", weights, browser, "forms-case")
 
     page.goto(f"{platform.url}/cases/{case_id}/steps/interim-care")
@@ -226,6 +227,22 @@ def test_a_caseworker_follows_a_child_from_registration_to_a_referral(
         "InterimCarePlaced",
         "ConsentGiven",
     ]
+
+    # Found by a word of her name (intake's keyed index, fed through Kafka): posted, so that
+    # the name is in no URL.
+    deadline = time.monotonic() + 30
+    while True:
+        page.goto(platform.url + "/cases")
+        page.fill("#search-name", "zawadi")
+        page.locator("form[action='/cases/search'] button").click()
+        page.wait_for_url("**/cases/search")
+        if case_number in page.locator("ul.cases").inner_text():
+            break
+        assert time.monotonic() < deadline, page.locator("main").inner_text()
+        time.sleep(0.5)
+    assert page.locator("ul.cases li").count() == 1
+    assert "zawadi" not in page.url.lower()
+    page.screenshot(path=screenshot_path("forms-search-by-name"), full_page=True)
 
 
 def test_a_partner_sees_only_its_own_referrals(browser, platform, weights, tmp_path):
