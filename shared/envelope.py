@@ -74,6 +74,9 @@ class CloudEvent(BaseModel):
     sequence: str | None = Field(default=None, pattern=r"^[0-9]+$")
     partitionkey: str | None = None
     caseid: str | None = Field(default=None, description="The case the message is about.")
+    signature: str | None = Field(
+        default=None, description="Its service's signature (shared.signatures)."
+    )
     data: dict[str, Any] = Field(default_factory=dict)
 
     @classmethod

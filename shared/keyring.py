@@ -10,8 +10,6 @@ never from the database, and is never logged.
 
 import base64
 import binascii
-import hashlib
-import hmac
 import logging
 import os
 import secrets
@@ -22,10 +20,15 @@ from pathlib import Path
 from typing import Protocol
 from uuid import UUID, uuid4
 
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
 from shared.crypto import DataKey, SealError, unwrap, wrap
 from shared.database import Database
 from shared.persistence import event_store_env
 from shared.settings import Settings
+from shared.signatures import SignatureCheck, signing_key
 
 log = logging.getLogger("homeward.keyring")
 
@@ -59,6 +62,8 @@ class Keyring(Protocol):
     def create(self, case_id: UUID) -> DataKey: ...
     def unwrap(self, case_id: UUID, *, service: str, purpose: str) -> DataKey | None: ...
     def destroy(self, case_id: UUID) -> None: ...
+    def signature_check(self) -> SignatureCheck: ...
+    def message_signing_key(self, service: str) -> Ed25519PrivateKey: ...
     def index_key(self, purpose: str) -> bytes: ...
 
 
@@ -157,7 +162,9 @@ class SqlKeyring:
         """A key for a keyed blind index (``purpose`` names which), derived from the master
         key: whoever reads the index without it cannot test a guess against it."""
         label = f"homeward/blind-index/{purpose}".encode()
-        return hmac.new(self._master_key, label, hashlib.sha256).digest()
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(
+            self._master_key
+        )
 
     def unwrap(self, case_id: UUID, *, service: str, purpose: str) -> DataKey | None:
         """The case's data key, or None when it was destroyed. Raises KeyError for a case
@@ -189,6 +196,14 @@ class SqlKeyring:
                 "WHERE case_id = ? AND wrapped_key IS NOT NULL",
                 (_now(), str(case_id)),
             )
+
+    def message_signing_key(self, service: str) -> Ed25519PrivateKey:
+        """The key ``service`` signs its messages with (:mod:`shared.signatures`)."""
+        return signing_key(self._master_key, service)
+
+    def signature_check(self) -> SignatureCheck:
+        """What checks the services' signatures on messages."""
+        return SignatureCheck(self._master_key)
 
 
 def open_keyring(settings: Settings, env: dict[str, str] | None = None) -> SqlKeyring:

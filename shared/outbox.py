@@ -31,6 +31,7 @@ from shared.checkpoints import CLOSING_ACK_SECONDS, Checkpointer
 from shared.envelope import CONTENT_TYPE, CloudEvent
 from shared.lease import Lease, lease_for
 from shared.publishing import EventCatalogue
+from shared.signatures import sign
 
 log = logging.getLogger("homeward.outbox")
 
@@ -86,6 +87,7 @@ class OutboxRelay(BackgroundWorker):
         self.stuck: Stuck | None = None
         self.checkpointer = checkpointer
         self.lease: Lease = lease_for(application, self.name)
+        self._signing_key = application.case_keys.keyring.message_signing_key(catalogue.service)
 
     @property
     def position(self) -> int:
@@ -123,7 +125,7 @@ class OutboxRelay(BackgroundWorker):
                 if message is None
                 else producer.send(
                     self._route(message),
-                    value=message.to_bytes(),
+                    value=sign(message, self._signing_key).to_bytes(),
                     key=(message.partitionkey or "").encode(),
                     headers=[("content-type", CONTENT_TYPE.encode())],
                 ),

@@ -21,8 +21,9 @@ from services.intake.service import build_runtime as build_intake
 from services.intake.service import create_app as intake_api
 from services.referral.service import build_runtime as build_referral
 from services.referral.service import create_app as referral_api
-from shared.kafka import AUDITOR, kafka_connection
-from shared.keyring import Keyring, open_keyring
+from shared.kafka import AUDITOR, KafkaConnection, kafka_connection
+from shared.keyring import CaseKeys, Keyring, open_keyring
+from shared.privacy import open_personal_fields
 from shared.replay import read_case_messages
 from shared.settings import Settings
 from tests.conftest import sqlite_store
@@ -38,6 +39,20 @@ from tests.signin import staff_headers, supervisor_headers
 
 T = TypeVar("T")
 EVENT_TOPICS = ["homeward.intake.events", "homeward.referral.events", "homeward.followup.events"]
+
+
+def replay_case(
+    kafka: KafkaConnection, topics: list[str], case_id: uuid.UUID, case_keys: CaseKeys
+) -> list[dict[str, Any]]:
+    """A case's messages with every sealed field opened (``[erased]`` without its key): what
+    a holder of the keys could read, which the tests hold against what each reader may."""
+    return [
+        {
+            **message.model_dump(mode="json", exclude={"data"}, exclude_none=True),
+            "data": open_personal_fields(message.data, case_id, case_keys, "test replay"),
+        }
+        for message in read_case_messages(kafka, topics, case_id)
+    ]
 
 
 class Clock:

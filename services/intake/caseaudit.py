@@ -2,9 +2,10 @@
 access log, in causal order, each with who, when, why and under which consent; and, as of a
 moment or a version, the case as the case API showed it then.
 
-The timeline is read from Kafka. The case's state is the intake aggregate rebuilt from its
-stored events up to that version, by the service's own repository (its mapper and upcasts),
-and shown as ``GET /cases/{id}`` shows it, with the moment as the clock. What an auditor sees
+Everything is read from Kafka, with the keyring for the sealed fields: the case's state is the
+intake aggregate rebuilt from its own facts on ``homeward.intake.events`` up to that version
+(:mod:`services.intake.casereplay`), and shown as ``GET /cases/{id}`` shows it, with the moment
+as the clock; intake's store is not needed. What an auditor sees
 is decided by their token alone: personal fields need the personal-data grant, restricted
 categories the sexual-violence grant; holding the keys decides nothing.
 """
@@ -13,7 +14,7 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -22,16 +23,20 @@ from uuid import UUID
 from jinja2 import Environment
 
 from services.intake.api import CaseOut
-from services.intake.app import IntakeApplication
+from services.intake.casereplay import case_from_messages, facts_of_case
+from services.intake.domain import CaseNotFound
 from services.intake.messages import RESTRICTED_FIELDS
+from services.intake.programme import Programme
 from shared.access import Action, Caller, permission
 from shared.allowlist import CLEAR_FIELDS
 from shared.crypto import is_sealed
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import KafkaConnection, event_topic, platform_topics, read_to_end
 from shared.keyring import CaseKeys
+from shared.privacy import open_personal_fields
 from shared.refusals import NotFound
-from shared.replay import open_personal_fields, read_case_messages
+from shared.replay import read_case_messages
+from shared.signatures import Verdict, broken_sequences
 
 PERSONAL = "[personal]"
 RESTRICTED = "[restricted]"
@@ -113,12 +118,57 @@ class Cut:
 
 
 @dataclass(frozen=True)
+class Verification:
+    """Whether the account can be trusted as the platform published it: every message signed
+    by the service it names (none altered or forged on a topic) and no version of any subject
+    missing between its first and its last (none removed)."""
+
+    signed: int
+    unsigned: int
+    invalid: list[str]  # the ids of messages whose signature fails
+    missing: dict[str, list[int]]  # subject -> the versions no message carries
+
+    @classmethod
+    def of(cls, messages: list[CloudEvent], verdicts: list[Verdict]) -> "Verification":
+        subjects = sorted({m.subject for m in messages if m.subject is not None})
+        missing = {subject: broken_sequences(messages, subject) for subject in subjects}
+        return cls(
+            signed=verdicts.count(Verdict.VALID),
+            unsigned=verdicts.count(Verdict.UNSIGNED),
+            invalid=[m.id for m, v in zip(messages, verdicts, strict=True) if v is Verdict.INVALID],
+            missing={subject: gaps for subject, gaps in missing.items() if gaps},
+        )
+
+    @property
+    def verified(self) -> bool:
+        # An unsigned message is one no service of the platform published: forged, or
+        # published before messages were signed; either way nothing vouches for it.
+        return not (self.invalid or self.missing or self.unsigned)
+
+    def summary(self) -> str:
+        if self.verified:
+            return f"verified: {self.signed} messages, each signed by its service; none missing"
+        parts = [f"{self.signed} signed"]
+        if self.invalid:
+            parts.append(f"{len(self.invalid)} with a signature that fails (altered or forged)")
+        if self.missing:
+            parts.append(
+                "missing "
+                + "; ".join(f"{subject} v{gaps}" for subject, gaps in self.missing.items())
+            )
+        if self.unsigned:
+            parts.append(f"{self.unsigned} unsigned (forged, or published before signing)")
+        return "NOT verified: " + ", ".join(parts)
+
+
+@dataclass(frozen=True)
 class CaseAccount:
     case_id: UUID
     entries: list[dict[str, Any]]
     state: dict[str, Any] | None  # the case then; None for an account with no cut
     as_of: datetime | None
     topics: list[str]
+    verification: Verification
 
 
 def _who(data: dict[str, Any]) -> dict[str, Any]:
@@ -145,9 +195,9 @@ def _consents(data: dict[str, Any]) -> list[Any]:
     return named if isinstance(named, list) else []
 
 
-def entry_of(message: CloudEvent, data: dict[str, Any]) -> dict[str, Any]:
+def entry_of(message: CloudEvent, data: dict[str, Any], signature: Verdict) -> dict[str, Any]:
     """One fact of the timeline: when, what, about which subject, who, why, under which
-    consent, and its data."""
+    consent, its data, and whether its service's signature holds."""
     return {
         "time": None if message.time is None else message.time.isoformat(),
         "source": message.source,
@@ -158,6 +208,7 @@ def entry_of(message: CloudEvent, data: dict[str, Any]) -> dict[str, Any]:
         "who": _who(data),
         "why": _why(data),
         "consent_ids": _consents(data),
+        "signature": signature.value,
         "data": data,
     }
 
@@ -172,34 +223,41 @@ def _moment_of(recorded: dict[int, datetime], case_id: UUID, cut: Cut) -> dateti
 
 def account_of_case(
     kafka: KafkaConnection,
-    intake: IntakeApplication,
+    case_keys: CaseKeys,
+    programme: Programme,
     case_id: UUID,
     caller: Caller,
     cut: Cut = Cut(),
 ) -> CaseAccount:
     """The case's timeline from Kafka up to the cut, and its state then, as ``caller`` may
-    see them; :class:`CaseNotFound` for a case intake never registered."""
+    see them; :class:`CaseNotFound` for a case intake never registered. Kafka and the case
+    keys are all it reads: the case's state is rebuilt from its own facts on the topic."""
     disclosure = Disclosure.of(caller)
-    # The store decides what exists, and when each version of it was recorded.
-    recorded: dict[int, datetime] = {
-        event.originator_version: event.timestamp  # type: ignore[attr-defined]
-        for event in intake.history(case_id)
-    }
-    moment = _moment_of(recorded, case_id, cut)
     topics = platform_topics()
+    messages = read_case_messages(kafka, topics, case_id)
+    facts = facts_of_case(messages, case_id)
+    if not facts or not facts[0].type.startswith(REGISTRATION_TYPE):
+        raise CaseNotFound(case_id)
+    # When each version of the case was recorded.
+    recorded = {int(fact.sequence or 0): fact.time for fact in facts if fact.time is not None}
+    moment = _moment_of(recorded, case_id, cut)
     shown = [
         message
-        for message in read_case_messages(kafka, topics, case_id)
+        for message in messages
         if moment is None or (message.time is not None and message.time <= moment)
     ]
-    entries = [entry_of(m, disclosure.data(m.data, case_id, intake.case_keys)) for m in shown]
+    check = case_keys.keyring.signature_check()
+    verdicts = [check.verdict(message) for message in shown]
+    entries = [
+        entry_of(message, disclosure.data(message.data, case_id, case_keys), verdict)
+        for message, verdict in zip(shown, verdicts, strict=True)
+    ]
     state = None
     versions = [version for version, at in recorded.items() if moment and at <= moment]
     if moment is not None and versions:
-        case = intake.get_case(case_id, version=max(versions))
-        out = CaseOut.of(case, intake.programme, moment).model_dump(mode="json")
-        state = disclosure.state(out)
-    return CaseAccount(case_id, entries, state, moment, topics)
+        case = case_from_messages(facts, case_id, case_keys, max(versions))
+        state = disclosure.state(CaseOut.of(case, programme, moment).model_dump(mode="json"))
+    return CaseAccount(case_id, entries, state, moment, topics, Verification.of(shown, verdicts))
 
 
 def registered_between(kafka: KafkaConnection, since: datetime, until: datetime) -> list[UUID]:
@@ -226,17 +284,22 @@ def _cell(value: Any) -> Any:
 
 
 def as_json_lines(accounts: Iterable[CaseAccount]) -> Iterator[str]:
-    """Each entry a line; after a case's entries, its state at the cut if there is one."""
+    """Each entry a line; after a case's entries, one line with its verification, and its
+    state at the cut if there is one."""
     for account in accounts:
         for entry in account.entries:
             yield json.dumps({"case_id": str(account.case_id), **entry}, ensure_ascii=False)
+        closing: dict[str, Any] = {"case_id": str(account.case_id)}
         if account.as_of is not None:
-            state = {"as_of": account.as_of.isoformat(), "state": account.state}
-            yield json.dumps({"case_id": str(account.case_id), **state}, ensure_ascii=False)
+            closing |= {"as_of": account.as_of.isoformat(), "state": account.state}
+        closing["verification"] = {"verified": account.verification.verified} | asdict(
+            account.verification
+        )
+        yield json.dumps(closing, ensure_ascii=False)
 
 
 CSV_COLUMNS = ["case_id", "time", "source", "type", "subject", "sequence", "id", "who", "why"]
-CSV_COLUMNS += ["consent_ids", "data"]
+CSV_COLUMNS += ["consent_ids", "signature", "data"]
 
 
 def as_csv(accounts: Iterable[CaseAccount]) -> str:
@@ -261,8 +324,11 @@ table { border-collapse: collapse; font-size: 0.9em; }
 td, th { border: 1px solid #ccc; padding: 0.3em; vertical-align: top; text-align: left; }
 pre { margin: 0; white-space: pre-wrap; }
 .missed { color: #a00; font-weight: bold; }
+.verified { color: #060; font-weight: bold; }
 </style></head><body>
 <h1>Case {{ account.case_id }}{% if account.state %}: {{ account.state.name }}{% endif %}</h1>
+<p class="{{ 'verified' if account.verification.verified else 'missed' }}">
+{{ account.verification.summary() }}</p>
 <p>{{ account.entries | length }} entries from {{ account.topics | join(", ") }}
 {%- if account.as_of %}, up to {{ account.as_of.isoformat() }}{% endif %}.</p>
 {% if account.state is not none %}
@@ -282,7 +348,8 @@ pre { margin: 0; white-space: pre-wrap; }
 <section><h2>Timeline</h2>
 <table><tr><th>when</th><th>what</th><th>who</th><th>why</th><th>consent</th><th>data</th></tr>
 {% for entry in account.entries %}
-<tr><td>{{ entry.time }}</td><td>{{ entry.type }}<br>{{ entry.subject }} #{{ entry.sequence }}</td>
+<tr><td>{{ entry.time }}</td><td>{{ entry.type }}<br>{{ entry.subject }} #{{ entry.sequence }}<br>
+signature: {{ entry.signature }}</td>
 <td><pre>{{ entry.who | tojson(2) }}</pre></td><td><pre>{{ entry.why | tojson(2) }}</pre></td>
 <td>{{ entry.consent_ids | join(", ") }}</td><td><pre>{{ entry.data | tojson(2) }}</pre></td></tr>
 {% endfor %}</table></section>

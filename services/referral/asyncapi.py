@@ -128,6 +128,13 @@ def envelope_schema() -> dict[str, Any]:
                 "case (absent from an access record about no case; a message published before "
                 "`caseid` existed names its case in `partitionkey`).",
             },
+            "signature": {
+                "type": "string",
+                "description": "The publishing service's Ed25519 signature (base64) over the "
+                "message's other attributes and data, as JSON with sorted keys and no spaces: "
+                "what lets an auditor who reads only Kafka trust the message. Partners may "
+                "ignore it.",
+            },
             "data": {"type": "object"},
         },
     }
@@ -317,7 +324,7 @@ def asyncapi_document() -> dict[str, Any]:
                 f"{service}Events",
                 "auditor",
                 f"An auditor (principal {AUDITOR}) replays the {service} service's events "
-                "(`homeward replay`).",
+                "(`homeward audit case`).",
                 catalogues[service].types,
             )
             for service in SERVICES

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from shared.access import Grant, Role
 from shared.cli import kafka_env
 from shared.keyring import CaseKeys, open_keyring
 from shared.settings import REPO_ROOT
@@ -21,7 +22,13 @@ from tests.conftest import as_admin, postgres_data_on_disk, postgres_store, stor
 from tests.partner import partner_keys, read_messages
 from tests.processes import printed_by
 from tests.running import running_services, sqlite_stores, wait_for
-from tests.signin import admin_headers, partner_headers, staff_headers, supervisor_headers
+from tests.signin import (
+    admin_headers,
+    local_token,
+    partner_headers,
+    staff_headers,
+    supervisor_headers,
+)
 
 STAFF = "cw-0412"  # staff ids are allow-listed: no marker in them
 
@@ -461,12 +468,15 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         "HOMEWARD_DATA_DIR": str(settings.data_dir),
         **kafka_env(settings),
         "HOMEWARD_MASTER_KEY": settings.master_key.get_secret_value(),
+        "HOMEWARD_AUDIT_TOKEN": local_token(
+            settings, Role.AUDITOR, agency="UN-AUDIT", sub="au-0001", grants=frozenset(Grant)
+        ),
     }
 
     def fresh_process(*command: str) -> str:
         return printed_by([sys.executable, *command], env, REPO_ROOT)
 
-    replayed = fresh_process("-m", "shared.cli", "replay", case_id)
+    replayed = fresh_process("-m", "shared.cli", "audit", "case", case_id)
     assert "CaseErased" in replayed
     stored = fresh_process("-c", DUMP_STORES)
     assert "CaseErased" in stored  # the intake store was read...

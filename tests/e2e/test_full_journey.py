@@ -10,13 +10,14 @@ from services.intake.messages import CATALOGUE as INTAKE_EVENTS
 from services.referral.messages import CATALOGUE as REFERRAL_EVENTS
 from shared.kafka import AUDITOR, kafka_connection
 from shared.keyring import CaseKeys
-from shared.replay import read_case_messages, replay_case
+from shared.replay import read_case_messages
 from tests.running import (
     EVENT_TOPICS,
     CaseInIntake,
     connected_partner,
     new_agency,
     referred,
+    replay_case,
     wait_for,
 )
 from tests.samples import FAMILY_TRACING_CONSENT, TRACING_STARTED, registration

@@ -11,10 +11,12 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from services.intake.api import CaseOut
+from services.intake.casereplay import case_from_messages, facts_of_case
 from services.referral.projections import IntakeView
 from shared.kafka import AUDITOR, kafka_connection
 from shared.keyring import CaseKeys
-from shared.replay import read_case_messages, replay_case
+from shared.replay import read_case_messages
 from shared.settings import Settings
 from tests.partner import register_partner
 from tests.running import (
@@ -25,6 +27,7 @@ from tests.running import (
     messages_per_service,
     new_agency,
     referred,
+    replay_case,
     wait_for,
 )
 from tests.samples import (
@@ -66,11 +69,46 @@ def due_visits(followup: TestClient, case_id: str) -> list[int]:
     return [visit["visit"] for visit in due if visit["case_id"] == case_id]
 
 
+def versions_rebuilt_from_kafka(services: Any, settings: Settings, case_ids: list[str]) -> int:
+    """How many versions of the cases an auditor rebuilt from Kafka and the keyring alone,
+    each equal, field by field, to the case intake's store gives at that version."""
+    _clock, intake, _referral, _followup, keyring = services
+    application = intake.app.state.runtime.application
+    audit = kafka_connection(settings, AUDITOR)
+    keys = CaseKeys(keyring, "audit")
+    compared = 0
+    for case_id in map(uuid.UUID, case_ids):
+        stored = application.history(case_id)
+        facts = wait_for(
+            lambda c=case_id, s=stored: (
+                (f := facts_of_case(read_case_messages(audit, EVENT_TOPICS[:1], c), c))
+                and len(f) == len(s)
+                and f
+            ),
+            "every fact of the case on Kafka",
+        )
+        for event in stored:
+            version, moment = event.originator_version, event.timestamp
+            from_store = application.get_case(case_id, version=version)
+            from_kafka = case_from_messages(facts, case_id, keys, version)
+            assert CaseOut.of(from_kafka, application.programme, moment) == CaseOut.of(
+                from_store, application.programme, moment
+            ), f"case {case_id} at version {version}"
+            compared += 1
+    return compared
+
+
 def figures(
-    journey: str, started: float, settings: Settings, case_ids: list[str], **seen: int
+    journey: str,
+    started: float,
+    services: Any,
+    settings: Settings,
+    case_ids: list[str],
+    **seen: int,
 ) -> None:
     """One line: the messages each service published about the cases, what else was seen,
-    and the seconds since ``started``."""
+    the versions of the cases rebuilt from Kafka alone, and the seconds since ``started``."""
+    seen["versions_rebuilt_from_kafka"] = versions_rebuilt_from_kafka(services, settings, case_ids)
     published = messages_per_service(settings, case_ids)
     print(
         f"\n{journey}: published "
@@ -214,6 +252,7 @@ def test_a_reunification_that_breaks_down_ends_in_alternative_care(services, set
     figures(
         "breakdown to alternative care",
         started,
+        services,
         settings,
         [case_id],
         partner_messages=len(partner.received),
@@ -322,6 +361,7 @@ def test_a_child_mother_and_her_two_children_each_have_a_case_linked_both_ways(s
     figures(
         "child mother with two children",
         started,
+        services,
         settings,
         [mother.id, neema.id, baraka.id],
         cases=3,
@@ -386,6 +426,7 @@ def test_a_misspelt_name_is_corrected_and_every_service_learns_it(services, sett
     figures(
         "misspelt name corrected",
         started,
+        services,
         settings,
         [girl.id],
         partner_messages=len(partner.received),
@@ -476,6 +517,7 @@ def test_a_detention_with_legal_aid_stays_with_the_case_agency(services, setting
     figures(
         "detention with legal aid",
         started,
+        services,
         settings,
         [boy.id],
         partner_messages=len(partner.received),
@@ -589,6 +631,7 @@ def test_a_young_person_who_turns_18_mid_case_leaves_with_a_transition_plan(
     figures(
         "turns 18 mid-case",
         started,
+        services,
         settings,
         [girl.id],
         consents=len(girl.case["consents"]),

@@ -10,11 +10,12 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from shared.access import Grant, Role
 from shared.settings import REPO_ROOT
 from tests.partner import PartnerLogin, partner_keys, read_messages
 from tests.processes import printed_by, up_env
 from tests.samples import registration
-from tests.signin import admin_headers, local_settings, staff_headers
+from tests.signin import admin_headers, local_settings, local_token, staff_headers
 
 PORTS = {"intake": 18001, "referral": 18002, "followup": 18003, "web": 18004}
 DEFAULT_PORTS = {"intake": 8001, "referral": 8002, "followup": 8003, "web": 8004}
@@ -133,17 +134,22 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             school.kafka_python(), "homeward.partner.SCH-01.referrals", key=case["case_id"]
         )
         assert json.loads(received.value)["type"] == "org.homeward.partner.ReferralReceived.v1"
-        # An auditor's replay, from Kafka alone, with the personal fields opened.
+        # An auditor's account of the case, from Kafka and the keyring alone, with a token
+        # that carries every grant.
+        auditor = local_token(
+            signer, Role.AUDITOR, agency="UN-AUDIT", sub="au-0001", grants=frozenset(Grant)
+        )
         replayed = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "replay", case["case_id"]],
-            env=env,
+            [sys.executable, "-m", "shared.cli", "audit", "case", case["case_id"]],
+            env={**env, "HOMEWARD_AUDIT_TOKEN": auditor},
             capture_output=True,
             text=True,
             timeout=60,
             check=False,
         )
         assert replayed.returncode == 0, replayed.stderr
-        history = [json.loads(line) for line in replayed.stdout.splitlines()]
+        lines = [json.loads(line) for line in replayed.stdout.splitlines()]
+        history = [entry for entry in lines if ".intake." in entry["type"]]
         assert [entry["type"].split(".")[3] for entry in history][:3] == [
             "ChildRegistered",
             "HandedOver",

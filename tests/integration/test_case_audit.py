@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaProducer
 
 from shared.access import Grant, Role
 from shared.cli import main
-from shared.envelope import CloudEvent, MalformedMessage
+from shared.envelope import CloudEvent, MalformedMessage, format_sequence
 from shared.kafka import ADMIN, kafka_connection, platform_topics, read_to_end
 from shared.settings import REPO_ROOT, Settings
 from tests.browser import screenshot_path
-from tests.conftest import platform_settings
+from tests.conftest import as_admin, platform_settings
 from tests.processes import run_readme_command
 from tests.running import (
     CaseInIntake,
@@ -73,7 +74,9 @@ class Journey:
         case_id: str,
         moments: list[tuple[datetime, dict]],
         registered: tuple[datetime, datetime],
+        agency: str,
     ):
+        self.agency = agency
         self.settings = settings
         self.case_id = case_id
         self.moments = moments
@@ -127,7 +130,7 @@ def journey(kafka_broker, tmp_path_factory) -> Iterator[tuple[Journey, Any]]:
         remember()
         # Every message of the case, on every topic, read apart from the command.
         wait_for(lambda: len(accesses(settings, child.id)) >= len(moments), "the access log")
-        yield Journey(settings, child.id, moments, registered), intake
+        yield Journey(settings, child.id, moments, registered, agency), intake
 
 
 def every_message_of(settings: Settings, case_id: str) -> dict[str, CloudEvent]:
@@ -181,6 +184,11 @@ def lines_of(printed: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in printed.splitlines()]
 
 
+def entries_of(printed: str) -> list[dict[str, Any]]:
+    """The timeline's entries, without each case's closing line (verification, state)."""
+    return [line for line in lines_of(printed) if "type" in line]
+
+
 def test_as_of_each_moment_the_case_is_what_the_case_api_answered(journey, monkeypatch, capsys):
     journey, _ = journey
     for moment, answered in journey.moments:
@@ -200,8 +208,12 @@ def test_the_timeline_is_every_message_of_the_case_in_causal_order(journey, monk
     code, out, err = audit(journey, monkeypatch, capsys, "case", journey.case_id)
     seconds = time.perf_counter() - began
     assert code == 0, err
-    entries = lines_of(out)
+    entries = entries_of(out)
     expected = every_message_of(journey.settings, journey.case_id)
+    # Each signed by the service that published it, none missing: the account verifies.
+    assert {entry["signature"] for entry in entries} == {"valid"}
+    assert lines_of(out)[-1]["verification"]["verified"] is True
+    assert "1 of 1 verified" in err
     assert sorted(entry["id"] for entry in entries) == sorted(expected)
     sources = {entry["source"] for entry in entries}
     assert sources >= {"/homeward/intake", "/homeward/referral", "/homeward/followup"}
@@ -231,7 +243,7 @@ def test_what_each_token_may_read(journey, monkeypatch, capsys):
     settings = journey.settings
     _, everything, _ = audit(journey, monkeypatch, capsys, "case", journey.case_id)
     needs_version = next(
-        e["sequence"] for e in lines_of(everything) if ".NeedsAssessed." in e["type"]
+        e["sequence"] for e in entries_of(everything) if ".NeedsAssessed." in e["type"]
     )
     for grants, violence, name in (
         ((Grant.PERSONAL_DATA, Grant.SEXUAL_VIOLENCE), None, ATTACKER_NAME),
@@ -296,9 +308,15 @@ def test_an_erased_case_reads_erased_whatever_the_grants(journey, monkeypatch, c
     )
     code, out, err = audit(journey, monkeypatch, capsys, "case", erased.id)
     assert code == 0, err
-    registered = next(e for e in lines_of(out) if ".ChildRegistered." in e["type"])
+    registered = next(e for e in entries_of(out) if ".ChildRegistered." in e["type"])
     assert registered["data"]["name"] == "[erased]"
     assert "Amani" not in out
+    # As it was before its erasure was recorded: it reads as erased all the same, since
+    # nothing personal of it can be opened any more (and it has no deadlines to compute).
+    code, out, err = audit(journey, monkeypatch, capsys, "case", erased.id, "--at-sequence", "1")
+    assert code == 0, err
+    state = lines_of(out)[-1]["state"]
+    assert (state["erased"], state["name"], state["deadlines"]) == (True, "[erased]", [])
 
 
 def test_csv_and_html(journey, monkeypatch, capsys):
@@ -309,7 +327,7 @@ def test_csv_and_html(journey, monkeypatch, capsys):
     )
     assert code == 0, err
     rows = list(csv.DictReader(io.StringIO(printed)))
-    assert [row["id"] for row in rows] == [entry["id"] for entry in lines_of(jsonl)]
+    assert [row["id"] for row in rows] == [entry["id"] for entry in entries_of(jsonl)]
     moment = journey.moments[-1][0].isoformat()
     code, html, err = audit(
         journey, monkeypatch, capsys, "case", journey.case_id, "--as-of", moment, "--format", "html"
@@ -402,3 +420,40 @@ def test_the_html_report_renders_in_a_browser_and_fetches_nothing(
     assert any("Consent history" in heading for heading in headings)
     assert page.locator("table tr").count() > len(journey.moments)
     page.close()
+
+
+def test_messages_forged_on_a_topic_are_named_and_the_command_fails(journey, monkeypatch, capsys):
+    """Someone who may write to the intake topic, without the keyring, adds to a case's
+    history: a real message with its data changed, and one made up. Neither verifies."""
+    journey, intake = journey
+    child = CaseInIntake.register(intake, registration(registering_agency=journey.agency))
+    published = wait_for(
+        lambda: every_message_of(journey.settings, child.id) or None, "the registration on Kafka"
+    )
+    code, out, err = audit(journey, monkeypatch, capsys, "case", child.id)
+    assert code == 0, err
+    (registered,) = (m for m in published.values() if ".ChildRegistered." in m.type)
+    altered = CloudEvent.model_validate(
+        registered.model_dump(exclude_none=True)
+        | {"id": str(uuid.uuid4()), "sequence": format_sequence(2)}
+        | {"data": registered.data | {"case_number": "CD-0000-2026-99999"}}
+    )
+    made_up = CloudEvent.model_validate(
+        registered.model_dump(exclude_none=True, exclude={"signature"})
+        | {"id": str(uuid.uuid4()), "sequence": format_sequence(4)}
+    )
+    producer = KafkaProducer(**as_admin(journey.settings))
+    for forged in (altered, made_up):
+        producer.send("homeward.intake.events", value=forged.to_bytes(), key=child.id.encode()).get(
+            timeout=10
+        )
+    producer.close()
+    code, out, err = audit(journey, monkeypatch, capsys, "case", child.id)
+    assert code == 3
+    verdicts = {entry["id"]: entry["signature"] for entry in entries_of(out)}
+    assert verdicts[registered.id] == "valid"
+    assert (verdicts[altered.id], verdicts[made_up.id]) == ("invalid", "unsigned")
+    verification = lines_of(out)[-1]["verification"]
+    assert verification["invalid"] == [altered.id]
+    assert verification["missing"] == {child.id: [3]}  # between the forged 2 and 4
+    assert "NOT verified" in err

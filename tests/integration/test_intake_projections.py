@@ -4,6 +4,7 @@ when asked, erasure, and a rebuild from the topic."""
 
 import uuid
 from datetime import UTC, datetime
+from pathlib import Path
 
 from fastapi.testclient import TestClient
 
@@ -11,7 +12,7 @@ from services.intake.projections import CaseFilter
 from services.intake.service import build_runtime, create_app
 from shared.privacy import open_fields
 from shared.rebuild import rebuild_read_models, swap_in
-from tests.conftest import sqlite_store
+from tests.conftest import postgres_store, sqlite_store
 from tests.integration.test_intake_journey import MovableClock, agency, wait_until
 from tests.samples import boy_formally_released, person_of_uncertain_age, registration
 from tests.signin import supervisor_headers
@@ -103,9 +104,9 @@ def test_the_case_list_filters_and_pages_what_kafka_carried(settings, event_stor
 
 
 def test_an_erased_case_leaves_the_list_live_and_after_a_rebuild_from_the_topic(
-    settings, sqlite_env, tmp_path
+    settings, event_store_env, tmp_path, request
 ):
-    runtime = build_runtime(settings, sqlite_env, clock=lambda: START)
+    runtime = build_runtime(settings, event_store_env, clock=lambda: START)
     code = agency()
     with TestClient(create_app(runtime), headers=supervisor_headers(settings, code)) as client:
         kept = register(client, registration(registering_agency=code))
@@ -146,9 +147,14 @@ def test_an_erased_case_leaves_the_list_live_and_after_a_rebuild_from_the_topic(
                 (kept["case_id"],),
             )
         assert listed(client, code, stage="closed")["total"] == 1
-        (tmp_path / "rebuilt").mkdir()
+        # Rebuilt into a fresh database of the same kind (SQLite, or PostgreSQL), swapped in.
+        if event_store_env["PERSISTENCE_MODULE"] == "eventsourcing.postgres":
+            fresh_store = postgres_store(request.getfixturevalue("postgres_cluster"))
+        else:
+            (tmp_path / "rebuilt").mkdir()
+            fresh_store = sqlite_store(tmp_path / "rebuilt")
         keyring = runtime.application.case_keys.keyring
-        fresh = build_runtime(settings, sqlite_store(tmp_path / "rebuilt"), keyring=keyring)
+        fresh = build_runtime(settings, fresh_store, keyring=keyring)
         swap_in(runtime, fresh, rebuild_read_models(runtime, fresh, ["projections"]))
         assert wait_until(
             lambda: (
@@ -160,8 +166,11 @@ def test_an_erased_case_leaves_the_list_live_and_after_a_rebuild_from_the_topic(
         assert wait_until(lambda: listed(client, code)["total"] == 1, timeout=30)
         assert names_now() == {kept["case_id"]: "Amani Zawadi-Kuvuka"}
 
-    stored = (settings.data_dir / "events.sqlite3").read_bytes()
-    assert b"Amani" not in stored  # names are kept sealed, in the list as in the store
+    fresh.application.close()
+    runtime.application.close()
+    if event_store_env["PERSISTENCE_MODULE"] == "eventsourcing.sqlite":
+        stored = Path(event_store_env["SQLITE_DBNAME"]).read_bytes()
+        assert b"Amani" not in stored  # names are kept sealed, in the list as in the store
 
 
 def test_a_message_seen_again_after_a_newer_one_never_rewinds_the_row(settings, sqlite_env):

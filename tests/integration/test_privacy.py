@@ -15,9 +15,9 @@ from pydantic import SecretStr
 from services.intake.service import build_runtime, create_app
 from shared.kafka import AUDITOR, kafka_connection
 from shared.keyring import CaseKeys, MasterKeyError, generate_master_key, open_keyring
-from shared.replay import replay_case
 from tests.conftest import as_admin, postgres_data_on_disk, stored_uncompressed
 from tests.partner import as_json, read_messages
+from tests.running import replay_case
 from tests.samples import registration
 from tests.signin import supervisor_headers
 

@@ -12,7 +12,9 @@ import pytest
 
 from services.followup.app import FollowUpApplication
 from services.followup.domain import FollowUpPlan, ReturnKind, Schedule, VisitMode
+from services.intake.api import CaseOut
 from services.intake.app import IntakeApplication
+from services.intake.casereplay import case_from_messages
 from services.intake.domain import (
     ChildCase,
     HowLeft,
@@ -24,7 +26,9 @@ from services.intake.domain import (
 )
 from services.intake.messages import CATALOGUE
 from shared.cli import published_catalogues
-from shared.publishing import SCHEMA_FOLDER, validate_data
+from shared.envelope import CloudEvent
+from shared.privacy import seal_fields
+from shared.publishing import SCHEMA_FOLDER, event_fields, validate_data
 from tests.samples import SCHEMAS_AT
 from tests.unit.test_child_case import NOW, REGISTRATION
 from tests.unit.test_followup_plan import findings
@@ -234,3 +238,39 @@ def test_a_registration_without_notes_is_fine():
     case = ChildCase.register(REGISTRATION, "CD-BUN-2026-00002", datetime.now(UTC))
     assert case.notes == {}
     assert case.separated_from_adults is None
+
+
+def test_a_v1_registration_message_already_on_kafka_rebuilds_the_case_as_the_store_does(
+    application, case_keys
+):
+    """An auditor rebuilding a case from Kafka meets the v1 messages published before v2:
+    they are upcast as the store's v1 events are, to the same case."""
+    case_id = registered_in_v1(application, case_keys, account="a story")
+    [registered] = application.history(case_id)
+    v1_data = {
+        "case_id": str(case_id),
+        **{
+            name: value
+            for name, value in event_fields(registered).items()
+            if name not in {"notes", "separated_from_adults"}
+        },
+        "account": "a story",
+    }
+    published_in_v1 = CloudEvent.published(
+        service="intake",
+        name="ChildRegistered",
+        version=1,
+        case_id=case_id,
+        originator_id=case_id,
+        originator_version=1,
+        occurred_at=NOW,
+        data=seal_fields(v1_data, case_keys.for_sealing(case_id)),
+        schemas_at=SCHEMAS_AT,
+    )
+    validate_data("intake", "ChildRegistered", 1, published_in_v1.data)
+    from_kafka = case_from_messages([published_in_v1], case_id, case_keys, version=1)
+    from_store = application.get_case(case_id)
+    assert from_kafka.notes == {"legacy_account": "a story"}
+    assert CaseOut.of(from_kafka, application.programme, NOW) == CaseOut.of(
+        from_store, application.programme, NOW
+    )

@@ -223,6 +223,9 @@ class ChildCase(Aggregate):
             case.displacement = self.displacement
             case.separated_from_adults = self.separated_from_adults
             case.notes = self.notes
+            # Read after its key was destroyed, even at a version before its erasure was
+            # recorded, the case holds nothing personal any more: it reads as erased.
+            case.erased = self.name == ERASED
 
     class HandedOver(Aggregate.Event):
         """Custody passed from a military or armed actor to a child-protection agency."""

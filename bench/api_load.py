@@ -1,0 +1,226 @@
+"""Open-loop load on the intake API of the running platform, as a newcomer runs it.
+
+Starts ``homeward up`` (its own broker, the three services, SQLite stores) in a temporary
+folder, on ports of its own (27001-27003, broker 27092), signs a caseworker's token with the
+local signer ``up`` made, and sends requests at a fixed arrival rate whatever the answers' pace
+(open loop): each request's latency counts from the moment it was due, not from when it could
+be sent, so queueing shows instead of slowing the load down. Half the requests register a child
+(``POST /cases``, each with its own ``Idempotency-Key``), half read a case (``GET /cases/{id}``)
+registered earlier. The baseline is the same app answering a trivial public route
+(``GET /schemas``) at the same rate, in the same run: what the server, the network stack and
+this load generator cost before any of our work.
+
+Prints a table and, with ``--json FILE``, writes the figures. It never asserts a timing.
+
+    .venv/bin/python bench/api_load.py --rates 50 200 500 --seconds 20
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2 as httpx
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))  # the samples the tests register
+
+from shared.access import Role  # noqa: E402
+from shared.settings import Settings  # noqa: E402
+from shared.tokens import issue_local_token  # noqa: E402
+from tests.samples import registration  # noqa: E402
+
+PORTS = {"intake": 27001, "referral": 27002, "followup": 27003}
+BROKER_PORT = 27092
+INTAKE = f"http://127.0.0.1:{PORTS['intake']}"
+WARM_UP_CASES = 50
+
+
+@dataclass
+class Figures:
+    load: str
+    rate: int
+    sent: int
+    errors: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+    max_ms: float
+    achieved_per_s: float
+
+
+def percentile(sorted_values: list[float], share: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    index = min(len(sorted_values) - 1, max(0, round(share * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+def platform_env(data_dir: Path) -> dict[str, str]:
+    kept = {k: v for k, v in os.environ.items() if not k.startswith("HOMEWARD_")}
+    return kept | {
+        "HOMEWARD_DATA_DIR": str(data_dir),
+        "HOMEWARD_LOCAL_BROKER_PORT": str(BROKER_PORT),
+        **{f"HOMEWARD_{service.upper()}_PORT": str(port) for service, port in PORTS.items()},
+    }
+
+
+def start_platform(data_dir: Path, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as sink:
+        platform = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "up"],
+            env=platform_env(data_dir),
+            stdout=sink,
+            stderr=sink,
+            cwd=REPO,
+        )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        if platform.poll() is not None:
+            raise SystemExit(f"homeward up exited: see {log}")
+        try:
+            if all(
+                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+                for port in PORTS.values()
+            ):
+                return platform
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    platform.send_signal(signal.SIGINT)
+    raise SystemExit(f"the platform did not come up in 180 s: see {log}")
+
+
+def stop_platform(platform: subprocess.Popen[bytes]) -> None:
+    platform.send_signal(signal.SIGINT)
+    try:
+        platform.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        platform.kill()
+
+
+async def open_loop(
+    client: httpx.AsyncClient, rate: int, seconds: float, request: Any, label: str
+) -> Figures:
+    """``rate`` requests a second for ``seconds``, each started when due."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    errors = 0
+
+    async def one(index: int, due: float) -> None:
+        nonlocal errors
+        try:
+            response = await request(client, index)
+            ok = response.status_code < 400
+        except httpx.HTTPError:
+            ok = False
+        if ok:
+            latencies.append(time.perf_counter() - due)
+        else:
+            errors += 1
+
+    began = time.perf_counter()
+    tasks = []
+    for index in range(total):
+        due = began + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index, due)))
+    await asyncio.gather(*tasks)
+    elapsed = time.perf_counter() - began
+    latencies.sort()
+    return Figures(
+        load=label,
+        rate=rate,
+        sent=total,
+        errors=errors,
+        p50_ms=round(percentile(latencies, 0.50) * 1000, 1),
+        p95_ms=round(percentile(latencies, 0.95) * 1000, 1),
+        p99_ms=round(percentile(latencies, 0.99) * 1000, 1),
+        max_ms=round((latencies[-1] if latencies else float("nan")) * 1000, 1),
+        achieved_per_s=round(len(latencies) / elapsed, 1),
+    )
+
+
+def mixed_requests(headers: dict[str, str], known: list[str]) -> Any:
+    body = registration()
+
+    async def request(client: httpx.AsyncClient, index: int) -> httpx.Response:
+        if index % 2 == 0:
+            answer = await client.post(
+                f"{INTAKE}/cases",
+                json=body,
+                headers=headers | {"Idempotency-Key": str(uuid.uuid4())},
+            )
+            if answer.status_code == 201:
+                known.append(answer.json()["case_id"])
+            return answer
+        return await client.get(f"{INTAKE}/cases/{random.choice(known)}", headers=headers)
+
+    return request
+
+
+async def trivial(client: httpx.AsyncClient, _index: int) -> httpx.Response:
+    return await client.get(f"{INTAKE}/schemas")
+
+
+async def measure(rates: list[int], seconds: float, headers: dict[str, str]) -> list[Figures]:
+    limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
+    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+        known: list[str] = []
+        warm = mixed_requests(headers, known)
+        for registering_then_reading in [0] * WARM_UP_CASES + [1] * WARM_UP_CASES:
+            await warm(client, registering_then_reading)
+        figures = []
+        for rate in rates:
+            figures.append(await open_loop(client, rate, seconds, trivial, "baseline GET /schemas"))
+            figures.append(
+                await open_loop(client, rate, seconds, mixed_requests(headers, known), "mixed")
+            )
+        return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rates", type=int, nargs="+", default=[50, 200, 500])
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="homeward-bench-api-") as folder:
+        data_dir = Path(folder)
+        platform = start_platform(data_dir, data_dir / "up.log")
+        try:
+            token = issue_local_token(
+                Settings(data_dir=data_dir), sub="cw-0412", role=Role.CASEWORKER, agency="CD-KIN"
+            )
+            figures = asyncio.run(
+                measure(args.rates, args.seconds, {"Authorization": f"Bearer {token}"})
+            )
+        finally:
+            stop_platform(platform)
+    print(f"\nintake API, open loop, {args.seconds:.0f} s per rate (latency from when due)")
+    print(f"{'load':<24}{'rate/s':>8}{'sent':>8}{'errors':>8}{'p50':>9}{'p95':>9}{'p99':>9}")
+    for f in figures:
+        print(
+            f"{f.load:<24}{f.rate:>8}{f.sent:>8}{f.errors:>8}"
+            f"{f.p50_ms:>7.1f}ms{f.p95_ms:>7.1f}ms{f.p99_ms:>7.1f}ms"
+        )
+    held = [f.rate for f in figures if f.load == "mixed" and f.errors == 0 and f.p99_ms < 25]
+    print(f"highest rate held with p99 < 25 ms: {max(held) if held else 'none'} requests/s")
+    if args.json:
+        args.json.write_text(json.dumps([asdict(f) for f in figures], indent=2))
+
+
+if __name__ == "__main__":
+    main()
