@@ -28,6 +28,7 @@ COMMON_EVENTS = (
 )
 PAGE_WORDS = re.compile(r"""_\((?P<q>["'])(?P<text>.+?)(?P=q)\)""")
 MESSAGES = re.compile(r"""(?:message|title)=\s*"(?P<text>[^"]+)\"""")
+TITLES = re.compile(r"""\{% set title = "(?P<text>[^"]+)" %\}""")
 
 
 def openapi(*routers) -> Schemas:
@@ -59,6 +60,7 @@ def needed() -> set[str]:
     words = form_words()
     for template in TEMPLATES.glob("*.html"):
         words |= {m["text"] for m in PAGE_WORDS.finditer(template.read_text())}
+        words |= {m["text"] for m in TITLES.finditer(template.read_text())}
     for module in (pages,):
         words |= {m["text"] for m in MESSAGES.finditer(Path(module.__file__).read_text())}
     words |= {msgid for _, msgid in errors.KNOWN_PROBLEMS} | {errors.IN_THE_FUTURE}

@@ -9,7 +9,7 @@ that follows: the case, or the form again with each refusal next to its field.
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -27,6 +27,7 @@ from services.web.runtime import check_csrf, render, runtime_of, session_of
 from services.web.session import SIGN_IN_COOKIE, Session
 from shared.access import Role
 from shared.consent import AgeTable
+from shared.crypto import ERASED
 
 pages = APIRouter()
 # Steps offered on a case's page, in the order a journey usually meets them; the others the
@@ -397,10 +398,14 @@ def case_page(request: Request, case_id: uuid.UUID, recorded: int = 0) -> Respon
             }
         )
     entries.sort(key=lambda entry: entry["at"], reverse=True)
+    found = case.json()
+    released = found.get("released_on")
     return render(
         request,
         "case.html",
-        case=case.json(),
+        case=found,
+        # A date in the user's language; an erased case's reads as nothing.
+        released_on=date.fromisoformat(released) if released != ERASED else None,
         entries=entries,
         steps=steps,
         usual=len(USUAL_STEPS),
