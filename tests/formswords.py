@@ -6,6 +6,7 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from services.followup import api as followup_api
 from services.intake import api as intake_api
 from services.intake import steps as intake_steps
 from services.intake.domain import RiskLevel, Stage
@@ -26,8 +27,10 @@ COMMON_EVENTS = (
     "org.homeward.intake.ConsentGiven.v1",
     "org.homeward.intake.RiskLevelSet.v1",
 )
+VISIT_STATUSES = ("scheduled", "completed", "missed", "called_off")  # services.followup.domain
 PAGE_WORDS = re.compile(r"""_\((?P<q>["'])(?P<text>.+?)(?P=q)\)""")
 MESSAGES = re.compile(r"""(?:message|title)=\s*"(?P<text>[^"]+)\"""")
+FORM_TITLES = re.compile(r'FormPage\(\s*"(?P<text>[^"]+)"')
 TITLES = re.compile(r"""\{% set title = "(?P<text>[^"]+)" %\}""")
 
 
@@ -41,6 +44,7 @@ def openapi(*routers) -> Schemas:
 def form_words() -> set[str]:
     intake = openapi(intake_api.router, intake_steps.journey)
     referral = openapi(referral_api.router)
+    followup = openapi(followup_api.router)
     fields = [
         *intake.fields(intake.request_model("/cases") or {}),
         *(
@@ -49,6 +53,9 @@ def form_words() -> set[str]:
             for field in intake.fields(intake.request_model(f"/cases/{{case_id}}/{step}") or {})
         ),
         *referral.fields(referral.request_model("/referrals") or {}),
+        *followup.fields(
+            followup.request_model("/plans/{case_id}/visits/{number}/completion") or {}
+        ),
     ]
     words = {field.label for field in fields} | {field.section for field in fields if field.section}
     words |= {humanised(choice) for field in fields for choice in field.choices}
@@ -63,6 +70,7 @@ def needed() -> set[str]:
         words |= {m["text"] for m in TITLES.finditer(template.read_text())}
     for module in (pages,):
         words |= {m["text"] for m in MESSAGES.finditer(Path(module.__file__).read_text())}
+        words |= {m["text"] for m in FORM_TITLES.finditer(Path(module.__file__).read_text())}
     words |= {msgid for _, msgid in errors.KNOWN_PROBLEMS} | {errors.IN_THE_FUTURE}
     words |= set(forms.HINTS.values()) | set(forms.YES_NO.values())
     words |= {rule for _, _, rule in pages.age_rules(pages.AgeTable())}
@@ -71,4 +79,5 @@ def needed() -> set[str]:
     words |= {"Referral", "Caseworker", "Supervisor", "Partner", "Auditor", "Admin"}
     words |= {humanised(str(name)) for names in CATEGORY_FIELDS.values() for name in names}
     words |= {humanised(str(state)) for state in ReferralState}
+    words |= {humanised(status) for status in VISIT_STATUSES}
     return words

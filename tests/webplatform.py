@@ -27,6 +27,7 @@ from services.web.settings import WebSettings
 from shared.keyring import open_keyring
 from shared.settings import Settings
 from tests.running import sqlite_stores
+from tests.signin import staff_headers
 
 
 @contextmanager
@@ -53,6 +54,11 @@ class FormsPlatform:
     settings: WebSettings
     referral: TestClient  # in process, without a lifespan of its own: an admin's calls
     intake: TestClient
+    followup_app: FastAPI
+
+    def followup(self, agency: str) -> TestClient:
+        """The follow-up service, in process, as a caseworker of ``agency``."""
+        return TestClient(self.followup_app, headers=staff_headers(self.settings, agency=agency))
 
     @property
     def url(self) -> str:
@@ -92,4 +98,6 @@ def forms_platform(settings: Settings, folder: Path, first_port: int) -> Iterato
             stack.enter_context(served(app, ports[name]))
         stack.enter_context(served(web_api(build_web(web)), web.web_port))
         assert httpx.get(f"{web.service_url('web')}/healthz", timeout=5).status_code == 200
-        yield FormsPlatform(web, TestClient(apps["referral"]), TestClient(apps["intake"]))
+        yield FormsPlatform(
+            web, TestClient(apps["referral"]), TestClient(apps["intake"]), apps["followup"]
+        )

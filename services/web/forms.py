@@ -165,7 +165,10 @@ def body_of(fields: list[Field], form: dict[str, list[str]]) -> dict[str, Any]:
         elif spec.kind == "list":
             value = [part.strip() for part in ",".join(values).split(",") if part.strip()] or None
         elif spec.kind == "checkbox":
-            value = True if values else None
+            # Unticked is "no" where the model asks for an answer; elsewhere it is left out,
+            # so that an optional section left alone stays out whole.
+            answered = values or (spec.required and not spec.optional_section)
+            value = bool(values) if answered else None
         elif not values:
             value = None
         elif spec.kind == "number":

@@ -376,6 +376,7 @@ def case_page(request: Request, case_id: uuid.UUID, recorded: int = 0) -> Respon
             return render(request, "message.html", case.status_code, message="No such case here.")
         timeline = backend.call("intake", "GET", f"/cases/{case_id}/timeline", token).json()
         referrals = backend.call("referral", "GET", f"/cases/{case_id}/referrals", token)
+        plan = backend.call("followup", "GET", f"/plans/{case_id}", token)
         steps = step_paths(request)
     except ServiceUnavailable as error:
         return unavailable(request, error)
@@ -406,6 +407,11 @@ def case_page(request: Request, case_id: uuid.UUID, recorded: int = 0) -> Respon
         case=found,
         # A date in the user's language; an erased case's reads as nothing.
         released_on=date.fromisoformat(released) if released != ERASED else None,
+        # Follow-up's plan, once a return made one (404 before).
+        visits=[
+            {**visit, "due_on": date.fromisoformat(visit["due_on"])}
+            for visit in (plan.json()["visits"] if plan.status_code == 200 else [])
+        ],
         entries=entries,
         steps=steps,
         usual=len(USUAL_STEPS),
@@ -464,6 +470,51 @@ async def record_step(request: Request, case_id: uuid.UUID, path: str) -> Respon
                 json={**body, "version": int(version)},
             ),
             led_to=lambda _case: recorded_on_case(case_id),
+        )
+
+    return await posted(request, answer)
+
+
+def visit(request: Request, case_id: uuid.UUID, number: int, version: int) -> FormPage:
+    schemas = runtime_of(request).backend.schemas("followup")
+    model = schemas.request_model("/plans/{case_id}/visits/{number}/completion")
+    assert model is not None, "follow-up's OpenAPI has no visit"
+    action = f"/cases/{case_id}/visits/{number}"
+    return FormPage("Follow-up visit", action, schemas.fields(model), version)
+
+
+@pages.get("/cases/{case_id}/visits/{number}")
+def visit_form(request: Request, case_id: uuid.UUID, number: int) -> Response:
+    session = signed_in(request)
+    backend = runtime_of(request).backend
+    try:
+        plan = backend.call("followup", "GET", f"/plans/{case_id}", str(session.token))
+        if plan.status_code != 200:
+            return render(request, "message.html", 404, message="No such case here.")
+        return show_form(request, visit(request, case_id, number, plan.json()["version"]))
+    except ServiceUnavailable as error:
+        return unavailable(request, error)
+
+
+@pages.post("/cases/{case_id}/visits/{number}")
+async def record_visit(request: Request, case_id: uuid.UUID, number: int) -> Response:
+    def answer(session: Session, form: FormData) -> Response:
+        version = str(form.get("version") or "")
+        if not version.isdigit():
+            raise HTTPException(400, "This form names no plan version: reload it.")
+        return submit(
+            request,
+            session,
+            form,
+            visit(request, case_id, number, int(version)),
+            send=lambda body, _key: runtime_of(request).backend.call(
+                "followup",
+                "POST",
+                f"/plans/{case_id}/visits/{number}/completion",
+                str(session.token),
+                json={**body, "version": int(version)},
+            ),
+            led_to=lambda _plan: recorded_on_case(case_id),
         )
 
     return await posted(request, answer)

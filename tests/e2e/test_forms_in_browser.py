@@ -12,6 +12,7 @@ import uuid
 from datetime import UTC, datetime
 
 import pytest
+from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, BrowserContext, Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
@@ -20,6 +21,8 @@ from tests.browser import screenshot_path
 from tests.conftest import platform_settings
 from tests.npmfiles import NpmFile
 from tests.partner import register_partner
+from tests.running import CaseInIntake
+from tests.samples import FAMILY_TRACING_CONSENT, TRACING_STARTED, registration
 from tests.signin import staff_headers
 from tests.webplatform import FormsPlatform, forms_platform
 
@@ -417,6 +420,44 @@ def test_a_step_based_on_an_old_version_asks_to_reload(browser, platform, weight
     assert "Reload it to see the change" in alert.inner_text()
     assert platform.intake_events(case_id) == ["ChildRegistered", "RiskLevelSet"]
     checked(page, "step: refused as stale", weights, browser)
+
+
+def test_a_caseworker_records_a_follow_up_visit_after_the_return(browser, platform, weights):
+    agency = new_agency()
+    intake = TestClient(
+        platform.intake.app, headers=staff_headers(platform.settings, agency=agency)
+    )
+    child = CaseInIntake.register(intake, registration(registering_agency=agency))
+    child.step("consents", **FAMILY_TRACING_CONSENT)
+    child.step("tracing", **TRACING_STARTED)
+    child.safeguarded_return(platform.settings)
+    child.step("reunification", reunified_on="2026-10-12")
+
+    page = signed_in(browser, platform, "caseworker", agency, "cw-0412")
+    # Follow-up makes the plan when it reads the return on Kafka.
+    deadline = time.monotonic() + 30
+    while True:
+        page.goto(f"{platform.url}/cases/{child.id}")
+        if page.locator("ol.visits").count():
+            break
+        assert time.monotonic() < deadline, "no follow-up plan on the case page"
+        time.sleep(0.5)
+    checked(page, "case with its follow-up visits", weights, browser)
+    page.locator("ol.visits a").first.click()
+    page.wait_for_url("**/visits/1")
+    checked(page, "follow-up visit", weights, browser, "forms-follow-up-visit")
+    page.fill("#f-visited_on", today())
+    page.select_option("#f-mode", "home")
+    page.select_option("#f-wellbeing", "good")
+    page.fill("#f-livelihood_status", "helping at the family's shop")
+    page.select_option("#f-family_acceptance", "good")
+    page.select_option("#f-community_acceptance", "fair")
+    page.check("#f-attending_school")  # the other yes/no questions left unticked: no
+    page.get_by_role("button", name="Record").click()
+    case_of(page)
+    assert "Completed" in page.locator("ol.visits").inner_text()
+    plan = platform.followup(agency).get(f"/plans/{child.id}").json()
+    assert [visit["status"] for visit in plan["visits"][:2]] == ["completed", "scheduled"]
 
 
 def test_the_sign_in_pages_and_the_auditors_case_history(browser, platform, weights):

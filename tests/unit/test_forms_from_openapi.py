@@ -5,6 +5,7 @@ from datetime import date
 
 from fastapi import FastAPI
 
+from services.followup import api as followup_api
 from services.intake import api as intake_api
 from services.intake import steps as intake_steps
 from services.web.forms import Schemas, body_of, dates_in_the_future, humanised
@@ -75,3 +76,18 @@ def test_labels_and_choices_are_the_models_names_in_words():
     assert humanised("planned_end_on") == "Planned end on"
     assert humanised("interim-care/extension") == "Interim care/extension"
     assert humanised("true") == "Yes"
+
+
+def test_an_unticked_box_is_no_where_the_model_asks_and_nothing_in_a_section_left_out():
+    app = FastAPI()
+    app.include_router(followup_api.router)
+    schemas = Schemas(app.openapi())
+    visit = schemas.fields(
+        schemas.request_model("/plans/{case_id}/visits/{number}/completion") or {}
+    )
+    body = body_of(visit, {"attending_school": ["true"]})
+    assert body["attending_school"] is True
+    assert body["stigma_reported"] is False
+    assert body["security_threat"] is False
+    # The needs assessment a registration may leave out stays out, ticked boxes and all.
+    assert "needs_assessment" not in body_of(registration_fields(), {"name": ["Amani"]})
