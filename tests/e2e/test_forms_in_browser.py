@@ -331,7 +331,7 @@ def test_refusals_show_next_to_their_field_in_the_users_language(
     page.locator("#language-choice ~ button").click()
     fill_registration(page, platform, name="")  # no name: a required field left empty
     page.fill("#f-estimated_age", "40")  # over the service's 30
-    page.locator("form[data-offline] button[type=submit]").click()
+    page.locator("#f-estimated_age").press("Enter")  # sent from the keyboard alone
     page.wait_for_selector("#f-name-error")
     # The service's own 422, field by field, in the user's language, beside each field.
     assert page.locator("#f-name-error").inner_text() == required
