@@ -439,37 +439,70 @@ def step(request: Request, case_id: uuid.UUID, path: str, version: int) -> FormP
 
 @pages.get("/cases/{case_id}/steps/{path:path}")
 def step_form(request: Request, case_id: uuid.UUID, path: str) -> Response:
+    return show_versioned(
+        request,
+        ("intake", f"/cases/{case_id}"),
+        lambda version: step(request, case_id, path, version),
+        shows_case=True,
+    )
+
+
+def show_versioned(
+    request: Request,
+    read: tuple[str, str],
+    page_at: Callable[[int], FormPage],
+    *,
+    shows_case: bool = False,
+) -> Response:
+    """A form based on the version of what it changes, read from ``read`` (a service and
+    its path) as the user may read it; ``shows_case``: what was read is the case, which the
+    form names (and whose age the consent form marks)."""
     session = signed_in(request)
-    backend = runtime_of(request).backend
+    service, path = read
     try:
-        case = backend.call("intake", "GET", f"/cases/{case_id}", str(session.token))
-        if case.status_code != 200:
+        answer = runtime_of(request).backend.call(service, "GET", path, str(session.token))
+        if answer.status_code != 200:
             return render(request, "message.html", 404, message="No such case here.")
-        found = case.json()
-        return show_form(request, step(request, case_id, path, found["version"]), case=found)
+        found = answer.json()
+        context = {"case": found} if shows_case else {}
+        return show_form(request, page_at(found["version"]), **context)
     except ServiceUnavailable as error:
         return unavailable(request, error)
 
 
 @pages.post("/cases/{case_id}/steps/{path:path}")
 async def record_step(request: Request, case_id: uuid.UUID, path: str) -> Response:
+    return await record_versioned(
+        request,
+        case_id,
+        lambda version: step(request, case_id, path, version),
+        ("intake", f"/cases/{case_id}/{path}"),
+    )
+
+
+async def record_versioned(
+    request: Request,
+    case_id: uuid.UUID,
+    page_at: Callable[[int], FormPage],
+    to: tuple[str, str],
+) -> Response:
+    """A form based on a version of what it changes (a case, a plan): posted to ``to`` (a
+    service and its path) with that version; the case's page follows."""
+    service, path = to
+
     def answer(session: Session, form: FormData) -> Response:
         version = str(form.get("version") or "")
         if not version.isdigit():
-            raise HTTPException(400, "This form names no case version: reload it.")
+            raise HTTPException(400, "This form names no version: reload it.")
         return submit(
             request,
             session,
             form,
-            step(request, case_id, path, int(version)),
+            page_at(int(version)),
             send=lambda body, _key: runtime_of(request).backend.call(
-                "intake",
-                "POST",
-                f"/cases/{case_id}/{path}",
-                str(session.token),
-                json={**body, "version": int(version)},
+                service, "POST", path, str(session.token), json={**body, "version": int(version)}
             ),
-            led_to=lambda _case: recorded_on_case(case_id),
+            led_to=lambda _answer: recorded_on_case(case_id),
         )
 
     return await posted(request, answer)
@@ -485,39 +518,21 @@ def visit(request: Request, case_id: uuid.UUID, number: int, version: int) -> Fo
 
 @pages.get("/cases/{case_id}/visits/{number}")
 def visit_form(request: Request, case_id: uuid.UUID, number: int) -> Response:
-    session = signed_in(request)
-    backend = runtime_of(request).backend
-    try:
-        plan = backend.call("followup", "GET", f"/plans/{case_id}", str(session.token))
-        if plan.status_code != 200:
-            return render(request, "message.html", 404, message="No such case here.")
-        return show_form(request, visit(request, case_id, number, plan.json()["version"]))
-    except ServiceUnavailable as error:
-        return unavailable(request, error)
+    return show_versioned(
+        request,
+        ("followup", f"/plans/{case_id}"),
+        lambda version: visit(request, case_id, number, version),
+    )
 
 
 @pages.post("/cases/{case_id}/visits/{number}")
 async def record_visit(request: Request, case_id: uuid.UUID, number: int) -> Response:
-    def answer(session: Session, form: FormData) -> Response:
-        version = str(form.get("version") or "")
-        if not version.isdigit():
-            raise HTTPException(400, "This form names no plan version: reload it.")
-        return submit(
-            request,
-            session,
-            form,
-            visit(request, case_id, number, int(version)),
-            send=lambda body, _key: runtime_of(request).backend.call(
-                "followup",
-                "POST",
-                f"/plans/{case_id}/visits/{number}/completion",
-                str(session.token),
-                json={**body, "version": int(version)},
-            ),
-            led_to=lambda _plan: recorded_on_case(case_id),
-        )
-
-    return await posted(request, answer)
+    return await record_versioned(
+        request,
+        case_id,
+        lambda version: visit(request, case_id, number, version),
+        ("followup", f"/plans/{case_id}/visits/{number}/completion"),
+    )
 
 
 def referral(request: Request, case_id: uuid.UUID) -> FormPage:
