@@ -2,6 +2,7 @@
 each served over real HTTP by uvicorn (in this process, on ports of their own), on the real
 broker, so that a browser talks to the forms and the forms to the services as in production."""
 
+import socket
 import threading
 import time
 import uuid
@@ -71,15 +72,19 @@ class FormsPlatform:
         return [type(event).__name__ for event in history]
 
 
+def free_port() -> int:
+    """A port nothing listens on now (each service must know the others' before they start,
+    so the system cannot choose as they bind)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextmanager
-def forms_platform(settings: Settings, folder: Path, first_port: int) -> Iterator[FormsPlatform]:
-    ports = {"intake": first_port, "referral": first_port + 1, "followup": first_port + 2}
+def forms_platform(settings: Settings, folder: Path) -> Iterator[FormsPlatform]:
+    ports = {name: free_port() for name in ("intake", "referral", "followup", "web")}
     web = WebSettings(
-        **{
-            **settings.model_dump(),
-            **{f"{name}_port": port for name, port in ports.items()},
-            "web_port": first_port + 3,
-        }
+        **{**settings.model_dump(), **{f"{name}_port": port for name, port in ports.items()}}
     )
     store_env = sqlite_stores(folder)
     keyring = open_keyring(web, store_env("keyring"))

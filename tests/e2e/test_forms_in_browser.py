@@ -27,7 +27,6 @@ from tests.signin import staff_headers
 from tests.webplatform import FormsPlatform, forms_platform
 
 pytestmark = pytest.mark.kafka
-FIRST_PORT = 23101
 MOST_BYTES_PER_PAGE = 100 * 1024
 PHONE = {"width": 360, "height": 740}
 # `npm view axe-core@4.14.1 dist.integrity`
@@ -47,7 +46,7 @@ SERIOUS = """async () => (await axe.run(document, {resultTypes: ["violations"]})
 @pytest.fixture(scope="module")
 def platform(kafka_broker, tmp_path_factory):
     folder = tmp_path_factory.mktemp("forms")
-    with forms_platform(platform_settings(kafka_broker, folder), folder, FIRST_PORT) as running:
+    with forms_platform(platform_settings(kafka_broker, folder), folder) as running:
         yield running
 
 
