@@ -43,6 +43,7 @@ from services.referral.partnerside import (
     private_key,
     read_referrals,
 )
+from services.web.settings import WEB, WebSettings
 from shared.access import Grant, Role
 from shared.application import ServiceApplication
 from shared.audit import (
@@ -193,8 +194,9 @@ def serve(service: str, port: int | None) -> int:
     """Run one service (its API, relay and consumers) in this process."""
     import uvicorn
 
-    settings = Settings()
     module = importlib.import_module(f"services.{service}.service")
+    # The forms read settings of their own (WebSettings: where people sign in).
+    settings = getattr(module, "SETTINGS", Settings)()
     app = module.create_app(module.build_runtime(settings))
     uvicorn.run(app, host=settings.host, port=port or settings.service_port(service))
     return 0
@@ -475,13 +477,16 @@ def _run_platform(settings: Settings) -> int:
             preexec_fn=die_with_parent(os.getpid()),
         )
 
-    services = [Supervised(service, service_process(service)) for service in SERVICES]
+    services = [Supervised(service, service_process(service)) for service in [*SERVICES, WEB]]
     for supervised in services:
         supervised.launch()
     print(f"Kafka: {bootstrap}")
     for service in SERVICES:
         url = f"http://{settings.host}:{settings.service_port(service)}"
         print(f"{service:9} {url}  (docs {url}/docs, health {url}/healthz)")
+    forms = WebSettings()
+    sign_in = "choose a demo user at its local sign-in" if forms.issues_locally else "sign in"
+    print(f"{'forms':9} {forms.service_url(WEB)}  ({sign_in})")
     print("Ctrl-C stops everything.", flush=True)
 
     def say(line: str) -> None:
@@ -663,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
         "and the three services until Ctrl-C",
     )
     serve_parser = commands.add_parser("serve", help="run one service")
-    serve_parser.add_argument("service", choices=SERVICES)
+    serve_parser.add_argument("service", choices=[*SERVICES, WEB])
     serve_parser.add_argument("--port", type=int)
     rebuild_parser = commands.add_parser(
         "rebuild",

@@ -20,7 +20,9 @@ from pathlib import Path
 from typing import Protocol
 from uuid import UUID, uuid4
 
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.crypto import DataKey, SealError, unwrap, wrap
 from shared.database import Database
@@ -62,6 +64,7 @@ class Keyring(Protocol):
     def destroy(self, case_id: UUID) -> None: ...
     def signature_check(self) -> SignatureCheck: ...
     def message_signing_key(self, service: str) -> Ed25519PrivateKey: ...
+    def index_key(self, purpose: str) -> bytes: ...
 
 
 def generate_master_key() -> str:
@@ -154,6 +157,14 @@ class SqlKeyring:
         if key is None:
             raise CaseErased(f"case {case_id} is erased")
         return key
+
+    def index_key(self, purpose: str) -> bytes:
+        """A key for a keyed blind index (``purpose`` names which), derived from the master
+        key: whoever reads the index without it cannot test a guess against it."""
+        label = f"homeward/blind-index/{purpose}".encode()
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=label).derive(
+            self._master_key
+        )
 
     def unwrap(self, case_id: UUID, *, service: str, purpose: str) -> DataKey | None:
         """The case's data key, or None when it was destroyed. Raises KeyError for a case

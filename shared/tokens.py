@@ -321,22 +321,27 @@ def issue_local_token(
     agency: str,
     grants: frozenset[Grant] = frozenset(),
     minutes: int = 15,
+    audience: str | None = None,
+    nonce: str | None = None,
 ) -> str:
     """A short-lived token from the local signer, shaped by the same claim paths the
-    services read."""
+    services read. The forms' local issuer asks for an ID token with it: for its client
+    (``audience``), naming the sign-in it answers (``nonce``)."""
     key = _load_local_key(ensure_local_signing_key(settings))
     if not 1 <= minutes <= LONGEST_LOCAL_TOKEN_MINUTES:
         raise ValueError(f"minutes must be 1 to {LONGEST_LOCAL_TOKEN_MINUTES}")
     now = datetime.now(UTC)
     claims: dict[str, Any] = {
         "iss": LOCAL_ISSUER,
-        "aud": settings.auth_audience,
+        "aud": audience or settings.auth_audience,
         "sub": sub,
         "iat": now,
         "nbf": now,
         "exp": now + timedelta(minutes=minutes),
         "jti": str(uuid.uuid4()),
     }
+    if nonce is not None:
+        claims["nonce"] = nonce
     _put_at(claims, settings.auth_roles_claim, [str(role)])
     _put_at(claims, settings.auth_grants_claim, sorted(grants))
     _put_at(claims, settings.auth_agency_claim, agency)

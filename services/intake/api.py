@@ -58,6 +58,8 @@ from services.intake.reports.disclosure import Grid, suppress
 from services.intake.reports.tables import ReportSettings, as_published
 from shared.access import Action, Caller, Decision, Outcome, decide, decide_approval, permission
 from shared.api import (
+    LONGEST_AGENCY_CODE,
+    MAX_OFFSET,
     AgencyCode,
     AgencyFilter,
     CaseworkerFilter,
@@ -789,6 +791,11 @@ def list_cases(
     ),
     agency: AgencyFilter = None,
     caseworker: CaseworkerFilter = None,
+    case_number: str | None = Query(
+        default=None,
+        max_length=LONGEST_AGENCY_CODE + 12,
+        description="Only the case of this number (CD-KIN-2026-00042), as it was issued.",
+    ),
     limit: PageLimit = 50,
     offset: PageOffset = 0,
 ) -> CasePage:
@@ -799,16 +806,51 @@ def list_cases(
         agency=agency,
         caseworker=caseworker,
         overdue=overdue,
+        case_number=case_number,
         visible_agency=visible,
     )
+    return listed(read_model, where, limit, offset, intake.clock())
+
+
+def listed(
+    read_model: CaseProjections, where: CaseFilter, limit: int, offset: int, now: dt.datetime
+) -> CasePage:
     page = read_model.cases(where, limit, offset)
-    now = intake.clock()
     return CasePage(
         items=[CaseSummary.of(row, now) for row in page.items],
         total=page.total,
         limit=page.limit,
         offset=page.offset,
     )
+
+
+class CaseSearch(RequestModel):
+    name: Text = Field(
+        description="Words of the child's name, in any order, accents and case aside; each "
+        "must be a whole word of the name. Personal: sent in the body, so that no URL or "
+        "access log holds it."
+    )
+    limit: int = Field(default=50, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+
+@router.post(
+    "/search",
+    summary="The case list, searched by the child's name (through a keyed blind index)",
+)
+def search_cases(
+    search: CaseSearch,
+    intake: Intake,
+    read_model: Projections,
+    request: Request,
+    caller: Annotated[Caller, Depends(requires(Action.LIST_CASES))],
+) -> CasePage:
+    visible = authorize_listing(request, caller, Action.LIST_CASES, personal=True)
+    hashes = tuple(read_model.names.hashes(search.name))
+    if not hashes:
+        raise HTTPException(422, "Fix this: the name has no word to search by")
+    where = CaseFilter(name_hashes=hashes, visible_agency=visible)
+    return listed(read_model, where, search.limit, search.offset, intake.clock())
 
 
 @router.get("/overdue", summary="Deadlines overdue now: handover, interim care, risk response")

@@ -4,8 +4,9 @@ The topic carries every field sealed but the allow-listed ones; the consumer ope
 the case's key as it reads. One row per case keeps what the case list, the overdue list and
 the statistics by stage need (stage, route, agency, caseworker id, sex, age band, risk level,
 flags, the dates deadlines are derived from) and the child's name sealed again with the case's
-key, opened only when someone asks. On ``CaseErased`` the row goes. Deadlines are computed at
-query time from the dates, the programme's limits and the injected clock.
+key, opened only when someone asks, with a keyed blind index of its words to search by
+(:mod:`services.intake.nameindex`). On ``CaseErased`` the row goes, index and all. Deadlines
+are computed at query time from the dates, the programme's limits and the injected clock.
 
 Because the rows come from the topic alone, they can be rebuilt by replaying it
 (``homeward rebuild intake``, :mod:`shared.rebuild`).
@@ -21,6 +22,7 @@ from uuid import UUID
 
 from services.intake.domain import RiskLevel, Stage, age_band
 from services.intake.domain.vocabulary import NOT_INTERIM_CARE
+from services.intake.nameindex import INDEX_PURPOSE, NameIndex
 from services.intake.programme import Deadline, DeadlineDates, DeadlineStatus, Programme
 from shared.crypto import ERASED, SealError
 from shared.database import Database, Transaction
@@ -56,11 +58,12 @@ CASE_LIST_DDL = """CREATE TABLE IF NOT EXISTS intake_case_list (
     version INTEGER NOT NULL,
     sealed_name TEXT,
     erased INTEGER NOT NULL DEFAULT 0,
-    overdue_from TEXT
+    overdue_from TEXT,
+    name_index TEXT
 )"""
 
 # Columns a list made by an earlier version may lack (all TEXT, nullable).
-ADDED_COLUMNS = ("overdue_from", "plan_reviewed_on")
+ADDED_COLUMNS = ("overdue_from", "plan_reviewed_on", "name_index")
 
 COLUMNS = (
     "case_id",
@@ -85,6 +88,7 @@ COLUMNS = (
     "sealed_name",
     "erased",
     "overdue_from",
+    "name_index",
 )
 
 
@@ -186,6 +190,9 @@ class CaseFilter:
     agency: str | None = None
     caseworker: str | None = None
     overdue: bool | None = None
+    case_number: str | None = None
+    # The keyed hashes of the words of a name (services.intake.nameindex): rows holding all.
+    name_hashes: tuple[str, ...] = ()
     # The one agency the caller may see, whatever the ``agency`` asked for; None: all.
     visible_agency: str | None = None
 
@@ -197,10 +204,14 @@ class CaseFilter:
             ("registering_agency", self.agency),
             ("registering_agency", self.visible_agency),
             ("caseworker", self.caseworker),
+            ("case_number", self.case_number),
         ):
             if value is not None:
                 clauses.append(f"{column} = ?")
                 params.append(str(value))
+        for word in self.name_hashes:
+            clauses.append("name_index LIKE ?")
+            params.append(f"% {word} %")
         return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
 
 
@@ -222,6 +233,7 @@ class CaseProjections:
         self.case_keys = case_keys
         self.programme = programme
         self.clock = clock
+        self.names = NameIndex(case_keys.keyring.index_key(INDEX_PURPOSE))
         with database.transaction() as tx:
             tx.execute(CASE_LIST_DDL)
         self._add_missing_columns()
@@ -274,6 +286,7 @@ class CaseProjections:
             key = self.case_keys.for_opening(case, "case list")
             if key is not None:
                 changes["sealed_name"] = json.dumps(key.seal("name", message.data["value"]))
+                changes["name_index"] = self.names.column(message.data["value"])
         assignments = ", ".join(f"{column} = ?" for column in changes)
         tx.execute(
             f"UPDATE intake_case_list SET {assignments} WHERE case_id = ? AND version < ?",
@@ -331,6 +344,7 @@ class CaseProjections:
             "sealed_name": None if key is None else json.dumps(key.seal("name", data["name"])),
             "erased": 0,
             "overdue_from": None,
+            "name_index": None if key is None else self.names.column(data["name"]),
         }
         tx.execute(
             f"INSERT INTO intake_case_list ({', '.join(COLUMNS)}) "

@@ -19,7 +19,7 @@ from services.referral.partners import (
     issue_partner_credentials,
     partner_group_prefix,
 )
-from services.referral.sharing import WrittenField, written_outside
+from services.referral.sharing import CATEGORY_FIELDS, WrittenField, written_outside
 from shared.access import Action, Caller
 from shared.api import (
     AgencyCode,
@@ -168,6 +168,7 @@ class ReferralOut(BaseModel):
     deletion_overdue: bool = Field(
         description="Past deletion_due_by with no acknowledgement from the partner."
     )
+    made_at: dt.datetime = Field(description="When the referral was made.")
     version: int
 
     @classmethod
@@ -192,6 +193,7 @@ class ReferralOut(BaseModel):
             data_deleted_on=referral.data_deleted_on,
             deletion_due_by=referral.deletion_due_by(ack_within),
             deletion_overdue=referral.deletion_overdue(referrals.clock(), ack_within),
+            made_at=referral.created_on,
             version=referral.version,
         )
 
@@ -351,6 +353,18 @@ class ReplyKeyOut(BaseModel):
 )
 def asyncapi() -> dict[str, Any]:
     return asyncapi_document()
+
+
+@router.get(
+    "/categories",
+    tags=["referrals"],
+    summary="What a consent to each data category lets a referral share: its fields",
+    dependencies=[Depends(public())],  # the platform's rule, as the README shows it
+)
+def category_fields() -> dict[str, list[str]]:
+    return {
+        str(category): [str(name) for name in names] for category, names in CATEGORY_FIELDS.items()
+    }
 
 
 @router.get(

@@ -17,8 +17,8 @@ from tests.processes import printed_by, up_env
 from tests.samples import registration
 from tests.signin import admin_headers, local_settings, local_token, staff_headers
 
-PORTS = {"intake": 18001, "referral": 18002, "followup": 18003}
-DEFAULT_PORTS = {"intake": 8001, "referral": 8002, "followup": 8003}
+PORTS = {"intake": 18001, "referral": 18002, "followup": 18003, "web": 18004}
+DEFAULT_PORTS = {"intake": 8001, "referral": 8002, "followup": 8003, "web": 8004}
 README = REPO_ROOT / "README.md"
 BROKER_PORT = 19392
 
@@ -61,6 +61,13 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             wait_for(lambda port=port: healthy(port), 90, f"service on port {port}", platform)
         printed = output.read_text()
         assert f"intake    http://127.0.0.1:{PORTS['intake']}" in printed
+        # The forms, and how to sign in to them on this machine (README, "Forms in the browser").
+        forms = f"http://127.0.0.1:{PORTS['web']}"
+        assert f"forms     {forms}  (choose a demo user at its local sign-in)" in printed
+        assert (
+            "/local-issuer/authorize"
+            in httpx.get(f"{forms}/sign-in/start", timeout=10).headers["location"]
+        )
         assert f"127.0.0.1:{BROKER_PORT}" in printed
 
         intake, referral = (f"http://127.0.0.1:{PORTS[name]}" for name in ("intake", "referral"))
@@ -142,7 +149,7 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         )
         assert replayed.returncode == 0, replayed.stderr
         lines = [json.loads(line) for line in replayed.stdout.splitlines()]
-        history = [entry for entry in lines if ".intake." in entry["type"]]
+        history = [entry for entry in lines if ".intake." in entry.get("type", "")]
         assert [entry["type"].split(".")[3] for entry in history][:3] == [
             "ChildRegistered",
             "HandedOver",

@@ -13,7 +13,7 @@ from shared.supervision import live_pid
 from tests.e2e.test_platform_up import healthy, wait_for
 from tests.processes import up_env
 
-PORTS = {"intake": 18101, "referral": 18102, "followup": 18103}
+PORTS = {"intake": 18101, "referral": 18102, "followup": 18103, "web": 18104}
 BROKER_PORT = 19492
 
 
@@ -97,7 +97,7 @@ def test_up_restarts_what_dies_refuses_a_twin_and_leaves_no_orphan(tmp_path: Pat
         assert "the Kafka broker stopped; starting it again" in output.read_text()
 
         started_by_up[:] = children_of(up.pid)
-        assert len(started_by_up) == 4  # three services and the broker
+        assert len(started_by_up) == 5  # three services, the forms and the broker
         up.kill()  # no handler runs: only the kernel's parent-death signal can stop them
         up.wait()
         deadline = time.monotonic() + 30

@@ -318,7 +318,7 @@ def test_a_partner_that_lost_its_offsets_catches_up_over_http(
     (on_kafka,) = read_messages(
         as_admin(platform.settings), f"homeward.partner.{login.username}.referrals"
     )
-    curl = as_partner(guide_block(RUN_AS_WRITTEN, "curl"), login)
+    curl = as_partner(guide_block(RUN_AS_WRITTEN, "referrals?limit"), login)
     token = local_token(platform.settings, Role.PARTNER, agency=login.username, sub="sch-app")
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", curl.replace(GUIDE_REFERRAL_SERVICE, served_referrals)],
@@ -340,6 +340,36 @@ def test_a_partner_that_lost_its_offsets_catches_up_over_http(
     assert registration()["name"] not in json.dumps(message)
     assert opened_data(tmp_path, message) == opened_data(tmp_path, kafka_message)
     assert opened_data(tmp_path, message)["referral_id"] == referral_id
+
+
+def test_a_partner_answers_over_http_as_the_guide_writes_it(
+    platform: Platform, served_referrals: str, tmp_path: Path
+):
+    login = partner(platform, tmp_path)
+    referral_id = referred_and_published(platform, login)
+    answers = as_partner(guide_block(RUN_AS_WRITTEN, "/answers"), login)
+    token = local_token(platform.settings, Role.PARTNER, agency=login.username, sub="sch-app")
+    done = subprocess.run(
+        [
+            "bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            answers.replace(GUIDE_REFERRAL_SERVICE, served_referrals),
+        ],
+        env={**os.environ, "PARTNER_TOKEN": token, "REFERRAL_ID": referral_id},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    read, end = json.JSONDecoder().raw_decode(done.stdout)  # curl -s: the answers run together
+    answered = json.loads(done.stdout[end:])
+    assert (read["referral_id"], read["state"]) == (referral_id, "awaiting_answer")
+    # The answer's reply is the referral as it now stands.
+    assert (answered["referral_id"], answered["state"]) == (referral_id, "accepted")
+    assert state_of(platform, referral_id, "accepted") == "accepted"
 
 
 def homeward_partner(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -447,7 +447,7 @@ def test_kills_at_many_more_seeded_points(settings, tmp_path):
 # request is under way. `up` starts the broker again; `up` is started again at once, as an
 # init system would, and must find its way past what its killed self left (services and a
 # broker stopping on their parent-death signal, pid files, the data directory's lock).
-UP_PORTS = {"intake": 18321, "referral": 18322, "followup": 18323}
+UP_PORTS = {"intake": 18321, "referral": 18322, "followup": 18323, "web": 18324}
 UP_BROKER_PORT = 19692
 BROKER, UP = "broker", "up"
 
