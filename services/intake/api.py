@@ -401,6 +401,11 @@ class CaseOut(BaseModel):
         "'transition_plan_needed' from 17 while the case plan has no "
         "'transition_to_adulthood' goal."
     )
+    next_steps: list[str] = Field(
+        description="The journey's steps the case's state allows now, each named as its path "
+        "under /cases/{case_id}/ (e.g. 'interim-care/end' only while the child is in interim "
+        "care); a step listed may still be refused for what its body says."
+    )
 
     @classmethod
     def of(cls, case: ChildCase, programme: Programme, now: dt.datetime) -> "CaseOut":
@@ -424,6 +429,7 @@ class CaseOut(BaseModel):
             maturity_assessed=case.maturity_assessed,
             consents_to_renew=to_renew,
             alerts=alerts,
+            next_steps=case.next_steps(now, programme),
         )
 
     @staticmethod

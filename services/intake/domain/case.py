@@ -4,6 +4,7 @@ Each fact is an event class that declares its fields once and says, in ``apply``
 changes the case; each command checks the rules, then triggers one fact.
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any, ClassVar
@@ -904,9 +905,7 @@ class ChildCase(Aggregate):
         return case
 
     def hand_over(self, handover: Handover, now: datetime) -> None:
-        self._refuse_unless_open()
-        if self.handover is not None:
-            raise CaseRuleViolation(f"case {self.id} was already handed over")
+        self._may_hand_over()
         if handover.handed_over_at > now:
             raise InvalidCaseData("handover.at is in the future")
         if handover.handed_over_at.date() < self.released_on:
@@ -1097,6 +1096,62 @@ class ChildCase(Aggregate):
         }
         return stage_of(**{**facts, **reached})
 
+    def next_steps(self, now: datetime, table: AgeTable) -> list[str]:
+        """The steps of the journey (named as the API's paths under a case) that the case's
+        state allows now. Each is tried with its command's own check of the state, the one
+        that refuses it, so no rule is written twice; what a step's answers say (a medical
+        assessment before any other, a date, a second supervisor) may still refuse it."""
+        allowed = []
+        for step, check in self._state_checks(now, table).items():
+            try:
+                check()
+            except CaseRuleViolation:
+                continue
+            allowed.append(step)
+        return allowed
+
+    def _state_checks(self, now: datetime, table: AgeTable) -> dict[str, Callable[[], object]]:
+        def tracing(what: str) -> Callable[[], object]:
+            return lambda: self._tracing_under_consent(what, now, table)
+
+        def family_located(what: str) -> Callable[[], object]:
+            return lambda: self._family_located(what, now, table)
+
+        return {
+            "handover": self._may_hand_over,
+            "age-assessment": self._refuse_unless_open,
+            "interim-care": self._may_place_in_interim_care,
+            "interim-care/extension": lambda: self._current_placement("extended"),
+            "interim-care/end": lambda: self._current_placement("ended"),
+            "needs-assessment": self._refuse_unless_open,
+            "risk-level": self._refuse_unless_open,
+            "risk-response": self._risk_awaiting_response,
+            "consents": self._refuse_if_erased,
+            "maturity-assessment": self._refuse_if_erased,
+            "disclosure-refusals": self._refuse_if_erased,
+            "corrections": self._refuse_if_erased,
+            "children": self._refuse_unless_open,
+            "tracing": self._may_start_tracing,
+            "tracing/leads": tracing("a lead recorded"),
+            "tracing/family-located": tracing("a family located"),
+            "tracing/family-assessment": family_located("a family assessed"),
+            "tracing/relationship-verification": family_located("verified"),
+            "tracing/return-check": family_located("checked for a return"),
+            "tracing/return-approval": lambda: self._family_found_suitable(now, table),
+            "tracing/closure": lambda: self._open_tracing("closed"),
+            "reunification": lambda: self._may_reunify(now, table),
+            "reunification/breakdown": self._reunified_on,
+            "alternative-care": self._may_arrange_alternative_care,
+            "detention": self._may_record_detention,
+            "detention/end": self._current_detention,
+            "assignment": self._refuse_unless_open,
+            "case-plan": self._refuse_unless_open,
+            "case-plan/review": self._plan_reviewed_on,
+            "closure": self._may_request_closure,
+            "closure/approval": self._closure_waiting,
+            "reopening": self._closed_on,
+        }
+
     def assess_age(self, assessment: AgeAssessment, now: datetime) -> None:
         self._refuse_unless_open()
         self._check_day(assessment.assessed_on, "assessed_on", now)
@@ -1122,17 +1177,8 @@ class ChildCase(Aggregate):
 
     def place_in_interim_care(self, placement: Placement, now: datetime) -> None:
         # Adults recruited as children keep the pathway (Optional Protocol, art. 6(3)).
-        self._refuse_unless_open()
+        self._may_place_in_interim_care()
         self._check_day(placement.entered_on, "entered_on", now)
-        if self.placement is not None and self.placement.current:
-            raise CaseRuleViolation(
-                f"case {self.id} is already in interim care since "
-                f"{self.placement.entered_on}: record its end first"
-            )
-        if self.reunified_on is not None or self.alternative_care is not None:
-            raise CaseRuleViolation(
-                f"case {self.id} is already {self.stage}: interim care comes before that"
-            )
         if placement.kind in NOT_INTERIM_CARE:
             raise InvalidCaseData(
                 f"kind '{placement.kind}' is not interim care: a direct return is recorded "
@@ -1180,6 +1226,18 @@ class ChildCase(Aggregate):
             recorded_by=recorded_by,
             stage=self._stage_with(interim_care=False).value,
         )
+
+    def _may_place_in_interim_care(self) -> None:
+        self._refuse_unless_open()
+        if self.placement is not None and self.placement.current:
+            raise CaseRuleViolation(
+                f"case {self.id} is already in interim care since "
+                f"{self.placement.entered_on}: record its end first"
+            )
+        if self.reunified_on is not None or self.alternative_care is not None:
+            raise CaseRuleViolation(
+                f"case {self.id} is already {self.stage}: interim care comes before that"
+            )
 
     def _current_placement(self, what: str) -> PlacementState:
         self._refuse_unless_open()
@@ -1238,11 +1296,9 @@ class ChildCase(Aggregate):
     def respond_to_risk(
         self, action: str, responded_by: str, responded_at: datetime, now: datetime
     ) -> None:
-        self._refuse_unless_open()
-        if self.risk is None or self.risk_responded_at is not None:
-            raise CaseRuleViolation(f"case {self.id} has no risk level awaiting a response")
+        risk = self._risk_awaiting_response()
         self._check_moment(responded_at, "responded_at", now)
-        if responded_at < self.risk.set_at:
+        if responded_at < risk.set_at:
             raise InvalidCaseData("responded_at is before the risk level was set")
         self.trigger_event(
             self.RiskResponded,
@@ -1252,15 +1308,17 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
+    def _risk_awaiting_response(self) -> RiskAssessment:
+        self._refuse_unless_open()
+        if self.risk is None or self.risk_responded_at is not None:
+            raise CaseRuleViolation(f"case {self.id} has no risk level awaiting a response")
+        return self.risk
+
     def start_tracing(self, request: TracingRequest, now: datetime, table: AgeTable) -> None:
         """Tracing shares who the child is and who the family is with the tracing agency:
         only with a valid, unwithdrawn consent for family tracing to that agency."""
-        self._refuse_unless_open()
+        self._may_start_tracing()
         self._check_day(request.started_on, "started_on", now)
-        if self.tracing is not None and self.tracing.open:
-            raise CaseRuleViolation(f"case {self.id}: tracing is already open")
-        if self.reunified_on is not None:
-            raise CaseRuleViolation(f"case {self.id} is already reunified")
         consent_id = self._tracing_consent(request.tracing_agency, now, table)
         self.trigger_event(
             self.TracingStarted,
@@ -1272,6 +1330,13 @@ class ChildCase(Aggregate):
             started_on=request.started_on,
             stage=self._stage_with(tracing=True).value,
         )
+
+    def _may_start_tracing(self) -> None:
+        self._refuse_unless_open()
+        if self.tracing is not None and self.tracing.open:
+            raise CaseRuleViolation(f"case {self.id}: tracing is already open")
+        if self.reunified_on is not None:
+            raise CaseRuleViolation(f"case {self.id} is already reunified")
 
     def consent_records(self, now: datetime) -> list[ConsentRecord]:
         """The case's own consents, as the shared consent rule reads them."""
@@ -1356,12 +1421,8 @@ class ChildCase(Aggregate):
         )
 
     def assess_family(self, assessment: FamilyAssessment, now: datetime, table: AgeTable) -> None:
-        tracing = self._tracing_under_consent("a family assessed", now, table)
+        self._family_located("a family assessed", now, table)
         self._check_day(assessment.assessed_on, "assessed_on", now)
-        if tracing.family_located_on is None:
-            raise CaseRuleViolation(
-                f"case {self.id}: no family was located yet, so none can be assessed"
-            )
         self.trigger_event(
             self.FamilyAssessed,
             willing=assessment.willing,
@@ -1382,8 +1443,18 @@ class ChildCase(Aggregate):
         now: datetime,
         table: AgeTable,
     ) -> None:
-        tracing = self._tracing_under_consent("reunified", now, table)
+        self._may_reunify(now, table)
         self._check_day(reunified_on, "reunified_on", now)
+        self.trigger_event(
+            self.Reunified,
+            address=address,
+            recorded_by=recorded_by,
+            reunified_on=reunified_on,
+            stage=self._stage_with(reunified=True, tracing=False).value,
+        )
+
+    def _may_reunify(self, now: datetime, table: AgeTable) -> None:
+        tracing = self._tracing_under_consent("reunified", now, table)
         if tracing.family_located_on is None:
             raise CaseRuleViolation(
                 f"case {self.id} cannot be reunified before the family is located and assessed"
@@ -1410,13 +1481,6 @@ class ChildCase(Aggregate):
                 "without " + "; ".join(missing)
             )
         self._refuse_while_in_interim_care()
-        self.trigger_event(
-            self.Reunified,
-            address=address,
-            recorded_by=recorded_by,
-            reunified_on=reunified_on,
-            stage=self._stage_with(reunified=True, tracing=False).value,
-        )
 
     def verify_relationship(
         self,
@@ -1427,9 +1491,8 @@ class ChildCase(Aggregate):
         now: datetime,
         table: AgeTable,
     ) -> None:
-        tracing = self._tracing_under_consent("verified", now, table)
+        self._family_located("verified", now, table)
         self._check_day(on, "verified_on", now)
-        self._refuse_before_family_located(tracing)
         self.trigger_event(
             self.RelationshipVerified,
             verified_with=side.value,
@@ -1440,9 +1503,8 @@ class ChildCase(Aggregate):
         )
 
     def check_return(self, check: ReturnCheckRecord, now: datetime, table: AgeTable) -> None:
-        tracing = self._tracing_under_consent("checked for a return", now, table)
+        self._family_located("checked for a return", now, table)
         self._check_day(check.checked_on, "checked_on", now)
-        self._refuse_before_family_located(tracing)
         self.trigger_event(
             self.ReturnChecked,
             community_acceptance=check.community_acceptance.value,
@@ -1453,16 +1515,20 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
-    def approve_return(
-        self, reason: str, approved_by: str, approved_on: date, now: datetime, table: AgeTable
-    ) -> None:
+    def _family_found_suitable(self, now: datetime, table: AgeTable) -> TracingState:
         tracing = self._tracing_under_consent("approved for a return", now, table)
-        self._check_day(approved_on, "approved_on", now)
         if tracing.assessment is None or not tracing.assessment.suitable:
             raise CaseRuleViolation(
                 f"case {self.id}: a return is approved after a family assessment that finds "
                 "the family willing, able and safe, and the child willing"
             )
+        return tracing
+
+    def approve_return(
+        self, reason: str, approved_by: str, approved_on: date, now: datetime, table: AgeTable
+    ) -> None:
+        self._family_found_suitable(now, table)
+        self._check_day(approved_on, "approved_on", now)
         if approved_by == self.caseworker:
             raise CaseRuleViolation(
                 f"case {self.id}: the caseworker proposes a return; a supervisor who is someone "
@@ -1543,11 +1609,7 @@ class ChildCase(Aggregate):
         by: str,
         now: datetime,
     ) -> None:
-        self._refuse_unless_open()
-        if self.detention is not None:
-            raise CaseRuleViolation(
-                f"case {self.id} is already detained since {self.detention.started_on}"
-            )
+        self._may_record_detention()
         if started_on > now.date():
             raise InvalidCaseData("started_on is in the future")
         self.trigger_event(
@@ -1560,15 +1622,26 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
-    def end_detention(
-        self, ended_on: date, outcome: DetentionOutcome, by: str, now: datetime
-    ) -> None:
+    def _may_record_detention(self) -> None:
+        self._refuse_unless_open()
+        if self.detention is not None:
+            raise CaseRuleViolation(
+                f"case {self.id} is already detained since {self.detention.started_on}"
+            )
+
+    def _current_detention(self) -> Detention:
         self._refuse_unless_open()
         if self.detention is None:
             raise CaseRuleViolation(f"case {self.id} is not detained")
+        return self.detention
+
+    def end_detention(
+        self, ended_on: date, outcome: DetentionOutcome, by: str, now: datetime
+    ) -> None:
+        detention = self._current_detention()
         if ended_on > now.date():
             raise InvalidCaseData("ended_on is in the future")
-        if ended_on < self.detention.started_on:
+        if ended_on < detention.started_on:
             raise InvalidCaseData("ended_on is before the detention started")
         self.trigger_event(
             self.DetentionEnded,
@@ -1578,6 +1651,12 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
+    def _reunified_on(self) -> date:
+        self._refuse_unless_open()
+        if self.reunified_on is None:
+            raise CaseRuleViolation(f"case {self.id} is not reunified: nothing can break down")
+        return self.reunified_on
+
     def record_reunification_breakdown(
         self,
         reason: BreakdownReason,
@@ -1586,11 +1665,9 @@ class ChildCase(Aggregate):
         by: str,
         now: datetime,
     ) -> None:
-        self._refuse_unless_open()
+        reunified_on = self._reunified_on()
         self._check_day(broke_down_on, "broke_down_on", now)
-        if self.reunified_on is None:
-            raise CaseRuleViolation(f"case {self.id} is not reunified: nothing can break down")
-        if broke_down_on < self.reunified_on:
+        if broke_down_on < reunified_on:
             raise InvalidCaseData("broke_down_on is before the reunification")
         self.trigger_event(
             self.ReunificationBrokeDown,
@@ -1601,13 +1678,14 @@ class ChildCase(Aggregate):
             stage=self._stage_with(reunified=False).value,
         )
 
-    def _refuse_before_family_located(self, tracing: TracingState) -> None:
+    def _family_located(self, what: str, now: datetime, table: AgeTable) -> TracingState:
+        tracing = self._tracing_under_consent(what, now, table)
         if tracing.family_located_on is None:
             raise CaseRuleViolation(f"case {self.id}: no family was located yet")
+        return tracing
 
-    def arrange_alternative_care(self, care: AlternativeCare, now: datetime) -> None:
+    def _may_arrange_alternative_care(self) -> None:
         self._refuse_unless_open()
-        self._check_day(care.arranged_on, "arranged_on", now)
         if self.tracing is not None and self.tracing.open:
             raise CaseRuleViolation(
                 f"case {self.id}: tracing is still open; reunify or close it unsuccessfully "
@@ -1615,6 +1693,11 @@ class ChildCase(Aggregate):
             )
         if self.reunified_on is not None or self.alternative_care is not None:
             raise CaseRuleViolation(f"case {self.id} is already {self.stage}")
+        self._refuse_while_in_interim_care()
+
+    def arrange_alternative_care(self, care: AlternativeCare, now: datetime) -> None:
+        self._may_arrange_alternative_care()
+        self._check_day(care.arranged_on, "arranged_on", now)
         if (
             care.kind == AlternativeCareKind.SUPERVISED_INDEPENDENT_LIVING
             and self.estimated_age < INDEPENDENT_LIVING_MIN_AGE
@@ -1623,7 +1706,6 @@ class ChildCase(Aggregate):
                 f"case {self.id}: supervised independent living is for adolescents of "
                 f"{INDEPENDENT_LIVING_MIN_AGE} or older"
             )
-        self._refuse_while_in_interim_care()
         self.trigger_event(
             self.AlternativeCareArranged,
             kind=care.kind.value,
@@ -1713,14 +1795,18 @@ class ChildCase(Aggregate):
             stage=self.stage.value,
         )
 
+    def _plan_reviewed_on(self) -> date:
+        self._refuse_unless_open()
+        if self.plan is None or self.plan_reviewed_on is None:
+            raise CaseRuleViolation(f"case {self.id} has no case plan to review")
+        return self.plan_reviewed_on
+
     def review_plan(
         self, reviewed_by: str, reviewed_on: date, notes: str | None, now: datetime
     ) -> None:
-        self._refuse_unless_open()
+        last_reviewed_on = self._plan_reviewed_on()
         self._check_day(reviewed_on, "reviewed_on", now)
-        if self.plan is None or self.plan_reviewed_on is None:
-            raise CaseRuleViolation(f"case {self.id} has no case plan to review")
-        if reviewed_on < self.plan_reviewed_on:
+        if reviewed_on < last_reviewed_on:
             raise InvalidCaseData("reviewed_on is before the plan's last agreement or review")
         self.trigger_event(
             self.CasePlanReviewed,
@@ -1729,6 +1815,11 @@ class ChildCase(Aggregate):
             notes=notes,
             stage=self.stage.value,
         )
+
+    def _may_request_closure(self) -> None:
+        self._refuse_if_erased()
+        if self.closed is not None:
+            raise CaseRuleViolation(f"case {self.id} is already closed")
 
     def request_closure(
         self,
@@ -1739,9 +1830,7 @@ class ChildCase(Aggregate):
         now: datetime,
         table: AgeTable,
     ) -> None:
-        self._refuse_if_erased()
-        if self.closed is not None:
-            raise CaseRuleViolation(f"case {self.id} is already closed")
+        self._may_request_closure()
         self._check_day(requested_on, "requested_on", now)
         refused = self._closure_refusal(reason, now, table)
         if refused:
@@ -1800,12 +1889,15 @@ class ChildCase(Aggregate):
         )
         return True
 
+    def _closure_waiting(self) -> ClosureRequest:
+        self._refuse_if_erased()
+        if self.closed is not None or self.closure_requested is None:
+            raise CaseRuleViolation(f"case {self.id} has no closure waiting for approval")
+        return self.closure_requested
+
     def approve_closure(self, approved_by: str, approved_on: date, now: datetime) -> None:
         """A supervisor who did not ask closes the case, for the reason asked."""
-        self._refuse_if_erased()
-        request = self.closure_requested
-        if self.closed is not None or request is None:
-            raise CaseRuleViolation(f"case {self.id} has no closure waiting for approval")
+        request = self._closure_waiting()
         if approved_by == request.requested_by:
             raise CaseRuleViolation(
                 f"case {self.id}: who asked to close the case cannot approve it (four eyes)"
@@ -1822,12 +1914,16 @@ class ChildCase(Aggregate):
             stage=Stage.CLOSED.value,
         )
 
-    def reopen(self, reason: str, reopened_by: str, reopened_on: date, now: datetime) -> None:
+    def _closed_on(self) -> date:
         self._refuse_if_erased()
         if self.closed is None:
             raise CaseRuleViolation(f"case {self.id} is not closed, so it cannot be reopened")
+        return self.closed[1]
+
+    def reopen(self, reason: str, reopened_by: str, reopened_on: date, now: datetime) -> None:
+        closed_on = self._closed_on()
         self._check_day(reopened_on, "reopened_on", now)
-        if reopened_on < self.closed[1]:
+        if reopened_on < closed_on:
             raise InvalidCaseData("reopened_on is before the case was closed")
         self.trigger_event(
             self.CaseReopened,
@@ -1836,6 +1932,11 @@ class ChildCase(Aggregate):
             reopened_on=reopened_on,
             stage=self._stage_with(closed=False).value,
         )
+
+    def _may_hand_over(self) -> None:
+        self._refuse_unless_open()
+        if self.handover is not None:
+            raise CaseRuleViolation(f"case {self.id} was already handed over")
 
     def _refuse_unless_open(self) -> None:
         self._refuse_if_erased()
