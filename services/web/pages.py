@@ -20,7 +20,7 @@ from starlette.datastructures import FormData
 
 from services.web.backend import Backend, ServiceUnavailable
 from services.web.errors import IN_THE_FUTURE, field_problems
-from services.web.forms import Field, body_of, dates_in_the_future, humanised
+from services.web.forms import Field, Schemas, body_of, dates_in_the_future, humanised
 from services.web.i18n import LANGUAGE_COOKIE, languages
 from services.web.oidc import SignInFailed
 from services.web.runtime import check_csrf, render, runtime_of, session_of
@@ -355,14 +355,15 @@ async def register(request: Request) -> Response:
     return await posted(request, answer)
 
 
-def step_paths(request: Request) -> list[str]:
+def step_paths(schemas: Schemas, allowed: list[str]) -> list[str]:
+    """The steps the case allows now (intake's ``next_steps``) that have a form: the usual
+    ones first, in the order a journey meets them."""
     prefix = "/cases/{case_id}/"
-    found = [
-        path.removeprefix(prefix)
-        for path, operations in runtime_of(request).backend.schemas("intake").paths.items()
-        if path.startswith(prefix) and "{" not in path.removeprefix(prefix) and "post" in operations
+    steps = [
+        step
+        for step in allowed
+        if step not in NOT_A_FORM and "post" in schemas.paths.get(f"{prefix}{step}", {})
     ]
-    steps = [step for step in found if step not in NOT_A_FORM]
     return [s for s in USUAL_STEPS if s in steps] + [s for s in steps if s not in USUAL_STEPS]
 
 
@@ -377,7 +378,7 @@ def case_page(request: Request, case_id: uuid.UUID, recorded: int = 0) -> Respon
         timeline = backend.call("intake", "GET", f"/cases/{case_id}/timeline", token).json()
         referrals = backend.call("referral", "GET", f"/cases/{case_id}/referrals", token)
         plan = backend.call("followup", "GET", f"/plans/{case_id}", token)
-        steps = step_paths(request)
+        schemas = backend.schemas("intake")
     except ServiceUnavailable as error:
         return unavailable(request, error)
     entries = [
@@ -400,6 +401,7 @@ def case_page(request: Request, case_id: uuid.UUID, recorded: int = 0) -> Respon
         )
     entries.sort(key=lambda entry: entry["at"], reverse=True)
     found = case.json()
+    steps = step_paths(schemas, found["next_steps"])
     released = found.get("released_on")
     return render(
         request,
@@ -414,7 +416,7 @@ def case_page(request: Request, case_id: uuid.UUID, recorded: int = 0) -> Respon
         ],
         entries=entries,
         steps=steps,
-        usual=len(USUAL_STEPS),
+        usual=len([step for step in steps if step in USUAL_STEPS]),
         humanised=humanised,
         recorded=bool(recorded),
     )
@@ -444,6 +446,8 @@ def step_form(request: Request, case_id: uuid.UUID, path: str) -> Response:
         ("intake", f"/cases/{case_id}"),
         lambda version: step(request, case_id, path, version),
         shows_case=True,
+        # A step the case does not allow now is not offered: its form would only be refused.
+        offered=lambda case: path in case["next_steps"],
     )
 
 
@@ -453,10 +457,12 @@ def show_versioned(
     page_at: Callable[[int], FormPage],
     *,
     shows_case: bool = False,
+    offered: Callable[[dict[str, Any]], bool] = lambda _found: True,
 ) -> Response:
     """A form based on the version of what it changes, read from ``read`` (a service and
     its path) as the user may read it; ``shows_case``: what was read is the case, which the
-    form names (and whose age the consent form marks)."""
+    form names (and whose age the consent form marks); ``offered``: whether what was read
+    allows the form now."""
     session = signed_in(request)
     service, path = read
     try:
@@ -464,6 +470,10 @@ def show_versioned(
         if answer.status_code != 200:
             return render(request, "message.html", 404, message="No such case here.")
         found = answer.json()
+        if not offered(found):
+            return render(
+                request, "message.html", 409, message="This case does not allow this step now."
+            )
         context = {"case": found} if shows_case else {}
         return show_form(request, page_at(found["version"]), **context)
     except ServiceUnavailable as error:
