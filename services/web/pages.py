@@ -6,6 +6,7 @@ of its own (see :mod:`services.web.submissions`), and the service's answer decid
 that follows: the case, or the form again with each refusal next to its field.
 """
 
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -297,12 +298,15 @@ def submit(
         document = answer.json() if "json" in answer.headers.get("content-type", "") else {}
         if answer.status_code == 409 and "current_version" in document:
             refusal.append(again(409, reload=True))
-        elif answer.status_code == 422:
-            problems, general = field_problems(document, translate)
-            refusal.append(again(422, problems=problems, general=general))
         else:
-            general = translate(str(document.get("detail", "The service refused this.")))
-            refusal.append(again(answer.status_code, general=general))
+            problems, general = field_problems(document, translate)
+            # A problem about a field this form does not show is said above the form.
+            shown = {spec.name for spec in page.fields}
+            general = " ".join(
+                [general or "", *(words for name, words in problems.items() if name not in shown)]
+            ).strip()
+            problems = {name: words for name, words in problems.items() if name in shown}
+            refusal.append(again(answer.status_code, problems=problems, general=general or None))
         return None
 
     try:
@@ -410,10 +414,7 @@ def case_page(request: Request, case_id: uuid.UUID, recorded: int = 0) -> Respon
         # A date in the user's language; an erased case's reads as nothing.
         released_on=date.fromisoformat(released) if released != ERASED else None,
         # Follow-up's plan, once a return made one (404 before).
-        visits=[
-            {**visit, "due_on": date.fromisoformat(visit["due_on"])}
-            for visit in (plan.json()["visits"] if plan.status_code == 200 else [])
-        ],
+        plan=plan_shown(plan.json()) if plan.status_code == 200 else None,
         entries=entries,
         steps=steps,
         usual=len([step for step in steps if step in USUAL_STEPS]),
@@ -518,30 +519,82 @@ async def record_versioned(
     return await posted(request, answer)
 
 
-def visit(request: Request, case_id: uuid.UUID, number: int, version: int) -> FormPage:
+# Follow-up's forms on a case's plan, by their path under /plans/{case_id}/ (a visit's number
+# as in its API), and each one's title.
+PLAN_FORMS = {
+    "visits/{number}/completion": "Follow-up visit",
+    "visits/{number}/missed": "Missed visit",
+    "risk": "Follow-up risk review",
+    "review": "Reintegration review",
+}
+# What a visit's forms are called beside it on the case page.
+VISIT_LINKS = {"completion": "Record this visit", "missed": "Missed visit"}
+A_VISIT = re.compile(r"^visits/(?P<number>[1-9]\d{0,3})/")
+
+
+def plan_form(request: Request, case_id: uuid.UUID, path: str, version: int) -> FormPage:
+    template = A_VISIT.sub("visits/{number}/", path)
+    if template not in PLAN_FORMS:
+        raise HTTPException(404, "No such form.")
     schemas = runtime_of(request).backend.schemas("followup")
-    model = schemas.request_model("/plans/{case_id}/visits/{number}/completion")
-    assert model is not None, "follow-up's OpenAPI has no visit"
-    action = f"/cases/{case_id}/visits/{number}"
-    return FormPage("Follow-up visit", action, schemas.fields(model), version)
+    model = schemas.request_model(f"/plans/{{case_id}}/{template}")
+    assert model is not None, f"follow-up's OpenAPI has no {template}"
+    action = f"/cases/{case_id}/plan/{path}"
+    return FormPage(PLAN_FORMS[template], action, schemas.fields(model), version)
 
 
-@pages.get("/cases/{case_id}/visits/{number}")
-def visit_form(request: Request, case_id: uuid.UUID, number: int) -> Response:
-    return show_versioned(
-        request,
-        ("followup", f"/plans/{case_id}"),
-        lambda version: visit(request, case_id, number, version),
+def plan_allows(path: str, plan: dict[str, Any]) -> bool:
+    """Whether the plan takes this form now: nothing once cancelled (its case erased); a
+    visit only while it is due (scheduled, or missed and so still to be made), and marked
+    missed only while scheduled, as follow-up's own rules say."""
+    visit = A_VISIT.match(path)
+    if plan["cancelled"] or visit is None:
+        return not plan["cancelled"]
+    still = ("scheduled",) if path.endswith("/missed") else ("scheduled", "missed")
+    return any(
+        found["number"] == int(visit["number"]) and found["status"] in still
+        for found in plan["visits"]
     )
 
 
-@pages.post("/cases/{case_id}/visits/{number}")
-async def record_visit(request: Request, case_id: uuid.UUID, number: int) -> Response:
+def plan_shown(plan: dict[str, Any]) -> dict[str, Any]:
+    """The plan as the case page lists it: each visit's due date, and the plan's forms that
+    each visit and the plan take now (their paths and titles)."""
+    visits = []
+    for visit in plan["visits"]:
+        paths = [f"visits/{visit['number']}/{form}" for form in ("completion", "missed")]
+        visits.append(
+            {
+                **visit,
+                "due_on": date.fromisoformat(visit["due_on"]),
+                "forms": [
+                    (path, VISIT_LINKS[path.rsplit("/", 1)[1]])
+                    for path in paths
+                    if plan_allows(path, plan)
+                ],
+            }
+        )
+    forms = [(path, PLAN_FORMS[path]) for path in ("risk", "review") if plan_allows(path, plan)]
+    return {"visits": visits, "forms": forms}
+
+
+@pages.get("/cases/{case_id}/plan/{path:path}")
+def plan_page(request: Request, case_id: uuid.UUID, path: str) -> Response:
+    return show_versioned(
+        request,
+        ("followup", f"/plans/{case_id}"),
+        lambda version: plan_form(request, case_id, path, version),
+        offered=lambda plan: plan_allows(path, plan),
+    )
+
+
+@pages.post("/cases/{case_id}/plan/{path:path}")
+async def record_on_plan(request: Request, case_id: uuid.UUID, path: str) -> Response:
     return await record_versioned(
         request,
         case_id,
-        lambda version: visit(request, case_id, number, version),
-        ("followup", f"/plans/{case_id}/visits/{number}/completion"),
+        lambda version: plan_form(request, case_id, path, version),
+        ("followup", f"/plans/{case_id}/{path}"),
     )
 
 

@@ -1,4 +1,5 @@
-"""The forms' catalogues: every language says everything the common pages show."""
+"""The forms' catalogues: every language says everything any page shows, every form's labels,
+choices, sections and hints, and every refusal of the services."""
 
 import re
 from datetime import date
@@ -27,7 +28,7 @@ def test_the_languages_are_found_from_their_files_and_arabic_reads_right_to_left
 
 
 @pytest.mark.parametrize("code", ["fr", "ar"])
-def test_every_word_of_the_common_pages_is_translated_with_its_placeholders(code):
+def test_every_word_of_every_page_and_form_is_translated_with_its_placeholders(code):
     with (LOCALE_DIR / code / "LC_MESSAGES" / "messages.po").open("rb") as po_file:
         catalogue = read_po(po_file)
     translated = {message.id for message in catalogue if message.id and message.string}
