@@ -190,6 +190,13 @@ def test_a_caseworker_follows_a_child_from_registration_to_a_referral(
     page.fill("#f-entered_on", today())
     page.get_by_role("button", name="Record").click()
     case_of(page)
+    # Only the steps the case allows now: the placement's end, not a second placement, and
+    # no reunification before tracing.
+    offered = page.locator("ul.steps a").all_text_contents()  # "More steps" folded too
+    assert "Interim care/end" in offered
+    assert not {"Interim care", "Reunification", "Tracing/leads"} & set(offered)
+    page.goto(f"{platform.url}/cases/{case_id}/steps/reunification")
+    assert "does not allow this step now" in page.locator("main").inner_text()
 
     page.goto(f"{platform.url}/cases/{case_id}/steps/consents")
     checked(page, "step: consent", weights, browser, "forms-consent")
@@ -443,7 +450,7 @@ def test_a_caseworker_records_a_follow_up_visit_after_the_return(browser, platfo
         time.sleep(0.5)
     checked(page, "case with its follow-up visits", weights, browser)
     page.locator("ol.visits a").first.click()
-    page.wait_for_url("**/visits/1")
+    page.wait_for_url("**/plan/visits/1/completion")
     checked(page, "follow-up visit", weights, browser, "forms-follow-up-visit")
     page.fill("#f-visited_on", today())
     page.select_option("#f-mode", "home")
@@ -457,6 +464,54 @@ def test_a_caseworker_records_a_follow_up_visit_after_the_return(browser, platfo
     assert "Completed" in page.locator("ol.visits").inner_text()
     plan = platform.followup(agency).get(f"/plans/{child.id}").json()
     assert [visit["status"] for visit in plan["visits"][:2]] == ["completed", "scheduled"]
+
+    # The next visit did not happen: marked missed, it stays to be made.
+    page.get_by_role("link", name="Missed visit").first.click()
+    page.wait_for_url("**/plan/visits/2/missed")
+    checked(page, "missed visit", weights, browser)
+    page.fill("#f-reason", "the family had gone to the market in Sake")
+    page.get_by_role("button", name="Record").click()
+    case_of(page)
+    # A follow-up risk review: high alerts intake and brings closer visits.
+    page.get_by_role("link", name="Follow-up risk review").click()
+    checked(page, "follow-up risk review", weights, browser, "forms-follow-up-risk")
+    page.select_option("#f-level", "high")
+    page.fill("#f-reason", "an armed group recruits near the school")
+    page.get_by_role("button", name="Record").click()
+    case_of(page)
+    plan = platform.followup(agency).get(f"/plans/{child.id}").json()
+    assert plan["visits"][1]["status"] == "missed"
+    assert plan["risk"] == "high"
+    assert "high_risk" in plan["alerts"]
+    # A missed visit may still be made; it can no longer be marked missed.
+    links = page.locator("ol.visits li").nth(1).locator("a").all_inner_texts()
+    assert links == ["Record this visit"]
+
+
+@pytest.mark.parametrize(
+    ("language", "refusal"),
+    [
+        ("fr", "L'évaluation médicale de l'âge est un dernier recours"),
+        ("ar", "التقييم الطبي للعمر هو الملاذ الأخير"),
+    ],
+)
+def test_a_rule_refusal_reads_in_the_users_language(browser, platform, weights, language, refusal):
+    page = signed_in(browser, platform, "caseworker", new_agency(), "cw-0412", language)
+    fill_registration(page, platform)
+    record = page.locator("form[data-offline] button[type=submit]")  # in the user's words
+    record.click()
+    case_id = case_of(page)
+    page.goto(f"{platform.url}/cases/{case_id}/steps/age-assessment")
+    # A medical assessment before any other: intake's rule refuses it (409), in English.
+    page.select_option("#f-method", "medical")
+    page.select_option("#f-result", "under_18")
+    page.fill("#f-assessed_on", today())
+    record.click()
+    alert = page.locator("p[role=alert]").first
+    alert.wait_for()
+    assert refusal in alert.inner_text()
+    assert case_id not in alert.inner_text()  # ids are the services' words, not the user's
+    checked(page, f"step refused by a rule ({language})", weights, browser)
 
 
 def test_the_sign_in_pages_and_the_auditors_case_history(browser, platform, weights):
