@@ -18,11 +18,12 @@ from services.web import errors, forms, pages
 from services.web.forms import Field, Schemas, humanised
 from services.web.pages import humanised_event
 from shared.envelope import event_type
+from shared.publishing import published_schema
 
 TEMPLATES = Path(pages.__file__).parent / "templates"
 VISIT_STATUSES = ("scheduled", "completed", "missed", "called_off")  # services.followup.domain
 PAGE_WORDS = re.compile(r"""_\((?P<q>["'])(?P<text>.+?)(?P=q)\)""")
-MESSAGES = re.compile(r"""(?:message|title)=\s*"(?P<text>[^"]+)\"""")
+MESSAGES = re.compile(r"""(?:message|title|not_now)=\s*"(?P<text>[^"]+)\"""")
 FORM_TITLES = re.compile(r'FormPage\(\s*"(?P<text>[^"]+)"')
 TITLES = re.compile(r"""\{% set title = "(?P<text>[^"]+)" %\}""")
 A_CASE = "/cases/{case_id}/"
@@ -46,8 +47,8 @@ def intake_steps_offered(intake: Schemas) -> list[str]:
 
 
 def every_form() -> list[Field]:
-    """The fields of every form the pages offer: registration, each step, the referral and
-    each of follow-up's forms on a plan."""
+    """The fields of every form the pages offer: registration, each step, the referral,
+    each of follow-up's forms on a plan and each of a partner's answers."""
     intake = openapi(intake_api.router, intake_steps.journey)
     referral = openapi(referral_api.router)
     followup = openapi(followup_api.router)
@@ -59,6 +60,8 @@ def every_form() -> list[Field]:
     fields += referral.fields(referral.request_model("/referrals") or {})
     for path in pages.PLAN_FORMS:
         fields += followup.fields(followup.request_model(f"/plans/{{case_id}}/{path}") or {})
+    for answer in pages.ANSWERS:
+        fields += Schemas({}).fields(published_schema(f"org.homeward.partner.{answer}.v1"))
     return fields
 
 
@@ -70,6 +73,7 @@ def form_words() -> set[str]:
     intake = openapi(intake_api.router, intake_steps.journey)
     words |= {humanised(step) for step in intake_steps_offered(intake)}
     words |= set(pages.PLAN_FORMS.values()) | set(pages.VISIT_LINKS.values())
+    words |= set(pages.ANSWERS.values())
     return words
 
 

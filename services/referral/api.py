@@ -170,6 +170,10 @@ class ReferralOut(BaseModel):
     )
     made_at: dt.datetime = Field(description="When the referral was made.")
     version: int
+    answers_open: list[str] = Field(
+        description="The answers the partner may give now, as the types it sends them under "
+        "(ReferralAccepted, ServiceStarted...)."
+    )
 
     @classmethod
     def of(cls, referral: Referral, referrals: ReferralApplication) -> "ReferralOut":
@@ -195,6 +199,7 @@ class ReferralOut(BaseModel):
             deletion_overdue=referral.deletion_overdue(referrals.clock(), ack_within),
             made_at=referral.created_on,
             version=referral.version,
+            answers_open=[ANSWER_TYPES[kind] for kind in referral.answers_open()],
         )
 
 
@@ -247,6 +252,10 @@ AnswerType = Literal[
 ]
 # The HTTP answers are the Kafka answers: the two lists cannot drift apart.
 assert {f"org.homeward.partner.{name}.v1" for name in get_args(AnswerType)} == set(PARTNER_ANSWERS)
+
+
+# Each answer's kind → the type a partner sends it under (org.homeward.partner.<type>.v1).
+ANSWER_TYPES = {kind: event.split(".")[-2] for event, kind in PARTNER_ANSWERS.items()}
 
 
 class AnswerIn(RequestModel):

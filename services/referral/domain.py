@@ -6,9 +6,10 @@ a partner sends carries its message id; a referral remembers the ids it applied,
 answer delivered twice changes nothing.
 """
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -71,6 +72,15 @@ class ReferralState(StrEnum):
     DATA_WITHDRAWN = "data_withdrawn"
 
 
+# The states in which the partner may give each answer (its kind, as the replies name it).
+ANSWERABLE_IN: dict[str, set[ReferralState]] = {
+    "accepted": {ReferralState.AWAITING_ANSWER},
+    "declined": {ReferralState.AWAITING_ANSWER},
+    "service_started": {ReferralState.ACCEPTED},
+    "milestone": {ReferralState.IN_SERVICE},
+    "service_completed": {ReferralState.IN_SERVICE},
+    "service_discontinued": {ReferralState.ACCEPTED, ReferralState.IN_SERVICE},
+}
 FINISHED = {
     ReferralState.DECLINED,
     ReferralState.COMPLETED,
@@ -380,24 +390,40 @@ class Referral(Aggregate):
                 f"referral {self.id} is {self.state.value}: it cannot be {change}"
             )
 
+    def answers_open(self) -> list[str]:
+        """The partner's answers (their kinds) this referral takes now: each tried with its
+        own check of the state, the one that refuses it."""
+        checks: dict[str, Callable[[], None]] = {
+            kind: partial(self._require, states, kind) for kind, states in ANSWERABLE_IN.items()
+        }
+        checks["data_deleted"] = self._may_acknowledge_deletion
+        allowed = []
+        for kind, check in checks.items():
+            try:
+                check()
+            except ReferralRuleViolation:
+                continue
+            allowed.append(kind)
+        return allowed
+
     def accept(self, message_id: str) -> None:
-        self._require({ReferralState.AWAITING_ANSWER}, "accepted")
+        self._require(ANSWERABLE_IN["accepted"], "accepted")
         self.trigger_event(self.ReferralAccepted, message_id=message_id)
 
     def decline(self, message_id: str, reason: str) -> None:
-        self._require({ReferralState.AWAITING_ANSWER}, "declined")
+        self._require(ANSWERABLE_IN["declined"], "declined")
         if not reason.strip():
             raise ReferralRuleViolation("a decline needs a reason")
         self.trigger_event(self.ReferralDeclined, message_id=message_id, reason=reason)
 
     def start_service(self, message_id: str, started_on: date) -> None:
-        self._require({ReferralState.ACCEPTED}, "started")
+        self._require(ANSWERABLE_IN["service_started"], "started")
         self.trigger_event(self.ServiceStarted, message_id=message_id, started_on=started_on)
 
     def report_milestone(
         self, message_id: str, milestone: Milestone, reported_on: date, detail: str | None
     ) -> None:
-        self._require({ReferralState.IN_SERVICE}, "given a milestone")
+        self._require(ANSWERABLE_IN["milestone"], "given a milestone")
         self.trigger_event(
             self.MilestoneReported,
             message_id=message_id,
@@ -407,11 +433,11 @@ class Referral(Aggregate):
         )
 
     def complete(self, message_id: str, completed_on: date) -> None:
-        self._require({ReferralState.IN_SERVICE}, "completed")
+        self._require(ANSWERABLE_IN["service_completed"], "completed")
         self.trigger_event(self.ServiceCompleted, message_id=message_id, completed_on=completed_on)
 
     def discontinue(self, message_id: str, reason: str) -> None:
-        self._require({ReferralState.ACCEPTED, ReferralState.IN_SERVICE}, "discontinued")
+        self._require(ANSWERABLE_IN["service_discontinued"], "discontinued")
         self.trigger_event(self.ServiceDiscontinued, message_id=message_id, reason=reason)
 
     def withdraw(self, reason: str, withdrawn_by: str) -> None:
@@ -446,13 +472,16 @@ class Referral(Aggregate):
 
     def acknowledge_deletion(self, message_id: str, deleted_on: date) -> None:
         """The partner deleted what it received: only once it was told to, and once."""
+        self._may_acknowledge_deletion()
+        self.trigger_event(self.ReferralDataDeleted, message_id=message_id, deleted_on=deleted_on)
+
+    def _may_acknowledge_deletion(self) -> None:
         self._require({ReferralState.DATA_WITHDRAWN}, "acknowledged as deleted")
         if self.data_deleted_on is not None:
             raise ReferralRuleViolation(
                 f"referral {self.id}: its partner acknowledged the deletion already "
                 f"({self.data_deleted_on.isoformat()})"
             )
-        self.trigger_event(self.ReferralDataDeleted, message_id=message_id, deleted_on=deleted_on)
 
     def deletion_due_by(self, ack_within: timedelta) -> datetime | None:
         """By when the partner must acknowledge the deletion; None while it was not told."""

@@ -25,6 +25,7 @@ class Backend:
         self._schemas: dict[str, Schemas] = {}
         self._lock = threading.Lock()
         self._categories: dict[str, list[str]] | None = None
+        self._answers: dict[str, dict[str, Any]] = {}
 
     def call(
         self,
@@ -48,26 +49,35 @@ class Backend:
         except httpx.HTTPError as error:
             raise ServiceUnavailable(f"{service} did not answer: {type(error).__name__}") from None
 
+    def _document(self, service: str, path: str) -> Any:
+        """A public JSON document of a service (a schema, a table), or ServiceUnavailable."""
+        try:
+            answer = self.http.get(self.urls[service] + path)
+            answer.raise_for_status()
+        except httpx.HTTPError as error:
+            raise ServiceUnavailable(f"{service} did not answer: {error}") from None
+        return answer.json()
+
     def category_fields(self) -> dict[str, list[str]]:
         """What a consent to each data category lets a referral share (the referral
         service's own table), read once."""
         if self._categories is None:
-            try:
-                answer = self.http.get(self.urls["referral"] + "/categories")
-                answer.raise_for_status()
-            except httpx.HTTPError as error:
-                raise ServiceUnavailable(f"referral did not answer: {error}") from None
-            self._categories = answer.json()
+            self._categories = self._document("referral", "/categories")
         return self._categories
+
+    def answer_model(self, answer_type: str) -> dict[str, Any]:
+        """The data a partner's answer carries: its published JSON Schema, served by the
+        referral service (read once per type)."""
+        with self._lock:
+            if answer_type not in self._answers:
+                self._answers[answer_type] = self._document(
+                    "referral", f"/schemas/org.homeward.partner.{answer_type}.v1"
+                )
+            return self._answers[answer_type]
 
     def schemas(self, service: str) -> Schemas:
         """The service's request models, from its OpenAPI document (read once)."""
         with self._lock:
             if service not in self._schemas:
-                try:
-                    answer = self.http.get(self.urls[service] + "/openapi.json")
-                    answer.raise_for_status()
-                except httpx.HTTPError as error:
-                    raise ServiceUnavailable(f"{service} did not answer: {error}") from None
-                self._schemas[service] = Schemas(answer.json())
+                self._schemas[service] = Schemas(self._document(service, "/openapi.json"))
             return self._schemas[service]

@@ -20,7 +20,11 @@ from typing import Any
 # Dates that name what is planned, not what happened: these alone may be in the future.
 FUTURE_DATES = frozenset({"expires_on", "planned_end_on", "until", "due_at"})
 # Filled by the service itself, from the caller and the case.
-LEFT_TO_THE_SERVICE = frozenset({"version", "registering_agency", "caseworker", "case_id"})
+LEFT_TO_THE_SERVICE = frozenset(
+    {"version", "registering_agency", "caseworker", "case_id", "referral_id"}
+)
+# A field a partner may send sealed (on Kafka) or plain: over HTTPS the form sends it plain.
+SEALED = "urn:homeward:schema:"
 # What a caseworker needs to know to answer, in the forms' words (the models' descriptions
 # are written for programmers).
 HINTS = {
@@ -95,11 +99,19 @@ class Schemas:
         for name, declared in model.get("properties", {}).items():
             if name in LEFT_TO_THE_SERVICE:
                 continue
-            options = [self.resolve(option) for option in declared.get("anyOf", [declared])]
+            alternatives = declared.get("anyOf") or declared.get("oneOf") or [declared]
+            options = [
+                self.resolve(option)
+                for option in alternatives
+                if not str(option.get("$ref", "")).startswith(SEALED)
+            ]
             present = [option for option in options if option.get("type") != "null"]
             if len(present) != 1:
                 continue
-            schema = {**present[0], **{k: v for k, v in declared.items() if k != "anyOf"}}
+            schema = {
+                **present[0],
+                **{k: v for k, v in declared.items() if k not in ("anyOf", "oneOf")},
+            }
             schema = {**self.resolve(schema), **{k: v for k, v in schema.items() if k != "$ref"}}
             flat = f"{prefix}{name}"
             if schema.get("type") == "object" and "properties" in schema:

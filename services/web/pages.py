@@ -459,11 +459,12 @@ def show_versioned(
     *,
     shows_case: bool = False,
     offered: Callable[[dict[str, Any]], bool] = lambda _found: True,
+    not_now: str = "This case does not allow this step now.",
 ) -> Response:
     """A form based on the version of what it changes, read from ``read`` (a service and
     its path) as the user may read it; ``shows_case``: what was read is the case, which the
     form names (and whose age the consent form marks); ``offered``: whether what was read
-    allows the form now."""
+    allows the form now, and ``not_now`` the message that says it does not."""
     session = signed_in(request)
     service, path = read
     try:
@@ -472,9 +473,7 @@ def show_versioned(
             return render(request, "message.html", 404, message="No such case here.")
         found = answer.json()
         if not offered(found):
-            return render(
-                request, "message.html", 409, message="This case does not allow this step now."
-            )
+            return render(request, "message.html", 409, message=not_now)
         context = {"case": found} if shows_case else {}
         return show_form(request, page_at(found["version"]), **context)
     except ServiceUnavailable as error:
@@ -636,7 +635,7 @@ async def refer(request: Request, case_id: uuid.UUID) -> Response:
 
 
 @pages.get("/inbox")
-def partner_inbox(request: Request) -> Response:
+def partner_inbox(request: Request, recorded: int = 0) -> Response:
     session = signed_in(request)
     backend = runtime_of(request).backend
     try:
@@ -652,8 +651,74 @@ def partner_inbox(request: Request) -> Response:
     for referral in page["items"]:
         referral["made_at"] = datetime.fromisoformat(referral["made_at"])
     return render(
-        request, "inbox.html", page=page, humanised=humanised, refused=answer.status_code != 200
+        request,
+        "inbox.html",
+        page=page,
+        humanised=humanised,
+        refused=answer.status_code != 200,
+        answers=ANSWERS,
+        recorded=bool(recorded),
     )
+
+
+# A partner's answers, by the type it sends each under, and the words its inbox shows.
+ANSWERS = {
+    "ReferralAccepted": "Accept",
+    "ReferralDeclined": "Decline",
+    "ServiceStarted": "Service started",
+    "MilestoneReported": "Milestone reached",
+    "ServiceCompleted": "Service completed",
+    "ServiceDiscontinued": "Service discontinued",
+    "ReferralDataDeleted": "Data deleted",
+}
+
+
+def answer_form(request: Request, referral_id: uuid.UUID, answer_type: str) -> FormPage:
+    if answer_type not in ANSWERS:
+        raise HTTPException(404, "No such answer.")
+    model = runtime_of(request).backend.answer_model(answer_type)
+    action = f"/inbox/{referral_id}/answers/{answer_type}"
+    return FormPage(ANSWERS[answer_type], action, Schemas({}).fields(model))
+
+
+@pages.get("/inbox/{referral_id}/answers/{answer_type}")
+def answer_page(request: Request, referral_id: uuid.UUID, answer_type: str) -> Response:
+    session = signed_in(request)
+    return show_versioned(
+        request,
+        ("referral", f"/partners/{quote(str(session.agency))}/referrals/{referral_id}"),
+        # An answer names no version: the referral's state decides which answers it takes.
+        lambda _version: answer_form(request, referral_id, answer_type),
+        offered=lambda referral: answer_type in referral["answers_open"],
+        not_now="This referral does not take this answer now.",
+    )
+
+
+@pages.post("/inbox/{referral_id}/answers/{answer_type}")
+async def give_answer(request: Request, referral_id: uuid.UUID, answer_type: str) -> Response:
+    def answer(session: Session, form: FormData) -> Response:
+        agency = quote(str(session.agency))
+        return submit(
+            request,
+            session,
+            form,
+            answer_form(request, referral_id, answer_type),
+            # The form's key makes the answer's id: sent again, the service applies it once.
+            send=lambda body, key: runtime_of(request).backend.call(
+                "referral",
+                "POST",
+                f"/partners/{agency}/referrals/{referral_id}/answers",
+                str(session.token),
+                json={
+                    "type": answer_type,
+                    "data": body,
+                    "answer_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"homeward-web:{key}")),
+                },
+            ),
+            led_to=lambda _referral: "/inbox?recorded=1",
+        )
+
+    return await posted(request, answer)
 
 
 @pages.get("/audit")

@@ -292,6 +292,33 @@ def test_a_partner_sees_only_its_own_referrals(browser, platform, weights, tmp_p
     assert referral_ids[ours] in listed
     assert referral_ids[theirs] not in listed
 
+    # The partner answers through the forms: it accepts, starts the service, reports a
+    # milestone; each time only the answers the referral's state takes are offered.
+    assert page.locator("ul.referrals ul.steps a").all_inner_texts() == ["Accept", "Decline"]
+    page.get_by_role("link", name="Accept").click()
+    checked(page, "partner's answer: accept", weights, browser)
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_url("**/inbox?recorded=1")
+    offered = page.locator("ul.referrals ul.steps a").all_inner_texts()
+    assert offered == ["Service started", "Service discontinued"]
+    page.get_by_role("link", name="Service started").click()
+    page.fill("#f-started_on", today())
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_url("**/inbox?recorded=1")
+    page.get_by_role("link", name="Milestone reached").click()
+    checked(page, "partner's answer: milestone", weights, browser, "forms-partner-milestone")
+    page.select_option("#f-milestone", "education_enrolled")
+    page.fill("#f-reported_on", today())
+    page.fill("#f-detail", "enrolled in grade 5 at EP Mapendo")
+    page.get_by_role("button", name="Record").click()
+    page.wait_for_url("**/inbox?recorded=1")
+    referral = platform.referral.get(f"/referrals/{referral_ids[ours]}", headers=headers).json()
+    assert referral["state"] == "in_service"
+    assert [milestone[0] for milestone in referral["milestones"]] == ["education_enrolled"]
+    # A form for an answer the state no longer takes is not offered.
+    page.goto(f"{platform.url}/inbox/{referral_ids[ours]}/answers/ReferralAccepted")
+    assert "does not take this answer now" in page.locator("main").inner_text()
+
 
 def registration_body(agency: str) -> dict:
     return {

@@ -9,6 +9,7 @@ from services.followup import api as followup_api
 from services.intake import api as intake_api
 from services.intake import steps as intake_steps
 from services.web.forms import Schemas, body_of, dates_in_the_future, humanised
+from shared.publishing import published_schema
 
 
 def intake_schemas() -> Schemas:
@@ -91,3 +92,17 @@ def test_an_unticked_box_is_no_where_the_model_asks_and_nothing_in_a_section_lef
     assert body["security_threat"] is False
     # The needs assessment a registration may leave out stays out, ticked boxes and all.
     assert "needs_assessment" not in body_of(registration_fields(), {"name": ["Amani"]})
+
+
+def test_a_partners_answer_is_its_published_schema_and_a_sealed_field_is_typed_plain():
+    declined = Schemas({}).fields(published_schema("org.homeward.partner.ReferralDeclined.v1"))
+    # Sealed on Kafka or plain over HTTPS: the form sends the plain text; the path names the
+    # referral.
+    assert [(field.name, field.kind, field.required) for field in declined] == [
+        ("reason", "textarea", True)
+    ]
+    milestone = Schemas({}).fields(published_schema("org.homeward.partner.MilestoneReported.v1"))
+    assert "education_enrolled" in milestone[0].choices
+    assert body_of(milestone, {"milestone": ["education_enrolled"], "detail": [""]}) == {
+        "milestone": "education_enrolled"
+    }

@@ -45,6 +45,21 @@ def test_the_lifecycle_follows_the_partners_answers():
     assert all(made.has_applied(m) for m in ("m1", "m2", "m3", "m4"))
 
 
+def test_the_answers_open_are_those_the_referrals_state_takes():
+    made = referral()
+    assert made.answers_open() == ["accepted", "declined"]
+    made.accept("m1")
+    assert made.answers_open() == ["service_started", "service_discontinued"]
+    made.start_service("m2", date(2026, 11, 24))
+    assert made.answers_open() == ["milestone", "service_completed", "service_discontinued"]
+    made.complete("m3", date(2027, 6, 30))
+    assert made.answers_open() == []
+    made.withdraw_data("consent_withdrawn", None, MADE)
+    assert made.answers_open() == ["data_deleted"]
+    made.acknowledge_deletion("m4", date(2027, 7, 1))
+    assert made.answers_open() == []
+
+
 @pytest.mark.parametrize(
     ("answer", "message"),
     [
