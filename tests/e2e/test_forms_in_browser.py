@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 from playwright.sync_api import Browser, BrowserContext, Page
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from shared.settings import REPO_ROOT
@@ -146,7 +147,14 @@ def fill_registration(page: Page, platform: FormsPlatform, name: str = "Amani Za
 def case_of(page: Page) -> str:
     """The case whose page the form led to, once recorded (or what the page said instead)."""
     try:
-        page.wait_for_url("**/cases/*?recorded=1", timeout=15_000)
+        try:
+            page.wait_for_url("**/cases/*?recorded=1", timeout=15_000)
+        except PlaywrightError as error:
+            # A form sent twice navigates twice to the same page: the second navigation
+            # aborts the first, and the wait goes on for the second.
+            if "ERR_ABORTED" not in str(error):
+                raise
+            page.wait_for_url("**/cases/*?recorded=1", timeout=15_000)
     except PlaywrightTimeout:
         raise AssertionError(page.locator("main").inner_text()) from None
     return page.url.split("/cases/")[1].split("?")[0]
