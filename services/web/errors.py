@@ -255,6 +255,13 @@ REFUSALS: list[tuple[str, str]] = [
         RELOAD,
     ),
     ("the plan of case {case} changed while this command ran: reload it and try again", RELOAD),
+    # what the user's role or agency may not do (403, shared.access's reasons)
+    ("Forbidden: the role {role} does not hold {action}.", "Your role does not allow this."),
+    ("Forbidden: {action} is held only within {agency}.", "This belongs to another agency."),
+    (
+        "Forbidden: an approval must come from someone other than the person who asked for it.",
+        "An approval must come from someone other than the person who asked for it.",
+    ),
     # something missing (404), shared.api's own answers
     ("No case {case}.", "No such case here."),
     (

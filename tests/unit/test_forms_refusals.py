@@ -12,6 +12,7 @@ from services.intake.domain import CaseNotFound
 from services.referral.domain import ReferralNotFound
 from services.web.errors import UNKNOWN_REFUSAL, field_problems, refusal_in_words
 from services.web.i18n import languages
+from shared.access import Action, Caller, Role, decide, decide_approval
 
 ROOT = Path(__file__).parents[2]
 # Where the services refuse a command: their domains and the applications that load them.
@@ -104,3 +105,19 @@ def test_a_sentence_no_domain_says_is_still_shown_with_a_translated_lead():
     _, words = refusal_in_words("a refusal of tomorrow", french)
     assert words.endswith("a refusal of tomorrow")
     assert words.startswith(french(UNKNOWN_REFUSAL).split("{")[0])
+
+
+def test_what_a_role_may_not_do_reads_in_the_users_language():
+    french = languages()["fr"].gettext
+    caseworker = Caller(sub="cw-1", role=Role.CASEWORKER, agency="CD-KIN")
+    decision = decide(caseworker, Action.APPROVE, "CD-KIN")
+    assert not decision.allowed
+    _, words = refusal_in_words(f"Forbidden: {decision.reason}.", french)
+    assert words == french("Your role does not allow this.")
+    asker = Caller(sub="sup-1", role=Role.SUPERVISOR, agency="CD-KIN")
+    _, words = refusal_in_words(
+        f"Forbidden: {decide_approval(asker, 'CD-KIN', 'sup-1').reason}.", french
+    )
+    assert words == french(
+        "An approval must come from someone other than the person who asked for it."
+    )
