@@ -58,10 +58,12 @@ class Field:
 
 
 def humanised(name: str) -> str:
-    """``planned_end_on`` → ``Planned end on``: a label or a choice, as its catalogue's msgid."""
+    """``planned_end_on`` → ``Planned end on``, ``interim-care/end`` → ``Interim care: end``:
+    a label, a choice or a step, as its catalogue's msgid."""
     if name in YES_NO:
         return YES_NO[name]
-    words = name.replace("_", " ").replace("-", " ").strip()
+    # A step under another (interim-care/end) reads as the step, then what of it.
+    words = name.replace("_", " ").replace("-", " ").replace("/", ": ").strip()
     return words[:1].upper() + words[1:]
 
 

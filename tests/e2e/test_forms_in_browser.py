@@ -201,8 +201,8 @@ def test_a_caseworker_follows_a_child_from_registration_to_a_referral(
     # Only the steps the case allows now: the placement's end, not a second placement, and
     # no reunification before tracing.
     offered = page.locator("ul.steps a").all_text_contents()  # "More steps" folded too
-    assert "Interim care/end" in offered
-    assert not {"Interim care", "Reunification", "Tracing/leads"} & set(offered)
+    assert "Interim care: end" in offered
+    assert not {"Interim care", "Reunification", "Tracing: leads"} & set(offered)
     page.goto(f"{platform.url}/cases/{case_id}/steps/reunification")
     assert "does not allow this step now" in page.locator("main").inner_text()
 

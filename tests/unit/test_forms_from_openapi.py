@@ -75,7 +75,7 @@ def test_only_planned_dates_may_be_in_the_future():
 
 def test_labels_and_choices_are_the_models_names_in_words():
     assert humanised("planned_end_on") == "Planned end on"
-    assert humanised("interim-care/extension") == "Interim care/extension"
+    assert humanised("interim-care/extension") == "Interim care: extension"
     assert humanised("true") == "Yes"
 
 
