@@ -87,7 +87,7 @@ def needed() -> set[str]:
         words |= {m["text"] for m in FORM_TITLES.finditer(Path(module.__file__).read_text())}
     words |= {msgid for _, msgid in errors.KNOWN_PROBLEMS} | {errors.IN_THE_FUTURE}
     words |= {msgid for _, msgid in errors.REFUSALS} | {errors.UNKNOWN_REFUSAL}
-    words |= set(forms.HINTS.values()) | set(forms.YES_NO.values())
+    words |= set(forms.HINTS.values()) | set(forms.OWN_WORDS.values())
     words |= {rule for _, _, rule in pages.age_rules(pages.AgeTable())}
     words |= {humanised(str(stage)) for stage in Stage} | {humanised(str(r)) for r in RiskLevel}
     # Every fact intake publishes may show on a case's timeline.

@@ -35,6 +35,9 @@ HINTS = {
     "nationality": "Two letters (ISO 3166-1), such as CD, if known.",
 }
 YES_NO = {"true": "Yes", "false": "No"}
+# Choices whose word alone is another msgid's already, meaning something else: "Met" is the
+# audit report's heading for a deadline met on a day, not goals met.
+OWN_WORDS = {**YES_NO, "met": "Met in full"}
 FREE_TEXT_ROWS_FROM = 1000  # characters: a longer field is a text area
 
 
@@ -60,8 +63,8 @@ class Field:
 def humanised(name: str) -> str:
     """``planned_end_on`` → ``Planned end on``, ``interim-care/end`` → ``Interim care: end``:
     a label, a choice or a step, as its catalogue's msgid."""
-    if name in YES_NO:
-        return YES_NO[name]
+    if name in OWN_WORDS:
+        return OWN_WORDS[name]
     # A step under another (interim-care/end) reads as the step, then what of it.
     words = name.replace("_", " ").replace("-", " ").replace("/", ": ").strip()
     return words[:1].upper() + words[1:]

@@ -77,6 +77,8 @@ def test_labels_and_choices_are_the_models_names_in_words():
     assert humanised("planned_end_on") == "Planned end on"
     assert humanised("interim-care/extension") == "Interim care: extension"
     assert humanised("true") == "Yes"
+    # "Met" alone is the audit report's heading (met on a day): goals met are met in full.
+    assert humanised("met") == "Met in full"
 
 
 def test_an_unticked_box_is_no_where_the_model_asks_and_nothing_in_a_section_left_out():
