@@ -49,3 +49,15 @@ def test_dates_and_numbers_are_written_the_way_each_language_writes_them():
     assert languages()["en"].date(day) == "Oct 3, 2026"
     assert languages()["fr"].date(day) == "3 oct. 2026"
     assert languages()["fr"].number(12345) == "12\u202f345"
+
+
+@pytest.mark.parametrize("code", ["fr", "ar"])
+def test_no_msgid_is_written_twice_with_two_meanings(code):
+    """Babel keeps the last of two entries for one msgid: the other page's word would read
+    wrong without a test failing."""
+    written = [
+        line
+        for line in (LOCALE_DIR / code / "LC_MESSAGES" / "messages.po").read_text().splitlines()
+        if line.startswith('msgid "') and line != 'msgid ""'
+    ]
+    assert sorted({line for line in written if written.count(line) > 1}) == []
