@@ -309,6 +309,7 @@ def expected_counts(
         outcomes = set()
         for name, outcome in (
             ("Reunified", "reunified"),
+            ("ReunificationBrokeDown", "return broke down"),
             ("AlternativeCareArranged", "alternative care"),
             ("TracingClosedUnsuccessful", "tracing unsuccessful"),
         ):
@@ -384,6 +385,12 @@ def test_the_counts_kept_live_are_what_the_raw_events_say(seeded):
     assert seeded.live.applied == len(seeded.programme.messages)
     assert seeded.live.parked == 2
     # The seeded programme looks like one: mostly boys, mostly 15-17, most handed over.
+    # "Reunified" counts every child ever reunified; the returns that broke down since apart.
+    assert (
+        0
+        < expected[("outcomes", "return broke down", "male")]
+        < (expected[("outcomes", "reunified", "male")] / 8)
+    )
     girls = sum(v for (t, _r, c), v in expected.items() if t == "releases_by_age" and c == "female")
     children = sum(v for (t, _r, _c), v in expected.items() if t == "releases_by_age")
     assert 0.12 < girls / children < 0.22
@@ -544,6 +551,7 @@ NEVER_AT_REST = (
     "a local self-defence group",
     "liaison",
     "the centre's staff",
+    "asked the caseworker for help",
 )
 
 
@@ -627,7 +635,7 @@ def test_the_readmes_command_prints_what_the_readme_shows(seeded, tmp_path):
 
 def test_the_readmes_figures_and_chart_are_the_seeded_programmes(seeded):
     section = readme_section()
-    assert len(seeded.programme.messages) == 24_883
+    assert len(seeded.programme.messages) == 24_974
     assert f"2,000 cases ({len(seeded.programme.messages):,} messages)" in section
     programme = f"({len(seeded.programme.messages):,} messages) on the broker, "
     erased = f"{len(seeded.programme.erased)} erased, {seeded.figures.forged} forged messages"

@@ -143,6 +143,9 @@ EARNING_MILESTONES = frozenset({"livelihood_started", "income_reported"})
 CLOSURE_OUTCOMES = {"lost_contact": "lost_to_follow_up", "re_recruited": "re_recruited"}
 OUTCOMES = (
     "reunified",
+    # Of the children reunified, those whose return broke down since (at least once): a
+    # return that did not hold is not a reunification a programme can count as one.
+    "return_broke_down",
     "alternative_care",
     "tracing_unsuccessful",
     "in_school_or_training",
@@ -274,6 +277,7 @@ CHANGES: dict[str, Change] = {
     intake("ConsentGiven"): _consented,
     intake("ConsentWithdrawn"): _withdrawn,
     intake("Reunified"): _outcome("reunified"),
+    intake("ReunificationBrokeDown"): _outcome("return_broke_down"),
     intake("AlternativeCareArranged"): _outcome("alternative_care"),
     intake("TracingClosedUnsuccessful"): _outcome("tracing_unsuccessful"),
     intake("CaseClosed"): _closed,
