@@ -24,6 +24,8 @@ from pydantic import ValidationError
 
 from services.intake.caseaudit import (
     FORMATS,
+    REPORT_LANGUAGES,
+    SOURCE_LANGUAGE,
     AuditRefused,
     Cut,
     account_of_case,
@@ -254,6 +256,7 @@ def audit_accounts(
     cut: Cut,
     output_format: str,
     token: str | None,
+    language: str = SOURCE_LANGUAGE,
 ) -> int:
     """Print the accounts of the ``chosen`` cases as the token's holder may read them; 1 for
     a case intake never registered (or a version it never had)."""
@@ -274,7 +277,7 @@ def audit_accounts(
     except NotFound as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 1
-    print(rendered(accounts, output_format), end="")
+    print(rendered(accounts, output_format, language), end="")
     for account in accounts:
         if not account.verification.verified:
             print(
@@ -853,6 +856,12 @@ def main(argv: list[str] | None = None) -> int:
             default=os.environ.get("HOMEWARD_AUDIT_TOKEN"),
             help="your token (default: $HOMEWARD_AUDIT_TOKEN); it decides what you see",
         )
+    case_parser.add_argument(
+        "--lang",
+        choices=REPORT_LANGUAGES,
+        default=SOURCE_LANGUAGE,
+        help="the language of the HTML report's headings (the recorded values stay as recorded)",
+    )
     report_parser = commands.add_parser(
         "report",
         help="a programme report (HTML with charts, JSON, a CSV per table) of the children "
@@ -939,7 +948,11 @@ def main(argv: list[str] | None = None) -> int:
             return replay_dead_letters(args.topic, args.principal, args.event_id, args.since)
         if args.command == "audit" and args.audit_command == "case":
             return audit_accounts(
-                lambda _: [args.case_id], Cut(args.as_of, args.at_sequence), args.format, args.token
+                lambda _: [args.case_id],
+                Cut(args.as_of, args.at_sequence),
+                args.format,
+                args.token,
+                args.lang,
             )
         if args.command == "audit" and args.audit_command == "cases":
             return audit_accounts(

@@ -10,7 +10,15 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response,
 from kafka.errors import KafkaError
 
 from services.intake.api import Intake
-from services.intake.caseaudit import MEDIA_TYPES, Cut, ReportFormat, account_of_case, rendered
+from services.intake.caseaudit import (
+    MEDIA_TYPES,
+    REPORT_LANGUAGE,
+    Cut,
+    ReportFormat,
+    ReportLanguage,
+    account_of_case,
+    rendered,
+)
 from shared.access import Action, Caller
 from shared.accesslog import AccessLogView, Outcome
 from shared.api import PageLimit, PageOffset
@@ -65,6 +73,9 @@ def audit_case(
         Query(ge=1, le=1_000_000, description="Stop at the case's version N."),
     ] = None,
     format: ReportFormat = ReportFormat.JSONL,
+    lang: Annotated[
+        ReportLanguage, Query(description="The language of the HTML report's headings.")
+    ] = REPORT_LANGUAGE,
 ) -> Response:
     # The auditor's own reading is on the log too, whatever the token lets them see.
     record_access(request, Action.READ_HISTORY, Outcome.ALLOWED, "case audit", caller, case_id)
@@ -77,4 +88,4 @@ def audit_case(
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "The case's history on Kafka cannot be read now."
         ) from None
-    return Response(rendered([account], format), media_type=MEDIA_TYPES[format])
+    return Response(rendered([account], format, lang.value), media_type=MEDIA_TYPES[format])

@@ -13,7 +13,7 @@ categories the sexual-violence grant; holding the keys decides nothing.
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -27,6 +27,9 @@ from services.intake.casereplay import case_from_messages, facts_of_case
 from services.intake.domain import CaseNotFound
 from services.intake.messages import RESTRICTED_FIELDS
 from services.intake.programme import Programme
+
+# One catalogue for every page a person reads: the forms' (English, French, Arabic).
+from services.web.i18n import SOURCE_LANGUAGE, Language, languages
 from shared.access import Action, Caller, permission
 from shared.allowlist import CLEAR_FIELDS
 from shared.crypto import is_sealed
@@ -49,6 +52,10 @@ class ReportFormat(StrEnum):
 
 
 FORMATS = tuple(ReportFormat)
+REPORT_LANGUAGES = tuple(languages())
+# The same as an enumeration, for the route's OpenAPI.
+ReportLanguage = StrEnum("ReportLanguage", {code: code for code in REPORT_LANGUAGES})  # type: ignore[misc]
+REPORT_LANGUAGE = ReportLanguage(SOURCE_LANGUAGE)
 REGISTRATION_TYPE = "org.homeward.intake.ChildRegistered."
 CONSENT_FACT = "Consent"  # ConsentGiven, ConsentWithdrawn
 # What the case view shows that identifies no one: the allow-list's fields and the case's
@@ -145,20 +152,29 @@ class Verification:
         # published before messages were signed; either way nothing vouches for it.
         return not (self.invalid or self.missing or self.unsigned)
 
-    def summary(self) -> str:
+    def summary(self, _: Callable[[str], str] = str) -> str:
+        """One sentence, in the language of the ``_`` (gettext) given."""
         if self.verified:
-            return f"verified: {self.signed} messages, each signed by its service; none missing"
-        parts = [f"{self.signed} signed"]
+            return _(
+                "Verified: {signed} messages, each signed by its service; none missing."
+            ).format(signed=self.signed)
+        parts = [_("{count} signed").format(count=self.signed)]
         if self.invalid:
-            parts.append(f"{len(self.invalid)} with a signature that fails (altered or forged)")
-        if self.missing:
             parts.append(
-                "missing "
-                + "; ".join(f"{subject} v{gaps}" for subject, gaps in self.missing.items())
+                _("{count} with a signature that fails (altered or forged)").format(
+                    count=len(self.invalid)
+                )
             )
+        if self.missing:
+            versions = "; ".join(f"{subject} v{gaps}" for subject, gaps in self.missing.items())
+            parts.append(_("missing {versions}").format(versions=versions))
         if self.unsigned:
-            parts.append(f"{self.unsigned} unsigned (forged, or published before signing)")
-        return "NOT verified: " + ", ".join(parts)
+            parts.append(
+                _("{count} unsigned (forged, or published before signing)").format(
+                    count=self.unsigned
+                )
+            )
+        return _("NOT verified: {details}").format(details=", ".join(parts))
 
 
 @dataclass(frozen=True)
@@ -315,28 +331,34 @@ def as_csv(accounts: Iterable[CaseAccount]) -> str:
 
 
 HTML_REPORT = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<title>Case {{ account.case_id }}: audit</title>
+<html lang="{{ language.code }}" dir="{{ language.direction }}"><head><meta charset="utf-8">
+<title>{{ _("Case {case_id}: audit").format(case_id=account.case_id) }}</title>
 <style>
 body { font-family: sans-serif; margin: 2em; }
 .columns { display: flex; gap: 2em; align-items: flex-start; }
 table { border-collapse: collapse; font-size: 0.9em; }
-td, th { border: 1px solid #ccc; padding: 0.3em; vertical-align: top; text-align: left; }
-pre { margin: 0; white-space: pre-wrap; }
+td, th { border: 1px solid #ccc; padding: 0.3em; vertical-align: top; text-align: start; }
+pre { margin: 0; white-space: pre-wrap; direction: ltr; text-align: left; }
 .missed { color: #a00; font-weight: bold; }
 .verified { color: #060; font-weight: bold; }
 </style></head><body>
-<h1>Case {{ account.case_id }}{% if account.state %}: {{ account.state.name }}{% endif %}</h1>
+<h1>{{ _("Case {case_id}").format(case_id=account.case_id) }}
+{%- if account.state %}: {{ account.state.name }}{% endif %}</h1>
 <p class="{{ 'verified' if account.verification.verified else 'missed' }}">
-{{ account.verification.summary() }}</p>
-<p>{{ account.entries | length }} entries from {{ account.topics | join(", ") }}
-{%- if account.as_of %}, up to {{ account.as_of.isoformat() }}{% endif %}.</p>
+{{ account.verification.summary(_) }}</p>
+<p>{{ _("{count} entries from {topics}").format(
+    count=account.entries | length, topics=account.topics | join(", ")) }}
+{%- if account.as_of %} {{ _("up to {moment}").format(moment=account.as_of.isoformat()) }}
+{%- endif %}.</p>
 {% if account.state is not none %}
-<h2>Deadlines{% if account.as_of %} as of {{ account.as_of.isoformat() }}{% endif %}</h2>
+<h2>{% if account.as_of -%}
+{{ _("Deadlines as of {moment}").format(moment=account.as_of.isoformat()) }}
+{%- else %}{{ _("Deadlines") }}{% endif %}</h2>
 {% if account.state.deadlines is string %}
 <p>{{ account.state.deadlines }}</p>
 {% else %}
-<table><tr><th>deadline</th><th>due</th><th>met</th><th>status</th></tr>
+<table><tr><th>{{ _("Deadline") }}</th><th>{{ _("Due") }}</th><th>{{ _("Met") }}</th>
+<th>{{ _("Status") }}</th></tr>
 {% for deadline in account.state.deadlines %}
 <tr class="{{ 'missed' if deadline.status in ('overdue', 'met_late') else '' }}">
 <td>{{ deadline.kind }}</td><td>{{ deadline.due_at }}</td><td>{{ deadline.met_at or "" }}</td>
@@ -345,23 +367,25 @@ pre { margin: 0; white-space: pre-wrap; }
 {% endif %}
 {% endif %}
 <div class="columns">
-<section><h2>Timeline</h2>
-<table><tr><th>when</th><th>what</th><th>who</th><th>why</th><th>consent</th><th>data</th></tr>
+<section><h2>{{ _("Timeline") }}</h2>
+<table><tr><th>{{ _("When") }}</th><th>{{ _("What") }}</th><th>{{ _("Who") }}</th>
+<th>{{ _("Why") }}</th><th>{{ _("Consent") }}</th><th>{{ _("Data") }}</th></tr>
 {% for entry in account.entries %}
 <tr><td>{{ entry.time }}</td><td>{{ entry.type }}<br>{{ entry.subject }} #{{ entry.sequence }}<br>
-signature: {{ entry.signature }}</td>
+{{ _("Signature") }}: {{ entry.signature }}</td>
 <td><pre>{{ entry.who | tojson(2) }}</pre></td><td><pre>{{ entry.why | tojson(2) }}</pre></td>
 <td>{{ entry.consent_ids | join(", ") }}</td><td><pre>{{ entry.data | tojson(2) }}</pre></td></tr>
 {% endfor %}</table></section>
-<section><h2>Consent history</h2>
-<table><tr><th>when</th><th>what</th><th>consent</th><th>who</th></tr>
+<section><h2>{{ _("Consent history") }}</h2>
+<table><tr><th>{{ _("When") }}</th><th>{{ _("What") }}</th><th>{{ _("Consent") }}</th>
+<th>{{ _("Who") }}</th></tr>
 {% for entry in consents %}
 <tr><td>{{ entry.time }}</td><td>{{ entry.type }}</td><td>{{ entry.consent_ids | join(", ") }}</td>
 <td><pre>{{ entry.who | tojson(2) }}</pre></td></tr>
 {% endfor %}</table></section>
 </div>
 {% if account.state is not none %}
-<h2>The case then</h2><pre>{{ account.state | tojson(2) }}</pre>
+<h2>{{ _("The case then") }}</h2><pre>{{ account.state | tojson(2) }}</pre>
 {% endif %}
 </body></html>
 """
@@ -370,21 +394,25 @@ signature: {{ entry.signature }}</td>
 _html = Environment(autoescape=True).from_string(HTML_REPORT)
 
 
-def as_html(account: CaseAccount) -> str:
-    """A self-contained report: deadlines, the timeline, the consent history beside it."""
+def as_html(account: CaseAccount, language: Language) -> str:
+    """A self-contained report in the reader's language: deadlines, the timeline, the consent
+    history beside it (the recorded values as recorded)."""
     consents = [
         entry for entry in account.entries if entry["consent_ids"] or CONSENT_FACT in entry["type"]
     ]
-    return _html.render(account=account, consents=consents)
+    return _html.render(account=account, consents=consents, language=language, _=language.gettext)
 
 
 MEDIA_TYPES = {"jsonl": "application/x-ndjson", "csv": "text/csv", "html": "text/html"}
 
 
-def rendered(accounts: list[CaseAccount], output_format: str) -> str:
-    """The accounts in one of :data:`FORMATS` (HTML: a report of the first case)."""
+def rendered(
+    accounts: list[CaseAccount], output_format: str, language: str = SOURCE_LANGUAGE
+) -> str:
+    """The accounts in one of :data:`FORMATS` (HTML: a report of the first case, in
+    ``language``, one of :data:`REPORT_LANGUAGES`)."""
     if output_format == "html":
-        return as_html(accounts[0]) if accounts else ""
+        return as_html(accounts[0], languages()[language]) if accounts else ""
     if output_format == "csv":
         return as_csv(accounts)
     return "".join(f"{line}\n" for line in as_json_lines(accounts))

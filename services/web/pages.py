@@ -617,7 +617,7 @@ def case_history(request: Request, case_id: uuid.UUID) -> Response:
             "GET",
             f"/audit/cases/{case_id}",
             str(session.token),
-            params={"format": "html"},
+            params={"format": "html", "lang": request.state.language.code},
         )
     except ServiceUnavailable as error:
         return unavailable(request, error)

@@ -3,9 +3,11 @@ across the three services on the real broker, the case API's answers recorded on
 the account as of each of those moments, from another folder, as each token may read it."""
 
 import csv
+import inspect
 import io
 import json
 import logging
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -14,8 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from babel.messages.pofile import read_po
 from kafka import KafkaProducer
 
+from services.intake.caseaudit import HTML_REPORT, Verification
+from services.web.i18n import LOCALE_DIR
 from shared.access import Grant, Role
 from shared.cli import main
 from shared.envelope import CloudEvent, MalformedMessage, format_sequence
@@ -419,7 +424,27 @@ def test_the_html_report_renders_in_a_browser_and_fetches_nothing(
     headings = page.locator("h1, h2").all_inner_texts()
     assert any("Consent history" in heading for heading in headings)
     assert page.locator("table tr").count() > len(journey.moments)
+    # In the auditor's language: Arabic reads right to left; the recorded values stay as
+    # recorded (the JSON of each entry left to right).
+    code, html, err = audit(
+        journey, monkeypatch, capsys, "case", journey.case_id, "--format", "html", "--lang", "ar"
+    )
+    assert code == 0, err
+    page.set_content(html)
+    page.screenshot(path=screenshot_path("audit-case-report-ar"), full_page=True)
+    assert page.evaluate("getComputedStyle(document.body).direction") == "rtl"
+    assert "سجل الموافقات" in page.locator("h2").all_inner_texts()
+    assert page.evaluate("getComputedStyle(document.querySelector('pre')).direction") == "ltr"
     page.close()
+
+
+@pytest.mark.parametrize("language", ["fr", "ar"])
+def test_every_heading_of_the_html_report_is_in_each_language(language):
+    said = re.findall(r'_\("([^"]+)"\)', HTML_REPORT + inspect.getsource(Verification.summary))
+    assert len(said) > 20
+    with (LOCALE_DIR / language / "LC_MESSAGES" / "messages.po").open("rb") as po_file:
+        translated = {message.id for message in read_po(po_file) if message.string}
+    assert [msgid for msgid in said if msgid not in translated] == []
 
 
 def test_messages_forged_on_a_topic_are_named_and_the_command_fails(journey, monkeypatch, capsys):
