@@ -9,7 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.intake.domain import ChildCase
-from services.intake.reports.projection import StatisticsProjection
+from services.intake.programme import Programme
+from services.intake.reports.projection import Coarsening, StatisticsProjection, contributions
 from services.intake.reports.replay import IN_MEMORY
 from services.intake.reports.tables import Scope, build_report
 from shared.database import Database
@@ -203,3 +204,32 @@ def test_a_consent_counts_what_is_recorded_until_it_expires_and_keeps_it_counted
     renewed = applied(projection, programme.messages[start:])
     gained = outcomes_of(renewed, registered) - outcomes_of(after, registered)
     assert gained == Counter({"re recruited": 1})
+
+
+def pending_visits(profile: dict) -> list:
+    cells = contributions(profile, Coarsening(), Programme())
+    return [cell for cell in cells if cell[0] == "visits_pending"]
+
+
+def test_a_visit_falling_due_after_the_consent_expired_is_not_counted_as_pending():
+    profile = {
+        "registered": {
+            "agency": "CD-GOM",
+            "released_on": "2027-01-10",
+            "date_of_birth": None,
+            "estimated_age": 15,
+            "sex": "female",
+            "how_left": "escape",
+            "place": "Masisi",
+            "party": "M23",
+            "kind": "non_state_armed_group",
+        },
+        "consents": {"c-1": "2027-03-31"},
+        "visits": {"1": {"due_on": "2027-03-31"}, "2": {"due_on": "2027-04-01"}},
+    }
+    pending = pending_visits(profile)
+    assert pending == [("visits_pending", "2027-01", "CD-GOM", "2027-03", "female")]
+    # A consent without an end counts both.
+    profile["consents"]["c-2"] = None
+    pending = pending_visits(profile)
+    assert len(pending) == 2
