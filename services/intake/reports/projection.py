@@ -1,8 +1,10 @@
 """The statistics projection: counts per cell, kept from the three event topics.
 
-It reads ``homeward.intake.events``, ``homeward.referral.events`` and
-``homeward.followup.events`` (so it is rebuilt by replaying them), opens each message's
-sealed fields with the case's key in memory, and keeps two things:
+Intake keeps it live, in its own database, from ``homeward.intake.events``,
+``homeward.referral.events`` and ``homeward.followup.events`` (:meth:`StatisticsProjection.
+subscription`; so it is rebuilt by replaying them, and ``homeward report --replay`` makes one
+in memory). It opens each message's sealed fields with the case's key in memory, and keeps
+two things:
 
 - ``statistics_cells``: how many children count in each cell of each table, by the month of
   release and the registering agency. A cell's labels come from fixed vocabularies and the
@@ -23,7 +25,9 @@ changes nothing, and a consent given or withdrawn later moves the case between i
 the one "no consent for statistics" line.
 
 A case counts in the tables only while it holds a consent for the ``statistics`` or the
-``monitoring`` purpose that was not withdrawn; the others count in ``no_consent``. A case
+``monitoring`` purpose that was not withdrawn; the others count in ``no_consent``. Once every
+such consent expired, what is recorded later changes nothing (:func:`recorded_after_consent`):
+the case keeps counting what was recorded while a consent held, as an erased case does. A case
 whose key is gone when its registration is read (erased before a replay) counts in ``erased``
 by the month its registration was recorded: its details are unreadable, as they should be.
 """
