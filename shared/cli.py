@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from pathlib import Path
 from types import FrameType
 from uuid import UUID
 
-from nacl.public import PrivateKey
 from pydantic import ValidationError
 
 from services.intake.caseaudit import (
@@ -43,6 +43,7 @@ from services.intake.reports.tables import (
     build_report,
     scope_for,
 )
+from services.referral.demopartner import ensure_demo_partner
 from services.referral.partnerside import (
     ANSWERABLE,
     PARTNER_CONFIG_FILE,
@@ -51,6 +52,7 @@ from services.referral.partnerside import (
     answer,
     private_key,
     read_referrals,
+    write_new_private_key,
 )
 from services.web.settings import WEB, WebSettings
 from shared.access import Grant, Role
@@ -517,6 +519,15 @@ def _run_platform(settings: Settings) -> int:
     def say(line: str) -> None:
         print(line, flush=True)
 
+    if settings.signs_in_locally:
+        # A partner to refer to, for whoever tries the forms first.
+        referral_url = f"http://{settings.host}:{settings.service_port('referral')}"
+        threading.Thread(
+            target=lambda: say(ensure_demo_partner(settings, referral_url)),
+            name="demo-partner",
+            daemon=True,
+        ).start()
+
     while not stopping:
         if broker is not None and broker.pid() is None:
             say("the Kafka broker stopped; starting it again")
@@ -563,18 +574,12 @@ def write_asyncapi() -> int:
 def partner_keygen(out: Path) -> int:
     """Make a partner's key pair: the private key into a file only its owner reads, the public
     key printed, to give at registration."""
-    private_key = PrivateKey.generate()
     path = out / PARTNER_KEY_FILE
-    out.mkdir(parents=True, exist_ok=True)
     try:
-        # Created 0600 from the start (never readable by others, even for a moment), and never
-        # over an existing key: that one may already open referrals on their way.
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        private_key = write_new_private_key(path)
     except FileExistsError:
         print(f"homeward: {path} exists; keep it, or move it away first", file=sys.stderr)
         return 2
-    with os.fdopen(descriptor, "w") as key_file:
-        key_file.write(encoded_key(private_key) + "\n")
     print(f"Private key: {path} (keep it secret; it never leaves your agency)")
     print(
         f"Public key, to give as public_key at registration: {encoded_key(private_key.public_key)}"

@@ -10,6 +10,7 @@ service's ``reply_key``, taken from the referral's own ``ReferralReceived``.
 
 import base64
 import json
+import os
 import re
 import time
 import uuid
@@ -25,7 +26,13 @@ from nacl.public import PrivateKey
 from services.referral.domain import partner_referrals_topic, partner_replies_topic
 from services.referral.messages import PARTNER_ANSWERS
 from shared.crypto import SealError
-from shared.partnerbox import is_box_sealed, open_sealed, public_key_from_text, seal_to
+from shared.partnerbox import (
+    encoded_key,
+    is_box_sealed,
+    open_sealed,
+    public_key_from_text,
+    seal_to,
+)
 from shared.publishing import validate_data
 
 PARTNER_CONFIG_FILE = "homeward-partner.properties"
@@ -90,6 +97,18 @@ class PartnerLogin:
         if "ssl.truststore.location" in properties:
             # A PEM truststore (ssl.truststore.type=PEM) is the CA file kafka-python reads.
             self.client["ssl_cafile"] = properties["ssl.truststore.location"]
+
+
+def write_new_private_key(path: Path) -> PrivateKey:
+    """A new key pair, its private key written to ``path``: 0600 from the start (never
+    readable by others, even for a moment), and never over an existing key, which may already
+    open referrals on their way (FileExistsError)."""
+    key = PrivateKey.generate()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as key_file:
+        key_file.write(encoded_key(key) + "\n")
+    return key
 
 
 def private_key(path: Path) -> PrivateKey:

@@ -78,6 +78,14 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
         assert httpx.get(f"{intake}/healthz/details", timeout=5).status_code == 401
         details = httpx.get(f"{intake}/healthz/details", headers=admin, timeout=5).json()
         assert details["database"] == details["kafka"] == "ok"
+        # A partner to refer to in the forms, registered by `up` with a key pair of its own.
+        wait_for(
+            lambda: "demo partner SCH-GOMA" in output.read_text(), 60, "the demo partner", platform
+        )
+        demo = httpx.get(f"{referral}/partners/SCH-GOMA", headers=admin, timeout=5).json()
+        assert demo["services"] == ["education", "vocational_training"]
+        demo_key = tmp_path / "demo-partner" / "SCH-GOMA" / "homeward-partner.key"
+        assert demo_key.stat().st_mode & 0o777 == 0o600
         created = httpx.post(f"{intake}/cases", json=registration(), headers=staff, timeout=10)
         assert created.status_code == 201
         case = created.json()
