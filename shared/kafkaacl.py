@@ -128,6 +128,8 @@ SERVICE_PERMISSIONS: dict[str, frozenset[Permission]] = {
         | consumes("homeward.intake.projections", INTAKE)
         | consumes("homeward.intake.followup-alerts", FOLLOWUP)
         | consumes("homeward.intake.access", ACCESS_TOPIC)
+        # The programme reports' counts follow every case across the three services.
+        | consumes("homeward.intake.statistics", INTAKE, REFERRAL, FOLLOWUP)
     ),
     "referral": frozenset(
         publishes(REFERRAL)

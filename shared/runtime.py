@@ -47,6 +47,7 @@ from shared.persistence import Clock, event_store_env
 from shared.privacy import has_sealed, open_fields
 from shared.publishing import SHARED_DEFINITIONS, EventCatalogue
 from shared.settings import Settings
+from shared.signatures import SignatureCheck, Verdict
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,10 @@ class Subscription:
     # what they say in clear: a rebuild, reading them after the erasure, then keeps what the
     # live projection kept from before it.
     erased_cases_in_clear: bool = False
+    # Only messages signed by the service that published them are applied; any other is
+    # parked (``shared/signatures.py``): whoever may write a topic without being its service
+    # cannot change what the projection keeps. A rebuild runs the same check.
+    signed_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -203,20 +208,28 @@ class ServiceRuntime:
             if not subscription.tables:
                 raise ValueError(f"the projection of {group} names no tables it keeps")
             self.read_models.append(ReadModel(group, subscription.tables, consumer=group))
-        self.consumers.append(
-            EventConsumer(
-                group,
-                subscription.topics,
-                self.kafka,
-                self.database,
-                self._opening(subscription.handler, subscription.erased_cases_in_clear),
-                command_handler=self._opening(subscription.command_handler),
-                pattern=subscription.pattern,
-                # The platform's own topics carry only published types; what partners send on
-                # theirs is checked by its handler, which answers them on their own topic.
-                check=published_only if subscription.pattern is None else None,
-                kafka_timeout_seconds=self.settings.kafka_timeout_seconds,
-            )
+        self.consumers.append(self.consumer(subscription, self.kafka))
+
+    def consumer(self, subscription: Subscription, kafka: KafkaConnection) -> EventConsumer:
+        """The consumer that runs a subscription as this service runs it, reading as ``kafka``
+        signs in (a test reads its own copy of the topics as another principal)."""
+        check: Callable[[CloudEvent], None] | None = None
+        if subscription.signed_only:
+            check = signed_by_its_service(self.application.case_keys.keyring.signature_check())
+        elif subscription.pattern is None:
+            # The platform's own topics carry only published types; what partners send on
+            # theirs is checked by its handler, which answers them on their own topic.
+            check = published_only
+        return EventConsumer(
+            subscription.name or f"homeward.{self.service}",
+            subscription.topics,
+            kafka,
+            self.database,
+            self._opening(subscription.handler, subscription.erased_cases_in_clear),
+            command_handler=self._opening(subscription.command_handler),
+            pattern=subscription.pattern,
+            check=check,
+            kafka_timeout_seconds=self.settings.kafka_timeout_seconds,
         )
 
     def _use(self, permissions: set[Permission]) -> None:
@@ -376,6 +389,18 @@ class PeriodicJob(BackgroundWorker):
     def step(self) -> float:
         self.work()
         return self.every_seconds
+
+
+def signed_by_its_service(signatures: SignatureCheck) -> Callable[[CloudEvent], None]:
+    """A check that takes a published type, meeting its schema, signed by its service."""
+
+    def check(message: CloudEvent) -> None:
+        published_only(message)
+        verdict = signatures.verdict(message)
+        if verdict is not Verdict.VALID:
+            raise UnacceptableMessage(f"{message.type} {message.id}: signature {verdict}")
+
+    return check
 
 
 CASE_ERASED = event_type("intake", "CaseErased", 1)

@@ -292,8 +292,11 @@ def _one_case(chance: random.Random, case: SyntheticCase, number: int) -> None:
         )
         day = left
     returned = _return(chance, case, day, staff)
+    reunified = isinstance(case.programme.events[-1][2], ChildCase.Reunified)
     if returned is not None:
         _follow_up(chance, case, returned, staff)
+        if reunified:
+            _breakdown(case, returned, staff)
     for service in chance.sample(list(PARTNERS), k=chance.choice([0, 0, 1, 1, 2])):
         _referral(
             chance, case, day + timedelta(days=chance.randrange(5, 60)), service, agency, staff
@@ -418,6 +421,24 @@ def _follow_up(chance: random.Random, case: SyntheticCase, returned: date, staff
             re_recruitment_threat=False,
             child_view=None,
         )
+
+
+def _breakdown(case: SyntheticCase, returned: date, staff: str) -> None:
+    """One reunification in about twelve breaks down within months. Drawn from the case's
+    own stream, so that every other fact of the programme is the one it was before."""
+    aside = random.Random(case.case_id.int)
+    day = returned + timedelta(days=aside.randrange(30, 240))
+    if aside.random() >= 0.08 or day > DATA_CUT:
+        return
+    case.intake(
+        ChildCase.ReunificationBrokeDown,
+        at_noon(day),
+        reason=aside.choice(["family_rejection", "child_left", "economic_hardship"]),
+        broke_down_on=day,
+        notes="the family asked the caseworker for help",
+        recorded_by=staff,
+        stage="interim_care",
+    )
 
 
 def _referral(

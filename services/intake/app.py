@@ -53,6 +53,7 @@ from shared.refusals import VersionConflict
 
 if TYPE_CHECKING:
     from services.intake.projections import CaseProjections
+    from services.intake.reports.projection import StatisticsProjection
 
 
 class StaleVersion(CaseRuleViolation, VersionConflict):
@@ -63,14 +64,21 @@ class IntakeApplication(ServiceApplication):
     name = "intake"
     programme = Programme()  # the defaults; the composition root attaches the programme's own
     projections: "CaseProjections | None" = None
+    statistics: "StatisticsProjection | None" = None  # the programme reports' counts
 
     def __init__(self, env: dict[str, str] | None, clock: Clock, case_keys: CaseKeys) -> None:
         super().__init__(env, clock, case_keys)
         self.key_shredder = KeyShredder(self, ChildCase.CaseErased)
 
-    def attach_read_models(self, programme: Programme, projections: "CaseProjections") -> None:
+    def attach_read_models(
+        self,
+        programme: Programme,
+        projections: "CaseProjections",
+        statistics: "StatisticsProjection",
+    ) -> None:
         self.programme = programme
         self.projections = projections
+        self.statistics = statistics
 
     @cached_property
     def case_numbers(self) -> CaseNumbers:

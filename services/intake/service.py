@@ -10,6 +10,8 @@ from services.intake.messages import CATALOGUE
 from services.intake.programme import Programme
 from services.intake.projections import PROJECTIONS_CONSUMER, CaseProjections
 from services.intake.reports.api import reports
+from services.intake.reports.projection import StatisticsProjection
+from services.intake.reports.tables import ReportSettings
 from services.intake.steps import journey
 from shared.accesslog import AccessLogView
 from shared.api import create_service_api
@@ -34,7 +36,10 @@ def build_runtime(
     assert isinstance(application, IntakeApplication)
     programme = programme or Programme()
     read_models = CaseProjections(runtime.database, application.case_keys, programme, clock)
-    application.attach_read_models(programme, read_models)
+    statistics = StatisticsProjection(
+        runtime.database, application.case_keys, ReportSettings().coarsening(), programme
+    )
+    application.attach_read_models(programme, read_models, statistics)
     runtime.jobs.append(application.key_shredder)
     # The case list is kept from the service's own topic, like any other consumer's view:
     # what is on Kafka is what the list shows, and a replay rebuilds it.
@@ -63,6 +68,8 @@ def build_runtime(
             name="homeward.intake.followup-alerts",
         )
     )
+    # The programme reports' counts, kept from the three event topics as they come.
+    runtime.subscribe(statistics.subscription())
     return runtime
 
 
@@ -73,6 +80,7 @@ def create_app(runtime: ServiceRuntime) -> FastAPI:
         description="Registers children released from armed forces and groups and records "
         "their journey, from release to reunification or alternative care, as events on "
         "`homeward.intake.events`; keeps the case list, the overdue list and the statistics "
-        "by stage from that topic; makes programme reports from the three event topics.",
+        "by stage from that topic, and the programme reports' counts from the three event "
+        "topics.",
         routers=[router, journey, statistics, audit, reports],
     )

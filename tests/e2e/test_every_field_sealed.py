@@ -6,14 +6,17 @@ after erasure neither, and the platform's own code, in a fresh process, brings n
 
 import base64
 import functools
+import json
 import os
 import sys
 import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from services.intake.reports.projection import ERASED_CASE, PROFILE_FIELD
 from shared.access import Grant, Role
 from shared.cli import kafka_env
 from shared.keyring import CaseKeys, open_keyring
@@ -31,6 +34,20 @@ from tests.signin import (
 )
 
 STAFF = "cw-0412"  # staff ids are allow-listed: no marker in them
+
+
+def statistics_profile(intake: Any, case_id: str) -> Any:
+    """The case's profile in intake's statistics, opened; the mark of an erased case as it
+    is; None before the case was read."""
+    runtime = intake.app.state.runtime
+    with runtime.database.transaction() as tx:
+        rows = tx.fetchall(
+            "SELECT sealed_profile FROM statistics_case_profiles WHERE case_id = ?", (case_id,)
+        )
+    if not rows or rows[0][0] == ERASED_CASE:
+        return rows[0][0] if rows else None
+    key = runtime.application.case_keys.for_opening(uuid.UUID(case_id), "test")
+    return key.open(PROFILE_FIELD, json.loads(rows[0][0]))
 
 
 def encodings(marker: str) -> list[bytes]:
@@ -413,6 +430,15 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         assert read_messages(
             as_admin(settings), f"homeward.partner.{partner}.referrals", key=case_id
         )
+    # Intake's statistics followed the case on the three topics: its store holds them too.
+    wait_for(
+        lambda: (
+            (profile := statistics_profile(intake, case_id)) is not None
+            and profile.get("visits", {}).get("2", {}).get("missed")
+            and len(profile.get("referrals", {})) == 2
+        ),
+        "the case in intake's statistics",
+    )
     assert len(markers) >= 30
     assert hits(markers, [*folders(), kafka_broker.data_dir], prefix) == []
     # The grep reads the right files: an allow-listed value of the same events is there.
@@ -455,6 +481,7 @@ def test_no_field_of_a_child_is_readable_at_rest_and_erasure_leaves_none(
         },
     )
     assert again.status_code == 404
+    wait_for(lambda: statistics_profile(intake, case_id) == ERASED_CASE, "the profile erased")
     assert hits(markers, [*folders(), kafka_broker.data_dir], prefix) == []
 
     # The platform's own code, in a fresh process, opens nothing of the child any more.

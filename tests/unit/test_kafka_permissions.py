@@ -39,10 +39,12 @@ def test_each_service_is_granted_exactly_what_it_is_wired_to_do(service):
 def test_a_subscription_beyond_the_grant_fails_when_the_service_is_built():
     runtime = wired("intake")
     try:
-        with pytest.raises(UngrantedKafkaAccess, match=r"READ on topic homeward\.referral\.events"):
+        with pytest.raises(
+            UngrantedKafkaAccess, match=r"READ on topic homeward\.partner\.X\.replies"
+        ):
             runtime.subscribe(
                 Subscription(
-                    ["homeward.referral.events"], lambda *_: None, name="homeward.intake.peek"
+                    ["homeward.partner.X.replies"], lambda *_: None, name="homeward.intake.peek"
                 )
             )
     finally:

@@ -1,8 +1,10 @@
 """The statistics projection: counts per cell, kept from the three event topics.
 
-It reads ``homeward.intake.events``, ``homeward.referral.events`` and
-``homeward.followup.events`` (so it is rebuilt by replaying them), opens each message's
-sealed fields with the case's key in memory, and keeps two things:
+Intake keeps it live, in its own database, from ``homeward.intake.events``,
+``homeward.referral.events`` and ``homeward.followup.events`` (:meth:`StatisticsProjection.
+subscription`; so it is rebuilt by replaying them, and ``homeward report --replay`` makes one
+in memory). It opens each message's sealed fields with the case's key in memory, and keeps
+two things:
 
 - ``statistics_cells``: how many children count in each cell of each table, by the month of
   release and the registering agency. A cell's labels come from fixed vocabularies and the
@@ -23,7 +25,9 @@ changes nothing, and a consent given or withdrawn later moves the case between i
 the one "no consent for statistics" line.
 
 A case counts in the tables only while it holds a consent for the ``statistics`` or the
-``monitoring`` purpose that was not withdrawn; the others count in ``no_consent``. A case
+``monitoring`` purpose that was not withdrawn; the others count in ``no_consent``. Once every
+such consent expired, what is recorded later changes nothing (:func:`recorded_after_consent`):
+the case keeps counting what was recorded while a consent held, as an erased case does. A case
 whose key is gone when its registration is read (erased before a replay) counts in ``erased``
 by the month its registration was recorded: its details are unreadable, as they should be.
 """
@@ -42,14 +46,19 @@ from services.intake.programme import Programme
 from shared.consent import AGGREGATE_PURPOSES
 from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, event_type, event_types
+from shared.kafka import SERVICES, event_topic
 from shared.keyring import CaseKeys
 from shared.privacy import open_personal_fields
+from shared.runtime import Subscription
 
 PROFILE_FIELD = "statistics_profile"  # the name the sealed profile is bound to
 # What an erased case's row holds instead of its profile: that it was erased (a fact in clear
 # on the topic too), so that nothing about it is counted again.
 ERASED_CASE = "erased"
 SEXES = ("female", "male")
+REPORT_TOPICS = tuple(event_topic(service) for service in SERVICES)
+STATISTICS_CONSUMER = "homeward.intake.statistics"
+STATISTICS_TABLES = ("statistics_cells", "statistics_case_profiles")
 
 CELLS_DDL = """CREATE TABLE IF NOT EXISTS statistics_cells (
     table_name TEXT NOT NULL,
@@ -138,6 +147,9 @@ EARNING_MILESTONES = frozenset({"livelihood_started", "income_reported"})
 CLOSURE_OUTCOMES = {"lost_contact": "lost_to_follow_up", "re_recruited": "re_recruited"}
 OUTCOMES = (
     "reunified",
+    # Of the children reunified, those whose return broke down since (at least once): a
+    # return that did not hold is not a reunification a programme can count as one.
+    "return_broke_down",
     "alternative_care",
     "tracing_unsuccessful",
     "in_school_or_training",
@@ -184,7 +196,7 @@ def _care_ended(profile: dict[str, Any], data: dict[str, Any], _m: CloudEvent) -
 
 def _consented(profile: dict[str, Any], data: dict[str, Any], _m: CloudEvent) -> None:
     if data["purpose"] in AGGREGATE_PURPOSES:
-        profile.setdefault("consents", []).append(data["consent_id"])
+        profile.setdefault("consents", {})[data["consent_id"]] = data.get("expires_on")
 
 
 def _withdrawn(profile: dict[str, Any], data: dict[str, Any], _m: CloudEvent) -> None:
@@ -199,9 +211,9 @@ def _outcome(name: str) -> Callable[[dict[str, Any], dict[str, Any], CloudEvent]
 
 
 def _note_outcome(profile: dict[str, Any], name: str) -> None:
-    outcomes = profile.setdefault("outcomes", [])
-    if name not in outcomes:
-        outcomes.append(name)
+    # Sorted: the profile is the same whichever topic told an outcome first (a rebuild's
+    # rows equal the live ones).
+    profile["outcomes"] = sorted({*profile.get("outcomes", []), name})
 
 
 def _closed(profile: dict[str, Any], data: dict[str, Any], _m: CloudEvent) -> None:
@@ -269,6 +281,7 @@ CHANGES: dict[str, Change] = {
     intake("ConsentGiven"): _consented,
     intake("ConsentWithdrawn"): _withdrawn,
     intake("Reunified"): _outcome("reunified"),
+    intake("ReunificationBrokeDown"): _outcome("return_broke_down"),
     intake("AlternativeCareArranged"): _outcome("alternative_care"),
     intake("TracingClosedUnsuccessful"): _outcome("tracing_unsuccessful"),
     intake("CaseClosed"): _closed,
@@ -292,8 +305,23 @@ def age_at_release(registered: dict[str, Any]) -> int:
     return released.year - birth.year - ((released.month, released.day) < (birth.month, birth.day))
 
 
+def held_consents(profile: dict[str, Any]) -> dict[str, str | None]:
+    """The case's statistics and monitoring consents not withdrawn, with their expiry."""
+    withdrawn = set(profile.get("withdrawn", []))
+    return {c: expiry for c, expiry in profile.get("consents", {}).items() if c not in withdrawn}
+
+
 def consents_to_statistics(profile: dict[str, Any]) -> bool:
-    return bool(set(profile.get("consents", [])) - set(profile.get("withdrawn", [])))
+    return bool(held_consents(profile))
+
+
+def counted_until(profile: dict[str, Any]) -> str | None:
+    """The last day (ISO) the case's consents cover, or None while one of them has no expiry
+    (or none is held): what is recorded later is not counted."""
+    expiries = held_consents(profile).values()
+    if not expiries or None in expiries:
+        return None
+    return max(expiry for expiry in expiries if expiry is not None)
 
 
 def contributions(
@@ -307,6 +335,7 @@ def contributions(
     if not consents_to_statistics(profile):
         return [("no_consent", month, agency, "cases", "total")]
     sex = registered["sex"]
+    until = counted_until(profile)  # a visit due after the consent expired is not counted
 
     def cell(table: str, row: str, column: str = sex) -> Cell:
         return (table, month, agency, row, column)
@@ -353,11 +382,29 @@ def contributions(
             cells.append(cell("visits", "done on time" if on_time else "done late"))
         elif visit.get("missed"):
             cells.append(cell("visits", "missed, not done since"))
-        elif "due_on" in visit:
+        elif "due_on" in visit and (until is None or visit["due_on"] <= until):
             # Neither done nor missed: overdue once its day has passed, which the report
             # knows (the counts cannot): counted by the month it falls due.
             cells.append(cell("visits_pending", visit["due_on"][:7]))
     return cells
+
+
+# What a case's consent itself says: read whenever it is recorded.
+CONSENT_FACTS = frozenset({intake("ConsentGiven"), intake("ConsentWithdrawn")})
+
+
+def recorded_after_consent(profile: dict[str, Any], message: CloudEvent) -> bool:
+    """Whether ``message`` records a fact after every consent of the case expired: a fact
+    not counted (a consent given again counts what is recorded from then on). Read from
+    when it was recorded, never from the clock: a rebuild counts what the live projection
+    counted, and a report of a past period does not change as consents expire."""
+    until = counted_until(profile)
+    return (
+        until is not None
+        and message.type not in CONSENT_FACTS
+        and message.time is not None
+        and message.time.date().isoformat() > until
+    )
 
 
 def _moment(text: str) -> datetime:
@@ -405,11 +452,13 @@ class StatisticsProjection:
                 self._store(case, ERASED_CASE, tx)
             return
         profile = {} if stored is None else key.open(PROFILE_FIELD, json.loads(stored))
+        if recorded_after_consent(profile, message):
+            return  # the case counts what was recorded while its consent held, no more
         opened = open_personal_fields(message.data, case, self.case_keys, "statistics")
         change(profile, opened, message)
         # A case may count several times in one cell (its visits): counts of cells, then.
         counted = Counter(tuple(cell) for cell in profile.get("counted", []))
-        now = contributions(profile, self.coarsening, self.programme)
+        now = sorted(contributions(profile, self.coarsening, self.programme))
         self._add(tx, counted - Counter(now), -1)
         self._add(tx, Counter(now) - counted, 1)
         profile["counted"] = now
@@ -442,11 +491,29 @@ class StatisticsProjection:
                 (*cell, sign * times),
             )
 
+    def subscription(self, topics: Sequence[str] = REPORT_TOPICS) -> Subscription:
+        """How intake keeps the projection live: over the three event topics, signed
+        messages only (as a replay counts them); an erased case's messages still come, so
+        that a registration read after the key was destroyed counts in the ``erased``
+        line."""
+        return Subscription(
+            list(topics),
+            self.apply,
+            name=STATISTICS_CONSUMER,
+            tables=STATISTICS_TABLES,
+            erased_cases_in_clear=True,
+            signed_only=True,
+        )
+
     def cells(self) -> list[tuple[Cell, int]]:
-        """Every non-empty cell."""
-        with self.database.transaction() as tx:
-            rows = tx.fetchall(
-                "SELECT table_name, month, agency, row_label, column_label, count "
-                "FROM statistics_cells WHERE count <> 0"
-            )
-        return [((r[0], r[1], r[2], r[3], r[4]), int(r[5])) for r in rows]
+        return stored_cells(self.database)
+
+
+def stored_cells(database: Database) -> list[tuple[Cell, int]]:
+    """Every non-empty cell the projection keeps in ``database``."""
+    with database.transaction() as tx:
+        rows = tx.fetchall(
+            "SELECT table_name, month, agency, row_label, column_label, count "
+            "FROM statistics_cells WHERE count <> 0"
+        )
+    return [((r[0], r[1], r[2], r[3], r[4]), int(r[5])) for r in rows]

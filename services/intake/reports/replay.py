@@ -7,17 +7,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from services.intake.programme import Programme
-from services.intake.reports.projection import Coarsening, StatisticsProjection
+from services.intake.reports.projection import REPORT_TOPICS, Coarsening, StatisticsProjection
 from services.intake.reports.tables import Report, Scope, build_report
 from shared.crypto import SealError
 from shared.database import Database
 from shared.envelope import CloudEvent, MalformedMessage
-from shared.kafka import SERVICES, event_topic
 from shared.keyring import CaseKeys
 from shared.signatures import Verdict
 from shared.topicreader import TopicReader, read_from_beginning
 
-REPORT_TOPICS = tuple(event_topic(service) for service in SERVICES)
 IN_MEMORY = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": ":memory:"}
 
 

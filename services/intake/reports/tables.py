@@ -28,6 +28,7 @@ from services.intake.reports.projection import (
     OUTCOMES,
     SEXES,
     Cell,
+    Coarsening,
     bucket_labels,
 )
 from shared.access import OWN, PERMISSIONS, Action, Caller, Outcome, decide
@@ -91,6 +92,13 @@ class ReportSettings(BaseSettings):
         description="JSON: {'regions': {place: region}, 'parties': {name recorded: listed "
         "name}}; without it every place and party is counted as not on the list.",
     )
+
+    def coarsening(self) -> Coarsening:
+        """The reference lists the statistics projection counts by (read when it is built:
+        after a change, rebuild it)."""
+        if self.reference_file is None:
+            return Coarsening()
+        return Coarsening.from_file(str(self.reference_file))
 
 
 class ReportRefused(PermissionError):
