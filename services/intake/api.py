@@ -12,6 +12,7 @@ from pydantic import (
     BaseModel,
     Field,
     StringConstraints,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
@@ -119,7 +120,14 @@ class NeedsAssessmentIn(RequestModel):
 class ReleaseIn(RequestModel):
     date: dt.date = Field(description="The day the child left the armed force or group.")
     place: Text = Field(description="Where: personal data, protected like a name.")
-    how_left: HowLeft = Field(
+    # The schema offers only what may be chosen now (so do the forms made from it); a retired
+    # value sent all the same is refused with what to choose instead.
+    how_left: Annotated[
+        HowLeft,
+        WithJsonSchema(
+            {"type": "string", "enum": [h.value for h in HowLeft if h not in RETIRED_HOW_LEFT]}
+        ),
+    ] = Field(
         description="How the child left. "
         + "; ".join(
             f"'{retired}' is kept on cases registered before, not chosen any more: choose "

@@ -34,6 +34,9 @@ def test_the_registration_form_is_the_request_model_flattened_into_sections():
     assert fields["handover.at"].kind == "datetime"
     assert fields["handover.at"].optional_section  # a registration may leave out the handover
     assert "escape" in fields["release.how_left"].choices
+    # A retired way of leaving stays on the cases that recorded it, and is offered no more.
+    assert "capture_or_surrender" not in fields["release.how_left"].choices
+    assert {"capture", "surrender"} <= set(fields["release.how_left"].choices)
     assert fields["roles"].kind == "choices"
     # Not known is an answer: a nullable yes/no is a choice left empty, not a checkbox.
     assert fields["release.separated_from_adults"].choices == ["true", "false"]
