@@ -13,7 +13,7 @@ from shared.kafka import KafkaConnection, read_to_end
 
 
 def read_case_messages(
-    kafka: KafkaConnection, topics: list[str], case_id: UUID, as_of: datetime | None = None
+    kafka: KafkaConnection, topics: list[str], case_id: UUID
 ) -> list[CloudEvent]:
     """Every distinct message about one case on ``topics``, oldest first."""
     key = str(case_id).encode()
@@ -26,5 +26,4 @@ def read_case_messages(
         except MalformedMessage:
             continue
         found.setdefault(message.id, message)
-    history = sorted(found.values(), key=lambda m: (m.time or datetime.min, m.sequence or ""))
-    return [m for m in history if as_of is None or (m.time is not None and m.time <= as_of)]
+    return sorted(found.values(), key=lambda m: (m.time or datetime.min, m.sequence or ""))

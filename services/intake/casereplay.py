@@ -12,7 +12,7 @@ case at every version.
 import typing
 from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any, ClassVar
+from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -20,14 +20,14 @@ from eventsourcing.utils import get_topic
 
 from services.intake.domain import CaseNotFound, ChildCase
 from services.intake.messages import CATALOGUE
-from shared.allowlist import LIBRARY_FIELDS
 from shared.crypto import ERASED
-from shared.envelope import CloudEvent
+from shared.envelope import CloudEvent, event_source
 from shared.keyring import CaseKeys
 from shared.privacy import open_personal_fields, upcast
-from shared.publishing import PUBLISHED_TYPE
+from shared.publishing import PUBLISHED_TYPE, PublishedEvent
 
-EVENT_CLASSES: dict[str, type] = {entry.name: entry.event_class for entry in CATALOGUE.published}
+FORMS: dict[str, PublishedEvent] = {entry.name: entry for entry in CATALOGUE.published}
+INTAKE_SOURCE = event_source("intake")
 CASE_TOPIC = get_topic(ChildCase)
 
 
@@ -46,23 +46,17 @@ def _typed(value: Any, hint: Any) -> Any:
     return value
 
 
-def _declared(event_class: type) -> dict[str, Any]:
-    return {
-        name: hint
-        for name, hint in typing.get_type_hints(event_class).items()
-        if name not in LIBRARY_FIELDS and ClassVar not in (hint, typing.get_origin(hint))
-    }
-
-
 def event_of(message: CloudEvent, case_id: UUID, case_keys: CaseKeys) -> Any:
     """The case's domain event a message was published from."""
     matched = PUBLISHED_TYPE.match(message.type)
-    if matched is None or matched[1] != "intake" or matched[2] not in EVENT_CLASSES:
+    if matched is None or matched[1] != "intake" or matched[2] not in FORMS:
         raise ValueError(f"{message.type} is not a fact of the case aggregate")
-    event_class = EVENT_CLASSES[matched[2]]
+    form = FORMS[matched[2]]
+    event_class = form.event_class
     state = open_personal_fields(message.data, case_id, case_keys, "case audit")
     upcast(event_class, state, int(matched[3]))
-    declared = _declared(event_class)
+    # The event's own fields; the case id the message adds beside them is its originator.
+    declared = {name: hint for name, hint in form.fields().items() if name != form.about}
     state = {name: _typed(state[name], hint) for name, hint in declared.items() if name in state}
     state["originator_id"] = case_id
     state["originator_version"] = int(message.sequence or 0)
@@ -79,7 +73,7 @@ def facts_of_case(messages: Iterable[CloudEvent], case_id: UUID) -> list[CloudEv
     own = [
         message
         for message in messages
-        if message.source == "/homeward/intake"
+        if message.source == INTAKE_SOURCE
         and message.subject == str(case_id)
         and message.sequence is not None
     ]
