@@ -1,0 +1,44 @@
+"""The one shape every benchmark reports in, so that ``homeward bench`` can gather them.
+
+Each benchmark script takes ``--json FILE`` and writes a list of figures there: what was
+measured, its value, the baseline measured beside it in the same run, their ratio (ours over
+the baseline, so 1.0 is the ceiling for throughputs and the floor for latencies) and the
+issue's target when it has one.
+"""
+
+import json
+import resource
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+
+@dataclass
+class Figure:
+    item: str  # which measurement of the performance issue: "api", "relay", "replay", ...
+    name: str  # what this figure is, as a reader of the table would ask for it
+    value: float
+    unit: str  # "msgs/s", "ms", "MiB", ...
+    baseline: float | None = None
+    baseline_name: str = ""
+    target: str = ""  # the issue's target as text, e.g. "p99 < 25 ms" or ">= 0.70 of baseline"
+    met: bool | None = None  # None when the figure has no target
+
+    @property
+    def ratio(self) -> float | None:
+        if self.baseline in (None, 0):
+            return None
+        return round(self.value / self.baseline, 3)  # type: ignore[operator]
+
+
+def write_figures(path: Path | None, figures: list[Figure]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        json.dumps([asdict(figure) | {"ratio": figure.ratio} for figure in figures], indent=2)
+    )
+
+
+def peak_rss_mib() -> float:
+    """This process's peak resident set size (Linux reports kilobytes)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
