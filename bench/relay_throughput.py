@@ -1,182 +1,198 @@
-"""How fast the intake service records registrations and its outbox relay publishes them.
+"""How fast the outbox relay publishes a store's events, against a bare producer.
 
-Starts its own Kafka broker (port 19292) and a SQLite event store in a temporary directory,
-then prints figures; it never asserts a timing. Run it with ``make bench`` or
-``.venv/bin/python bench/relay_throughput.py --cases 2000``.
+For each size in ``--events`` (default 10,000, 100,000 and 200,000): an intake store of that
+many events (``bench/intakestore.py``), which ``OutboxRelay`` publishes to a topic of its own
+until its lag is 0; then a bare kafka-python producer with the relay's very settings
+(``reliable_producer``: acks from every in-sync replica, idempotence, the same linger and
+batching) sends the same bytes (keys, values, headers; cycled past the first 200,000) to
+another topic and flushes. Starts its own broker (port 27192 unless ``--port``) in a
+temporary directory; prints figures, never asserts a timing.
+``.venv/bin/python bench/relay_throughput.py --events 200000 --json var/bench-relay.json``.
 """
 
 import argparse
-import base64
 import logging
-import resource
+import sys
 import tempfile
 import time
-from datetime import UTC, date, datetime
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
-from kafka import KafkaProducer
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 
-from services.intake.app import IntakeApplication
-from services.intake.domain import (
-    ArmedGroupKind,
-    Handover,
-    HowLeft,
-    NotePurpose,
-    Registration,
-    Role,
-    Sex,
-)
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.figures import Figure, peak_rss_mib, write_figures
+from bench.intakestore import SCHEMAS_AT, fill, intake_application
 from services.intake.messages import CATALOGUE
-from shared.database import Database
 from shared.envelope import CONTENT_TYPE
-from shared.kafka import KafkaConnection, ensure_topics, event_topic, reliable_producer
-from shared.keyring import CaseKeys, SqlKeyring, generate_master_key
+from shared.kafka import KafkaConnection, ensure_topics, reliable_producer
 from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
-from shared.persistence import utc_now
-from shared.settings import Settings
 
-BROKER_PORT = 19292
-TOPIC = event_topic("intake")
 HEADERS = [("content-type", CONTENT_TYPE.encode())]
-Message = tuple[bytes, bytes]  # (key, value)
-
-# tests/samples.py's GIRL_ESCAPED, as the domain's types.
-GIRL_ESCAPED = Registration(
-    name="Amani Zawadi-Kuvuka",
-    notes={
-        NotePurpose.HEALTH: "A leg wound that has not healed; asks for a clinic visit.",
-        NotePurpose.EDUCATION: "Left school in the fourth year of primary; wants to go back.",
-    },
-    how_left=HowLeft.ESCAPE,
-    released_on=date(2026, 10, 3),
-    release_place="Kalehe, near the river crossing",
-    armed_group="Raia Mutomboki faction",
-    armed_group_kind=ArmedGroupKind.NON_STATE_ARMED_GROUP,
-    roles=(Role.SUPPORT, Role.SEXUAL_PURPOSES),
-    sex=Sex.FEMALE,
-    estimated_age=15,
-    registering_agency="CD-KIN",
-    caseworker="cw-0412",
-    handover=Handover(
-        "FARDC 34th military region", "CD-KIN", datetime(2026, 10, 4, 7, 30, tzinfo=UTC)
-    ),
-)
+KEPT = 200_000  # messages the baseline sends again; past them it cycles over them
+TARGET = 0.70
 
 
-def peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+class Recording:
+    """The relay's producer, keeping a copy of what it sends for the baseline to send."""
+
+    def __init__(self, producer: KafkaProducer, kept: list[tuple[bytes, bytes]]) -> None:
+        self._producer = producer
+        self._kept = kept
+
+    def send(self, topic: str, *, value: bytes, key: bytes, headers: list[Any]) -> Any:
+        if len(self._kept) < KEPT:
+            self._kept.append((key, value))
+        return self._producer.send(topic, value=value, key=key, headers=headers)
+
+    def flush(self, timeout: float | None = None) -> None:
+        self._producer.flush(timeout)
+
+    def close(self, timeout: float | None = None) -> None:
+        self._producer.close(timeout)
 
 
-SCHEMAS_AT = Settings().service_url("intake")
+def on_topic(kafka: KafkaConnection, topic: str) -> int:
+    consumer = KafkaConsumer(**kafka.client_kwargs())
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        return sum(consumer.end_offsets(partitions).values())
+    finally:
+        consumer.close()
 
 
-def messages_in_log(app: IntakeApplication) -> list[Message]:
-    """The messages the relay will publish, built the relay's way, to size the baseline."""
-    messages: list[Message] = []
-    start = 0
-    while notifications := app.recorder.select_notifications(
-        start=start, limit=500, inclusive_of_start=False
-    ):
-        for notification in notifications:
-            message = CATALOGUE.to_cloudevent(
-                app.mapper.to_domain_event(notification), app, SCHEMAS_AT
-            )
-            if message is not None:
-                messages.append(((message.partitionkey or "").encode(), message.to_bytes()))
-        start = notifications[-1].id
-    return messages
+def bare_send(
+    kafka: KafkaConnection, topic: str, kept: list[tuple[bytes, bytes]], count: int
+) -> None:
+    """The plain loop a client's user writes: send, send, send, flush."""
+    producer = reliable_producer(kafka, "bench-bare", 30)
+    for number in range(count):
+        key, value = kept[number % len(kept)]
+        producer.send(topic, value=value, key=key, headers=HEADERS)
+    producer.flush()
+    producer.close()
 
 
-def send_all(producer: KafkaProducer, messages: list[Message]) -> None:
-    """One future per message, then wait for every acknowledgement."""
-    futures = [producer.send(TOPIC, value=v, key=k, headers=HEADERS) for k, v in messages]
-    for future in futures:
-        future.get(timeout=30)
+def timed(work: Callable[[], Any]) -> float:
+    began = time.perf_counter()
+    work()
+    return time.perf_counter() - began
 
 
-def bare_producer(kafka: KafkaConnection) -> KafkaProducer:
-    return KafkaProducer(**kafka.client_kwargs(), acks="all", enable_idempotence=True)
+def measure(broker: LocalBroker, folder: Path, events: int, batch_size: int) -> dict[str, float]:
+    kafka = broker.admin
+    relay_topic, bare_topic = f"bench.relay.{events}", f"bench.bare.{events}"
+    ensure_topics(kafka, [relay_topic, bare_topic])
+    app = intake_application(folder)
+    try:
+        fill_seconds = timed(lambda: fill(app, events))
+        kept: list[tuple[bytes, bytes]] = []
+        relay = OutboxRelay(
+            app,
+            CATALOGUE,
+            relay_topic,
+            lambda: Recording(reliable_producer(kafka, "bench-relay", 30), kept),
+            schemas_at=SCHEMAS_AT,
+            **({} if batch_size is None else {"batch_size": batch_size}),
+        )
+        notifications = relay.lag()
+
+        def drain() -> None:
+            while relay.lag() > 0:
+                relay.publish_pending()
+            relay.stop()
+
+        relay_seconds = timed(drain)
+    finally:
+        app.close()
+    published = on_topic(kafka, relay_topic)
+    bare_seconds = timed(lambda: bare_send(kafka, bare_topic, kept, published))
+    assert on_topic(kafka, bare_topic) == published
+    return {
+        "events": events,
+        "notifications": notifications,
+        "published": published,
+        "size": sum(len(v) for _, v in kept) / max(len(kept), 1),
+        "fill": fill_seconds,
+        "relay": published / relay_seconds,
+        "relay_seconds": relay_seconds,
+        "bare": published / bare_seconds,
+        "bare_seconds": bare_seconds,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", type=int, default=2000, help="registrations (default 2000)")
-    parser.add_argument("--batch-size", type=int, default=200, help="relay batch (default 200)")
+    parser.add_argument("--events", type=int, nargs="+", default=[10_000, 100_000, 200_000])
+    parser.add_argument("--batch-size", type=int, help="the relay's batch (its default if not)")
+    parser.add_argument("--port", type=int, default=27192)
+    parser.add_argument("--json", type=Path, help="write the figures there")
     args = parser.parse_args()
-    logging.basicConfig(level=logging.WARNING)
-    rows: list[tuple[str, str, float, str]] = []
-
-    def row(what: str, count: int, unit: str, seconds: float) -> None:
-        rows.append((what, f"{count} {unit}", seconds, f"{count / seconds:,.0f} {unit}/s"))
-
-    with tempfile.TemporaryDirectory(prefix="homeward-bench-") as tmp:
-        broker = LocalBroker(Path(tmp) / "kafka", port=BROKER_PORT)
-        app: IntakeApplication | None = None
+    logging.basicConfig(level=logging.ERROR)
+    began = time.perf_counter()
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="homeward-bench-relay-") as tmp:
+        broker = LocalBroker(Path(tmp) / "kafka", port=args.port)
         try:
             broker.start()
-            ensure_topics(broker.admin, [TOPIC])
-            env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite"}
-            keyring = SqlKeyring(
-                Database.named("keyring", {**env, "SQLITE_DBNAME": f"{tmp}/keyring.sqlite3"}),
-                base64.b64decode(generate_master_key()),
-            )
-            app = IntakeApplication(
-                {**env, "SQLITE_DBNAME": str(Path(tmp) / "intake.sqlite3")},
-                utc_now,
-                CaseKeys(keyring, "intake"),
-            )
-
-            # (1) Registrations, with no relay running; all at one agency, as in the sample.
-            laps = [time.perf_counter()]
-            for _ in range(args.cases):
-                app.register_child(GIRL_ESCAPED)
-                laps.append(time.perf_counter())
-            tenth = max(args.cases // 10, 1)
-            row("register (no relay)", args.cases, "cases", laps[-1] - laps[0])
-            row("  first 10%", tenth, "cases", laps[tenth] - laps[0])
-            row("  last 10%", tenth, "cases", laps[-1] - laps[-1 - tenth])
-
-            messages = messages_in_log(app)
-            with bare_producer(broker.admin) as warm_up:  # JVM and topic warm for both
-                send_all(warm_up, messages[:200])
-
-            # (2) The relay draining the backlog, batch after batch, until nothing waits.
-            relay = OutboxRelay(
-                app,
-                CATALOGUE,
-                TOPIC,
-                lambda: reliable_producer(broker.admin, "bench-relay", 30),
-                schemas_at=SCHEMAS_AT,
-                batch_size=args.batch_size,
-            )
-            backlog = relay.lag()
-            began = time.perf_counter()
-            while relay.lag() > 0:
-                relay.publish_pending()
-            relay_seconds = time.perf_counter() - began
-            relay.stop()
-            row("relay: notifications", backlog, "notes", relay_seconds)
-            row("relay: published", len(messages), "msgs", relay_seconds)
-
-            # (3) Baseline: the same messages from a bare producer, all in flight at once.
-            began = time.perf_counter()
-            with bare_producer(broker.admin) as producer:
-                send_all(producer, messages)
-            baseline_seconds = time.perf_counter() - began
-            row("baseline: bare producer", len(messages), "msgs", baseline_seconds)
+            ensure_topics(broker.admin, ["bench.warm"])
+            bare_send(broker.admin, "bench.warm", [(b"k", b"v" * 1000)], 2000)  # JIT, page cache
+            for events in args.events:
+                folder = Path(tmp) / f"store-{events}"
+                folder.mkdir()
+                runs.append(measure(broker, folder, events, args.batch_size))
         finally:
-            if app is not None:
-                app.close()
             broker.stop()
+    figures = report(runs)
+    print(f"peak RSS of this process: {peak_rss_mib():,.0f} MiB (the broker's JVM apart)")
+    print(f"took {time.perf_counter() - began:.0f} s")
+    write_figures(args.json, figures)
 
-    size = sum(len(v) for _, v in messages) / max(len(messages), 1)
-    print(f"\n{args.cases} cases, {len(messages)} messages of {size:,.0f} B on average")
-    print(f"{'phase':<26}{'count':>14}{'seconds':>10}{'rate':>18}")
-    for what, count, seconds, rate in rows:
-        print(f"{what:<26}{count:>14}{seconds:>10.2f}{rate:>18}")
-    print(f"relay / baseline messages/s: {baseline_seconds / relay_seconds:.2f}")
-    print(f"peak RSS of this process:    {peak_rss_mib():,.0f} MiB")
+
+def report(runs: list[dict[str, float]]) -> list[Figure]:
+    print(
+        f"\n{'events':>10}{'published':>11}{'msg B':>7}{'fill s':>8}{'relay msgs/s':>14}"
+        f"{'bare msgs/s':>13}{'ratio':>7}{'relay µs/msg':>14}"
+    )
+    for run in runs:
+        print(
+            f"{run['events']:>10,.0f}{run['published']:>11,.0f}{run['size']:>7,.0f}"
+            f"{run['fill']:>8.1f}{run['relay']:>14,.0f}{run['bare']:>13,.0f}"
+            f"{run['relay'] / run['bare']:>7.2f}{1e6 / run['relay']:>14.1f}"
+        )
+    figures = []
+    for run in runs:
+        ratio = run["relay"] / run["bare"]
+        figures.append(
+            Figure(
+                "relay",
+                f"relay, {run['events']:,.0f} events",
+                round(run["relay"]),
+                "msgs/s",
+                round(run["bare"]),
+                "bare kafka-python producer, same settings and bytes",
+                f">= {TARGET:.2f} of baseline",
+                ratio >= TARGET,
+            )
+        )
+    if len(runs) > 1:
+        first, last = runs[0], runs[-1]
+        # Cost per message at the largest size over the smallest's: 1.0 is flat.
+        growth = first["relay"] / last["relay"]
+        figures.append(
+            Figure(
+                "growth",
+                f"relay µs/msg at {last['events']:,.0f} over {first['events']:,.0f} events",
+                round(growth, 3),
+                "x",
+                target="<= 1.2 (flat)",
+                met=growth <= 1.2,
+            )
+        )
+    return figures
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ its store's chain head when due and when it stops (:mod:`shared.checkpoints`).
 """
 
 import logging
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -34,11 +35,22 @@ from shared.publishing import EventCatalogue
 from shared.signatures import sign
 
 log = logging.getLogger("homeward.outbox")
+HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
 class Producer(Protocol):
     def send(self, topic: str, *, value: bytes, key: bytes, headers: list[Any]) -> Any: ...
     def close(self, timeout: float | None = None) -> None: ...
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A batch handed to the producer: each notification's future (None for one not
+    published), the last notification it holds, and whether the relay holds after it."""
+
+    futures: list[tuple[int, Any]]
+    up_to: int
+    held: bool
 
 
 @dataclass(frozen=True)
@@ -67,7 +79,8 @@ class OutboxRelay(BackgroundWorker):
         *,
         schemas_at: str,
         route: Callable[[CloudEvent], str] | None = None,
-        batch_size: int = 200,
+        batch_size: int = 500,
+        batches_per_round: int = 20,
         poll_seconds: float = 0.2,
         ack_timeout_seconds: float = 10.0,
         checkpointer: Checkpointer | None = None,
@@ -82,6 +95,7 @@ class OutboxRelay(BackgroundWorker):
         self._producer: Producer | None = None
         self._tracking = application.factory.tracking_recorder()
         self._batch_size = batch_size
+        self._batches_per_round = batches_per_round
         self._poll_seconds = poll_seconds
         self._ack_timeout = ack_timeout_seconds
         self.stuck: Stuck | None = None
@@ -99,13 +113,56 @@ class OutboxRelay(BackgroundWorker):
         return (self.application.recorder.max_notification_id() or 0) - self.position
 
     def publish_pending(self) -> int:
-        """Publish one batch; return how many notifications it moved the position over."""
+        """Publish what waits, up to ``batches_per_round`` batches; return how many
+        notifications it moved the position over.
+
+        Batches are pipelined: the next batch is read, made into messages and handed to the
+        producer while the previous one is in flight, so neither the database nor the
+        broker's round trip stalls the other. The position still moves only over an unbroken
+        run of acknowledged messages, recorded once per batch after its last acknowledgement:
+        a failure anywhere leaves it before the first message not acknowledged."""
         start = self.position
+        published_up_to = recorded = start
+        in_flight: deque[Sent] = deque()
+
+        def acknowledged(sent: Sent) -> None:
+            nonlocal published_up_to, recorded
+            for notification_id, future in sent.futures:
+                if future is not None:
+                    future.get(timeout=self._ack_timeout)
+                published_up_to = notification_id
+            self.record_position(sent.up_to)
+            recorded = sent.up_to
+
+        try:
+            read_up_to = start
+            for _ in range(self._batches_per_round):
+                sent = self._send_batch(read_up_to)
+                if sent is None:
+                    break
+                in_flight.append(sent)
+                read_up_to = sent.up_to
+                if len(in_flight) > 1:
+                    acknowledged(in_flight.popleft())
+                if sent.held:
+                    break
+            while in_flight:
+                acknowledged(in_flight.popleft())
+        finally:
+            # Only an unbroken run of acknowledged messages moves the position.
+            if published_up_to > recorded:
+                self.record_position(published_up_to)
+                recorded = published_up_to
+        return recorded - start
+
+    def _send_batch(self, after: int) -> Sent | None:
+        """Hand the batch after notification ``after`` to the producer; None if nothing waits
+        or the first event waiting cannot be made a message."""
         notifications = self.application.recorder.select_notifications(
-            start=start, limit=self._batch_size, inclusive_of_start=False
+            start=after, limit=self._batch_size, inclusive_of_start=False
         )
         if not notifications:
-            return 0
+            return None
         messages: list[tuple[int, CloudEvent | None]] = []
         stuck = None
         for notification in notifications:
@@ -116,9 +173,9 @@ class OutboxRelay(BackgroundWorker):
                 break
         self._report(stuck)
         if not messages:
-            return 0
+            return None
         producer = self._connected_producer()
-        sent = [
+        futures = [
             (
                 notification_id,
                 None
@@ -127,22 +184,12 @@ class OutboxRelay(BackgroundWorker):
                     self._route(message),
                     value=sign(message, self._signing_key).to_bytes(),
                     key=(message.partitionkey or "").encode(),
-                    headers=[("content-type", CONTENT_TYPE.encode())],
+                    headers=HEADERS,
                 ),
             )
             for notification_id, message in messages
         ]
-        published_up_to = start
-        try:
-            for notification_id, future in sent:
-                if future is not None:
-                    future.get(timeout=self._ack_timeout)
-                published_up_to = notification_id
-        finally:
-            # Only an unbroken run of acknowledged messages moves the position.
-            if published_up_to > start:
-                self.record_position(published_up_to)
-        return published_up_to - start
+        return Sent(futures, messages[-1][0], held=stuck is not None)
 
     def _message_of(self, notification: Notification) -> CloudEvent | None:
         """The message for a stored event; None for one this relay does not publish."""

@@ -56,7 +56,7 @@ class Settings(BaseSettings):
         description="Where the follow-up service is reached over HTTP; as intake_url.",
     )
     relay_poll_seconds: float = Field(default=0.2, gt=0)
-    relay_batch_size: int = Field(default=200, gt=0)
+    relay_batch_size: int = Field(default=500, gt=0)
     audit_checkpoint_seconds: float = Field(
         default=60,
         gt=0,

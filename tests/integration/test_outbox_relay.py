@@ -1,14 +1,18 @@
 """The outbox relay publishes every recorded event at least once, whatever crashes when; a
 consumer that de-duplicates by event id applies it exactly once."""
 
+import json
 import time
+from uuid import UUID
 
 import pytest
 from fastapi.testclient import TestClient
+from kafka.errors import KafkaTimeoutError
 
 from services.intake.service import build_runtime, create_app
 from shared.consumer import EventConsumer
 from shared.database import Transaction
+from shared.envelope import event_id
 from shared.kafka import ADMIN, kafka_connection, reliable_producer
 from shared.kafkaacl import set_up_platform
 from shared.keyring import generate_master_key
@@ -130,6 +134,125 @@ def test_crash_after_publish_before_recording_publishes_twice_and_applies_once(
     finally:
         consumer.close()
     assert sorted(applied_rows(runtime, case_id)) == sorted((i,) for i in set(ids))
+    runtime.application.close()
+
+
+class Acknowledgement:
+    """A send's future that says when it is waited for, and fails if told to."""
+
+    def __init__(self, timeline: list, event_id: str, fails: bool) -> None:
+        self.timeline, self.event_id, self.fails = timeline, event_id, fails
+
+    def get(self, timeout=None):
+        if self.fails:
+            raise KafkaTimeoutError("no acknowledgement in time")
+        self.timeline.append(("ack", self.event_id))
+
+
+class TimelineProducer:
+    """Writes down every send and acknowledgement, in order; the ``fail_at``-th send is never
+    acknowledged."""
+
+    def __init__(self, timeline: list, fail_at: int | None = None) -> None:
+        self.timeline, self.fail_at, self.sent = timeline, fail_at, 0
+
+    def send(self, _topic, *, value, key, headers):
+        self.sent += 1
+        event_id = json.loads(value)["id"]
+        self.timeline.append(("send", event_id))
+        return Acknowledgement(self.timeline, event_id, self.sent == self.fail_at)
+
+    def close(self, timeout=None):
+        pass
+
+
+def pipelined_relay(runtime, producer, timeline: list) -> OutboxRelay:
+    relay = OutboxRelay(
+        runtime.application,
+        runtime.catalogue,
+        INTAKE_TOPIC,
+        lambda: producer,
+        schemas_at=runtime.relay.schemas_at,
+        batch_size=2,
+        batches_per_round=50,
+    )
+    recorded = relay.record_position
+
+    def record(notification_id: int) -> None:
+        timeline.append(("record", notification_id))
+        recorded(notification_id)
+
+    relay.record_position = record  # type: ignore[method-assign]
+    return relay
+
+
+def three_cases_registered(settings: Settings, sqlite_env):
+    runtime = build_runtime(settings, sqlite_env)
+    for _ in range(3):
+        register_without_relay(runtime)
+    return runtime
+
+
+def notification_of_message(runtime) -> dict[str, int]:
+    """Each published message's id, to the notification it was made from."""
+    return {
+        str(event_id(UUID(str(n.originator_id)), n.originator_version)): n.id
+        for n in runtime.application.recorder.select_notifications(start=1, limit=1000)
+        if runtime.catalogue.publishes_stored(n.topic)
+    }
+
+
+def test_pipelined_relay_records_a_position_only_after_every_acknowledgement_up_to_it(
+    settings, sqlite_env
+):
+    runtime = three_cases_registered(settings, sqlite_env)
+    timeline: list = []
+    relay = pipelined_relay(runtime, TimelineProducer(timeline), timeline)
+
+    relay.publish_pending()
+
+    assert relay.lag() == 0
+    notification = notification_of_message(runtime)
+    acknowledged: set[int] = set()
+    for what, which in timeline:
+        if what == "ack":
+            acknowledged.add(notification[which])
+        elif what == "record":
+            sent_up_to = {notification[i] for w, i in timeline if w == "send"} & set(
+                range(which + 1)
+            )
+            assert sent_up_to <= acknowledged, f"position {which} recorded before its acks"
+    # Pipelined: the next batch was sent before the previous one's acknowledgements.
+    first_ack = next(n for n, (what, _) in enumerate(timeline) if what == "ack")
+    assert sum(what == "send" for what, _ in timeline[:first_ack]) > 2
+    runtime.application.close()
+
+
+def test_an_acknowledgement_missing_mid_round_republishes_from_it_and_loses_nothing(
+    settings, sqlite_env
+):
+    runtime = three_cases_registered(settings, sqlite_env)
+    timeline: list = []
+    failing = pipelined_relay(runtime, TimelineProducer(timeline, fail_at=4), timeline)
+
+    with pytest.raises(KafkaTimeoutError):
+        failing.publish_pending()
+
+    notification = notification_of_message(runtime)
+    sends = [which for what, which in timeline if what == "send"]
+    acked = [notification[which] for what, which in timeline if what == "ack"]
+    # Up to the last message acknowledged before the one that was not, and no further.
+    held_at = failing.position
+    assert held_at == max(n for n in acked if n < notification[sends[3]])
+    assert held_at < notification[sends[3]]
+
+    again: list = []
+    restarted = pipelined_relay(runtime, TimelineProducer(again), again)
+    restarted.publish_pending()
+    assert restarted.lag() == 0
+    republished = {which for what, which in again if what == "send"}
+    assert republished == {i for i, n in notification.items() if n > held_at}
+    assert sends[3] in republished
     runtime.application.close()
 
 
