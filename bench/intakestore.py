@@ -12,7 +12,6 @@ seal again, one key per case) of a realistic size.
 import base64
 from datetime import UTC, date, datetime
 from pathlib import Path
-from uuid import UUID
 
 from eventsourcing.persistence import StoredEvent
 
@@ -58,13 +57,25 @@ GIRL_ESCAPED = Registration(
 )
 
 
-def intake_application(folder: Path) -> IntakeApplication:
-    """An intake application on a SQLite store and keyring of its own in ``folder``."""
-    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite"}
-    keyring = SqlKeyring(
-        Database.named("keyring", {**env, "SQLITE_DBNAME": str(folder / "keyring.sqlite3")}),
-        base64.b64decode(generate_master_key()),
+def keyring_in(folder: Path, master_key: str | None = None) -> SqlKeyring:
+    """A keyring in ``folder``, under ``master_key`` (base64) or a new one."""
+    return SqlKeyring(
+        Database.named(
+            "keyring",
+            {
+                "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+                "SQLITE_DBNAME": str(folder / "keyring.sqlite3"),
+            },
+        ),
+        base64.b64decode(master_key or generate_master_key()),
     )
+
+
+def intake_application(folder: Path, keyring: SqlKeyring | None = None) -> IntakeApplication:
+    """An intake application on a SQLite store in ``folder``, and a keyring of its own there
+    unless given one."""
+    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite"}
+    keyring = keyring or keyring_in(folder)
     return IntakeApplication(
         {**env, "SQLITE_DBNAME": str(folder / "intake.sqlite3")},
         utc_now,
@@ -72,35 +83,45 @@ def intake_application(folder: Path) -> IntakeApplication:
     )
 
 
-def fill(app: IntakeApplication, events: int) -> int:
-    """Record about ``events`` events (three per registered case, then handovers); return
-    how many notifications the log holds."""
-    cases = max(1, min(CASES, events // 50))
-    registered = [app.register_child(GIRL_ESCAPED).id for _ in range(cases)]
-    handovers: dict[UUID, StoredEvent] = {}
-    for case_id in registered:
-        (last,) = app.recorder.select_events(case_id, desc=True, limit=1)
-        handovers[case_id] = last
-    left = events - (app.recorder.max_notification_id() or 0)
-    batch: list[StoredEvent] = []
-    round_ = 0
-    while left > 0:
-        round_ += 1
-        # Case after case, so that one batch of the log spreads over every partition.
-        for case_id in registered[: min(cases, left)]:
-            template = handovers[case_id]
-            batch.append(
-                StoredEvent(
-                    originator_id=case_id,
-                    originator_version=template.originator_version + round_,
-                    topic=template.topic,
-                    state=template.state,
+class GrowingStore:
+    """An intake store that grows on demand, for measuring one log at several sizes."""
+
+    def __init__(self, app: IntakeApplication) -> None:
+        self.app = app
+        self._handovers: list[StoredEvent] = []  # each case's last stored event
+        self._rounds = 0
+
+    def grow_to(self, events: int) -> int:
+        """Record events until the log holds about ``events`` (three per registered case,
+        then handovers); return how many notifications it holds."""
+        recorder = self.app.recorder
+        if not self._handovers:
+            for _ in range(max(1, min(CASES, events // 50))):
+                case_id = self.app.register_child(GIRL_ESCAPED).id
+                self._handovers += recorder.select_events(case_id, desc=True, limit=1)
+        left = events - (recorder.max_notification_id() or 0)
+        batch: list[StoredEvent] = []
+        while left > 0:
+            self._rounds += 1
+            # Case after case, so that one batch of the log spreads over every partition.
+            for template in self._handovers[:left]:
+                batch.append(
+                    StoredEvent(
+                        originator_id=template.originator_id,
+                        originator_version=template.originator_version + self._rounds,
+                        topic=template.topic,
+                        state=template.state,
+                    )
                 )
-            )
-            if len(batch) == INSERT_BATCH:
-                app.recorder.insert_events(batch)
-                batch = []
-        left -= min(cases, left)
-    if batch:
-        app.recorder.insert_events(batch)
-    return app.recorder.max_notification_id() or 0
+                if len(batch) == INSERT_BATCH:
+                    recorder.insert_events(batch)
+                    batch = []
+            left -= min(len(self._handovers), left)
+        if batch:
+            recorder.insert_events(batch)
+        return recorder.max_notification_id() or 0
+
+
+def fill(app: IntakeApplication, events: int) -> int:
+    """Record about ``events`` events in an empty store; return how many it holds."""
+    return GrowingStore(app).grow_to(events)

@@ -236,11 +236,15 @@ class EventConsumer(BackgroundWorker):
     def apply_projection(self, message: CloudEvent, topic: str) -> bool:
         """Apply a message to the projection with its inbox row, unless the inbox has it; True
         if it was new. A rebuild runs this too, the command handler never."""
-        assert self.handler is not None
         with self.database.transaction() as tx:
-            if self._record_in_inbox(tx, self.name, message, topic):
-                self.handler(message, tx)
-                return True
+            return self.apply_projection_in(tx, message, topic)
+
+    def apply_projection_in(self, tx: Transaction, message: CloudEvent, topic: str) -> bool:
+        """The same in the caller's transaction: a rebuild applies many messages in one."""
+        assert self.handler is not None
+        if self._record_in_inbox(tx, self.name, message, topic):
+            self.handler(message, tx)
+            return True
         log.debug("consumer %s: event %s already applied", self.name, message.id)
         return False
 

@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any
 
 from shared.consumer import EventConsumer, UnacceptableMessage
@@ -24,9 +25,12 @@ from shared.database import Database, Transaction
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import commit_group_offsets
 from shared.runtime import ReadModel, ServiceRuntime
-from shared.topicreader import READERS, Partition, read_from_beginning
+from shared.topicreader import READERS, Partition, Record, read_from_beginning
 
-PROGRESS_EVERY = 1_000  # messages between two steps of the progress bar
+# A rebuild writes into a database of its own, which it makes again from nothing if it
+# fails: committing once per message (as the live consumer must) would cost it more than
+# everything else it does. Also the progress bar's step.
+MESSAGES_PER_TRANSACTION = 1_000
 
 
 @dataclass
@@ -182,25 +186,44 @@ def _replay_topics(
         # The start of an expired partition is not 0: the total is an upper bound then.
         total = sum(rebuilt.ends.values())
         advance = progress.start(model.name, total)
-        for record in records:
-            rebuilt.messages += 1
-            if rebuilt.messages % PROGRESS_EVERY == 0:
-                advance(PROGRESS_EVERY)
-            try:
-                message = CloudEvent.from_bytes(record.value)
-                if consumer.check is not None:
-                    consumer.check(message)
-                if consumer.apply_projection(message, record.topic):
-                    rebuilt.applied += 1
-                else:
-                    rebuilt.duplicates += 1
-            except (MalformedMessage, UnacceptableMessage):
-                rebuilt.refused += 1
-        # What was read since the last step; a partition that starts past 0 ends the bar too.
-        advance(total - rebuilt.messages // PROGRESS_EVERY * PROGRESS_EVERY)
+        while chunk := list(islice(records, MESSAGES_PER_TRANSACTION)):
+            with runtime.database.transaction() as tx:
+                for record in chunk:
+                    apply_record(record, consumer, tx, rebuilt)
+            advance(len(chunk))
+        advance(total - rebuilt.messages)  # a partition that starts past 0 ends the bar too
     finally:
         reader.close()
     return rebuilt
+
+
+def apply_record(
+    record: Record, consumer: EventConsumer, tx: Transaction, rebuilt: ReadModelRebuilt
+) -> None:
+    """Apply one record in the rebuild's transaction; a message refused leaves nothing of
+    itself in it (its own savepoint is rolled back), as the live consumer's own transaction
+    per message would."""
+    rebuilt.messages += 1
+    try:
+        message = CloudEvent.from_bytes(record.value)
+        if consumer.check is not None:
+            consumer.check(message)
+    except (MalformedMessage, UnacceptableMessage):
+        rebuilt.refused += 1
+        return
+    tx.execute("SAVEPOINT rebuild_message")
+    try:
+        applied = consumer.apply_projection_in(tx, message, record.topic)
+    except UnacceptableMessage:
+        tx.execute("ROLLBACK TO SAVEPOINT rebuild_message")
+        tx.execute("RELEASE SAVEPOINT rebuild_message")
+        rebuilt.refused += 1
+        return
+    tx.execute("RELEASE SAVEPOINT rebuild_message")
+    if applied:
+        rebuilt.applied += 1
+    else:
+        rebuilt.duplicates += 1
 
 
 def table_rows(database: Database, tables: Iterable[str]) -> dict[str, int]:
