@@ -42,3 +42,28 @@ def write_figures(path: Path | None, figures: list[Figure]) -> None:
 def peak_rss_mib() -> float:
     """This process's peak resident set size (Linux reports kilobytes)."""
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+FLAT = 1.2  # the most a cost may grow between two sizes and still read as flat, noise included
+
+
+def growth_figure(name: str, larger_over_smaller: float) -> Figure:
+    """How much a cost (time per event, peak memory) grew from a smaller log to a larger."""
+    ratio = round(larger_over_smaller, 3)
+    return Figure("growth", name, ratio, "x", target=f"<= {FLAT} (flat)", met=ratio <= FLAT)
+
+
+def share_figure(
+    item: str, name: str, value: float, unit: str, baseline: float, baseline_name: str, share: float
+) -> Figure:
+    """A throughput whose target is a share of its baseline's."""
+    return Figure(
+        item,
+        name,
+        round(value),
+        unit,
+        round(baseline),
+        baseline_name,
+        f">= {share:.2f} of baseline",
+        value / baseline >= share,
+    )

@@ -1,9 +1,7 @@
 """A rebuild applies many messages in one transaction; what each refused message wrote is
 undone, and only that."""
 
-from datetime import UTC, datetime
 from pathlib import Path
-from uuid import uuid4
 
 from shared.consumer import EventConsumer, UnacceptableMessage
 from shared.database import Database, Transaction
@@ -11,23 +9,9 @@ from shared.envelope import CloudEvent
 from shared.kafka import KafkaConnection
 from shared.rebuild import ReadModelRebuilt, apply_record
 from shared.topicreader import Record
+from tests.samples import probe
 
 TOPIC = "homeward.intake.events"
-
-
-def message(number: int, refuse: bool = False) -> bytes:
-    case_id = uuid4()
-    return CloudEvent.published(
-        service="intake",
-        name="Noted",
-        version=1,
-        case_id=case_id,
-        originator_id=case_id,
-        originator_version=1,
-        occurred_at=datetime(2026, 11, 1, 8, 0, tzinfo=UTC),
-        data={"number": number, "refuse": refuse},
-        schemas_at="http://intake",
-    ).to_bytes()
 
 
 def test_a_refused_message_leaves_nothing_and_the_others_of_its_transaction_stay(tmp_path: Path):
@@ -44,7 +28,7 @@ def test_a_refused_message_leaves_nothing_and_the_others_of_its_transaction_stay
             raise UnacceptableMessage("refused after writing")
 
     consumer = EventConsumer("rebuild-test", [TOPIC], KafkaConnection("unused:9"), database, apply)
-    values = [message(1), message(2, refuse=True), message(3), message(1), b"not json"]
+    values = [probe(number=n, refuse=n == 2).to_bytes() for n in (1, 2, 3, 1)] + [b"not json"]
     records = [Record(TOPIC, 0, offset, b"k", value) for offset, value in enumerate(values)]
     records[3] = records[0]  # the relay published the first one twice
     rebuilt = ReadModelRebuilt("noted", {})
