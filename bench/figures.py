@@ -40,8 +40,15 @@ def write_figures(path: Path | None, figures: list[Figure]) -> None:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident set size (Linux reports kilobytes)."""
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This process's peak resident set size. Linux's ``VmHWM`` is of this program only,
+    where ``ru_maxrss`` keeps the peak of the process it was forked from: a child started
+    to measure one run on its own would report its parent's."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    (line,) = [line for line in status.splitlines() if line.startswith("VmHWM:")]
+    return round(int(line.split()[1]) / 1024, 1)  # kB
 
 
 FLAT = 1.2  # the most a cost may grow between two sizes and still read as flat, noise included

@@ -5,10 +5,11 @@ import re
 from importlib import resources
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from shared.publishing import (
     checked_in_schema,
+    published_validator,
     schema_registry,
     with_definitions_inlined,
 )
@@ -56,3 +57,38 @@ def test_a_field_with_its_definition_inlined_takes_the_values_its_reference_take
         assert "$ref" not in inlined.schema, f"{filename} {name} kept its reference"
         for value in CANDIDATES:
             assert inlined.is_valid(value) == referring.is_valid(value), (filename, name, value)
+
+
+def documents(schema: dict) -> list:
+    """Whole messages' data, valid and not, in the shapes a forger or a bug would send."""
+    names = list(schema.get("properties", {}))
+    uuid = "6c1d0bb4-5f0e-4a35-9d7e-2f3a8f1a7c11"
+    return [
+        {},
+        [],
+        "data",
+        {"unknown": 1},
+        *({name: value for name in names} for value in (SEALED, "[erased]", uuid, 3, None)),
+        {name: SEALED if "$ref" in field else uuid for name, field in schema["properties"].items()},
+        {name: "not-a-uuid" for name in names},
+    ]
+
+
+@pytest.mark.parametrize("filename", type_schemas())
+def test_a_published_type_accepts_what_its_reference_validator_accepts(filename):
+    service, name, version = filename.removesuffix(".json").split(".")
+    reference = Draft202012Validator(
+        checked_in_schema(filename),
+        registry=schema_registry(),
+        format_checker=Draft202012Validator.FORMAT_CHECKER,
+    )
+    validator = published_validator(service, name, int(version.removeprefix("v")))
+    assert validator.compiled is not None, f"{filename} is checked by the reference alone"
+    for document in documents(checked_in_schema(filename)):
+        try:
+            validator.validate(document)
+            accepted = True
+        except ValidationError:
+            accepted = False
+        assert accepted == reference.is_valid(document), (filename, document)
+        assert validator.compiled.is_valid(document) == accepted, (filename, document)
