@@ -46,19 +46,17 @@ from shared.localkafka import LocalBroker
 from shared.outbox import OutboxRelay
 from shared.rebuild import Progress, rebuild_read_models
 from shared.settings import Settings
+from shared.topicreader import CONFLUENT_FETCH, KAFKA_PYTHON_FETCH
 
 TOPIC = event_topic("intake")
 READ_MODEL = "homeward.referral.intake"
-FETCH = {  # the same fetch sizes as the rebuild's own reader (shared/topicreader.py)
-    "max_poll_records": 5_000,
-    "fetch_max_bytes": 50 * 1024 * 1024,
-    "max_partition_fetch_bytes": 10 * 1024 * 1024,
-}
 REPLAY_TARGET, FAST_TARGET = 0.50, 0.30
 
 
 def bare_kafka_python(kafka: KafkaConnection, ends: dict[int, int]) -> int:
-    consumer = KafkaConsumer(**kafka.client_kwargs(), enable_auto_commit=False, **FETCH)
+    consumer = KafkaConsumer(
+        **kafka.client_kwargs(), enable_auto_commit=False, **KAFKA_PYTHON_FETCH
+    )
     partitions = [TopicPartition(TOPIC, p) for p in ends]
     consumer.assign(partitions)
     consumer.seek_to_beginning(*partitions)
@@ -74,7 +72,9 @@ def bare_kafka_python(kafka: KafkaConnection, ends: dict[int, int]) -> int:
 
 def bare_confluent(kafka: KafkaConnection, ends: dict[int, int]) -> int:
     consumer = Consumer(
-        kafka.librdkafka_config() | {"group.id": "bench", "enable.auto.commit": False}
+        kafka.librdkafka_config()
+        | {"group.id": "bench", "enable.auto.commit": False}
+        | CONFLUENT_FETCH
     )
     consumer.assign([ConfluentPartition(TOPIC, p, OFFSET_BEGINNING) for p in ends])
     count, left = 0, {p for p, end in ends.items() if end}

@@ -14,6 +14,18 @@ from kafka import KafkaConsumer, TopicPartition
 from shared.kafka import KafkaConnection, UnknownTopic, topic_partitions
 
 Partition = tuple[str, int]  # topic, partition number
+# What a reader holds at once is bounded by these, not by the topics' size, so that a replay
+# of a million messages needs no more memory than one of ten thousand: a few fetches of a
+# few MiB keep the handlers busy (reading is not what a replay waits for).
+KAFKA_PYTHON_FETCH: dict[str, Any] = {
+    "max_poll_records": 5_000,
+    "fetch_max_bytes": 8 * 1024 * 1024,
+    "max_partition_fetch_bytes": 2 * 1024 * 1024,
+}
+CONFLUENT_FETCH: dict[str, Any] = {
+    "queued.max.messages.kbytes": 8 * 1024,  # the prefetch queue (librdkafka: 64 MiB)
+    "fetch.max.bytes": 8 * 1024 * 1024,
+}
 
 
 class Record(NamedTuple):
@@ -41,11 +53,7 @@ class KafkaPythonReader:
 
     def __init__(self, connection: KafkaConnection) -> None:
         self._consumer = KafkaConsumer(
-            **connection.client_kwargs(),
-            enable_auto_commit=False,
-            max_poll_records=5_000,
-            fetch_max_bytes=50 * 1024 * 1024,
-            max_partition_fetch_bytes=10 * 1024 * 1024,
+            **connection.client_kwargs(), enable_auto_commit=False, **KAFKA_PYTHON_FETCH
         )
 
     def partitions(self, topics: list[str]) -> list[Partition]:
@@ -78,12 +86,16 @@ class ConfluentReader:
     def __init__(self, connection: KafkaConnection) -> None:
         from confluent_kafka import Consumer  # the homeward[fast] extra, imported when chosen
 
-        config: dict[str, Any] = connection.librdkafka_config() | {
-            # librdkafka wants a group id even for assigned partitions; nothing is committed.
-            "group.id": f"{connection.principal}-rebuild",
-            "enable.auto.commit": False,
-            "enable.auto.offset.store": False,
-        }
+        config: dict[str, Any] = (
+            connection.librdkafka_config()
+            | {
+                # librdkafka wants a group id even for assigned partitions; nothing is committed.
+                "group.id": f"{connection.principal}-rebuild",
+                "enable.auto.commit": False,
+                "enable.auto.offset.store": False,
+            }
+            | CONFLUENT_FETCH
+        )
         self._consumer = Consumer(config)
 
     def partitions(self, topics: list[str]) -> list[Partition]:
