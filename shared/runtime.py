@@ -16,6 +16,7 @@ from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
 from shared.accesslog import AccessLog, AccessLogView
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
+from shared.caseindex import CaseOffsetIndex
 from shared.chain import EventChain
 from shared.checkpoints import CHECKPOINT_TYPE, Checkpointer
 from shared.consumer import (
@@ -109,6 +110,7 @@ class ServiceRuntime:
     settings: Settings
     views: Any = None  # the service's read models, for its API
     access_view: AccessLogView | None = None  # every service's access log, where kept
+    case_index: CaseOffsetIndex | None = None  # where cases' messages lie, for their histories
 
     def __post_init__(self) -> None:
         self.kafka: KafkaConnection = kafka_connection(

@@ -83,7 +83,15 @@ def audit_case(
     kafka = kafka_connection(request.app.state.runtime.settings, AUDITOR)
     try:
         cut = Cut(as_of, at_sequence).for_format(format, intake.clock())
-        account = account_of_case(kafka, intake.case_keys, intake.programme, case_id, caller, cut)
+        account = account_of_case(
+            kafka,
+            intake.case_keys,
+            intake.programme,
+            case_id,
+            caller,
+            cut,
+            request.app.state.runtime.case_index,
+        )
     except KafkaError:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "The case's history on Kafka cannot be read now."

@@ -15,6 +15,7 @@ from services.intake.reports.tables import ReportSettings
 from services.intake.steps import journey
 from shared.accesslog import AccessLogView
 from shared.api import create_service_api
+from shared.caseindex import CaseOffsetIndex
 from shared.kafka import ACCESS_TOPIC, event_topic
 from shared.keyring import Keyring
 from shared.persistence import Clock, utc_now
@@ -53,6 +54,8 @@ def build_runtime(
     )
     # Every service's access log, for the auditors' questions (services.intake.audit).
     runtime.access_view = AccessLogView(runtime.database)
+    # Derived from Kafka alone, so the service's database may hold it beside the log.
+    runtime.case_index = CaseOffsetIndex(runtime.database)
     runtime.subscribe(
         Subscription(
             [ACCESS_TOPIC],
