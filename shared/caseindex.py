@@ -11,6 +11,7 @@ account (and the account's check for missing versions still holds whatever the i
 """
 
 from collections.abc import Iterable, Iterator
+from threading import Lock
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -141,21 +142,44 @@ def _fetch(
             yield from (r for r in records if r.offset < stop)
 
 
-def read_key(
-    connection: KafkaConnection, topics: list[str], key: bytes, index: CaseOffsetIndex | None
-) -> Iterator[ConsumerRecord]:
-    """The records with ``key`` on ``topics``, up to the end the topics had when asked: from
-    the partition of each topic the key maps to, at the offsets the index holds, then past the
-    index's end (indexing every key found there). Without an index, those partitions are
-    scanned from their beginning. A topic the principal may not read is an error."""
-    consumer = _consumer(connection, FETCH_BYTES)
-    scanner: KafkaConsumer | None = None
-    try:
+class KeyReader:
+    """Reads the records of one key at a time through one client kept between lookups: signing
+    in to the broker and learning its topics' partitions cost more than fetching a case."""
+
+    def __init__(self, connection: KafkaConnection) -> None:
+        self.connection = connection
+        self._consumer: KafkaConsumer | None = None
+        self._lock = Lock()  # a client serves one lookup at a time
+
+    def read(
+        self, topics: list[str], key: bytes, index: CaseOffsetIndex | None
+    ) -> list[ConsumerRecord]:
+        """The records with ``key`` on ``topics``, up to the end the topics had when asked:
+        from the partition of each topic the key maps to, at the offsets the index holds, then
+        past the index's end (indexing every key found there). Without an index, those
+        partitions are scanned from their beginning. A topic the principal may not read is an
+        error."""
+        with self._lock:
+            if self._consumer is None:
+                self._consumer = _consumer(self.connection, FETCH_BYTES)
+            try:
+                return list(self._read(self._consumer, topics, key, index))
+            except Exception:
+                self._close()  # a client in an unknown state is not kept
+                raise
+
+    def _read(
+        self,
+        consumer: KafkaConsumer,
+        topics: list[str],
+        key: bytes,
+        index: CaseOffsetIndex | None,
+    ) -> Iterator[ConsumerRecord]:
         partitions = partitions_of_key(consumer, topics, key)
         missing = set(topics) - {partition.topic for partition in partitions}
         if missing:
             raise UnknownTopic(
-                f"no topic {', '.join(sorted(missing))} that {connection.principal} may read"
+                f"no topic {', '.join(sorted(missing))} that {self.connection.principal} may read"
             )
         ends = consumer.end_offsets(partitions)
         known = index.offsets_of(key.decode()) if index else {}
@@ -175,22 +199,56 @@ def read_key(
                 index.forget(name)
                 fetched, start = [], 0
             yield from fetched
-            if start >= ends[partition]:
-                continue
-            if ends[partition] - start > SCAN_FROM:
-                scanner = scanner or _consumer(connection, SCAN_FETCH_BYTES)
-            found = []
-            for record in _fetch(scanner or consumer, partition, start, ends[partition]):
+            if start < ends[partition]:
+                yield from self._past_index(consumer, partition, key, start, ends[partition], index)
+
+    def _past_index(
+        self,
+        consumer: KafkaConsumer,
+        partition: TopicPartition,
+        key: bytes,
+        start: int,
+        end: int,
+        index: CaseOffsetIndex | None,
+    ) -> Iterator[ConsumerRecord]:
+        scanner = _consumer(self.connection, SCAN_FETCH_BYTES) if end - start > SCAN_FROM else None
+        found = []
+        try:
+            for record in _fetch(scanner or consumer, partition, start, end):
                 if record.key == key:
                     yield record
                 if record.key:
                     found.append((record.key.decode(), record.offset))
-            if index is not None:
-                index.add(name, found, ends[partition])
+        finally:
+            if scanner is not None:
+                scanner.close(autocommit=False)
+        if index is not None:
+            index.add((partition.topic, partition.partition), found, end)
+
+    def _close(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close(autocommit=False)
+            self._consumer = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close()
+
+
+def read_key(
+    source: KafkaConnection | KeyReader,
+    topics: list[str],
+    key: bytes,
+    index: CaseOffsetIndex | None,
+) -> list[ConsumerRecord]:
+    """:meth:`KeyReader.read`, through the reader given or one made for this lookup."""
+    if isinstance(source, KeyReader):
+        return source.read(topics, key, index)
+    reader = KeyReader(source)
+    try:
+        return reader.read(topics, key, index)
     finally:
-        consumer.close(autocommit=False)
-        if scanner is not None:
-            scanner.close(autocommit=False)
+        reader.close()
 
 
 def index_topics(connection: KafkaConnection, topics: list[str], index: CaseOffsetIndex) -> int:

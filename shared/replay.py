@@ -9,18 +9,19 @@ messages whose key is the case are kept, republished duplicates dropped by Cloud
 from datetime import datetime
 from uuid import UUID
 
-from shared.caseindex import CaseOffsetIndex, read_key
+from shared.caseindex import CaseOffsetIndex, KeyReader, read_key
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import KafkaConnection
 
 
 def read_case_messages(
-    kafka: KafkaConnection,
+    kafka: KafkaConnection | KeyReader,
     topics: list[str],
     case_id: UUID,
     index: CaseOffsetIndex | None = None,
 ) -> list[CloudEvent]:
-    """Every distinct message about one case on ``topics``, oldest first."""
+    """Every distinct message about one case on ``topics``, oldest first, read through the
+    reader given (a client kept between lookups) or through a client made for this one."""
     key = str(case_id).encode()
     found: dict[str, CloudEvent] = {}
     for record in read_key(kafka, topics, key, index):

@@ -16,7 +16,7 @@ from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
 from shared.accesslog import AccessLog, AccessLogView
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
-from shared.caseindex import CaseOffsetIndex
+from shared.caseindex import CaseOffsetIndex, KeyReader
 from shared.chain import EventChain
 from shared.checkpoints import CHECKPOINT_TYPE, Checkpointer
 from shared.consumer import (
@@ -111,6 +111,7 @@ class ServiceRuntime:
     views: Any = None  # the service's read models, for its API
     access_view: AccessLogView | None = None  # every service's access log, where kept
     case_index: CaseOffsetIndex | None = None  # where cases' messages lie, for their histories
+    case_reader: KeyReader | None = None  # the client those histories are read with
 
     def __post_init__(self) -> None:
         self.kafka: KafkaConnection = kafka_connection(
@@ -276,6 +277,8 @@ class ServiceRuntime:
         deadline = time.monotonic() + STOP_SECONDS
         for worker in workers:
             worker.stop(timeout=max(deadline - time.monotonic(), 0.1))
+        if self.case_reader is not None:
+            self.case_reader.close()
         self.application.close()
 
     def health(self) -> dict[str, Any]:

@@ -32,7 +32,7 @@ from services.intake.programme import Programme
 from services.web.i18n import SOURCE_LANGUAGE, Language, languages
 from shared.access import Action, Caller, permission
 from shared.allowlist import CLEAR_FIELDS
-from shared.caseindex import CaseOffsetIndex
+from shared.caseindex import CaseOffsetIndex, KeyReader
 from shared.crypto import is_sealed
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import KafkaConnection, event_topic, platform_topics, read_to_end
@@ -239,7 +239,7 @@ def _moment_of(recorded: dict[int, datetime], case_id: UUID, cut: Cut) -> dateti
 
 
 def account_of_case(
-    kafka: KafkaConnection,
+    kafka: KafkaConnection | KeyReader,
     case_keys: CaseKeys,
     programme: Programme,
     case_id: UUID,
