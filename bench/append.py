@@ -193,7 +193,9 @@ def main() -> None:
         ours, sizes, per_registration = in_process(folder, args.commands)
         http = through_http(folder / "http", args.commands)
         baseline = bare(folder, args.commands, sizes, per_registration)
-    print(f"stored event sizes of a case (registered, then risk levels): {sizes} B")
+    print(
+        f"stored event sizes: registration {sizes[:per_registration]} B, risk level {sizes[-1]} B"
+    )
     figures = []
     print(f"\n{'figure':<34}{'events/s':>12}{'bare library':>14}{'ratio':>8}")
     for command in ours:
