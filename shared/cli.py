@@ -203,15 +203,40 @@ def cluster_command(action: str, cluster: LocalCluster) -> int:
     return 0 if running == cluster.size else 3
 
 
-def serve(service: str, port: int | None) -> int:
-    """Run one service (its API, relay and consumers) in this process."""
+def serve(service: str, port: int | None, background: bool = True) -> int:
+    """Run one service's API in this process, with its relays and consumers unless
+    ``background`` is False (then `homeward work` runs them)."""
     import uvicorn
 
     module = importlib.import_module(f"services.{service}.service")
     # The forms read settings of their own (WebSettings: where people sign in).
     settings = getattr(module, "SETTINGS", Settings)()
-    app = module.create_app(module.build_runtime(settings))
+    if service == WEB:
+        app = module.create_app(module.build_runtime(settings))
+    else:
+        runtime = module.build_runtime(settings)
+        runtime.background_in_worker = not background
+        app = module.create_app(runtime)
     uvicorn.run(app, host=settings.host, port=port or settings.service_port(service))
+    return 0
+
+
+def work(service: str) -> int:
+    """Run one service's relays, consumers and periodic jobs in this process, without its API:
+    they then share neither a core's interpreter lock nor its thread pool with the requests.
+    Every second the worker writes how they fare for the API's health report."""
+    module = importlib.import_module(f"services.{service}.service")
+    runtime = module.build_runtime(Settings())
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda _signum, _frame: stopping.set())
+    runtime.start()
+    try:
+        while not stopping.is_set():
+            runtime.write_worker_report()
+            stopping.wait(1.0)
+    finally:
+        runtime.stop()
     return 0
 
 
@@ -502,14 +527,20 @@ def _run_platform(settings: Settings) -> int:
             "`homeward token --role caseworker --agency CD-KIN --sub cw-0412`"
         )
 
-    def service_process(service: str) -> Callable[[], subprocess.Popen[bytes]]:
+    def process(*command: str) -> Callable[[], subprocess.Popen[bytes]]:
         return lambda: subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "serve", service],
+            [sys.executable, "-m", "shared.cli", *command],
             env=env,
             preexec_fn=die_with_parent(os.getpid()),
         )
 
-    services = [Supervised(service, service_process(service)) for service in [*SERVICES, WEB]]
+    # Each service in two processes: its API, and a worker for its relays and consumers, so
+    # that publishing and consuming never hold the interpreter lock a request waits for.
+    services = [
+        *(Supervised(s, process("serve", s, "--without-background")) for s in SERVICES),
+        *(Supervised(f"{s} worker", process("work", s)) for s in SERVICES),
+        Supervised(WEB, process("serve", WEB)),
+    ]
     for supervised in services:
         supervised.launch()
     print(f"Kafka: {bootstrap}")
@@ -705,6 +736,15 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="run one service")
     serve_parser.add_argument("service", choices=[*SERVICES, WEB])
     serve_parser.add_argument("--port", type=int)
+    serve_parser.add_argument(
+        "--without-background",
+        action="store_true",
+        help="serve the API only; `homeward work SERVICE` runs its relays and consumers",
+    )
+    work_parser = commands.add_parser(
+        "work", help="run one service's relays, consumers and periodic jobs, without its API"
+    )
+    work_parser.add_argument("service", choices=SERVICES)
     rebuild_parser = commands.add_parser(
         "rebuild",
         help="rebuild a service's read models from the topics' first offset into a fresh "
@@ -935,7 +975,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             return up()
         if args.command == "serve":
-            return serve(args.service, args.port)
+            return serve(args.service, args.port, background=not args.without_background)
+        if args.command == "work":
+            return work(args.service)
         if args.command == "rebuild":
             return rebuild(args.service, args.view, args.into, args.client, args.swap)
         if args.command == "schemas":

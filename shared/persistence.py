@@ -35,7 +35,7 @@ def event_store_env(service: str, data_dir: Path) -> dict[str, str]:
         return {}
     data_dir.mkdir(parents=True, exist_ok=True)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+        "PERSISTENCE_MODULE": "shared.sqlitestore",
         "SQLITE_DBNAME": str(sqlite_file(service, data_dir)),
         "SQLITE_LOCK_TIMEOUT": "10",
     }

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 from uuid import UUID
 
+import jsonschema_rs
 from eventsourcing.domain import DomainEventProtocol
 from eventsourcing.utils import resolve_topic
 from jsonschema import Draft202012Validator, ValidationError
@@ -150,15 +151,36 @@ def schema_registry() -> Registry:
 
 def validate_data(service: str, name: str, version: int, data: dict[str, Any]) -> None:
     """Raise ``jsonschema.ValidationError`` when ``data`` breaks its published schema."""
-    validate_against(load_schema(service, name, version), data)
+    # Every consumer checks every message. jsonschema-rs answers "valid" about a hundred times
+    # faster than jsonschema (3 µs against 200-270 µs a message, bench/README.md); a message
+    # it finds invalid is checked again by jsonschema, which says where and why, and decides.
+    if not compiled_validator(service, name, version).is_valid(data):
+        validator_of(load_schema(service, name, version)).validate(data)
+
+
+@cache
+def compiled_validator(service: str, name: str, version: int) -> jsonschema_rs.Validator:
+    return jsonschema_rs.Draft202012Validator(
+        load_schema(service, name, version), registry=compiled_registry(), validate_formats=True
+    )
+
+
+@cache
+def compiled_registry() -> jsonschema_rs.Registry:
+    shared = (checked_in_schema(filename) for filename in SHARED_DEFINITIONS.values())
+    return jsonschema_rs.Registry([(schema["$id"], schema) for schema in shared])
+
+
+def validator_of(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator of ``schema`` with formats checked and the shared definitions resolved."""
+    return Draft202012Validator(
+        schema, registry=schema_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
+    )
 
 
 def validate_against(schema: dict[str, Any], document: Any) -> None:
-    """Raise ``jsonschema.ValidationError`` when ``document`` breaks ``schema`` (formats
-    checked, the shared definitions resolved)."""
-    Draft202012Validator(
-        schema, registry=schema_registry(), format_checker=Draft202012Validator.FORMAT_CHECKER
-    ).validate(document)
+    """Raise ``jsonschema.ValidationError`` when ``document`` breaks ``schema``."""
+    validator_of(schema).validate(document)
 
 
 PUBLISHED_TYPE = re.compile(r"^org\.homeward\.([a-z]+)\.([A-Za-z]+)\.v([1-9][0-9]{0,3})$")

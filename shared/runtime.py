@@ -4,12 +4,14 @@ Each service builds one of these in its composition root (``services/<name>/serv
 the FastAPI lifespan starts and stops it, and ``/healthz`` reports on it.
 """
 
+import json
 import logging
 import re
 import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar, cast
 
 from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
@@ -89,6 +91,8 @@ class ReadModel:
 
 HandlerT = TypeVar("HandlerT", Handler, CommandHandler)
 STOP_SECONDS = 10.0  # how long a stopping service waits for its background work
+# A worker writes its report every second: older than this, it is stuck or gone.
+WORKER_REPORT_MAX_AGE_SECONDS = 10.0
 
 
 def kafka_reachable(bootstrap: str, timeout: float = 1.0) -> bool:
@@ -112,6 +116,9 @@ class ServiceRuntime:
     access_view: AccessLogView | None = None  # every service's access log, where kept
     case_index: CaseOffsetIndex | None = None  # where cases' messages lie, for their histories
     case_reader: KeyReader | None = None  # the client those histories are read with
+    # True when the relays and consumers run in a worker process of their own (`homeward
+    # work`), out of the API's way: this process then only serves requests.
+    background_in_worker: bool = False
 
     def __post_init__(self) -> None:
         self.kafka: KafkaConnection = kafka_connection(
@@ -263,6 +270,8 @@ class ServiceRuntime:
         )
 
     def start(self) -> None:
+        if self.background_in_worker:
+            return
         for relay in self.relays:
             relay.start()
         for consumer in self.consumers:
@@ -289,16 +298,11 @@ class ServiceRuntime:
             database = f"unreachable: {type(error).__name__}"
         bootstrap = self.kafka.bootstrap
         kafka = "ok" if kafka_reachable(bootstrap) else f"unreachable at {bootstrap}"
-        # The relays' figures are read from the database: with the database down, asking would
-        # keep the report waiting for the pool's connect timeout; they are unknown (None).
-        answering = database == "ok"
-        waiting = {relay.name: relay.lag() if answering else None for relay in self.relays}
-        # The service works, but something waits: events behind one the relay cannot publish
-        # or behind a slow broker, messages behind a consumer that fails or falls behind.
-        degraded_because = [
-            *self._relay_troubles(waiting),
-            *(trouble for c in self.consumers for trouble in self._consumer_troubles(c)),
-        ]
+        if self.background_in_worker:
+            background = self._worker_report()
+        else:
+            background = self.background_report(database_answers=database == "ok")
+        degraded_because = background.pop("degraded_because")
         if database != "ok" or kafka != "ok":
             status = "down"
         elif degraded_because:
@@ -311,11 +315,28 @@ class ServiceRuntime:
             "degraded_because": degraded_because,
             "database": database,
             "kafka": kafka,
+            **background,
+        }
+
+    def background_report(self, database_answers: bool) -> dict[str, Any]:
+        """How the relays and consumers of this process fare, and what of it degrades the
+        service."""
+        # The relays' figures are read from the database: with the database down, asking would
+        # keep the report waiting for the pool's connect timeout; they are unknown (None).
+        waiting = {relay.name: relay.lag() if database_answers else None for relay in self.relays}
+        # The service works, but something waits: events behind one the relay cannot publish
+        # or behind a slow broker, messages behind a consumer that fails or falls behind.
+        degraded_because = [
+            *self._relay_troubles(waiting),
+            *(trouble for c in self.consumers for trouble in self._consumer_troubles(c)),
+        ]
+        return {
+            "degraded_because": degraded_because,
             "relay": {
                 "running": self.relay.running,
                 # False on a standby instance: another one publishes the shared store's events.
                 "holds_lease": self.relay.lease.held,
-                "position": self.relay.position if answering else None,
+                "position": self.relay.position if database_answers else None,
                 "waiting": waiting[self.relay.name],
                 "last_error": self.relay.last_error,
                 **stuck_report(self.relay),
@@ -339,6 +360,35 @@ class ServiceRuntime:
                 for consumer in self.consumers
             },
         }
+
+    @property
+    def worker_report_file(self) -> Path:
+        """Where the service's worker process (``homeward work``) says how its relays and
+        consumers fare, for the API process's health report."""
+        return self.settings.data_dir / f"{self.service}.worker.json"
+
+    def write_worker_report(self) -> None:
+        answering = True
+        try:
+            self.database.ping()
+        except Exception:  # said by the API's own ping; the relays' figures are then unknown
+            answering = False
+        report = self.background_report(database_answers=answering) | {"at": time.time()}
+        written = self.worker_report_file.with_suffix(".tmp")
+        written.write_text(json.dumps(report))
+        written.replace(self.worker_report_file)  # whole, never half-written, for the reader
+
+    def _worker_report(self) -> dict[str, Any]:
+        try:
+            report: dict[str, Any] = json.loads(self.worker_report_file.read_text())
+        except (OSError, ValueError):
+            return {"degraded_because": ["the worker process has not reported"]}
+        age = time.time() - report.pop("at", 0)
+        if age > WORKER_REPORT_MAX_AGE_SECONDS:
+            report["degraded_because"].append(
+                f"the worker process has not reported for {age:.0f} s"
+            )
+        return report
 
     def _relay_troubles(self, waiting: dict[str, int | None]) -> list[str]:
         troubles = []

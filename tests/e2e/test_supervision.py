@@ -34,8 +34,8 @@ def children_of(pid: int) -> dict[int, str]:
     return found
 
 
-def service_pid(up: int, service: str) -> int | None:
-    found = [pid for pid, command in children_of(up).items() if f"serve {service}" in command]
+def service_pid(up: int, service: str, command: str = "serve") -> int | None:
+    found = [pid for pid, line in children_of(up).items() if f"{command} {service}" in line]
     return found[0] if found else None
 
 
@@ -82,6 +82,16 @@ def test_up_restarts_what_dies_refuses_a_twin_and_leaves_no_orphan(tmp_path: Pat
             up,
         )
         assert "intake exited with code -9; starting it again in 1 s" in output.read_text()
+        worker = service_pid(up.pid, "intake", command="work")
+        assert worker is not None
+        os.kill(worker, signal.SIGKILL)
+        wait_for(
+            lambda: service_pid(up.pid, "intake", command="work") not in (None, worker),
+            60,
+            "intake's worker started again",
+            up,
+        )
+        assert "intake worker exited with code -9; starting it again in 1 s" in output.read_text()
 
         broker_pid = live_pid((tmp_path / "kafka" / "broker.pid").read_text())
         assert broker_pid is not None
@@ -97,7 +107,8 @@ def test_up_restarts_what_dies_refuses_a_twin_and_leaves_no_orphan(tmp_path: Pat
         assert "the Kafka broker stopped; starting it again" in output.read_text()
 
         started_by_up[:] = children_of(up.pid)
-        assert len(started_by_up) == 5  # three services, the forms and the broker
+        # Three services' APIs and their three workers, the forms and the broker.
+        assert len(started_by_up) == 8
         up.kill()  # no handler runs: only the kernel's parent-death signal can stop them
         up.wait()
         deadline = time.monotonic() + 30
