@@ -217,7 +217,7 @@ class KeyReader:
             for record in _fetch(scanner or consumer, partition, start, end):
                 if record.key == key:
                     yield record
-                if record.key:
+                if index is not None and record.key:
                     found.append((record.key.decode(), record.offset))
         finally:
             if scanner is not None:
