@@ -42,6 +42,7 @@ INDEX_DDL = (
 # case's hundred scattered messages from dragging in megabytes of others.
 FETCH_BYTES = 32 * 1024
 SCAN_FETCH_BYTES = 10 * 1024 * 1024
+POLL_RECORDS = 500  # the client's default
 SCAN_FROM = 1_000  # offsets past the index's end worth a client of its own, with large fetches
 
 
@@ -137,8 +138,11 @@ def _fetch(
         consumer.seek_to_beginning(partition)
     else:
         consumer.seek(partition, start)
-    while consumer.position(partition) < stop:
-        for records in consumer.poll(timeout_ms=1000).values():
+    while (position := consumer.position(partition)) < stop:
+        # The client decodes a fetched batch only as far as it is asked: a case's message is
+        # one record of a batch of a dozen others.
+        wanted = min(stop - position, POLL_RECORDS)
+        for records in consumer.poll(timeout_ms=1000, max_records=wanted).values():
             yield from (r for r in records if r.offset < stop)
 
 
