@@ -33,11 +33,10 @@ lint: $(INSTALLED)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
+# Every benchmark beside its baseline, in under 15 minutes: a table and var/bench/results.json.
 bench: $(INSTALLED)
-	$(BIN)/python bench/relay_throughput.py
-	$(BIN)/python bench/access_log.py
-	$(BIN)/python bench/referral_sweeps.py
-	$(BIN)/python bench/replay_throughput.py
+	$(BIN)/homeward broker fetch
+	$(BIN)/homeward bench
 
 clean:
 	rm -rf $(VENV) var .cache

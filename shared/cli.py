@@ -240,6 +240,15 @@ def work(service: str) -> int:
     return 0
 
 
+def bench(arguments: list[str]) -> int:
+    """Run ``bench/all.py``: the benchmarks live beside the code, in the checkout."""
+    script = Path(__file__).resolve().parent.parent / "bench" / "all.py"
+    if not script.exists():
+        print(f"homeward: no benchmarks at {script}: run this from a checkout", file=sys.stderr)
+        return 2
+    return subprocess.run([sys.executable, str(script), *arguments], check=False).returncode
+
+
 def rebuild(
     service: str, views: list[str] | None, into: Path | None, client: str, swap: bool
 ) -> int:
@@ -726,6 +735,9 @@ def _token_minutes(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    given = sys.argv[1:] if argv is None else argv
+    if given[:1] == ["bench"]:  # its options are bench/all.py's, which argparse would refuse
+        return bench(given[1:])
     parser = argparse.ArgumentParser(prog="homeward", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser(
@@ -741,6 +753,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve the API only; `homeward work SERVICE` runs its relays and consumers",
     )
+    bench_parser = commands.add_parser(
+        "bench",
+        help="run every benchmark beside its baseline (bench/all.py, from a checkout), print a "
+        "table and write var/bench/results.json; --only SCRIPT... runs some",
+    )
+    bench_parser.add_argument("arguments", nargs=argparse.REMAINDER)
     work_parser = commands.add_parser(
         "work", help="run one service's relays, consumers and periodic jobs, without its API"
     )
@@ -960,7 +978,7 @@ def main(argv: list[str] | None = None) -> int:
         help="a cluster of this many nodes (3: every partition three times, min.insync 2), "
         "on HOMEWARD_LOCAL_BROKER_PORT and the ports after it",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(given)
     if args.command == "audit" and getattr(args, "topic", None) and args.service is None:
         parser.error("--topic TOPIC names one service's topic: give --service too")
     if args.command == "report" and args.topic and not args.replay:
@@ -978,6 +996,8 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args.service, args.port, background=not args.without_background)
         if args.command == "work":
             return work(args.service)
+        if args.command == "bench":
+            return bench(args.arguments)
         if args.command == "rebuild":
             return rebuild(args.service, args.view, args.into, args.client, args.swap)
         if args.command == "schemas":
