@@ -3,7 +3,6 @@ scanning its partitions, whether the index is empty, current, behind the topics,
 
 import uuid
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from kafka import KafkaProducer
@@ -70,15 +69,15 @@ def topics(kafka_broker: LocalBroker) -> list[str]:
     return named
 
 
-def sqlite_index(folder: Path) -> CaseOffsetIndex:
-    env = {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(folder / "i.db")}
-    return CaseOffsetIndex(Database.named("caseindex", env))
+@pytest.fixture
+def index(event_store_env: dict[str, str]) -> CaseOffsetIndex:
+    """An empty index in SQLite, and in PostgreSQL."""
+    return CaseOffsetIndex(Database.named("caseindex", event_store_env))
 
 
-def test_lookups_keep_the_index_and_read_what_a_scan_reads(kafka_broker, topics, tmp_path):
+def test_lookups_keep_the_index_and_read_what_a_scan_reads(kafka_broker, topics, index):
     admin = kafka_broker.admin
     publish(admin, topics, 1, 5)
-    index = sqlite_index(tmp_path)
     case = CASES[0]
     scanned = read_case_messages(admin, topics, case)
     assert versions(scanned) == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
@@ -95,10 +94,9 @@ def test_lookups_keep_the_index_and_read_what_a_scan_reads(kafka_broker, topics,
     assert sum(len(offsets) for offsets in index.offsets_of(str(case)).values()) == 14
 
 
-def test_an_index_built_at_once_serves_every_case(kafka_broker, topics, tmp_path):
+def test_an_index_built_at_once_serves_every_case(kafka_broker, topics, index):
     admin = kafka_broker.admin
     publish(admin, topics, 1, 3)
-    index = sqlite_index(tmp_path)
     assert index_topics(admin, topics, index) == len(CASES) * 3 * len(topics)
     assert index_topics(admin, topics, index) == 0  # nothing past its end
     for case in CASES:
@@ -107,10 +105,9 @@ def test_an_index_built_at_once_serves_every_case(kafka_broker, topics, tmp_path
         )
 
 
-def test_a_wrong_index_is_built_again_and_the_account_stays_whole(kafka_broker, topics, tmp_path):
+def test_a_wrong_index_is_built_again_and_the_account_stays_whole(kafka_broker, topics, index):
     admin = kafka_broker.admin
     publish(admin, topics, 1, 3)
-    index = sqlite_index(tmp_path)
     index_topics(admin, topics, index)
     case, other = CASES[0], CASES[1]  # on the same partitions
     # The case's offsets given to another key, as a topic made again would leave them.
