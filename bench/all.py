@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "relay_throughput.py": [],
     "replay_throughput.py": [],
     "case_history.py": [],
+    "append.py": [],
 }
 
 
