@@ -231,21 +231,28 @@ class CaseKeys:
     # database does not hold up every other case's requests.
 
     def for_sealing(self, case_id: UUID) -> DataKey:
-        key = self._cached(case_id) or self.keyring.create(case_id)
-        self._keep(key)
-        return key
-
-    def for_opening(self, case_id: UUID, purpose: str) -> DataKey | None:
-        key = self._cached(case_id) or self.keyring.unwrap(
-            case_id, service=self.service, purpose=purpose
-        )
-        if key is not None:
+        key = self._cached(case_id)
+        if key is None:
+            key = self.keyring.create(case_id)
             self._keep(key)
         return key
 
+    def for_opening(self, case_id: UUID, purpose: str) -> DataKey | None:
+        key = self._cached(case_id)
+        if key is None:
+            key = self.keyring.unwrap(case_id, service=self.service, purpose=purpose)
+            if key is not None:
+                self._keep(key)
+        return key
+
     def _cached(self, case_id: UUID) -> DataKey | None:
+        """A cached key, now the last used: one lock for a hit, since every event of a case
+        rebuilt asks for its key."""
         with self._lock:
-            return self._cache.get(case_id)
+            key = self._cache.get(case_id)
+            if key is not None:
+                self._cache.move_to_end(case_id)
+            return key
 
     def _keep(self, key: DataKey) -> None:
         with self._lock:
