@@ -28,6 +28,7 @@ BENCHMARKS: dict[str, list[str]] = {
     "relay_throughput.py": [],
     "replay_throughput.py": [],
     "case_history.py": [],
+    "append.py": [],
 }
 
 
@@ -84,6 +85,23 @@ def table(figures: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def markdown(report: dict[str, Any]) -> str:
+    """The table as the README shows it."""
+    lines = [
+        "| item | figure | value | baseline | ratio | target |",
+        "|---|---|---|---|---|---|",
+    ]
+    for f in report["figures"]:
+        baseline = "" if f["baseline"] is None else f"{f['baseline']:,g} ({f['baseline_name']})"
+        ratio = "" if f["ratio"] is None else f"{f['ratio']:.2f}"
+        verdict = {True: "met", False: "**missed**", None: ""}[f["met"]]
+        lines.append(
+            f"| {f['item']} | {f['name']} | {f['value']:,g} {f['unit']} | {baseline} | {ratio} "
+            f"| {f['target']} {verdict} |".replace("  |", " |")
+        )
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -121,7 +139,8 @@ def main() -> int:
         print(f"failed: {', '.join(failed)}", file=sys.stderr)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
-    print(f"written to {args.json}")
+    args.json.with_suffix(".md").write_text(markdown(report) + "\n")
+    print(f"written to {args.json} (and the table to {args.json.with_suffix('.md')})")
     return 1 if failed else 0
 
 

@@ -1,7 +1,8 @@
 """The base of every service's eventsourcing application."""
 
+from collections.abc import Iterable
 from datetime import date
-from typing import ClassVar
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -23,6 +24,15 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+def project_events(aggregate: Any, events: Iterable[DomainEventProtocol[UUID]]) -> Any:
+    """The library's projector without its check of each event against a runtime protocol,
+    which took half of rebuilding a case of 500 events (the events come from our own
+    mapper, as the classes they were stored as)."""
+    for event in events:
+        aggregate = event.mutate(aggregate)  # type: ignore[attr-defined]
+    return aggregate
 
 
 class ServiceApplication(Application[UUID]):

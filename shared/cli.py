@@ -68,6 +68,7 @@ from shared.audit import (
     verify_topic,
     walk_store,
 )
+from shared.caseindex import KeyReader, open_case_index
 from shared.catalogues import published_catalogues
 from shared.database import Database
 from shared.deadletters import NotParked, parked_messages, select
@@ -304,15 +305,19 @@ def audit_accounts(
     kafka = kafka_connection(settings, AUDITOR)
     started = time.monotonic()
     case_keys = auditors_keys(settings)
+    index = open_case_index(settings)
+    reader = KeyReader(kafka)  # one client for every case asked
     try:
         cut = cut.for_format(output_format, utc_now())
         accounts = [
-            account_of_case(kafka, case_keys, Programme(), case, caller, cut)
+            account_of_case(reader, case_keys, Programme(), case, caller, cut, index)
             for case in chosen(kafka)
         ]
     except NotFound as error:
         print(f"homeward: {error}", file=sys.stderr)
         return 1
+    finally:
+        reader.close()
     print(rendered(accounts, output_format, language), end="")
     for account in accounts:
         if not account.verification.verified:

@@ -35,6 +35,9 @@ class Transaction:
         self._cursor.execute(sql.replace("?", self._placeholder), tuple(params))
         return int(self._cursor.rowcount)
 
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        self._cursor.executemany(sql.replace("?", self._placeholder), [tuple(r) for r in rows])
+
     def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         self.execute(sql, params)
         return [

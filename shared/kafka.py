@@ -268,20 +268,13 @@ class UnknownTopic(LookupError):
     """A topic that does not exist, or that a principal may not see."""
 
 
-def read_to_end(
-    connection: KafkaConnection, topics: list[str], key: bytes | None = None
-) -> Iterator[ConsumerRecord]:
+def read_to_end(connection: KafkaConnection, topics: list[str]) -> Iterator[ConsumerRecord]:
     """Every record of ``topics`` from the beginning to the end they had when asked, in no
-    consumer group (nothing is committed); with a ``key``, only the partition of each topic
-    that key maps to. A topic that does not exist, or that the connection's principal may not
-    read, is an error, not an empty topic."""
+    consumer group (nothing is committed). A topic that does not exist, or that the
+    connection's principal may not read, is an error, not an empty topic."""
     consumer = KafkaConsumer(**connection.client_kwargs(), enable_auto_commit=False)
     try:
-        partitions = (
-            topic_partitions(consumer, topics)
-            if key is None
-            else partitions_of_key(consumer, topics, key)
-        )
+        partitions = topic_partitions(consumer, topics)
         missing = set(topics) - {partition.topic for partition in partitions}
         if missing:
             raise UnknownTopic(

@@ -224,32 +224,49 @@ class CaseKeys:
         self.service = service
         self.cached = cached
         self._cache: OrderedDict[UUID, DataKey] = OrderedDict()
+        self._forgotten: set[UUID] = set()  # erased: never cached again
         self._lock = threading.Lock()
 
+    # The keyring is asked outside the lock, so that one case's round trip to the keyring's
+    # database does not hold up every other case's requests.
+
     def for_sealing(self, case_id: UUID) -> DataKey:
-        with self._lock:
-            key = self._cache.get(case_id)
-            if key is None:
-                key = self.keyring.create(case_id)
+        key = self._cached(case_id)
+        if key is None:
+            key = self.keyring.create(case_id)
             self._keep(key)
-            return key
+        return key
 
     def for_opening(self, case_id: UUID, purpose: str) -> DataKey | None:
-        with self._lock:
-            key = self._cache.get(case_id)
-            if key is None:
-                key = self.keyring.unwrap(case_id, service=self.service, purpose=purpose)
+        key = self._cached(case_id)
+        if key is None:
+            key = self.keyring.unwrap(case_id, service=self.service, purpose=purpose)
             if key is not None:
                 self._keep(key)
+        return key
+
+    def _cached(self, case_id: UUID) -> DataKey | None:
+        """A cached key, now the last used: one lock for a hit, since every event of a case
+        rebuilt asks for its key."""
+        with self._lock:
+            key = self._cache.get(case_id)
+            if key is not None:
+                self._cache.move_to_end(case_id)
             return key
 
     def _keep(self, key: DataKey) -> None:
-        self._cache[key.case_id] = key
-        self._cache.move_to_end(key.case_id)
-        while len(self._cache) > self.cached:
-            self._cache.popitem(last=False)
+        with self._lock:
+            # A key fetched just before its case was erased serves the request that asked
+            # before the erasure, and is kept for no later one.
+            if key.case_id in self._forgotten:
+                return
+            self._cache[key.case_id] = key
+            self._cache.move_to_end(key.case_id)
+            while len(self._cache) > self.cached:
+                self._cache.popitem(last=False)
 
     def forget(self, case_id: UUID) -> None:
-        """Drop a cached key, as on ``CaseErased``."""
+        """Drop a cached key, as on ``CaseErased``, and never cache it again."""
         with self._lock:
             self._cache.pop(case_id, None)
+            self._forgotten.add(case_id)

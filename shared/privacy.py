@@ -73,17 +73,21 @@ def open_fields(
     state: dict[str, Any], key: DataKey | None, transcoder: Transcoder | None = None
 ) -> dict[str, Any]:
     """A copy of ``state`` with each sealed field opened, or ``[erased]`` without a key."""
-
-    def open_(name: str, sealed: dict[str, str]) -> Any:
-        if key is None:
-            return ERASED
-        if transcoder is None:
-            return key.open(name, sealed)
-        return transcoder.decode(key.open_bytes(name, sealed))
-
     return {
-        name: open_(name, value) if is_sealed(value) else value for name, value in state.items()
+        name: open_field(name, value, key, transcoder) if is_sealed(value) else value
+        for name, value in state.items()
     }
+
+
+def open_field(
+    name: str, sealed: dict[str, str], key: DataKey | None, transcoder: Transcoder | None
+) -> Any:
+    """One sealed field opened (see :func:`open_fields`)."""
+    if key is None:
+        return ERASED
+    if transcoder is None:
+        return key.open(name, sealed)
+    return transcoder.decode(key.open_bytes(name, sealed))
 
 
 def has_sealed(data: dict[str, Any]) -> bool:
@@ -127,7 +131,8 @@ class CaseResolver:
 
     def case_of(self, event: Any) -> UUID:
         if is_case_event(event):
-            return UUID(str(event.originator_id))
+            originator_id = event.originator_id
+            return originator_id if type(originator_id) is UUID else UUID(str(originator_id))
         aggregate_id = event.originator_id
         case_id = getattr(event, "case_id", None)
         if isinstance(case_id, UUID):
@@ -182,9 +187,12 @@ class PersonalDataMapper(Mapper[UUID]):
         writes the values themselves, which a sealed field hides (and binds to its name)."""
         domain_event, stored_version = self._as_stored(stored_event)
         state = vars(domain_event)
-        if has_sealed(state):
+        # Opened in place, in one pass over the fields: a case of 500 events has some 1,500.
+        sealed = [name for name, value in state.items() if is_sealed(value)]
+        if sealed:
             key = self.case_keys.for_opening(self.resolver.case_of(domain_event), "event store")
-            state.update(open_fields(state, key, self.transcoder))
+            for name in sealed:
+                state[name] = open_field(name, state[name], key, self.transcoder)
         upcast(type(domain_event), state, stored_version)
         return domain_event
 

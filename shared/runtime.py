@@ -18,6 +18,7 @@ from shared.accesslog import CATALOGUE as ACCESS_CATALOGUE
 from shared.accesslog import AccessLog, AccessLogView
 from shared.application import ServiceApplication
 from shared.background import BackgroundWorker
+from shared.caseindex import CaseOffsetIndex, KeyReader
 from shared.chain import EventChain
 from shared.checkpoints import CHECKPOINT_TYPE, Checkpointer
 from shared.consumer import (
@@ -113,6 +114,8 @@ class ServiceRuntime:
     settings: Settings
     views: Any = None  # the service's read models, for its API
     access_view: AccessLogView | None = None  # every service's access log, where kept
+    case_index: CaseOffsetIndex | None = None  # where cases' messages lie, for their histories
+    case_reader: KeyReader | None = None  # the client those histories are read with
     # True when the relays and consumers run in a worker process of their own (`homeward
     # work`), out of the API's way: this process then only serves requests.
     background_in_worker: bool = False
@@ -283,6 +286,8 @@ class ServiceRuntime:
         deadline = time.monotonic() + STOP_SECONDS
         for worker in workers:
             worker.stop(timeout=max(deadline - time.monotonic(), 0.1))
+        if self.case_reader is not None:
+            self.case_reader.close()
         self.application.close()
 
     def health(self) -> dict[str, Any]:

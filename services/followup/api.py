@@ -109,13 +109,13 @@ class PlanOut(BaseModel):
         )
 
 
-def followup(request: Request) -> FollowUpApplication:
+async def followup(request: Request) -> FollowUpApplication:  # no thread: see intake's
     application = request.app.state.runtime.application
     assert isinstance(application, FollowUpApplication)
     return application
 
 
-def views(request: Request) -> FollowUpViews:
+async def views(request: Request) -> FollowUpViews:
     found = request.app.state.runtime.views
     assert isinstance(found, FollowUpViews)
     return found

@@ -614,7 +614,9 @@ class ErasureIn(VersionedCommand):
     reason: ErasureReason
 
 
-def intake_application(request: Request) -> IntakeApplication:
+async def intake_application(request: Request) -> IntakeApplication:
+    # async because it only reads the app's state: FastAPI hands a sync dependency to a worker
+    # thread, and each hand-over waits for the interpreter lock under load.
     application = request.app.state.runtime.application
     assert isinstance(application, IntakeApplication)
     return application
@@ -627,7 +629,7 @@ def case_out(intake: IntakeApplication, case: ChildCase) -> CaseOut:
     return CaseOut.of(case, intake.programme, intake.clock())
 
 
-def projections(intake: Intake) -> CaseProjections:
+async def projections(intake: Intake) -> CaseProjections:
     if intake.projections is None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, "The case list is not kept here.")
     return intake.projections

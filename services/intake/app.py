@@ -44,7 +44,7 @@ from services.intake.domain import (
 )
 from services.intake.idempotency import RegistrationKeys, keyed_case_id
 from services.intake.programme import Programme
-from shared.application import ServiceApplication
+from shared.application import ServiceApplication, project_events
 from shared.database import Database
 from shared.erasure import KeyShredder
 from shared.keyring import CaseKeys
@@ -120,7 +120,9 @@ class IntakeApplication(ServiceApplication):
     def get_case(self, case_id: UUID, version: int | None = None) -> ChildCase:
         """The case now, or as it was at ``version`` (an auditor's question)."""
         try:
-            case: object = self.repository.get(case_id, version=version)
+            case: object = self.repository.get(
+                case_id, version=version, projector_func=project_events
+            )
         except AggregateNotFoundError:
             raise CaseNotFound(case_id) from None
         if not isinstance(case, ChildCase):

@@ -23,7 +23,6 @@ from shared.access import Action, Caller
 from shared.accesslog import AccessLogView, Outcome
 from shared.api import PageLimit, PageOffset
 from shared.auth import record_access, requires
-from shared.kafka import AUDITOR, kafka_connection
 
 
 def access_log_view(request: Request) -> AccessLogView:
@@ -79,11 +78,18 @@ def audit_case(
 ) -> Response:
     # The auditor's own reading is on the log too, whatever the token lets them see.
     record_access(request, Action.READ_HISTORY, Outcome.ALLOWED, "case audit", caller, case_id)
-    # Read as the auditors' principal: the history spans every service's topic.
-    kafka = kafka_connection(request.app.state.runtime.settings, AUDITOR)
+    runtime = request.app.state.runtime
     try:
         cut = Cut(as_of, at_sequence).for_format(format, intake.clock())
-        account = account_of_case(kafka, intake.case_keys, intake.programme, case_id, caller, cut)
+        account = account_of_case(
+            runtime.case_reader,
+            intake.case_keys,
+            intake.programme,
+            case_id,
+            caller,
+            cut,
+            runtime.case_index,
+        )
     except KafkaError:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE, "The case's history on Kafka cannot be read now."

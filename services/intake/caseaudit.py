@@ -32,6 +32,7 @@ from services.intake.programme import Programme
 from services.web.i18n import SOURCE_LANGUAGE, Language, languages
 from shared.access import Action, Caller, permission
 from shared.allowlist import CLEAR_FIELDS
+from shared.caseindex import CaseOffsetIndex, KeyReader
 from shared.crypto import is_sealed
 from shared.envelope import CloudEvent, MalformedMessage
 from shared.kafka import KafkaConnection, event_topic, platform_topics, read_to_end
@@ -238,19 +239,21 @@ def _moment_of(recorded: dict[int, datetime], case_id: UUID, cut: Cut) -> dateti
 
 
 def account_of_case(
-    kafka: KafkaConnection,
+    kafka: KafkaConnection | KeyReader,
     case_keys: CaseKeys,
     programme: Programme,
     case_id: UUID,
     caller: Caller,
     cut: Cut = Cut(),
+    index: CaseOffsetIndex | None = None,
 ) -> CaseAccount:
     """The case's timeline from Kafka up to the cut, and its state then, as ``caller`` may
     see them; :class:`CaseNotFound` for a case intake never registered. Kafka and the case
-    keys are all it reads: the case's state is rebuilt from its own facts on the topic."""
+    keys are all it reads (with the case index, :mod:`shared.caseindex`, for where the
+    case's messages are): the case's state is rebuilt from its own facts on the topic."""
     disclosure = Disclosure.of(caller)
     topics = platform_topics()
-    messages = read_case_messages(kafka, topics, case_id)
+    messages = read_case_messages(kafka, topics, case_id, index)
     facts = facts_of_case(messages, case_id)
     if not facts or not facts[0].type.startswith(REGISTRATION_TYPE):
         raise CaseNotFound(case_id)

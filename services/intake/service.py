@@ -15,7 +15,8 @@ from services.intake.reports.tables import ReportSettings
 from services.intake.steps import journey
 from shared.accesslog import AccessLogView
 from shared.api import create_service_api
-from shared.kafka import ACCESS_TOPIC, event_topic
+from shared.caseindex import CaseOffsetIndex, KeyReader
+from shared.kafka import ACCESS_TOPIC, AUDITOR, event_topic, kafka_connection
 from shared.keyring import Keyring
 from shared.persistence import Clock, utc_now
 from shared.runtime import ServiceRuntime, Subscription, build_service_runtime
@@ -53,6 +54,10 @@ def build_runtime(
     )
     # Every service's access log, for the auditors' questions (services.intake.audit).
     runtime.access_view = AccessLogView(runtime.database)
+    # Derived from Kafka alone, so the service's database may hold it beside the log.
+    runtime.case_index = CaseOffsetIndex(runtime.database)
+    # Read as the auditors' principal: a history spans every service's topic.
+    runtime.case_reader = KeyReader(kafka_connection(settings, AUDITOR))
     runtime.subscribe(
         Subscription(
             [ACCESS_TOPIC],

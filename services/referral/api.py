@@ -266,7 +266,7 @@ class AnswerIn(RequestModel):
     )
 
 
-def referral_application(request: Request) -> ReferralApplication:
+async def referral_application(request: Request) -> ReferralApplication:  # see intake's
     application = request.app.state.runtime.application
     assert isinstance(application, ReferralApplication)
     return application
