@@ -7,10 +7,12 @@ files, its access rules and its rendering in Chromium."""
 import csv
 import json
 import os
+import sqlite3
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -557,8 +559,9 @@ NEVER_AT_REST = (
 
 def test_the_live_projection_keeps_counts_and_sealed_profiles_only(seeded):
     database = seeded.runtime.database
-    with database.transaction() as tx:
-        tx.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    # Outside any transaction: a writing one holds the lock a checkpoint needs.
+    with closing(sqlite3.connect(seeded.settings.data_dir / "intake.sqlite3")) as connection:
+        connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     # Intake's own store, where its live consumer kept the counts.
     files = list(seeded.settings.data_dir.glob("intake.sqlite3*"))
     stored = b"".join(path.read_bytes() for path in files)
