@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx2 as httpx
 
+from shared.supervision import children_of
+
 REPO = Path(__file__).resolve().parent.parent
 POSTGRES_SCRIPT = REPO / "deploy" / "postgres" / "cluster"
 SERVICES = ("intake", "referral", "followup")
@@ -107,18 +109,12 @@ class Platform:
         most memory it has held (VmHWM)."""
         assert self.process is not None
         peaks = {}
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
+        for pid, command in children_of(self.process.pid).items():
+            if " serve " not in command and " work " not in command:
                 continue
             try:
-                stat = (entry / "stat").read_text()
-                command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-                status = (entry / "status").read_text()
+                status = Path(f"/proc/{pid}/status").read_text()
             except OSError:
-                continue
-            if int(stat[stat.rindex(")") + 2 :].split()[1]) != self.process.pid:
-                continue
-            if " serve " not in command and " work " not in command:
                 continue
             name = " ".join(command.split("shared.cli ", 1)[1].split()[:2])
             for line in status.splitlines():

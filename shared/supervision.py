@@ -153,3 +153,20 @@ class Supervised:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+
+def children_of(pid: int) -> dict[int, str]:
+    """The live processes whose parent is ``pid``, with their command lines."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found[int(entry.name)] = command
+    return found

@@ -9,29 +9,12 @@ import sys
 import time
 from pathlib import Path
 
-from shared.supervision import live_pid
+from shared.supervision import children_of, live_pid
 from tests.e2e.test_platform_up import healthy, wait_for
 from tests.processes import up_env
 
 PORTS = {"intake": 18101, "referral": 18102, "followup": 18103, "web": 18104}
 BROKER_PORT = 19492
-
-
-def children_of(pid: int) -> dict[int, str]:
-    """The live processes whose parent is ``pid``, with their command lines."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found[int(entry.name)] = command
-    return found
 
 
 def service_pid(up: int, service: str, command: str = "serve") -> int | None:
