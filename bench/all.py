@@ -71,7 +71,7 @@ def run(script: str, arguments: list[str], into: Path) -> tuple[list[dict[str, A
 
 def table(figures: list[dict[str, Any]]) -> str:
     lines = [
-        f"{'item':<8}{'figure':<58}{'value':>12}{'baseline':>12}{'ratio':>8}  target",
+        f"{'item':<8}{'figure':<58}{'value':>18}{'baseline':>12}{'ratio':>8}  target",
     ]
     for f in figures:
         baseline = "" if f["baseline"] is None else f"{f['baseline']:g}"
@@ -79,7 +79,7 @@ def table(figures: list[dict[str, Any]]) -> str:
         verdict = {True: "met", False: "MISSED", None: ""}[f["met"]]
         target = f"{f['target']} {verdict}".strip()
         lines.append(
-            f"{f['item']:<8}{f['name'][:57]:<58}{f['value']:>9g} {f['unit'][:2]:<2}"
+            f"{f['item']:<8}{f['name'][:57]:<58}{f['value']:>9g} {f['unit'][:8]:<8}"
             f"{baseline:>12}{ratio:>8}  {target}"
         )
     return "\n".join(lines)
