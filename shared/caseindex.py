@@ -146,6 +146,24 @@ def _fetch(
             yield from (r for r in records if r.offset < stop)
 
 
+def _scan(
+    consumer: KafkaConsumer,
+    partition: TopicPartition,
+    start: int,
+    end: int,
+    index: CaseOffsetIndex | None,
+) -> Iterator[ConsumerRecord]:
+    """The records of ``partition`` in ``[start, end)``; once all are read, every keyed one is
+    in the index (when there is one), and the partition indexed to ``end``."""
+    found = []
+    for record in _fetch(consumer, partition, start, end):
+        if record.key:
+            found.append((record.key.decode(), record.offset))
+        yield record
+    if index is not None:
+        index.add((partition.topic, partition.partition), found, end)
+
+
 class KeyReader:
     """Reads the records of one key at a time through one client kept between lookups: signing
     in to the broker and learning its topics' partitions cost more than fetching a case."""
@@ -216,18 +234,12 @@ class KeyReader:
         index: CaseOffsetIndex | None,
     ) -> Iterator[ConsumerRecord]:
         scanner = _consumer(self.connection, SCAN_FETCH_BYTES) if end - start > SCAN_FROM else None
-        found = []
         try:
-            for record in _fetch(scanner or consumer, partition, start, end):
-                if record.key == key:
-                    yield record
-                if index is not None and record.key:
-                    found.append((record.key.decode(), record.offset))
+            scanned = _scan(scanner or consumer, partition, start, end, index)
+            yield from (record for record in scanned if record.key == key)
         finally:
             if scanner is not None:
                 scanner.close(autocommit=False)
-        if index is not None:
-            index.add((partition.topic, partition.partition), found, end)
 
     def _close(self) -> None:
         if self._consumer is not None:
@@ -256,10 +268,9 @@ def read_key(
 
 
 def index_topics(connection: KafkaConnection, topics: list[str], index: CaseOffsetIndex) -> int:
-    """Index every partition of ``topics`` up to its end now; return how many keyed records
-    it indexed: what
-    lookups would otherwise index on their way, all at once (to build the index of a platform
-    that kept none, or one dropped)."""
+    """Index every partition of ``topics`` up to its end now, as lookups would on their way,
+    all at once (to build the index of a platform that kept none, or one dropped); return how
+    many keyed records it indexed."""
     consumer = _consumer(connection, SCAN_FETCH_BYTES)
     read = 0
     try:
@@ -267,17 +278,10 @@ def index_topics(connection: KafkaConnection, topics: list[str], index: CaseOffs
         ends = consumer.end_offsets(partitions)
         indexed_to = index.indexed_ends()
         for partition in partitions:
-            name = (partition.topic, partition.partition)
-            start = indexed_to.get(name, 0)
-            if start >= ends[partition]:
-                continue
-            found = [
-                (record.key.decode(), record.offset)
-                for record in _fetch(consumer, partition, start, ends[partition])
-                if record.key
-            ]
-            read += len(found)
-            index.add(name, found, ends[partition])
+            start = indexed_to.get((partition.topic, partition.partition), 0)
+            if start < ends[partition]:
+                scanned = _scan(consumer, partition, start, ends[partition], index)
+                read += sum(1 for record in scanned if record.key)
     finally:
         consumer.close(autocommit=False)
     return read
