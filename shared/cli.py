@@ -753,12 +753,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve the API only; `homeward work SERVICE` runs its relays and consumers",
     )
-    bench_parser = commands.add_parser(
+    # Listed for --help only: main() hands `bench` and its options to bench/all.py first.
+    commands.add_parser(
         "bench",
         help="run every benchmark beside its baseline (bench/all.py, from a checkout), print a "
         "table and write var/bench/results.json; --only SCRIPT... runs some",
     )
-    bench_parser.add_argument("arguments", nargs=argparse.REMAINDER)
     work_parser = commands.add_parser(
         "work", help="run one service's relays, consumers and periodic jobs, without its API"
     )
@@ -996,8 +996,6 @@ def main(argv: list[str] | None = None) -> int:
             return serve(args.service, args.port, background=not args.without_background)
         if args.command == "work":
             return work(args.service)
-        if args.command == "bench":
-            return bench(args.arguments)
         if args.command == "rebuild":
             return rebuild(args.service, args.view, args.into, args.client, args.swap)
         if args.command == "schemas":
