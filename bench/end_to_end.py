@@ -34,14 +34,14 @@ from kafka import KafkaConsumer, KafkaProducer
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))  # the tests' samples and partner, and the bench's own modules
 
-from bench.api_load import percentile  # noqa: E402
+from bench.api_load import at_fixed_rate, percentile  # noqa: E402
 from bench.figures import Figure, write_figures  # noqa: E402
 from bench.homeward_up import Platform, running_platform  # noqa: E402
 from shared.access import Role  # noqa: E402
 from shared.localkafka import LocalBroker  # noqa: E402
 from shared.settings import Settings  # noqa: E402
 from shared.tokens import issue_local_token  # noqa: E402
-from tests.partner import PartnerLogin, partner_keys  # noqa: E402
+from tests.partner import PartnerLogin, register_partner  # noqa: E402
 from tests.samples import identity_consent, registration  # noqa: E402
 
 PORTS = (27011, 27012, 27013, 27014)
@@ -101,25 +101,18 @@ async def open_loop(
     due_of: dict[str, float] = {}
     errors = 0
 
-    async def one(client: httpx.AsyncClient, index: int, due: float) -> None:
-        nonlocal errors
-        key = await send(client, index)
-        if key is None:
-            errors += 1
-        else:
-            due_of[key] = due
-
     limits = httpx.Limits(max_connections=2000, max_keepalive_connections=200)
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
-        began = time.perf_counter()
-        tasks = []
-        for index in range(int(rate * seconds)):
-            due = began + index / rate
-            delay = due - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(one(client, index, due)))
-        await asyncio.gather(*tasks)
+
+        async def one(index: int, due: float) -> None:
+            nonlocal errors
+            key = await send(client, index)
+            if key is None:
+                errors += 1
+            else:
+                due_of[key] = due
+
+        await at_fixed_rate(rate, seconds, one)
     return due_of, errors
 
 
@@ -177,17 +170,17 @@ def bare_latencies(client: dict[str, Any], rate: int, seconds: float, size: int)
 
 
 def prepare_partner(up: Platform, admin: dict[str, str], folder: Path) -> PartnerLogin:
-    partner = {
-        "agency": PARTNER,
-        "name": "School",
-        "kind": "school",
-        "country": "CD",
-        "services": ["education"],
-        "public_key": partner_keys(folder / "partner"),
-    }
-    answer = httpx.post(f"{up.url('referral')}/partners", json=partner, headers=admin, timeout=30)
-    answer.raise_for_status()
-    return PartnerLogin.of(f"127.0.0.1:{BROKER_PORT}", answer.json())
+    with httpx.Client(base_url=up.url("referral"), timeout=30) as referrals:
+        return register_partner(
+            referrals,
+            f"127.0.0.1:{BROKER_PORT}",
+            PARTNER,
+            "education",
+            folder / "partner",
+            name="School",
+            kind="school",
+            headers=admin,
+        )
 
 
 async def give_consents(up: Platform, staff: dict[str, str], cases: list[str]) -> None:

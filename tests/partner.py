@@ -137,9 +137,12 @@ def register_partner(
     name: str = "",
     kind: str = "humanitarian",
     country: str = "CD",
+    headers: dict[str, str] | None = None,
 ) -> PartnerLogin:
     """A partner registers with the referral service (``referrals``, an HTTP client) with the
-    public key of the key pair it makes in ``key_folder``, and is given its Kafka login."""
+    public key of the key pair it makes in ``key_folder``, and is given its Kafka login. An
+    administrator's ``headers`` are made from the app's settings unless given (a client of a
+    running platform has no app)."""
     registered = referrals.post(
         "/partners",
         json={
@@ -150,7 +153,7 @@ def register_partner(
             "services": [service],
             "public_key": partner_keys(key_folder),
         },
-        headers=admin_headers(referrals.app.state.runtime.settings),
+        headers=headers or admin_headers(referrals.app.state.runtime.settings),
     )
     assert registered.status_code == 201, registered.text
     return PartnerLogin.of(bootstrap, registered.json())

@@ -12,7 +12,7 @@ import httpx2 as httpx
 
 from shared.access import Grant, Role
 from shared.settings import REPO_ROOT
-from tests.partner import PartnerLogin, partner_keys, read_messages
+from tests.partner import read_messages, register_partner
 from tests.processes import printed_by, up_env
 from tests.samples import registration
 from tests.signin import admin_headers, local_settings, local_token, staff_headers
@@ -106,17 +106,17 @@ def test_up_runs_the_platform_and_stops_cleanly(tmp_path: Path):
             ).status_code
             == 201
         )
-        partner = {
-            "agency": "SCH-01",
-            "name": "School",
-            "kind": "school",
-            "country": "CD",
-            "services": ["education"],
-            "public_key": partner_keys(tmp_path / "school"),
-        }
-        registered = httpx.post(f"{referral}/partners", json=partner, headers=admin, timeout=30)
-        assert registered.status_code == 201, registered.text
-        school = PartnerLogin.of(f"127.0.0.1:{BROKER_PORT}", registered.json())
+        with httpx.Client(base_url=referral, timeout=30) as referrals:
+            school = register_partner(
+                referrals,
+                f"127.0.0.1:{BROKER_PORT}",
+                "SCH-01",
+                "education",
+                tmp_path / "school",
+                name="School",
+                kind="school",
+                headers=admin,
+            )
         referral_request = {
             "case_id": case["case_id"],
             "agency": "SCH-01",
