@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,23 @@ def percentile(sorted_values: list[float], share: float) -> float:
     return sorted_values[index]
 
 
+async def at_fixed_rate(
+    rate: int, seconds: float, one: Callable[[int, float], Awaitable[None]]
+) -> float:
+    """Start ``one(index, due)`` for ``rate`` requests a second during ``seconds``, each when
+    it is due whatever the pace of the earlier ones; wait for them all; the seconds it took."""
+    began = time.perf_counter()
+    tasks = []
+    for index in range(int(rate * seconds)):
+        due = began + index / rate
+        delay = due - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(one(index, due)))
+    await asyncio.gather(*tasks)
+    return time.perf_counter() - began
+
+
 async def open_loop(
     client: httpx.AsyncClient, rate: int, seconds: float, request: Any, label: str
 ) -> Figures:
@@ -89,16 +107,7 @@ async def open_loop(
         else:
             errors += 1
 
-    began = time.perf_counter()
-    tasks = []
-    for index in range(total):
-        due = began + index / rate
-        delay = due - time.perf_counter()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        tasks.append(asyncio.create_task(one(index, due)))
-    await asyncio.gather(*tasks)
-    elapsed = time.perf_counter() - began
+    elapsed = await at_fixed_rate(rate, seconds, one)
     latencies.sort()
     return Figures(
         load=label,
